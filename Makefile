@@ -33,7 +33,8 @@ mypy: venv collection-link
 lint: ruff mypy
 
 unit: venv collection-link
-	$(BIN)/python tools/pytest_run.py tests/unit emulator/tests -q
+	$(BIN)/python tools/pytest_run.py tests/unit -q
+	$(BIN)/python tools/pytest_run.py tests/emulator -q -m "not slow"
 
 integration: venv collection-link
 	$(BIN)/python tools/pytest_run.py tests/integration -q
