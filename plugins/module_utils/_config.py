@@ -1,0 +1,104 @@
+# Copyright: Shaken Fist storage collection contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Connection settings, found in the same places and order as the official Shaken Fist client.
+
+Order: explicit values, then SHAKENFIST_API_URL / SHAKENFIST_NAMESPACE / SHAKENFIST_KEY, then ~/.shakenfist,
+then /etc/sf/shakenfist.json. A setting missing everywhere is an SfInvalidInput naming every place looked at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+from ._errors import SfInvalidInput
+
+ENV_VARS = {'api_url': 'SHAKENFIST_API_URL', 'namespace': 'SHAKENFIST_NAMESPACE', 'key': 'SHAKENFIST_KEY'}
+# Keys used by the official client's JSON config files.
+FILE_KEYS = {'api_url': 'apiurl', 'namespace': 'namespace', 'key': 'key'}
+USER_CONFIG = '~/.shakenfist'
+SYSTEM_CONFIG = '/etc/sf/shakenfist.json'
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    api_url: str
+    namespace: str
+    key: str = field(repr=False)
+    validate_certs: bool = True
+    ca_path: Optional[str] = None
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    sources: Dict[str, str] = field(default_factory=dict)
+
+
+def _read_config_file(path: str) -> Dict[str, Any]:
+    expanded = os.path.expanduser(path)
+    if not os.path.isfile(expanded):
+        return {}
+    try:
+        with open(expanded, encoding='utf-8') as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise SfInvalidInput(f'cannot read Shaken Fist client configuration {path}: {exc.__class__.__name__}') from None
+    if not isinstance(data, dict):
+        raise SfInvalidInput(f'Shaken Fist client configuration {path} is not a JSON object')
+    return data
+
+
+def resolve_settings(
+    explicit: Mapping[str, Any],
+    environ: Optional[Mapping[str, str]] = None,
+    config_files: Optional[List[str]] = None,
+) -> ConnectionSettings:
+    """Merge explicit options with the official client's sources, first found wins."""
+    environ = os.environ if environ is None else environ
+    files = [USER_CONFIG, SYSTEM_CONFIG] if config_files is None else config_files
+    loaded: List[tuple] = []
+    values: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
+    for name in ('api_url', 'namespace', 'key'):
+        value = explicit.get(name)
+        source = 'task option'
+        if value in (None, ''):
+            value, source = environ.get(ENV_VARS[name]), ENV_VARS[name]
+        if value in (None, ''):
+            for path in files:
+                if not any(p == path for p, _ in loaded):
+                    loaded.append((path, _read_config_file(path)))
+                data = dict(loaded)[path]
+                if data.get(FILE_KEYS[name]) not in (None, ''):
+                    value, source = data[FILE_KEYS[name]], path
+                    break
+        if value in (None, ''):
+            places = ', '.join([f'option {name}', ENV_VARS[name]] + files)
+            raise SfInvalidInput(f'no Shaken Fist {name} given; looked in: {places}')
+        values[name] = str(value)
+        sources[name] = source
+
+    api_url = values['api_url'].rstrip('/')
+    if not api_url.startswith(('http://', 'https://')):
+        raise SfInvalidInput(f'api_url must start with http:// or https://, got {api_url!r}')
+    timeout = float(explicit.get('timeout') or DEFAULT_TIMEOUT)
+    retries = explicit.get('retries')
+    retries = DEFAULT_RETRIES if retries is None else int(retries)
+    if timeout <= 0:
+        raise SfInvalidInput('timeout must be a positive number of seconds')
+    if retries < 0:
+        raise SfInvalidInput('retries must not be negative')
+    validate_certs = explicit.get('validate_certs')
+    return ConnectionSettings(
+        api_url=api_url,
+        namespace=values['namespace'],
+        key=values['key'],
+        validate_certs=True if validate_certs is None else bool(validate_certs),
+        ca_path=explicit.get('ca_path') or None,
+        timeout=timeout,
+        retries=retries,
+        sources=sources,
+    )

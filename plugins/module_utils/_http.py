@@ -1,0 +1,292 @@
+# Copyright: Shaken Fist storage collection contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Transport: one HTTP helper for every request to the Shaken Fist API.
+
+Owns authentication (POST /auth once, re-auth once on 401), quoted URL segments, TLS verification,
+timeouts, jittered exponential backoff, typed errors and secret redaction. No Ansible imports.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import traceback
+from typing import Any, Callable, Dict, Optional
+from urllib.parse import quote
+
+from ._config import ConnectionSettings
+from ._errors import (
+    SfCheckModeWrite,
+    SfError,
+    SfMissingLibrary,
+    SfNotReady,
+    SfTimeout,
+    SfTransportError,
+    SfUnauthenticated,
+    error_for_status,
+)
+
+try:
+    import requests
+
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR: Optional[str] = None
+except ImportError:  # pragma: no cover - exercised by ansible-test sanity's import test
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+COLLECTION_VERSION = '0.1.0'
+USER_AGENT = f'shakenfist.storage/{COLLECTION_VERSION} (Ansible collection)'
+READ_METHODS = frozenset(('GET', 'HEAD'))
+RETRY_STATUSES = frozenset((502, 503, 504))
+REDACTED = '********'
+MAX_BACKOFF = 8.0
+NOT_READY_DEADLINE = 120.0
+
+Logger = Callable[[str], None]
+
+
+def build_path(template: str, *segments: Any) -> str:
+    """Fill `{}` placeholders with URL-quoted segments; a `/` inside a segment can never add a path level."""
+    if template.count('{}') != len(segments):
+        raise ValueError(f'path template {template!r} needs {template.count("{}")} segments, got {len(segments)}')
+    quoted = [quote(str(segment), safe='') for segment in segments]
+    return template.format(*quoted)
+
+
+def _summarise_body(text: str) -> str:
+    """A short, clean description of a non-JSON error body (HTML page, traceback, plain text)."""
+    stripped = text.strip()
+    if not stripped:
+        return 'empty response body'
+    if 'Traceback (most recent call last)' in stripped:
+        return 'the server failed with an internal error (traceback suppressed)'
+    if stripped.startswith('<') or '<html' in stripped[:200].lower():
+        title = re.search(r'<title>(.*?)</title>', stripped, re.IGNORECASE | re.DOTALL)
+        heading = re.search(r'<h1>(.*?)</h1>', stripped, re.IGNORECASE | re.DOTALL)
+        found = title or heading
+        return re.sub(r'\s+', ' ', found.group(1)).strip() if found else 'an HTML error page'
+    first_line = stripped.splitlines()[0]
+    return first_line[:200]
+
+
+class SfTransport:
+    """An authenticated session against one Shaken Fist API endpoint."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        log: Optional[Logger] = None,
+        read_only: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not HAS_REQUESTS:
+            raise SfMissingLibrary('requests', REQUESTS_IMPORT_ERROR)
+        self.settings = settings
+        self.read_only = read_only
+        self._log = log
+        self._sleep = sleep
+        self._token: Optional[str] = None
+        self._capabilities: Optional[str] = None
+        self.session = requests.Session()
+        self.session.headers['User-Agent'] = USER_AGENT
+        self.session.headers['Accept'] = 'application/json'
+        self.session.verify = settings.ca_path if (settings.validate_certs and settings.ca_path) else (
+            settings.validate_certs)
+        self.request_count = 0
+        self.write_count = 0
+
+    # Secrets never leave this object: anything printable goes through redact().
+    def redact(self, text: str) -> str:
+        for secret in (self.settings.key, self._token):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def log(self, message: str) -> None:
+        if self._log:
+            self._log(self.redact(message))
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.api_url
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    def capabilities(self) -> str:
+        """The root page text, read once; capability checks are substring tests like the official client."""
+        if self._capabilities is None:
+            response = self._send('GET', '/', authenticated=False)
+            if response.status_code != 200:
+                self._raise_for(response, 'GET', '/')
+            self._capabilities = response.text
+        return self._capabilities
+
+    def has_capability(self, name: str) -> bool:
+        return name in self.capabilities()
+
+    def authenticate(self) -> None:
+        body = {'namespace': self.settings.namespace, 'key': self.settings.key}
+        response = self._send('POST', '/auth', json=body, authenticated=False)
+        if response.status_code != 200:
+            if response.status_code in (401, 404):
+                raise SfUnauthenticated(
+                    f'authentication as namespace {self.settings.namespace!r} failed',
+                    status=response.status_code, method='POST', path='/auth',
+                    request_id=response.headers.get('X-Request-ID'))
+            self._raise_for(response, 'POST', '/auth')
+        try:
+            self._token = response.json()['access_token']
+        except (ValueError, KeyError, TypeError):
+            raise SfUnauthenticated('the server answered POST /auth without an access token',
+                                    status=response.status_code, method='POST', path='/auth') from None
+
+    def request(
+        self,
+        method: str,
+        template: str,
+        *segments: Any,
+        json: Any = None,
+        params: Optional[Dict[str, Any]] = None,
+        data: Any = None,
+        headers: Optional[Dict[str, str]] = None,
+        idempotent: Optional[bool] = None,
+        stream: bool = False,
+        timeout: Optional[float] = None,
+        retries: Optional[int] = None,
+        not_ready_deadline: float = NOT_READY_DEADLINE,
+    ) -> Any:
+        """Send one API request and return its decoded JSON (or the response when stream=True).
+
+        idempotent: whether repeating the request is harmless. GET/HEAD/PUT are; a POST or DELETE is retried
+        after an unknown outcome only when the domain layer says a repeat cannot change the result.
+        """
+        method = method.upper()
+        path = build_path(template, *segments)
+        if method not in READ_METHODS:
+            if self.read_only:
+                raise SfCheckModeWrite(f'refusing to send {method} {path} in check mode', method=method, path=path)
+            self.write_count += 1
+        if idempotent is None:
+            idempotent = method in READ_METHODS or method == 'PUT'
+        attempts = self.settings.retries if retries is None else retries
+        started = time.monotonic()
+        reauthenticated = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._token is None:
+                self.authenticate()
+            try:
+                response = self._send(method, path, json=json, params=params, data=data, headers=headers,
+                                      stream=stream, timeout=timeout)
+            except SfTransportError as exc:
+                # A refused connection never reached the server: always safe to repeat.
+                safe = idempotent or bool(exc.detail and exc.detail.get('before_send'))
+                if safe and attempt <= attempts:
+                    self._backoff(attempt, f'{method} {path}: {exc.message}')
+                    continue
+                raise
+            status = response.status_code
+            if status == 401 and not reauthenticated:
+                reauthenticated = True
+                self.log(f'{method} {path}: token refused, authenticating again')
+                self._token = None
+                continue
+            if status == 406:
+                if time.monotonic() - started < not_ready_deadline:
+                    self._backoff(min(attempt, 3), f'{method} {path}: not ready yet')
+                    continue
+                self._raise_for(response, method, path, error_class=SfNotReady)
+            if status in RETRY_STATUSES and idempotent and attempt <= attempts:
+                self._backoff(attempt, f'{method} {path}: HTTP {status}')
+                continue
+            if status not in (200, 202):
+                self._raise_for(response, method, path)
+            if stream:
+                return response
+            return self._decode(response, method, path)
+
+    def _backoff(self, attempt: int, reason: str) -> None:
+        delay = min(MAX_BACKOFF, 0.25 * (2 ** (attempt - 1)))
+        delay = delay / 2 + random.uniform(0, delay / 2)
+        self.log(f'{reason}; retrying in {delay:.2f}s (attempt {attempt})')
+        self._sleep(delay)
+
+    def _send(self, method: str, path: str, *, authenticated: bool = True, timeout: Optional[float] = None,
+              **kwargs: Any) -> Any:
+        url = self.base_url + ('' if path == '/' and self.base_url.endswith('/') else path)
+        headers = dict(kwargs.pop('headers', None) or {})
+        if authenticated and self._token:
+            headers['Authorization'] = f'Bearer {self._token}'
+        self.request_count += 1
+        begun = time.monotonic()
+        try:
+            response = self.session.request(method, url, headers=headers, timeout=timeout or self.settings.timeout,
+                                            allow_redirects=False, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise SfTransportError(
+                f'TLS verification failed for {self.base_url}: {self.redact(str(exc))[:300]}', method=method,
+                path=path, hint='set ca_path to the cluster CA bundle; validate_certs=false only for testing'
+            ) from None
+        except requests.exceptions.ConnectTimeout:
+            raise SfTransportError(f'timed out connecting to {self.base_url}', method=method, path=path,
+                                   detail={'before_send': True}) from None
+        except requests.exceptions.Timeout:
+            raise SfTimeout(f'no answer from {self.base_url} within {timeout or self.settings.timeout}s',
+                            method=method, path=path) from None
+        except requests.exceptions.ConnectionError as exc:
+            text = str(exc)
+            before_send = 'refused' in text.lower() or 'Failed to establish' in text
+            raise SfTransportError(f'cannot talk to {self.base_url}: {self._short_reason(text)}', method=method,
+                                   path=path, detail={'before_send': before_send}) from None
+        except requests.exceptions.RequestException as exc:
+            raise SfTransportError(f'request to {self.base_url} failed: {self.redact(str(exc))[:300]}',
+                                   method=method, path=path) from None
+        self.log(f'{method} {path} -> {response.status_code} in {time.monotonic() - begun:.3f}s')
+        return response
+
+    def _short_reason(self, text: str) -> str:
+        for marker in ('Connection refused', 'Name or service not known', 'Connection reset', 'timed out',
+                       'Remote end closed connection', 'Connection aborted'):
+            if marker.lower() in text.lower():
+                return marker.lower()
+        return self.redact(text)[:200]
+
+    def _decode(self, response: Any, method: str, path: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise SfError(f'{method} {path}: the server answered {response.status_code} with a body that is not '
+                          f'JSON: {_summarise_body(response.text)}', status=response.status_code, method=method,
+                          path=path, request_id=response.headers.get('X-Request-ID')) from None
+
+    def _raise_for(self, response: Any, method: str, path: str, error_class: Optional[type] = None) -> None:
+        status = response.status_code
+        detail: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and 'error' in body:
+            detail = body['error']
+            message = detail if isinstance(detail, str) else 'request refused'
+        elif isinstance(body, dict) and 'message' in body:
+            message = str(body['message'])
+        elif status in (301, 302, 303, 307, 308):
+            message = f'unexpected redirect to {response.headers.get("Location", "?")}'
+        else:
+            message = _summarise_body(response.text)
+        if message.startswith('server error: '):
+            message = 'server error: ' + message[len('server error: '):][:300]
+        cls = error_class or error_for_status(status)
+        raise cls(f'{method} {path} failed: {self.redact(message)}', status=status, method=method, path=path,
+                  request_id=response.headers.get('X-Request-ID'),
+                  detail=detail if not isinstance(detail, str) else None)
+

@@ -1,0 +1,121 @@
+# Copyright: Shaken Fist storage collection contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""pydantic models of the API objects this collection reads.
+
+Response models ignore unknown fields (servers add fields over time) and are frozen. Typing uses Optional/List
+because pydantic evaluates annotations at runtime and modules must run on Python 3.9.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Dict, List, Optional
+
+try:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    HAS_PYDANTIC = True
+    PYDANTIC_IMPORT_ERROR: Optional[str] = None
+except ImportError:  # pragma: no cover - exercised by ansible-test sanity's import test
+    HAS_PYDANTIC = False
+    PYDANTIC_IMPORT_ERROR = traceback.format_exc()
+
+    class BaseModel:  # type: ignore[no-redef]
+        """Stand-in so this file imports without pydantic; the module base refuses to run without it."""
+
+    def ConfigDict(**kwargs: Any) -> Any:  # type: ignore[no-redef]  # noqa: N802
+        return kwargs
+
+    def Field(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]  # noqa: N802
+        return None
+
+
+ACTIVE_ARTIFACT_STATES = ('initial', 'created', 'error')
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra='ignore', frozen=True, populate_by_name=True)
+
+
+class VersionRef(ApiModel):
+    """One entry of an artifact's `blobs` map (keyed by version index)."""
+
+    uuid: str
+    size: Optional[int] = None
+    reference_count: Optional[int] = None
+    depends_on: Optional[str] = None
+    instances: List[str] = Field(default_factory=list)
+
+
+class Artifact(ApiModel):
+    uuid: str
+    state: str
+    artifact_type: str
+    source_url: str
+    namespace: str
+    shared: bool = False
+    max_versions: int = 0
+    index: int = 0
+    blob_uuid: Optional[str] = None
+    blobs: Dict[int, VersionRef] = Field(default_factory=dict)
+    metadata: Dict[str, Any] = Field(default_factory=dict)
+    error_message: Optional[str] = None
+    instances: List[str] = Field(default_factory=list)
+    last_cluster_operation: Optional[Dict[str, Any]] = None
+
+
+class Blob(ApiModel):
+    uuid: str
+    state: str
+    size: Optional[int] = None
+    sha512: Optional[str] = None
+    reference_count: Optional[int] = None
+    depends_on: Optional[str] = None
+    instances: List[str] = Field(default_factory=list)
+    modified: Optional[float] = None
+    fetched_at: Optional[float] = None
+    checksums: Dict[str, Optional[str]] = Field(default_factory=dict)
+
+
+class ArtifactVersion(Blob):
+    """A blob view as returned by GET /artifacts/<ref>/versions, with its version index."""
+
+    index: int
+
+
+class Upload(ApiModel):
+    uuid: str
+    node: Optional[str] = None
+    created_at: Optional[float] = None
+
+
+class Namespace(ApiModel):
+    name: str
+    state: str = 'created'
+    keys: List[str] = Field(default_factory=list)
+    trust: Dict[str, List[str]] = Field(default_factory=dict)
+    metadata: Dict[str, Any] = Field(default_factory=dict)
+
+
+class Instance(ApiModel):
+    uuid: str
+    name: str
+    namespace: str
+    state: str
+    disk_spec: List[Dict[str, Any]] = Field(default_factory=list)
+    error_message: Optional[str] = None
+
+
+class SnapshotRef(ApiModel):
+    """One device of a POST /instances/<ref>/snapshot answer."""
+
+    source_url: str
+    artifact_uuid: str
+    blob_uuid: str
+
+
+class ClusterOperation(ApiModel):
+    operation_type: str
+    uuid: str
+    state: str
+    tasks: List[str] = Field(default_factory=list)

@@ -1,0 +1,108 @@
+# Copyright: Shaken Fist storage collection contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The Ansible adapter for modules: shared argument spec, check mode, diff and the single error boundary."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ._client import SfClient, build_client
+from ._errors import SfCheckModeWrite, SfError, SfMissingLibrary
+
+
+def connection_argument_spec() -> Dict[str, Any]:
+    """Connection options every module shares (documented in the shakenfist.storage.connection fragment)."""
+    return {
+        'api_url': {'type': 'str', 'fallback': (env_fallback, ['SHAKENFIST_API_URL'])},
+        'namespace': {'type': 'str', 'fallback': (env_fallback, ['SHAKENFIST_NAMESPACE'])},
+        'key': {'type': 'str', 'no_log': True, 'fallback': (env_fallback, ['SHAKENFIST_KEY'])},
+        'validate_certs': {'type': 'bool', 'default': True},
+        'ca_path': {'type': 'path'},
+        'timeout': {'type': 'float', 'default': 60.0},
+        'retries': {'type': 'int', 'default': 5},
+        'image_base_url': {'type': 'str', 'default': 'https://images.shakenfist.com/'},
+    }
+
+
+class SfModule:
+    """Base of every module: subclasses set argument_spec / module_kwargs and implement run()."""
+
+    argument_spec: Dict[str, Any] = {}
+    module_kwargs: Dict[str, Any] = {}
+    # Describes what the task does, for error messages such as "publish image 'x' failed: ...".
+    activity = 'Shaken Fist request'
+
+    def __init__(self) -> None:
+        spec = connection_argument_spec()
+        spec.update(self.argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
+        self.params: Dict[str, Any] = self.module.params
+        self.check_mode: bool = self.module.check_mode
+        self.result: Dict[str, Any] = {'changed': False, 'actions': []}
+        self._log: List[str] = []
+        self.client: Optional[SfClient] = None
+
+    # Helpers for subclasses
+    @property
+    def api(self) -> Any:
+        assert self.client is not None
+        return self.client.api
+
+    @property
+    def resolver(self) -> Any:
+        assert self.client is not None
+        return self.client.resolver
+
+    def log(self, message: str) -> None:
+        """Progress and request lines: shown in the result at -vvv, never containing secrets."""
+        self._log.append(message)
+        self.module.debug(message)
+
+    def action(self, text: str, changed: bool = True) -> None:
+        self.result['actions'].append(text)
+        if changed:
+            self.result['changed'] = True
+
+    def warn(self, text: str) -> None:
+        self.module.warn(text)
+
+    def set_diff(self, before: Dict[str, Any], after: Dict[str, Any]) -> None:
+        if self.module._diff:
+            self.result['diff'] = {'before': before, 'after': after}
+
+    def run(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self) -> None:
+        try:
+            self.client = build_client(self.params, log=self.log, read_only=self.check_mode,
+                                       image_base_url=self.params.get('image_base_url'))
+            self.run()
+        except SfMissingLibrary as exc:
+            self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.import_error)
+        except SfCheckModeWrite as exc:
+            self._fail(exc, 'internal error: a write was attempted in check mode, nothing was sent')
+        except SfError as exc:
+            self._fail(exc)
+        self._finish()
+
+    def _redact(self, text: str) -> str:
+        return self.client.transport.redact(text) if self.client else text
+
+    def _fail(self, exc: SfError, prefix: Optional[str] = None) -> None:
+        message = f'{self.activity} failed: {exc}'
+        if prefix:
+            message = f'{prefix}: {message}'
+        extra = {key: value for key, value in self.result.items() if key not in ('changed', 'failed', 'msg')}
+        self.module.fail_json(msg=self._redact(message), error=exc.to_dict(), changed=self.result['changed'],
+                              **extra)
+
+    def _finish(self) -> None:
+        if self.module._verbosity >= 3 and self._log:
+            self.result['log'] = [self._redact(line) for line in self._log]
+        if self.client is not None:
+            self.result.setdefault('api_requests', {'total': self.client.transport.request_count,
+                                                'writes': self.client.transport.write_count})
+        self.module.exit_json(**self.result)

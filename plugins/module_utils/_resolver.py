@@ -1,0 +1,318 @@
+# Copyright: Shaken Fist storage collection contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The one name-resolution rule (docs/name-resolution.md), shared by every module and the lookup.
+
+A reference becomes candidates; exactly one candidate is used, none is a not-found error listing near names,
+several are an ambiguous-reference error listing every candidate in its explicit form, unless the caller
+states a tie-break with `prefer`. The chosen artifact is then pinned to one version.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from ._api import SfApi, newest_first
+from ._errors import SfAmbiguousReference, SfError, SfInvalidInput, SfNotFound, SfNotReady
+from ._models import Artifact, ArtifactVersion
+from ._refs import (
+    DEFAULT_IMAGE_BASE_URL,
+    ParsedRef,
+    artifact_name,
+    is_upstream_shorthand,
+    parse_ref,
+    upload_url,
+    upstream_url,
+    validate_sha512,
+)
+
+ORIGINS = ('namespace', 'system', 'trusted', 'upstream')
+VersionSpec = Union[None, str, int]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One thing a reference could mean."""
+
+    origin: str
+    kind: str
+    ref: str
+    artifact: Optional[Artifact] = None
+    url: Optional[str] = None
+
+    def describe(self) -> Dict[str, Any]:
+        return {
+            'ref': self.ref,
+            'origin': self.origin,
+            'kind': self.kind,
+            'uuid': self.artifact.uuid if self.artifact else None,
+            'namespace': self.artifact.namespace if self.artifact else None,
+            'state': self.artifact.state if self.artifact else 'not fetched',
+        }
+
+
+@dataclass
+class Resolution:
+    """A reference pinned to one artifact version (or a blob, or a not-yet-fetched upstream image)."""
+
+    input: str
+    ref: str
+    origin: str
+    kind: str
+    uuid: Optional[str] = None
+    namespace: Optional[str] = None
+    name: Optional[str] = None
+    type: Optional[str] = None
+    state: Optional[str] = None
+    source_url: Optional[str] = None
+    shared: bool = False
+    version: Optional[int] = None
+    blob_uuid: Optional[str] = None
+    sha512: Optional[str] = None
+    size: Optional[int] = None
+    disk_base: Optional[str] = None
+    shadowed: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def canonical_ref(artifact: Artifact) -> str:
+    """The explicit form that names this artifact and nothing else."""
+    url = artifact.source_url
+    if artifact.artifact_type == 'label' and url.startswith('sf://label/'):
+        return url
+    if artifact.artifact_type == 'snapshot':
+        return f'sf://snapshot/{artifact.uuid}'
+    if url.startswith('sf://upload/'):
+        return upload_url(artifact.namespace, artifact_name(url))
+    return f'sf://artifact/{artifact.uuid}'
+
+
+def artifact_kind(artifact: Artifact) -> str:
+    return artifact.artifact_type
+
+
+class Resolver:
+    def __init__(self, api: SfApi, image_base_url: str = DEFAULT_IMAGE_BASE_URL) -> None:
+        self.api = api
+        self.image_base_url = image_base_url
+        self._cache: Dict[Tuple[Any, ...], Resolution] = {}
+
+    @property
+    def namespace(self) -> str:
+        return self.api.namespace
+
+    def _origin(self, artifact: Artifact) -> str:
+        if artifact.namespace == self.namespace:
+            return 'namespace'
+        if artifact.namespace == 'system':
+            return 'system'
+        return 'trusted'
+
+    def _candidate(self, artifact: Artifact) -> Candidate:
+        return Candidate(self._origin(artifact), artifact_kind(artifact), canonical_ref(artifact), artifact)
+
+    def _listing(self) -> List[Artifact]:
+        return self.api.list_artifacts()
+
+    def _by_uuid(self, uuid: str, want_type: Optional[str] = None) -> List[Candidate]:
+        artifact = self.api.find_artifact(uuid)
+        if artifact is None or artifact.state == 'deleted':
+            return []
+        if want_type and artifact.artifact_type != want_type:
+            raise SfInvalidInput(f'sf://{want_type}/{uuid} names a {artifact.artifact_type}, not a {want_type}')
+        return [self._candidate(artifact)]
+
+    def labels_named(self, namespace: Optional[str], name: str) -> List[Artifact]:
+        return [a for a in self._listing() if a.artifact_type == 'label' and artifact_name(a.source_url) == name
+                and a.source_url.startswith('sf://label/') and (namespace is None or a.namespace == namespace)]
+
+    def uploads_named(self, namespace: Optional[str], name: str) -> List[Artifact]:
+        return [a for a in self._listing() if a.artifact_type in ('image', 'other')
+                and a.source_url.startswith('sf://upload/') and artifact_name(a.source_url) == name
+                and (namespace is None or a.namespace == namespace)]
+
+    def candidates(self, parsed: ParsedRef) -> List[Candidate]:
+        """Every artifact the parsed reference could mean, in rule order."""
+        kind = parsed.kind
+        if kind in ('artifact', 'snapshot'):
+            return self._by_uuid(parsed.uuid or '', 'snapshot' if kind == 'snapshot' else None)
+        if kind == 'label':
+            return [self._candidate(a) for a in self.labels_named(parsed.namespace, parsed.name or '')]
+        if kind == 'upload':
+            return [self._candidate(a) for a in self.uploads_named(parsed.namespace, parsed.name or '')]
+        if kind == 'instance_disk':
+            return [self._candidate(a) for a in self._listing()
+                    if a.artifact_type == 'snapshot' and artifact_name(a.source_url) == parsed.name]
+        if kind == 'namespaced':
+            return [self._candidate(a) for a in self._listing()
+                    if a.namespace == parsed.namespace and artifact_name(a.source_url) == parsed.name]
+        if kind == 'url':
+            found = [a for a in self._listing() if a.artifact_type == 'image' and a.source_url == parsed.url]
+            if found:
+                return self._prefer_owned([self._candidate(a) for a in found])
+            return [Candidate('upstream', 'upstream', parsed.url or '', url=parsed.url)]
+        return self._bare_candidates(parsed.name or '')
+
+    def _prefer_owned(self, candidates: List[Candidate]) -> List[Candidate]:
+        # The server's URL rule: the caller's own artifact with that URL wins over visible ones.
+        owned = [c for c in candidates if c.origin == 'namespace']
+        return owned if len(owned) == 1 else candidates
+
+    def _bare_candidates(self, name: str) -> List[Candidate]:
+        found: List[Candidate] = []
+        seen = set()
+
+        def add(candidate: Candidate) -> None:
+            key = candidate.artifact.uuid if candidate.artifact else candidate.ref
+            if key not in seen:
+                seen.add(key)
+                found.append(candidate)
+
+        for artifact in self.labels_named(self.namespace, name):
+            add(self._candidate(artifact))
+        for artifact in self.labels_named('system', name):
+            add(self._candidate(artifact))
+        for artifact in self.uploads_named(None, name):
+            add(self._candidate(artifact))
+        if is_upstream_shorthand(name):
+            cached = [a for a in self._listing() if a.artifact_type == 'image' and a.source_url == name]
+            owned = [a for a in cached if a.namespace == self.namespace]
+            chosen = owned[0] if len(owned) == 1 else (cached[0] if len(cached) == 1 else None)
+            url = upstream_url(name, self.image_base_url)
+            add(Candidate('upstream', 'upstream', url or name, artifact=chosen, url=url))
+        return found
+
+    def near_names(self, name: str) -> List[str]:
+        names: Dict[str, str] = {}
+        for artifact in self._listing():
+            names.setdefault(artifact_name(artifact.source_url), canonical_ref(artifact))
+        close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)
+        return [names[match] for match in close]
+
+    def choose(self, text: str, candidates: List[Candidate], prefer: Optional[Sequence[str]]) -> Tuple[Candidate,
+                                                                                                      List[Candidate]]:
+        if len(candidates) == 1:
+            return candidates[0], []
+        listed = [c.describe() for c in candidates]
+        if prefer:
+            for origin in prefer:
+                matching = [c for c in candidates if c.origin == origin]
+                if len(matching) == 1:
+                    return matching[0], [c for c in candidates if c is not matching[0]]
+                if len(matching) > 1:
+                    break
+        explicit = ', '.join(c.ref for c in candidates)
+        raise SfAmbiguousReference(
+            f'reference {text!r} is ambiguous: it matches {len(candidates)} artifacts ({explicit})',
+            candidates=listed,
+            hint='use one of the explicit forms listed, or set prefer (for example [namespace, system, upstream]) '
+                 'to choose on purpose',
+        )
+
+    def resolve(
+        self,
+        text: str,
+        version: VersionSpec = None,
+        sha512: Optional[str] = None,
+        prefer: Optional[Sequence[str]] = None,
+    ) -> Resolution:
+        """Resolve and pin a reference; results are cached for the life of this resolver (one task run)."""
+        if prefer:
+            unknown = [origin for origin in prefer if origin not in ORIGINS]
+            if unknown:
+                raise SfInvalidInput(f'prefer accepts {", ".join(ORIGINS)}; got {", ".join(map(str, unknown))}')
+        version = parse_version(version)
+        sha512 = validate_sha512(sha512) if sha512 else None
+        key = (text, version, sha512, tuple(prefer or ()))
+        if key in self._cache:
+            return self._cache[key]
+        parsed = parse_ref(text, self.namespace)
+        if parsed.kind == 'blob':
+            result = self._resolve_blob(text, parsed.uuid or '', version, sha512)
+        else:
+            candidates = self.candidates(parsed)
+            if not candidates:
+                raise self._not_found(text, parsed)
+            chosen, shadowed = self.choose(text, candidates, prefer)
+            result = self._pin(text, chosen, version, sha512)
+            if shadowed:
+                result.shadowed = [c.ref for c in shadowed]
+                result.warnings.append(f'{text!r} matched {len(shadowed) + 1} candidates; prefer chose {chosen.ref} '
+                                       f'over {", ".join(result.shadowed)}')
+        self._cache[key] = result
+        return result
+
+    def _not_found(self, text: str, parsed: ParsedRef) -> SfError:
+        near = self.near_names(parsed.name or text) if parsed.name else []
+        suffix = f'; did you mean {", ".join(near)}?' if near else ''
+        where = f' visible to namespace {self.namespace!r}'
+        return SfNotFound(f'no artifact matches {text!r}{where}{suffix}', detail={'near': near},
+                          hint='list what exists with shakenfist.storage.sf_artifact_info')
+
+    def _resolve_blob(self, text: str, uuid: str, version: Optional[int], sha512: Optional[str]) -> Resolution:
+        if version is not None:
+            raise SfInvalidInput('a blob reference has no versions; do not combine sf://blob/ with version')
+        blob = self.api.get_blob(uuid)
+        if sha512 and blob.sha512 != sha512:
+            raise SfNotFound(f'blob {uuid} has sha512 {blob.sha512}, not the expected {sha512}')
+        return Resolution(input=text, ref=f'sf://blob/{uuid}', origin='explicit', kind='blob', state=blob.state,
+                          blob_uuid=uuid, sha512=blob.sha512, size=blob.size, disk_base=f'sf://blob/{uuid}')
+
+    def _pin(self, text: str, candidate: Candidate, version: Optional[int], sha512: Optional[str]) -> Resolution:
+        artifact = candidate.artifact
+        if artifact is None:
+            if version is not None or sha512:
+                raise SfNotFound(f'{candidate.ref} has not been fetched into the cluster yet, so it has no versions',
+                                 hint='publish it with shakenfist.storage.sf_image_publish, then pin a version')
+            return Resolution(input=text, ref=candidate.ref, origin=candidate.origin, kind='upstream',
+                              name=text if '://' not in text else artifact_name(text), type='image',
+                              state='not fetched', source_url=candidate.url, disk_base=candidate.url)
+        chosen = self.pick_version(artifact, version, sha512)
+        return Resolution(
+            input=text, ref=canonical_ref(artifact), origin=candidate.origin, kind=candidate.kind,
+            uuid=artifact.uuid, namespace=artifact.namespace, name=artifact_name(artifact.source_url),
+            type=artifact.artifact_type, state=artifact.state, source_url=artifact.source_url,
+            shared=artifact.shared, version=chosen.index, blob_uuid=chosen.uuid, sha512=chosen.sha512,
+            size=chosen.size, disk_base=f'sf://blob/{chosen.uuid}')
+
+    def pick_version(self, artifact: Artifact, version: Optional[int], sha512: Optional[str]) -> ArtifactVersion:
+        if artifact.state == 'error':
+            raise SfNotReady(f'{canonical_ref(artifact)} is in state error: '
+                             f'{artifact.error_message or "the server gave no reason"}')
+        versions = newest_first(self.api.artifact_versions(artifact.uuid))
+        if not versions:
+            raise SfNotReady(f'{canonical_ref(artifact)} has no versions yet (state {artifact.state})')
+        available = ', '.join(str(v.index) for v in versions)
+        if version is not None:
+            matching = [v for v in versions if v.index == version]
+            if not matching:
+                raise SfNotFound(f'{canonical_ref(artifact)} has no version {version}; it has {available}')
+            chosen = matching[0]
+            if sha512 and chosen.sha512 != sha512:
+                raise SfNotFound(f'version {version} of {canonical_ref(artifact)} has sha512 {chosen.sha512}, '
+                                 f'not the expected {sha512}')
+            return chosen
+        if sha512:
+            matching = [v for v in versions if v.sha512 == sha512]
+            if not matching:
+                raise SfNotFound(f'no version of {canonical_ref(artifact)} has sha512 {sha512[:16]}...; '
+                                 f'it has versions {available}')
+            return matching[0]
+        return versions[0]
+
+
+def parse_version(version: VersionSpec) -> Optional[int]:
+    """`latest`, None or '' mean the newest version; otherwise a positive version number."""
+    if version is None or version == '' or (isinstance(version, str) and version.lower() == 'latest'):
+        return None
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise SfInvalidInput(f'version must be "latest" or a version number, got {version!r}') from None
+    if number < 1:
+        raise SfInvalidInput(f'version numbers start at 1, got {number}')
+    return number

@@ -1,0 +1,45 @@
+# Copyright: Shaken Fist storage collection contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The Ansible adapter for lookups: options from ansible.cfg, variables and the environment, one error boundary."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._client import (
+    CONNECTION_OPTIONS,
+    SfClient,
+    build_client,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfMissingLibrary
+
+display = Display()
+
+
+class SfLookupBase(LookupBase):
+    """Lookups build the same client as modules; every SfError becomes an AnsibleLookupError."""
+
+    _client: Optional[SfClient] = None
+
+    def client(self) -> SfClient:
+        if self._client is None:
+            options: Dict[str, Any] = {name: self.get_option(name) for name in CONNECTION_OPTIONS}
+            try:
+                self._client = build_client(options, log=display.vvvv,
+                                            image_base_url=self.get_option('image_base_url'))
+            except SfMissingLibrary as exc:
+                raise AnsibleLookupError(f'{exc.message}: install it on the controller') from None
+        return self._client
+
+    def redact(self, text: str) -> str:
+        return self._client.transport.redact(text) if self._client else text
+
+    def lookup_error(self, term: str, exc: SfError) -> AnsibleLookupError:
+        message = f'resolve {term!r} failed: {exc}'
+        if exc.hint:
+            message += f' ({exc.hint})'
+        return AnsibleLookupError(self.redact(message))

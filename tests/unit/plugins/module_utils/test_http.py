@@ -1,0 +1,166 @@
+"""Transport behaviour against a real local HTTP server: auth, re-auth, retries, error mapping, secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
+from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport, build_path
+
+SECRET = 'correct-horse-battery-staple'
+TOKEN = 'token-abcdef-123456'
+
+
+def settings(url: str, retries: int = 3) -> ConnectionSettings:
+    return ConnectionSettings(api_url=url, namespace='ci', key=SECRET, retries=retries, timeout=5)
+
+
+def transport(url: str, **kwargs: Any) -> SfTransport:
+    return SfTransport(settings(url, **{k: v for k, v in kwargs.items() if k == 'retries'}),
+                       sleep=lambda _: None, read_only=kwargs.get('read_only', False))
+
+
+def auth_ok(record: Any) -> tuple[int, Any, dict[str, str]] | None:
+    if record.path == '/auth':
+        assert json.loads(record.body) == {'namespace': 'ci', 'key': SECRET}
+        return 200, {'access_token': TOKEN, 'token_type': 'Bearer', 'expires_in': 900}, {}
+    return None
+
+
+def test_build_path_quotes_every_segment() -> None:
+    assert build_path('/artifacts/{}/versions/{}', 'a b/../c', 3) == '/artifacts/a%20b%2F..%2Fc/versions/3'
+    assert build_path('/label/{}/{}', 'system', 'centos:7') == '/label/system/centos%3A7'
+    with pytest.raises(ValueError):
+        build_path('/artifacts/{}', 'a', 'b')
+
+
+def test_authenticates_once_and_sends_bearer(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: auth_ok(r) or (200, [], {'X-Request-ID': 'r1'}))
+    client = transport(server.url)
+    assert client.request('GET', '/artifacts') == []
+    assert client.request('GET', '/artifacts') == []
+    assert server.paths() == ['POST /auth', 'GET /artifacts', 'GET /artifacts']
+    assert server.requests[1].headers['Authorization'] == f'Bearer {TOKEN}'
+
+
+def test_reauthenticates_once_on_401(scripted_server: Any) -> None:
+    calls = {'n': 0}
+
+    def handler(record: Any) -> Any:
+        if record.path == '/auth':
+            return auth_ok(record)
+        calls['n'] += 1
+        return (401, {'error': 'unauthorized', 'status': 401}, {}) if calls['n'] == 1 else (200, {'ok': 1}, {})
+
+    server = scripted_server(handler)
+    assert transport(server.url).request('GET', '/artifacts/x') == {'ok': 1}
+    assert server.paths() == ['POST /auth', 'GET /artifacts/x', 'POST /auth', 'GET /artifacts/x']
+
+
+def test_second_401_is_unauthenticated(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: auth_ok(r) or (401, {'error': 'unauthorized', 'status': 401}, {}))
+    with pytest.raises(errors.SfUnauthenticated):
+        transport(server.url).request('GET', '/blobs')
+    assert server.paths().count('POST /auth') == 2
+
+
+def test_bad_key_is_unauthenticated_without_the_key_in_the_message(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: (401, {'error': 'unauthorized', 'status': 401}, {}))
+    with pytest.raises(errors.SfUnauthenticated) as caught:
+        transport(server.url).request('GET', '/artifacts')
+    assert SECRET not in str(caught.value) and SECRET not in json.dumps(caught.value.to_dict())
+    assert caught.value.hint
+
+
+def test_retries_get_on_503_then_succeeds(scripted_server: Any) -> None:
+    answers = iter([(503, {'error': 'database unavailable, please retry', 'status': 503}, {})] * 2 + [(200, [1], {})])
+    server = scripted_server(lambda r: auth_ok(r) or next(answers))
+    assert transport(server.url).request('GET', '/artifacts') == [1]
+    assert server.paths().count('GET /artifacts') == 3
+
+
+def test_gives_up_after_retries(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: auth_ok(r) or (502, b'<html><title>Bad Gateway</title></html>', {}))
+    with pytest.raises(errors.SfServerError) as caught:
+        transport(server.url, retries=2).request('GET', '/artifacts')
+    assert server.paths().count('GET /artifacts') == 3
+    assert 'Bad Gateway' in str(caught.value) and '<html>' not in str(caught.value)
+    assert caught.value.status == 502
+
+
+def test_non_idempotent_post_is_not_retried_blindly(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: auth_ok(r) or (503, {'error': 'peer did not answer', 'status': 503}, {}))
+    with pytest.raises(errors.SfServerError):
+        transport(server.url).request('POST', '/upload')
+    assert server.paths().count('POST /upload') == 1
+
+
+def test_idempotent_post_is_retried(scripted_server: Any) -> None:
+    answers = iter([(504, {'error': 'timeout', 'status': 504}, {}), (200, {'uuid': 'u'}, {})])
+    server = scripted_server(lambda r: auth_ok(r) or next(answers))
+    assert transport(server.url).request('POST', '/label/{}/{}', 'ns', 'l', idempotent=True) == {'uuid': 'u'}
+
+
+def test_406_is_retried_until_ready(scripted_server: Any) -> None:
+    answers = iter([(406, {'error': 'instance x is not ready (creating)', 'status': 406}, {})] * 3 + [(200, {}, {})])
+    server = scripted_server(lambda r: auth_ok(r) or next(answers))
+    assert transport(server.url).request('POST', '/instances/{}/snapshot', 'x') == {}
+    assert server.paths().count('POST /instances/x/snapshot') == 4
+
+
+@pytest.mark.parametrize(('status', 'cls'), [(400, errors.SfInvalidInput), (403, errors.SfForbidden),
+                                             (404, errors.SfNotFound), (409, errors.SfConflict),
+                                             (500, errors.SfServerError)])
+def test_status_maps_to_typed_error_with_context(scripted_server: Any, status: int, cls: type) -> None:
+    body = {'error': 'artifact not found', 'status': status}
+    server = scripted_server(lambda r: auth_ok(r) or (status, body, {'X-Request-ID': 'req-42'}))
+    with pytest.raises(cls) as caught:
+        transport(server.url, retries=0).request('GET', '/artifacts/{}', 'a b')
+    error = caught.value.to_dict()
+    assert error['status'] == status and error['method'] == 'GET' and error['path'] == '/artifacts/a%20b'
+    assert error['request_id'] == 'req-42'
+    assert 'artifact not found' in str(caught.value)
+
+
+def test_traceback_body_becomes_a_clean_message(scripted_server: Any) -> None:
+    page = b'Traceback (most recent call last):\n  File "x.py", line 1\nIndexError: tuple index out of range'
+    server = scripted_server(lambda r: auth_ok(r) or (500, page, {'Content-Type': 'text/plain'}))
+    with pytest.raises(errors.SfServerError) as caught:
+        transport(server.url, retries=0).request('GET', '/label/{}', 'web')
+    assert 'Traceback' not in str(caught.value) and 'internal error' in str(caught.value)
+
+
+def test_server_echoing_the_key_is_redacted(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: auth_ok(r) or (400, {'error': f'bad key {SECRET} and {TOKEN}', 'status': 400},
+                                                      {}))
+    with pytest.raises(errors.SfInvalidInput) as caught:
+        transport(server.url).request('GET', '/x')
+    assert SECRET not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_check_mode_refuses_writes_before_sending(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: auth_ok(r) or (200, None, {}))
+    client = transport(server.url, read_only=True)
+    with pytest.raises(errors.SfCheckModeWrite):
+        client.request('DELETE', '/artifacts/{}', 'x')
+    client.request('GET', '/artifacts')
+    assert server.paths() == ['POST /auth', 'GET /artifacts']
+
+
+def test_connection_refused_is_a_transport_error() -> None:
+    with pytest.raises(errors.SfTransportError) as caught:
+        transport('http://127.0.0.1:9', retries=1).request('GET', '/artifacts')
+    assert 'refused' in str(caught.value)
+
+
+def test_capabilities_read_once_without_auth(scripted_server: Any) -> None:
+    page = b'<html><ul><li>blob-search-by-hash</li><li>artifact-upload-types</li></ul></html>'
+    server = scripted_server(lambda r: (200, page, {}))
+    client = transport(server.url)
+    assert client.has_capability('blob-search-by-hash')
+    assert not client.has_capability('network-delete-async')
+    assert server.paths() == ['GET /']
