@@ -1,8 +1,147 @@
-"""Command line entry point (placeholder until the server lands)."""
+"""`sf-emulator serve ...`: run the emulator in the foreground until SIGTERM or Ctrl-C."""
 
+from __future__ import annotations
+
+import argparse
+import json
+import signal
 import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sf_emulator import __version__
+from sf_emulator.config import coerce, settings
 
 
-def main() -> int:
-    print('sf-emulator: not built yet', file=sys.stderr)
-    return 1
+class OneLineParser(argparse.ArgumentParser):
+    """Bad flags give a single `sf-emulator: error: ...` line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f'sf-emulator: error: {message} (see --help)\n')
+
+
+def _fault(text: str) -> dict[str, Any]:
+    try:
+        spec = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'--fault needs a JSON object, got {text!r}') from None
+    if not isinstance(spec, dict):
+        raise argparse.ArgumentTypeError('--fault needs a JSON object')
+    return spec
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sf_emulator.app import load_domain_modules
+
+    load_domain_modules()  # so every module's settings get a flag
+    parser = OneLineParser(prog='sf-emulator', description='A Shaken Fist REST API emulator for tests and demos.')
+    parser.add_argument('--version', action='version', version=f'sf-emulator {__version__}')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=OneLineParser)
+    serve = commands.add_parser(
+        'serve',
+        help='run the API server in the foreground',
+        description='Run the emulated Shaken Fist API until SIGTERM or Ctrl-C. State lives in --data-dir and '
+        'survives a restart.',
+    )
+    serve.add_argument('--host', default='127.0.0.1', help='address to listen on (default: %(default)s)')
+    serve.add_argument('--port', type=int, default=13000, help='TCP port to listen on (default: %(default)s)')
+    serve.add_argument('--data-dir', type=Path, required=True, help='directory for the database, blobs and uploads')
+    serve.add_argument(
+        '--system-key',
+        help='secret of the key "deploy" in the system (admin) namespace; generated and printed when omitted',
+    )
+    serve.add_argument('--verbose', action='store_true', help='log one line per request to stderr')
+    serve.add_argument(
+        '--fault',
+        type=_fault,
+        action='append',
+        default=[],
+        metavar='JSON',
+        help='inject a fault from the start, same JSON as POST /_emulator/faults, e.g. '
+        '\'{"kind": "fail", "method": "POST", "path": "^/upload/", "count": 2, "status": 503}\' '
+        '(kinds: fail, not_ready, drop, latency, expire_tokens; repeatable)',
+    )
+    serve.add_argument(
+        '--latency', type=float, metavar='SECONDS', help='add this delay to every request (a latency fault)'
+    )
+    timing = serve.add_argument_group('settings (also readable and changeable at run time via /_emulator/config)')
+    for name, setting in sorted(settings().items()):
+        timing.add_argument(
+            '--' + name.replace('_', '-'),
+            dest=f'setting_{name}',
+            metavar=setting.kind.__name__.upper(),
+            help=f'{setting.help} (default: {setting.default})',
+        )
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    from sf_emulator.app import App
+    from sf_emulator.server import EmulatorHTTPServer
+
+    values: dict[str, Any] = {}
+    for name, setting in settings().items():
+        raw = getattr(args, f'setting_{name}', None)
+        if raw is not None:
+            try:
+                values[name] = coerce(setting, raw)
+            except ValueError as exc:
+                print(f'sf-emulator: error: --{name.replace("_", "-")}: {exc}', file=sys.stderr)
+                return 2
+    faults = list(args.fault)
+    if args.latency is not None:
+        faults.append({'kind': 'latency', 'seconds': args.latency, 'count': None})
+    try:
+        app = App(args.data_dir.resolve(), system_key=args.system_key, settings=values, faults=faults,
+                  verbose=args.verbose)
+    except ValueError as exc:
+        print(f'sf-emulator: error: {exc}', file=sys.stderr)
+        return 2
+    try:
+        app.open()
+    except OSError as exc:
+        print(f'sf-emulator: error: cannot use data dir {args.data_dir}: {exc.strerror or exc}', file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f'sf-emulator: error: cannot open the database in {args.data_dir}: {exc}', file=sys.stderr)
+        return 1
+    try:
+        server = EmulatorHTTPServer((args.host, args.port), app)
+    except OSError as exc:
+        print(f'sf-emulator: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}', file=sys.stderr)
+        return 1
+    except OverflowError:
+        print(f'sf-emulator: error: port {args.port} is out of range', file=sys.stderr)
+        return 2
+
+    def stop(signum: int, frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    app.start_background()
+    host, port = server.server_address[:2]
+    print(f'sf-emulator listening on http://{host}:{port} (data dir {app.data_dir})', flush=True)
+    if app.generated_system_key:
+        print(f'system key (namespace system, key name deploy): {app.generated_system_key}', flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        app.stop_background()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != 'serve':
+        parser.print_help(sys.stderr)
+        return 2
+    return serve(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The emulator process: data directory, database, background threads, HTTP server."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from sf_emulator.config import Config
+from sf_emulator.db import Database
+from sf_emulator.faults import Faults
+from sf_emulator.jobs import Cleaner, Workers
+from sf_emulator.requestlog import RequestLog
+
+# Domain modules register routes, tables, settings, job kinds and periodic tasks when imported. The optional
+# ones are imported only when their file exists, so they can be added without editing this list.
+CORE_MODULES = (
+    'root',
+    'auth',
+    'namespaces',
+    'blobs',
+    'uploads',
+    'artifacts',
+    'labels',
+    'fetch',
+    'emulator_admin',
+)
+OPTIONAL_MODULES = ('clusterops', 'instances', 'snapshots', 'networks')
+
+
+def load_domain_modules() -> list[str]:
+    loaded = []
+    for name in CORE_MODULES + OPTIONAL_MODULES:
+        full = f'sf_emulator.{name}'
+        if name in OPTIONAL_MODULES and importlib.util.find_spec(full) is None:
+            continue
+        if name in CORE_MODULES and importlib.util.find_spec(full) is None:
+            continue  # a core module not written yet (the framework lands before every domain)
+        importlib.import_module(full)
+        loaded.append(name)
+    return loaded
+
+
+class App:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        system_key: str | None = None,
+        settings: dict[str, Any] | None = None,
+        faults: list[dict[str, Any]] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.modules = load_domain_modules()
+        self.data_dir = data_dir
+        self.blob_dir = data_dir / 'blobs'
+        self.upload_dir = data_dir / 'uploads'
+        self.tmp_dir = data_dir / 'tmp'
+        self.config = Config(settings)
+        self.db = Database(data_dir / 'emulator.sqlite3')
+        self.faults = Faults()
+        for spec in faults or []:
+            self.faults.add(spec)
+        self.request_log = RequestLog()
+        self.verbose = verbose
+        self.system_key = system_key
+        self.generated_system_key: str | None = None
+        self.jwt_secret = b''
+        self.state: dict[str, Any] = {}  # per-module in-memory state (e.g. running upload hashes)
+        self.state_lock = threading.Lock()
+        self._workers: Workers | None = None
+        self._cleaner: Cleaner | None = None
+
+    def open(self) -> None:
+        """Create the data directory layout and database; make sure `system` exists with the given key."""
+        from sf_emulator.namespaces_model import SYSTEM, create_namespace, get_namespace, set_key
+
+        for directory in (self.data_dir, self.blob_dir, self.upload_dir, self.tmp_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.tmp_dir.iterdir():  # partial downloads of a previous run
+            stale.unlink(missing_ok=True)
+        self.db.open()
+        secret = self.db.get_setting('jwt_secret')
+        if secret is None:
+            secret = secrets.token_hex(32)
+            self.db.set_setting('jwt_secret', secret)
+        self.jwt_secret = bytes.fromhex(secret)
+        key = self.system_key
+        with self.db.write() as tx:
+            if get_namespace(tx, SYSTEM) is None:
+                create_namespace(tx, SYSTEM)
+            if key is None:
+                key = self.generated_system_key = secrets.token_urlsafe(24)
+            set_key(tx, SYSTEM, 'deploy', key)
+        self.system_key = key
+
+    def start_background(self) -> None:
+        self._workers = Workers(self, int(self.config['workers']))
+        self._workers.start()
+        self._cleaner = Cleaner(self)
+        self._cleaner.start()
+
+    def stop_background(self) -> None:
+        if self._cleaner is not None:
+            self._cleaner.stop()
+        if self._workers is not None:
+            self._workers.stop()
+
+    def authenticate(self, req: Any) -> None:
+        from sf_emulator.auth import authenticate
+
+        authenticate(req)
+
+    def module_state(self, name: str, factory: Any) -> Any:
+        with self.state_lock:
+            if name not in self.state:
+                self.state[name] = factory()
+            return self.state[name]

@@ -1,0 +1,42 @@
+"""Metadata (a JSON object column) shared by artifacts, blobs and namespaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sf_emulator.db import Tx, dumps, loads
+from sf_emulator.errors import bad_request, not_found
+
+# table -> primary key column; metadata always lives in a column named `metadata`.
+_TABLES = {'artifacts': 'uuid', 'blobs': 'uuid', 'namespaces': 'name'}
+
+
+def _read(tx: Tx, table: str, ident: str) -> dict[str, Any]:
+    value = tx.scalar(f'SELECT metadata FROM {table} WHERE {_TABLES[table]} = ?', (ident,))  # noqa: S608
+    return dict(loads(value, {}))
+
+
+def _write(tx: Tx, table: str, ident: str, metadata: dict[str, Any]) -> None:
+    tx.execute(f'UPDATE {table} SET metadata = ? WHERE {_TABLES[table]} = ?', (dumps(metadata), ident))  # noqa: S608
+
+
+def get_all(tx: Tx, table: str, ident: str) -> dict[str, Any]:
+    return _read(tx, table, ident)
+
+
+def set_item(tx: Tx, table: str, ident: str, key: Any, value: Any) -> None:
+    if not key:
+        raise bad_request('no key specified')
+    if value is None:
+        raise bad_request('no value specified')
+    metadata = _read(tx, table, ident)
+    metadata[str(key)] = value
+    _write(tx, table, ident, metadata)
+
+
+def delete_item(tx: Tx, table: str, ident: str, key: str) -> None:
+    metadata = _read(tx, table, ident)
+    if key not in metadata:
+        raise not_found('metadata key not found')
+    del metadata[key]
+    _write(tx, table, ident, metadata)

@@ -1,0 +1,359 @@
+"""The threaded HTTP/1.1 server: parse, authenticate, inject faults, dispatch, answer, log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import sys
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from sf_emulator.errors import ApiError, bad_request
+from sf_emulator.responses import FileResponse, RawResponse, Response
+from sf_emulator.router import ROUTER, Route
+
+if TYPE_CHECKING:
+    from sf_emulator.app import App
+
+log = logging.getLogger('sf_emulator.http')
+
+MAX_JSON_BODY = 16 * 1024 * 1024
+DRAIN_LIMIT = 4 * 1024 * 1024  # bodies left unread up to this size are drained to keep the connection alive
+
+
+class DropConnection(Exception):
+    """Injected fault: abandon the request without an answer."""
+
+
+class BodyReader:
+    """The request body as a stream: Content-Length or chunked, with an optional injected drop point."""
+
+    def __init__(self, rfile: Any, length: int | None, chunked: bool, drop_after: int | None) -> None:
+        self._rfile = rfile
+        self._remaining = length if length is not None else 0
+        self._chunked = chunked
+        self._chunk_left = 0
+        self._chunked_done = not chunked
+        self.length = length
+        self.bytes_read = 0
+        self._drop_after = drop_after
+
+    @property
+    def finished(self) -> bool:
+        return self._chunked_done if self._chunked else self._remaining == 0
+
+    def _limit(self, size: int) -> int:
+        if self._drop_after is not None:
+            if self.bytes_read >= self._drop_after:
+                raise DropConnection()
+            size = min(size, self._drop_after - self.bytes_read)
+        return size
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill part of `buffer`; 0 means the body is over. Raises ConnectionError if the client went away."""
+        if self._chunked:
+            return self._readinto_chunked(buffer)
+        if self._remaining == 0:
+            if self._drop_after is not None and self.bytes_read >= self._drop_after:
+                raise DropConnection()
+            return 0
+        size = self._limit(min(len(buffer), self._remaining))
+        got = self._rfile.readinto(buffer[:size])
+        if not got:
+            raise ConnectionError('client closed the connection before sending the whole body')
+        self._remaining -= got
+        self.bytes_read += got
+        return got
+
+    def _readinto_chunked(self, buffer: memoryview) -> int:
+        if self._chunked_done:
+            return 0
+        if self._chunk_left == 0:
+            line = self._rfile.readline(1024)
+            if not line:
+                raise ConnectionError('client closed the connection inside a chunked body')
+            try:
+                self._chunk_left = int(line.split(b';')[0].strip(), 16)
+            except ValueError:
+                raise ConnectionError('bad chunk size line') from None
+            if self._chunk_left == 0:
+                while self._rfile.readline(1024) not in (b'\r\n', b'\n', b''):
+                    pass  # trailers
+                self._chunked_done = True
+                return 0
+        size = self._limit(min(len(buffer), self._chunk_left))
+        got = self._rfile.readinto(buffer[:size])
+        if not got:
+            raise ConnectionError('client closed the connection inside a chunk')
+        self._chunk_left -= got
+        self.bytes_read += got
+        if self._chunk_left == 0:
+            self._rfile.readline(16)
+        return got
+
+    def read_all(self, limit: int) -> bytes:
+        out = bytearray()
+        buffer = bytearray(256 * 1024)
+        view = memoryview(buffer)
+        while True:
+            got = self.readinto(view)
+            if not got:
+                return bytes(out)
+            out += view[:got]
+            if len(out) > limit:
+                raise ApiError(413, 'request body too large')
+
+
+class Request:
+    """Everything a handler may need about the request being answered."""
+
+    def __init__(self, app: App, method: str, path: str, query: dict[str, str], headers: Any) -> None:
+        self.app = app
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.request_id = str(uuid.uuid4())
+        self.namespace: str | None = None  # the caller's namespace once authenticated
+        self.key_name: str | None = None
+        self.body: BodyReader | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.namespace == 'system'
+
+    @property
+    def db(self) -> Any:
+        return self.app.db
+
+    @property
+    def config(self) -> Any:
+        return self.app.config
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'sf-emulator'
+    sys_version = ''
+    server: EmulatorHTTPServer
+
+    # --- plumbing -----------------------------------------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        pass  # requests are logged once, by _log(), and only with --verbose
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (ConnectionError, socket.timeout, DropConnection):
+            self.close_connection = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith('do_'):
+            return self._dispatch
+        raise AttributeError(name)
+
+    # --- one request --------------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        app = self.server.app
+        started = time.monotonic()
+        split = urlsplit(self.path)
+        path = split.path or '/'
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        req = Request(app, self.command, path, query, self.headers)
+        status, sent = 500, 0
+        try:
+            length_header = self.headers.get('Content-Length')
+            chunked = 'chunked' in self.headers.get('Transfer-Encoding', '').lower()
+            try:
+                length = int(length_header) if length_header is not None else None
+            except ValueError:
+                length = None
+            if length is None and not chunked:
+                length = 0
+            route, params, path_known = ROUTER.resolve(self.command, path)
+            faults = [] if route is not None and route.emulator_only else app.faults.take(self.command, path)
+            drop_after = next((f.after_bytes for f in faults if f.kind == 'drop'), None)
+            req.body = BodyReader(self.rfile, length, chunked, drop_after)
+            for fault in faults:
+                if fault.kind == 'latency':
+                    time.sleep(fault.seconds)
+            if drop_after is not None:
+                req.body.read_all(1 << 62)  # reads up to the drop point, then raises DropConnection
+            if route is None:
+                if path_known:
+                    raise ApiError(405, 'The method is not allowed for the requested URL.')
+                raise ApiError(404, 'The requested URL was not found on the server.')
+            for fault in faults:
+                if fault.kind in ('fail', 'not_ready'):
+                    raise ApiError(fault.status, fault.message)
+            result = self._run(app, route, params, req)
+            status, sent = self._answer(req, result)
+        except DropConnection:
+            status = 0
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except ApiError as exc:
+            if exc.status == 302:
+                status, sent = self._send_json(req, 302, exc.body(), {'Location': '/'})
+            else:
+                status, sent = self._send_json(req, exc.status, exc.body())
+        except (ConnectionError, socket.timeout):
+            status = 0
+            self.close_connection = True
+        except Exception as exc:  # the server's own shape for unhandled errors
+            log.exception('unhandled error on %s %s', self.command, path)
+            status, sent = self._send_json(req, 500, {'error': f'server error: {exc!r}', 'status': 500})
+        finally:
+            self._finish_body(req)
+            duration = time.monotonic() - started
+            self._log(req, status, duration, sent)
+
+    def _run(self, app: App, route: Route, params: dict[str, Any], req: Request) -> Any:
+        if route.emulator_only or not route.public:
+            app.authenticate(req)
+            if (route.admin or route.emulator_only) and not req.is_admin:
+                raise ApiError(401, 'unauthorized')
+        kwargs = dict(params)
+        for key, value in req.query.items():
+            if key in route.accepts and key not in params:
+                kwargs[key] = value
+        if not route.raw_body:
+            assert req.body is not None
+            raw = req.body.read_all(MAX_JSON_BODY)
+            body = self._parse_body(raw)
+            unexpected = route.unexpected_keys(list(body))
+            if unexpected:
+                raise bad_request(f"{route.handler.__name__}() got an unexpected keyword argument '{unexpected[0]}'")
+            kwargs.update(body)
+        return route.handler(req, **kwargs)
+
+    @staticmethod
+    def _parse_body(raw: bytes) -> dict[str, Any]:
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise bad_request('the request body is not valid JSON') from None
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise bad_request('the request body must be a JSON object')
+        return body
+
+    # --- answers ------------------------------------------------------------------------------------------------
+    def _answer(self, req: Request, result: Any) -> tuple[int, int]:
+        if isinstance(result, Response):
+            return self._send_json(req, result.status, result.body, result.headers)
+        if isinstance(result, RawResponse):
+            return self._send_bytes(req, result.status, result.data, result.content_type)
+        if isinstance(result, FileResponse):
+            return self._send_file(req, result)
+        return self._send_json(req, 200, result)
+
+    def _headers(self, req: Request, status: int, content_type: str, length: int, extra: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(length))
+        self.send_header('X-Request-ID', req.request_id)
+        for name, value in extra.items():
+            self.send_header(name, value)
+        if req.body is not None and not req.body.finished and self._unread(req) > DRAIN_LIMIT:
+            self.close_connection = True
+        if self.close_connection:
+            self.send_header('Connection', 'close')
+        self.end_headers()
+
+    def _send_json(
+        self, req: Request, status: int, value: Any, extra: dict[str, str] | None = None
+    ) -> tuple[int, int]:
+        data = json.dumps(value, separators=(', ', ': ')).encode('utf-8') + b'\n'
+        return self._send_bytes(req, status, data, 'application/json', extra or {})
+
+    def _send_bytes(
+        self, req: Request, status: int, data: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> tuple[int, int]:
+        self._headers(req, status, content_type, len(data), extra or {})
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+        return status, len(data)
+
+    def _send_file(self, req: Request, response: FileResponse) -> tuple[int, int]:
+        with open(response.path, 'rb') as handle:
+            self._headers(req, 200, response.content_type, response.length, {})
+            if self.command == 'HEAD' or response.length == 0:
+                return 200, 0
+            self.wfile.flush()
+            sent = self.connection.sendfile(handle, response.offset, response.length)
+        if sent != response.length:
+            self.close_connection = True
+        return 200, sent
+
+    def _unread(self, req: Request) -> int:
+        body = req.body
+        if body is None or body.finished:
+            return 0
+        if body.length is None:
+            return DRAIN_LIMIT + 1  # unread chunked body: cannot tell, close instead
+        return body.length - body.bytes_read
+
+    def _finish_body(self, req: Request) -> None:
+        """Keep the connection usable: drain a small unread body, otherwise close the connection."""
+        body = req.body
+        if body is None or body.finished or self.close_connection:
+            return
+        if self._unread(req) > DRAIN_LIMIT:
+            self.close_connection = True
+            return
+        try:
+            body._drop_after = None
+            body.read_all(DRAIN_LIMIT + 1)
+        except Exception:
+            self.close_connection = True
+
+    def _log(self, req: Request, status: int, duration: float, sent: int) -> None:
+        received = req.body.bytes_read if req.body is not None else 0
+        entry = {
+            'time': time.time(),
+            'method': req.method,
+            'path': req.path,
+            'query': req.query,
+            'status': status,
+            'duration': round(duration, 6),
+            'bytes_in': received,
+            'bytes_out': sent,
+            'namespace': req.namespace,
+            'request_id': req.request_id,
+            'user_agent': req.headers.get('User-Agent'),
+        }
+        if not req.path.startswith('/_emulator/'):
+            self.server.app.request_log.add(entry)
+        if self.server.app.verbose:
+            print(
+                f'{req.method} {self.path} {status} {duration * 1000:.1f}ms in={received} out={sent}',
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], app: App) -> None:
+        self.app = app
+        super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.SOL_SOCKET, option, 4 * 1024 * 1024)
+        super().server_bind()
