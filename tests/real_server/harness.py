@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -29,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -467,6 +469,29 @@ def _secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def _storage_path(layout: _Layout) -> Path:
+    """The STORAGE_PATH to give 0.7.2: the storage dir, or a dot-free symlink to it.
+
+    0.7.2 finds event databases by splitting each file's FULL path on '.', so any dot in STORAGE_PATH (such as
+    the default state dir's '.tmp') makes every events route answer [] while the files fill up on disk.
+    """
+    if '.' not in str(layout.storage):
+        return layout.storage
+    digest = hashlib.sha256(str(layout.storage).encode()).hexdigest()[:12]
+    for base in (Path(tempfile.gettempdir()), Path('/tmp'), Path('/var/tmp')):
+        link = base.resolve() / f'sf-real-storage-{digest}'
+        if '.' not in str(link):
+            break
+    else:
+        raise HarnessError(f'state dir {layout.root} has a "." in its path and no dot-free temp dir was found')
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and Path(os.readlink(link)) == layout.storage:
+            return link
+        link.unlink()
+    link.symlink_to(layout.storage, target_is_directory=True)
+    return link
+
+
 def _server_env(layout: _Layout, api_port: int, metrics_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(('SHAKENFIST_', 'ETCD_'))}
     env['PATH'] = f'{layout.venv_server / "bin"}:{env.get("PATH", "/usr/bin:/bin")}'
@@ -476,7 +501,7 @@ def _server_env(layout: _Layout, api_port: int, metrics_port: int) -> dict[str, 
             'SHAKENFIST_NODE_NAME': NODE_NAME,
             'SHAKENFIST_NODE_MESH_IP': HOST,
             'SHAKENFIST_NODE_EGRESS_IP': HOST,
-            'SHAKENFIST_STORAGE_PATH': str(layout.storage),
+            'SHAKENFIST_STORAGE_PATH': str(_storage_path(layout)),
             'SHAKENFIST_BLOB_REPLICATION_FACTOR': '1',
             'SHAKENFIST_NODE_IS_EVENTLOG_NODE': 'true',
             'SHAKENFIST_EVENTLOG_NODE_IP': HOST,
@@ -716,7 +741,11 @@ def stop(state_dir: Path | None = None) -> list[str]:
     """Stop what this harness started from `state_dir`, by the recorded PIDs. Returns the components stopped."""
     layout = _Layout(resolve_state_dir(state_dir))
     with _locked(layout):
-        return _stop_all(layout)
+        stopped = _stop_all(layout)
+        link = _storage_path(layout) if '.' in str(layout.storage) else None
+        if link is not None and link.is_symlink():
+            link.unlink()
+        return stopped
 
 
 def status(state_dir: Path | str | None = None) -> dict[str, Any]:

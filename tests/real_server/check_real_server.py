@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""End-to-end check of the harness and of the 0.7.2 behaviour recorded in docs/compatibility.md.
+
+    python tests/real_server/check_real_server.py [--state-dir D] [--keep-running]
+
+Starts the real server through the harness's Python API (installing it if needed), then talks to it with
+plain HTTP (urllib) and with the official client (sf-client 0.8.3): auth, namespaces, the upload protocol,
+artifacts, blobs, labels, events, and each known 0.7.2 quirk. Then it stops the server, starts it again
+(state must survive), and stops it, unless --keep-running. Prints one line per check; exit 1 if any failed.
+Standard library only. Not collected by pytest (not named test_*): the real test tier is separate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+
+RESULTS: list[tuple[bool, str, str]] = []
+
+
+def check(name: str, ok: bool, detail: Any = '') -> bool:
+    RESULTS.append((ok, name, str(detail)))
+    print(f'{"PASS" if ok else "FAIL"}  {name}{"" if ok else f"  -- {detail}"}', flush=True)
+    return ok
+
+
+class Api:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.token: str | None = None
+
+    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+        headers = {'Content-Type': 'application/json'}
+        data = json.dumps(body).encode() if body is not None else None
+        if raw is not None:
+            headers['Content-Type'] = 'application/octet-stream'
+            data = raw
+        if self.token:
+            headers['Authorization'] = f'Bearer {self.token}'
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, payload = response.status, response.read()
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, e.read()
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:
+            return status, payload.decode(errors='replace')
+
+    def login(self, namespace: str, key: str) -> tuple[int, Any]:
+        self.token = None
+        status, body = self.call('POST', '/auth', {'namespace': namespace, 'key': key})
+        if status == 200:
+            self.token = body['access_token']
+        return status, body
+
+
+def upload(api: Api, name: str, data: bytes, **extra: Any) -> tuple[int, Any]:
+    """The raw upload protocol: POST /upload, append in chunks, then turn the upload into an artifact."""
+    status, created = api.call('POST', '/upload')
+    if status != 200:
+        return status, created
+    size = None
+    for start in range(0, len(data), 4096):
+        _, size = api.call('POST', f'/upload/{created["uuid"]}', raw=data[start : start + 4096])
+    check(f'upload {name}: appending chunks returns the new size', size == len(data), size)
+    return api.call('POST', f'/artifacts/upload/{name}', {'upload_uuid': created['uuid'], **extra})
+
+
+def name_of(artifact: dict[str, Any]) -> str:
+    """0.7.2 (like newer servers) has no `name` in the artifact view: the name ends source_url."""
+    return str(artifact.get('source_url', '')).rsplit('/', 1)[-1]
+
+
+def blob_uuid_of(artifact: dict[str, Any]) -> str | None:
+    blobs = artifact.get('blobs') or {}
+    index = str(artifact.get('index'))
+    entry = blobs.get(index) or blobs.get(artifact.get('index')) or {}
+    return entry.get('uuid') or artifact.get('blob_uuid')
+
+
+def run_http_checks(server: harness.RealServer, tag: str) -> dict[str, Any]:
+    api = Api(server.url)
+    status, body = api.login('system', server.system_key)
+    check('POST /auth as system returns a token lasting 900 s', status == 200 and body.get('expires_in') == 900, body)
+    status, body = Api(server.url).login('system', 'wrong-key')
+    check('POST /auth with a wrong key is refused (401)', status == 401, (status, body))
+
+    status, root = api.call('GET', '/')
+    missing = [c for c in ('blob-data-limit', 'blob-events', 'blob-single-checksum') if c not in str(root)]
+    check(
+        'GET / lists blob-search-by-hash but not blob-data-limit/blob-events/blob-single-checksum',
+        status == 200 and 'blob-search-by-hash' in str(root) and len(missing) == 3,
+        missing,
+    )
+
+    ns, ns_key = f'chk-{tag}', 'ns-secret-key'
+    status, body = api.call('POST', '/auth/namespaces', {'namespace': ns, 'key_name': 'k1', 'key': ns_key})
+    check('POST /auth/namespaces creates a namespace with a first key', status == 200, (status, body))
+    other = Api(server.url)
+    status, _ = other.login(ns, ns_key)
+    check('the new namespace key authenticates', status == 200, status)
+
+    data = os.urandom(10000) + b'real-server-check ' + tag.encode()
+    sha512 = hashlib.sha512(data).hexdigest()
+    name = f'art-{tag}'
+    status, artifact = upload(api, name, data)
+    check('POST /artifacts/upload/<name> with upload_uuid creates an artifact', status == 200, (status, artifact))
+    blob = blob_uuid_of(artifact) if isinstance(artifact, dict) else None
+    check('the artifact names its blob', bool(blob), artifact)
+
+    status, listing = api.call('GET', '/artifacts')
+    check('GET /artifacts lists it', status == 200 and any(name_of(a) == name for a in listing), status)
+    check(
+        'artifact views have no name field (newer servers neither)', all('name' not in a for a in listing), listing[:1]
+    )
+    status, by_name = api.call('GET', f'/artifacts/{name}')
+    check('GET /artifacts/<name> finds it', status == 200 and by_name.get('uuid') == artifact.get('uuid'), status)
+
+    status, found = api.call('GET', f'/blob_checksums/sha512/{sha512}')
+    found_uuid = (found or {}).get('uuid')
+    check('GET /blob_checksums/sha512/<hash> finds the blob', status == 200 and found_uuid == blob, found)
+    status, unknown = api.call('GET', f'/blob_checksums/sha512/{"0" * 128}')
+    check('quirk: GET /blob_checksums/sha512/<unknown> is 200 with null', status == 200 and unknown is None, status)
+    status, blob_view = api.call('GET', f'/blobs/{blob}')
+    check(
+        'GET /blobs/<uuid> has sha512, size and locations [localhost]',
+        status == 200
+        and blob_view.get('size') == len(data)
+        and blob_view.get('locations') == ['localhost']
+        and (blob_view.get('checksums') or {}).get('sha512', blob_view.get('sha512')) == sha512,
+        blob_view,
+    )
+    status, payload = api.call('GET', f'/blobs/{blob}/data')
+    check('GET /blobs/<uuid>/data returns the bytes', status == 200, status)
+
+    # Labels
+    label = f'lbl-{tag}'
+    status, lbl = api.call('POST', f'/label/{label}', {'blob_uuid': blob})
+    check('POST /label/<name> with a blob_uuid creates a label', status == 200, (status, lbl))
+    status, _ = api.call('GET', f'/label/{label}')
+    check('quirk: GET /label/<name> is 500', status == 500, status)
+    status, _ = api.call('DELETE', f'/label/{label}')
+    check('quirk: DELETE /label/<name> is 500', status == 500, status)
+    status, _ = api.call('POST', f'/label/system/{label}', {'blob_uuid': blob})
+    check('POST /label/<ns>/<name> works too', status == 200, status)
+    bad_label = f'lbl-bad-{tag}'
+    status, _ = api.call('POST', f'/label/{bad_label}', {'blob_uuid': str(uuid.uuid4())})
+    _, listing = api.call('GET', '/artifacts')
+    leftovers = [a.get('state') for a in listing if name_of(a) == bad_label]
+    check(
+        'quirk: POST /label/<name> with an unknown blob is 500 and leaves an initial artifact',
+        status == 500 and leftovers == ['initial'],
+        (status, leftovers),
+    )
+    bad_art = f'art-bad-{tag}'
+    status, _ = api.call('POST', f'/artifacts/upload/{bad_art}', {'blob_uuid': str(uuid.uuid4())})
+    _, listing = api.call('GET', '/artifacts')
+    leftovers = [a.get('state') for a in listing if name_of(a) == bad_art]
+    check(
+        'quirk: /artifacts/upload with an unknown blob_uuid is 404 and leaves an initial artifact',
+        status == 404 and leftovers == ['initial'],
+        (status, leftovers),
+    )
+    status, lbl_art = api.call('GET', f'/artifacts/{lbl["uuid"]}')
+    check('the label artifact has type label', status == 200 and lbl_art.get('artifact_type') == 'label', lbl_art)
+    status, _ = api.call('DELETE', f'/artifacts/{lbl["uuid"]}')
+    check('a label is removed with DELETE /artifacts/<uuid>', status == 200, status)
+
+    # Artifact from an existing blob, deletion and the reference count
+    twin = f'twin-{tag}'
+    status, twin_art = api.call('POST', f'/artifacts/upload/{twin}', {'blob_uuid': blob, 'artifact_type': 'other'})
+    check('an artifact_type=other artifact can reuse a blob', status == 200, (status, twin_art))
+    status, gone = api.call('DELETE', f'/artifacts/{twin_art["uuid"]}')
+    check('DELETE /artifacts/<uuid> deletes', status == 200, (status, gone))
+    status, again = api.call('DELETE', f'/artifacts/{twin_art["uuid"]}')
+    check('quirk: deleting an already deleted artifact is 200 with null', status == 200 and again is None, status)
+    status, by_uuid = api.call('GET', f'/artifacts/{twin_art["uuid"]}')
+    check('quirk: GET a deleted artifact by UUID is 200 state deleted', by_uuid.get('state') == 'deleted', by_uuid)
+    status, _ = api.call('GET', f'/artifacts/{twin}')
+    check('GET a deleted artifact by name is 404', status == 404, status)
+
+    # Cross-namespace visibility
+    status, _ = other.call('GET', f'/artifacts/{artifact["uuid"]}')
+    check('quirk: another namespace can GET an unshared system artifact by UUID', status == 200, status)
+    status, _ = other.call('DELETE', f'/artifacts/{artifact["uuid"]}')
+    check('... but not delete it (404)', status == 404, status)
+    shared = f'shared-{tag}'
+    status, shared_art = api.call('POST', f'/artifacts/upload/{shared}', {'blob_uuid': blob, 'shared': True})
+    check('a shared system artifact can be made', status == 200 and shared_art.get('shared') is True, shared_art)
+    status, _ = other.call('GET', f'/artifacts/{shared_art["uuid"]}')
+    check('quirk: another namespace GETting a shared system artifact by UUID is 500', status == 500, status)
+    status, _ = other.call('GET', f'/artifacts/{shared}')
+    check('quirk: ... and 404 by name', status == 404, status)
+    _, listing = other.call('GET', '/artifacts')
+    check('shared artifacts show in the other namespace list', any(name_of(a) == shared for a in listing), listing)
+
+    into = f'into-{tag}'
+    status, into_art = upload(api, into, b'into another namespace', namespace=ns)
+    check(
+        'quirk: system uploading with namespace=X gets source_url sf://upload/system/<name>',
+        status == 200
+        and into_art.get('namespace') == ns
+        and into_art.get('source_url') == f'sf://upload/system/{into}',
+        into_art,
+    )
+
+    # Keys and namespace deletion
+    status, _ = api.call('PUT', f'/auth/namespaces/{ns}/keys/k1', {'key': 'replacement'})
+    check('quirk: PUT /auth/namespaces/<ns>/keys/<key> is 500', status == 500, status)
+    status, _ = api.call('POST', f'/auth/namespaces/{ns}/keys', {'key_name': 'k1', 'key': 'replacement-key'})
+    check('POST /auth/namespaces/<ns>/keys with the same name replaces the key', status == 200, status)
+    status, _ = Api(server.url).login(ns, 'replacement-key')
+    check('... and the replacement authenticates', status == 200, status)
+    status, _ = api.call('DELETE', f'/auth/namespaces/{ns}')
+    check('DELETE /auth/namespaces/<ns> (artifact left in it)', status in (200, 400), status)
+    empty_ns = f'chk-empty-{tag}'
+    api.call('POST', '/auth/namespaces', {'namespace': empty_ns, 'key_name': 'k', 'key': 'empty-key'})
+    status, _ = api.call('DELETE', f'/auth/namespaces/{empty_ns}')
+    check('DELETE /auth/namespaces/<empty ns> succeeds', status == 200, status)
+    status, shown = api.call('GET', f'/auth/namespaces/{empty_ns}')
+    check('quirk: a deleted namespace stays, state deleted', status == 200 and shown.get('state') == 'deleted', shown)
+    status, _ = Api(server.url).login(empty_ns, 'empty-key')
+    check('quirk: keys of a deleted namespace still authenticate', status == 200, status)
+    status, recreated = api.call('POST', '/auth/namespaces', {'namespace': empty_ns, 'key_name': 'k', 'key': 'x-key'})
+    check(
+        'quirk: re-creating a deleted namespace name returns the deleted namespace',
+        status == 200 and (recreated or {}).get('state') == 'deleted',
+        (status, recreated),
+    )
+
+    # Events go through the eventlog daemon (it polls etcd every 10 s when idle)
+    deadline = time.monotonic() + 40
+    events: Any = []
+    while time.monotonic() < deadline:
+        status, events = api.call('GET', f'/artifacts/{artifact["uuid"]}/events')
+        if status == 200 and events:
+            break
+        time.sleep(2)
+    check('GET /artifacts/<uuid>/events returns events (eventlog daemon works)', bool(events), (status, events))
+    return {'name': name, 'uuid': artifact['uuid'], 'blob': blob, 'sha512': sha512, 'size': len(data)}
+
+
+def run_client_checks(server: harness.RealServer, tag: str) -> None:
+    env = dict(os.environ, **server.env())
+
+    def sf(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(server.sf_client), *args], env=env, capture_output=True, text=True, timeout=120)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / 'image.bin'
+        path.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+        first = sf('artifact', 'upload', f'cli-{tag}', str(path))
+        new_blob = first.returncode == 0 and 'Uploading new blob' in first.stdout
+        check('sf-client artifact upload (new blob)', new_blob, first)
+        second = sf('artifact', 'upload', f'cli2-{tag}', str(path))
+        check(
+            'sf-client artifact upload of the same bytes recycles the blob',
+            second.returncode == 0 and 'Recycling existing blob' in second.stdout,
+            second,
+        )
+        listing = sf('--json', 'artifact', 'list')
+        names = [name_of(a) for a in json.loads(listing.stdout or '[]')] if listing.returncode == 0 else []
+        check('sf-client --json artifact list shows both', {f'cli-{tag}', f'cli2-{tag}'} <= set(names), listing)
+        text = sf('artifact', 'list')
+        check('sf-client artifact list (text)', text.returncode == 0 and f'cli-{tag}' in text.stdout, text)
+        missing = sf('artifact', 'show', f'no-such-{tag}')
+        check('sf-client reports errors on stdout', missing.returncode != 0 or 'not found' in missing.stdout, missing)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--state-dir', type=Path)
+    parser.add_argument('--keep-running', action='store_true', help='skip the restart round and leave it running')
+    args = parser.parse_args()
+
+    ok, reason = harness.available()
+    print(f'available: {ok} ({reason})')
+    if not ok:
+        return 1
+    tag = uuid.uuid4().hex[:8]
+    started = time.monotonic()
+    server = harness.ensure_started(args.state_dir)
+    print(f'ensure_started: {time.monotonic() - started:.1f}s -> {server.url} kind={server.kind}', flush=True)
+    check('RealServer has kind real', server.kind == 'real', server.kind)
+    kept = run_http_checks(server, tag)
+    run_client_checks(server, tag)
+
+    if not args.keep_running:
+        stopped = harness.stop(args.state_dir)
+        check('stop() stops api, eventlog and etcd', sorted(stopped) == ['api', 'etcd', 'eventlog'], stopped)
+        check('nothing answers on the API port after stop', not harness._auth_ok(server.url, server.system_key), '')
+        started = time.monotonic()
+        again = harness.ensure_started(args.state_dir)
+        print(f'restart with existing state: {time.monotonic() - started:.1f}s', flush=True)
+        check('the system key survives a restart', again.system_key == server.system_key, again)
+        api = Api(again.url)
+        api.login('system', again.system_key)
+        status, art = api.call('GET', f'/artifacts/{kept["name"]}')
+        check('artifacts survive a restart', status == 200 and art.get('uuid') == kept['uuid'], (status, art))
+        status, payload = api.call('GET', f'/blobs/{kept["blob"]}/data')
+        check('blob data survives a restart', status == 200, status)
+        same = harness.ensure_started(args.state_dir)
+        check('ensure_started on a running server returns it unchanged', same == again, same)
+        check('stop() again', len(harness.stop(args.state_dir)) == 3, '')
+
+    failed = [name for ok, name, _ in RESULTS if not ok]
+    print(f'{len(RESULTS) - len(failed)} passed, {len(failed)} failed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
