@@ -11,6 +11,10 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLL_PATH)
 export PYTHONPATH := $(COLL_PATH)
 
 .PHONY: venv collection-link lint ruff mypy unit integration sanity ansible-lint build test demo clean
+SANITY_VENV := .venv-sanity
+SANITY_ROOT := $(TMP)/sanity
+SANITY_DIR := $(SANITY_ROOT)/ansible_collections/shakenfist/storage
+ANSIBLE_CORE := $(shell grep -E '^ansible-core==' requirements-dev.txt)
 
 venv: $(VENV)/.installed
 
@@ -43,7 +47,25 @@ build: venv
 	@rm -rf $(TMP)/build && mkdir -p $(TMP)/build
 	$(BIN)/ansible-galaxy collection build --force --output-path $(TMP)/build .
 
-test: lint unit integration
+# ansible-test runs on the built and installed collection, as Galaxy users get it, with empty ignore files.
+$(SANITY_VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/pip install -q '$(ANSIBLE_CORE)'
+	touch $@
+
+sanity: build $(SANITY_VENV)/.installed
+	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
+	$(BIN)/ansible-galaxy collection install --force -p $(SANITY_ROOT) $(TMP)/build/shakenfist-storage-*.tar.gz
+	cd $(SANITY_DIR) && git init -q && echo 'tests/output/' > .gitignore && git add -A && \
+		git -c user.name=sanity -c user.email=sanity@localhost commit -qm 'built collection'
+	$(SANITY_VENV)/bin/python tools/ansible_test_bootstrap.py
+	cd $(SANITY_DIR) && PATH=$(CURDIR)/$(SANITY_VENV)/bin:$$PATH ansible-test sanity --local --requirements \
+		--python 3.11 --color no
+
+ansible-lint: venv collection-link
+	$(BIN)/ansible-lint --profile production
+
+test: lint unit integration sanity ansible-lint
 
 demo: venv collection-link
 	$(BIN)/python tools/demo.py

@@ -1,5 +1,5 @@
 # Copyright: Shaken Fist storage collection contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Connection settings, found in the same places and order as the official Shaken Fist client.
 
 Order: explicit values, then SHAKENFIST_API_URL / SHAKENFIST_NAMESPACE / SHAKENFIST_KEY, then ~/.shakenfist,
@@ -69,7 +69,7 @@ def resolve_settings(
             value, source = environ.get(ENV_VARS[name]), ENV_VARS[name]
         if value in (None, ''):
             for path in files:
-                if not any(p == path for p, _ in loaded):
+                if not any(seen == path for seen, _data in loaded):
                     loaded.append((path, _read_config_file(path)))
                 data = dict(loaded)[path]
                 if data.get(FILE_KEYS[name]) not in (None, ''):

@@ -1,5 +1,5 @@
 # Copyright: Shaken Fist storage collection contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Typed errors shared by the transport, the domain client and the resolver.
 
 No Ansible imports here: the module and lookup boundaries turn these into fail_json / AnsibleError.

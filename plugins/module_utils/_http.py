@@ -1,5 +1,5 @@
 # Copyright: Shaken Fist storage collection contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Transport: one HTTP helper for every request to the Shaken Fist API.
 
 Owns authentication (POST /auth once, re-auth once on 401), quoted URL segments, TLS verification,
@@ -289,4 +289,3 @@ class SfTransport:
         raise cls(f'{method} {path} failed: {self.redact(message)}', status=status, method=method, path=path,
                   request_id=response.headers.get('X-Request-ID'),
                   detail=detail if not isinstance(detail, str) else None)
-

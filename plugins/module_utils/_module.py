@@ -1,5 +1,5 @@
 # Copyright: Shaken Fist storage collection contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Ansible adapter for modules: shared argument spec, check mode, diff and the single error boundary."""
 
 from __future__ import annotations
@@ -45,15 +45,18 @@ class SfModule:
         self.client: Optional[SfClient] = None
 
     # Helpers for subclasses
+    def _require_client(self) -> SfClient:
+        if self.client is None:
+            raise RuntimeError('the client is built in __call__ before run()')
+        return self.client
+
     @property
     def api(self) -> Any:
-        assert self.client is not None
-        return self.client.api
+        return self._require_client().api
 
     @property
     def resolver(self) -> Any:
-        assert self.client is not None
-        return self.client.resolver
+        return self._require_client().resolver
 
     def log(self, message: str) -> None:
         """Progress and request lines: shown in the result at -vvv, never containing secrets."""
@@ -77,8 +80,8 @@ class SfModule:
 
     def __call__(self) -> None:
         try:
-            self.client = build_client(self.params, log=self.log, read_only=self.check_mode,
-                                       image_base_url=self.params.get('image_base_url'))
+            self.client = build_client(
+                self.params, log=self.log, read_only=self.check_mode, image_base_url=self.params.get('image_base_url'))
             self.run()
         except SfMissingLibrary as exc:
             self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.import_error)
@@ -103,6 +106,6 @@ class SfModule:
         if self.module._verbosity >= 3 and self._log:
             self.result['log'] = [self._redact(line) for line in self._log]
         if self.client is not None:
-            self.result.setdefault('api_requests', {'total': self.client.transport.request_count,
-                                                'writes': self.client.transport.write_count})
+            transport = self.client.transport
+            self.result.setdefault('api_requests', {'total': transport.request_count, 'writes': transport.write_count})
         self.module.exit_json(**self.result)

@@ -1,5 +1,5 @@
 # Copyright: Shaken Fist storage collection contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure functions over reference strings: parsing, canonical forms, artifact names, upstream shorthands.
 
 See docs/name-resolution.md for the rule these implement. Nothing here talks to the API.
@@ -59,7 +59,7 @@ def parse_ref(text: str, caller_namespace: str) -> ParsedRef:
         raise SfInvalidInput('a reference must be a non-empty string')
     text = text.strip()
     if text.startswith('sf://'):
-        scheme, _, rest = text[len('sf://'):].partition('/')
+        scheme, _sep, rest = text[len('sf://'):].partition('/')
         if scheme == 'label':
             ns, name = _two_parts(text, rest, 'sf://label/<namespace>/<name>')
             return ParsedRef('label', text, namespace=ns, name=name)
@@ -121,7 +121,7 @@ def upstream_url(name: str, image_base_url: str = DEFAULT_IMAGE_BASE_URL) -> Opt
     if not is_upstream_shorthand(name):
         return None
     if name.startswith(CIRROS_PREFIX):
-        _, _, version = name.partition(':')
+        version = name.partition(':')[2]
         if not version:
             return None
         return f'{CIRROS_BASE_URL}{version}/cirros-{version}-x86_64-disk.img'

@@ -1,5 +1,5 @@
 # Copyright: Shaken Fist storage collection contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one name-resolution rule (docs/name-resolution.md), shared by every module and the lookup.
 
 A reference becomes candidates; exactly one candidate is used, none is a not-found error listing near names,
@@ -193,8 +193,9 @@ class Resolver:
         close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)
         return [names[match] for match in close]
 
-    def choose(self, text: str, candidates: List[Candidate], prefer: Optional[Sequence[str]]) -> Tuple[Candidate,
-                                                                                                      List[Candidate]]:
+    def choose(
+        self, text: str, candidates: List[Candidate], prefer: Optional[Sequence[str]]
+    ) -> Tuple[Candidate, List[Candidate]]:
         if len(candidates) == 1:
             return candidates[0], []
         listed = [c.describe() for c in candidates]

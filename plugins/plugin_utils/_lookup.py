@@ -1,5 +1,5 @@
 # Copyright: Shaken Fist storage collection contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Ansible adapter for lookups: options from ansible.cfg, variables and the environment, one error boundary."""
 
 from __future__ import annotations
