@@ -88,6 +88,7 @@ class RealServer:
     namespace: str = SYSTEM_NAMESPACE
     kind: str = 'real'
     version: str = SF_VERSION
+    started_here: bool = dataclasses.field(default=False, compare=False)  # this call started it: stop it after
 
     @property
     def sf_client(self) -> Path:
@@ -215,13 +216,19 @@ def _spawn(layout: _Layout, name: str, argv: list[str], env: dict[str, str]) -> 
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether any process of group `pgid` still runs. Zombies do not count: when this process did not start
+    the group (a CLI call after the one that started it) their reaping is up to init, which may be slow."""
+    for proc in Path('/proc').iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / 'stat').read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(')') + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] not in ('Z', 'X'):
+            return True
+    return False
 
 
 def _stop_component(layout: _Layout, name: str) -> bool:
@@ -313,12 +320,14 @@ def _port_owner(port: int) -> str:
     return 'an unknown process'
 
 
-def _require_port(port: int, what: str) -> None:
-    if not _port_free(port):
-        raise PortInUseError(
-            f'port {HOST}:{port} ({what}) is taken by {_port_owner(port)}, which this harness did not start '
-            f'from this state directory; stop it (or that harness: harness.py stop --state-dir ITS_DIR) and retry'
-        )
+def _require_port(port: int, what: str, layout: _Layout) -> None:
+    if _port_free(port):
+        return
+    hint = ' (a harness with another state dir? stop it there)' if port in (ETCD_CLIENT_PORT, ETCD_PEER_PORT) else ''
+    raise PortInUseError(
+        f'port {HOST}:{port} ({what}) is taken by {_port_owner(port)}, not by this harness '
+        f'(state dir {layout.root}){hint}'
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -594,7 +603,6 @@ def _wipe_data(layout: _Layout) -> None:
     for path in (layout.etcd_data, layout.storage):
         if path.exists():
             shutil.rmtree(path)
-    layout.server_json.unlink(missing_ok=True)
 
 
 def _workers() -> int:
@@ -615,15 +623,17 @@ def _start(layout: _Layout, port: int | None, fresh: bool) -> RealServer:
         server = _running_server(layout)
         if server is not None and (port is None or server.url.endswith(f':{port}')):
             return server
+        if port is not None and (server is None or not server.url.endswith(f':{port}')):
+            _require_port(port, 'API', layout)  # before stopping anything that runs now
         stopped = _stop_all(layout)  # partly running, unhealthy, or on another port: start over, state kept
         if stopped:
             _say(f'restarting: stopped {", ".join(stopped)}')
 
     _install(layout)
-    _require_port(ETCD_CLIENT_PORT, 'etcd client')
-    _require_port(ETCD_PEER_PORT, 'etcd peer')
+    _require_port(ETCD_CLIENT_PORT, 'etcd client', layout)
+    _require_port(ETCD_PEER_PORT, 'etcd peer', layout)
     if port is not None:
-        _require_port(port, 'API')
+        _require_port(port, 'API', layout)
         api_port = port
     else:
         previous = _load_server_json(layout).get('port')
@@ -702,7 +712,7 @@ def _start(layout: _Layout, port: int | None, fresh: bool) -> RealServer:
         raise
     layout.server_json.write_text(json.dumps({'url': url, 'port': api_port, 'metrics_port': metrics_port}) + '\n')
     _say(f'started in {time.monotonic() - started:.1f}s: {url} (state in {layout.root})')
-    return RealServer(url=url, system_key=key, state_dir=layout.root)
+    return RealServer(url=url, system_key=key, state_dir=layout.root, started_here=True)
 
 
 def start(state_dir: Path | str | None = None, *, port: int | None = None, fresh: bool = False) -> RealServer:
@@ -723,8 +733,11 @@ def available() -> tuple[bool, str]:
     if not _binaries_present() and (os.geteuid() != 0 or not shutil.which('apt-get')):
         return False, 'etcd/qemu-img are missing and cannot be installed (needs apt-get as root)'
     layout = _Layout(resolve_state_dir())
-    if not _venv_ready(layout.venv_server, SERVER_REQUIREMENT) and server_python() is None:
-        return False, 'no Python 3.9-3.12 with venv/ensurepip for shakenfist==0.7.2 (set SF_REAL_PYTHON)'
+    if not _venv_ready(layout.venv_server, SERVER_REQUIREMENT):
+        if server_python() is None:
+            return False, f'no Python 3.9-3.12 with venv/ensurepip for {SERVER_REQUIREMENT} (set {PYTHON_ENV})'
+        if not (shutil.which('cc') or shutil.which('gcc')):
+            return False, f'no C compiler: {SERVER_REQUIREMENT} needs netifaces 0.11.0, built from source'
     if _running_pid(layout, 'etcd') is None:
         for port in (ETCD_CLIENT_PORT, ETCD_PEER_PORT):
             if not _port_free(port):
