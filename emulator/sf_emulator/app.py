@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sf_emulator.config import Config
+from sf_emulator.config import Config, make_current
 from sf_emulator.db import Database
 from sf_emulator.faults import Faults
 from sf_emulator.jobs import Cleaner, Workers
@@ -60,6 +60,7 @@ class App:
         self.upload_dir = data_dir / 'uploads'
         self.tmp_dir = data_dir / 'tmp'
         self.config = Config(settings)
+        make_current(self.config)
         self.db = Database(data_dir / 'emulator.sqlite3')
         self.faults = Faults()
         for spec in faults or []:
@@ -88,6 +89,7 @@ class App:
             secret = secrets.token_hex(32)
             self.db.set_setting('jwt_secret', secret)
         self.jwt_secret = bytes.fromhex(secret)
+
         key = self.system_key
         with self.db.write() as tx:
             if get_namespace(tx, SYSTEM) is None:

@@ -87,6 +87,18 @@ class Config:
         return {name: self[name] for name in sorted(_SETTINGS)}
 
 
+_CURRENT: list[Config] = []
+
+
+def current() -> Config:
+    """The running app's settings (one app per process), for code deep in models that has no request at hand."""
+    return _CURRENT[-1] if _CURRENT else Config()
+
+
+def make_current(config: Config) -> None:
+    _CURRENT[:] = [config]
+
+
 # Settings of the core; domain modules define their own next to the code that reads them.
 define('token_duration', 900, int, 'seconds a bearer token from POST /auth stays valid (expires_in)')
 define('op_delay', 0.2, float, 'seconds a queued background job waits before it runs')

@@ -77,7 +77,7 @@ class EmulatorProcess:
         command = [
             sys.executable, '-m', 'sf_emulator', 'serve',
             '--host', '127.0.0.1', '--port', str(self.port),
-            '--data-dir', str(self.data_dir), '--system-key', self.system_key,
+            '--data-dir', str(self.data_dir), f'--system-key={self.system_key}',
             *self.extra_args,
         ]
         log = open(self.log_path, 'ab')  # noqa: SIM115 - the child keeps writing to it

@@ -1,0 +1,178 @@
+"""`/blobs...` and `/blob_checksums...`: blobs have no owner; any authenticated caller may read one."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from sf_emulator import metadata
+from sf_emulator.blobs_model import ALGORITHMS, blob_path, blob_view, get_blob, set_checksum
+from sf_emulator.db import Tx
+from sf_emulator.errors import bad_request, not_found
+from sf_emulator.events import list_events
+from sf_emulator.jobs import enqueue, register_job_kind, register_periodic
+from sf_emulator.responses import FileResponse
+from sf_emulator.router import route
+
+if TYPE_CHECKING:
+    from sf_emulator.app import App
+    from sf_emulator.server import Request
+
+HASH_CHUNK = 4 * 1024 * 1024
+
+
+def _view(req: Request, tx: Tx, row: Any) -> dict[str, Any]:
+    return blob_view(tx, row, show_locations=req.is_admin, node=req.config['node_name'])
+
+
+def _existing(tx: Tx, blob_uuid: str) -> Any:
+    row = get_blob(tx, blob_uuid)
+    if row is None:
+        raise not_found('blob not found')
+    return row
+
+
+def _non_negative(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise bad_request(f'{name} must be an integer') from None
+    if number < 0:
+        raise bad_request(f'{name} must not be negative')
+    return number
+
+
+@route('GET', '/blobs', admin=True)
+def list_blobs(req: Request, node: Any = None) -> list[dict[str, Any]]:
+    with req.db.read() as tx:
+        rows = tx.all("SELECT * FROM blobs WHERE state IN ('initial', 'created', 'error') ORDER BY created")
+        if node and node != req.config['node_name']:
+            return []
+        return [_view(req, tx, r) for r in rows]
+
+
+@route('GET', '/blobs/<blob_uuid>')
+def get_one(req: Request, blob_uuid: str) -> dict[str, Any]:
+    with req.db.read() as tx:
+        return _view(req, tx, _existing(tx, blob_uuid))
+
+
+@route('GET', '/blobs/<blob_uuid>/data')
+def get_data(req: Request, blob_uuid: str, offset: Any = 0, limit: Any = 0) -> FileResponse:
+    start = _non_negative(offset, 'offset')
+    most = _non_negative(limit, 'limit')
+    with req.db.read() as tx:
+        row = get_blob(tx, blob_uuid)
+    if row is None or row['state'] != 'created':
+        raise not_found('blob not found')
+    path = blob_path(req.app.blob_dir, blob_uuid)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise not_found('blob missing') from None
+    start = min(start, size)
+    length = size - start
+    if most:
+        length = min(length, most)
+    return FileResponse(path, start, length)
+
+
+@route('GET', '/blobs/<blob_uuid>/events')
+def get_events(req: Request, blob_uuid: str, event_type: Any = None, limit: Any = None) -> list[dict[str, Any]]:
+    with req.db.read() as tx:
+        return list_events(tx, 'blob', blob_uuid, event_type, limit)
+
+
+@route('GET', '/blobs/<blob_uuid>/checksum/<algorithm>')
+def get_checksum(req: Request, blob_uuid: str, algorithm: str) -> str | None:
+    """The hash if known; otherwise null, and a hashing job is queued (xxh128 needs a library we lack)."""
+    if algorithm not in ALGORITHMS:
+        raise bad_request('unknown hash algorithm')
+    with req.db.write() as tx:
+        row = _existing(tx, blob_uuid)
+        known = tx.scalar('SELECT hash FROM blob_checksums WHERE blob_uuid = ? AND algorithm = ?',
+                          (blob_uuid, algorithm))
+        if known is None and algorithm in hashlib.algorithms_available and row['state'] == 'created':
+            enqueue(tx, 'blob_hash', {'blob_uuid': blob_uuid, 'algorithm': algorithm})
+        return known
+
+
+@route('GET', '/blob_checksums/<algorithm>/<value>')
+def find_by_checksum(req: Request, algorithm: str, value: str) -> dict[str, Any] | None:
+    if algorithm not in ALGORITHMS:
+        raise bad_request('unknown hash algorithm')
+    if not value.strip():
+        raise bad_request('no hash specified')
+    with req.db.read() as tx:
+        row = tx.one(
+            "SELECT b.* FROM blob_checksums c JOIN blobs b ON b.uuid = c.blob_uuid "
+            "WHERE c.algorithm = ? AND c.hash = ? AND b.state = 'created' ORDER BY b.created DESC LIMIT 1",
+            (algorithm, value.lower()),
+        )
+        return None if row is None else _view(req, tx, row)
+
+
+@route('GET', '/blobs/<blob_uuid>/metadata')
+def get_metadata(req: Request, blob_uuid: str) -> dict[str, Any]:
+    with req.db.read() as tx:
+        _existing(tx, blob_uuid)
+        return metadata.get_all(tx, 'blobs', blob_uuid)
+
+
+@route('POST', '/blobs/<blob_uuid>/metadata')
+def post_metadata(req: Request, blob_uuid: str, key: Any = None, value: Any = None) -> None:
+    with req.db.write() as tx:
+        _existing(tx, blob_uuid)
+        metadata.set_item(tx, 'blobs', blob_uuid, key, value)
+
+
+@route('PUT', '/blobs/<blob_uuid>/metadata/<key>')
+def put_metadata(req: Request, blob_uuid: str, key: str, value: Any = None) -> None:
+    with req.db.write() as tx:
+        _existing(tx, blob_uuid)
+        metadata.set_item(tx, 'blobs', blob_uuid, key, value)
+
+
+@route('DELETE', '/blobs/<blob_uuid>/metadata/<key>')
+def delete_metadata(req: Request, blob_uuid: str, key: str) -> None:
+    with req.db.write() as tx:
+        _existing(tx, blob_uuid)
+        metadata.delete_item(tx, 'blobs', blob_uuid, key)
+
+
+def hash_file(path: Any, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, 'rb') as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_blob_hash(app: App, payload: dict[str, Any]) -> None:
+    blob_uuid, algorithm = payload['blob_uuid'], payload['algorithm']
+    path = blob_path(app.blob_dir, blob_uuid)
+    if not path.exists():
+        return
+    value = hash_file(path, algorithm)
+    with app.db.write() as tx:
+        if get_blob(tx, blob_uuid) is not None:
+            set_checksum(tx, blob_uuid, algorithm, value)
+
+
+register_job_kind('blob_hash', run_blob_hash)
+
+
+def remove_deleted_blob_files(app: App) -> None:
+    """Files of blobs that became `deleted` (reference count 0) are removed by the cleaner, like the real one."""
+    with app.db.read() as tx:
+        rows = tx.all("SELECT uuid FROM blobs WHERE state = 'deleted' AND file_removed = 0")
+    if not rows:
+        return
+    for row in rows:
+        blob_path(app.blob_dir, row['uuid']).unlink(missing_ok=True)
+    with app.db.write() as tx:
+        tx.executemany("UPDATE blobs SET file_removed = 1 WHERE uuid = ? AND state = 'deleted'",
+                       [(r['uuid'],) for r in rows])
+
+
+register_periodic(remove_deleted_blob_files)

@@ -1,0 +1,239 @@
+"""`/upload...`: streamed uploads with a running sha512, truncate, and expiry.
+
+Bytes go straight from the socket to DATA/uploads/<uuid> in large reads while the sha512 is updated with the same
+buffer, so converting a finished upload into a blob needs no second pass. The running hash lives in memory; after
+a restart or a truncate it is rebuilt from the file when next needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sf_emulator.db import register_schema
+from sf_emulator.errors import bad_request, not_found
+from sf_emulator.jobs import register_periodic
+from sf_emulator.prealloc import reserve
+from sf_emulator.router import route
+
+if TYPE_CHECKING:
+    from sf_emulator.app import App
+    from sf_emulator.server import BodyReader, Request
+
+register_schema(
+    'uploads',
+    '''
+    CREATE TABLE IF NOT EXISTS uploads (
+        uuid TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        last_write REAL NOT NULL,
+        size INTEGER NOT NULL DEFAULT 0
+    );
+    ''',
+)
+
+READ_SIZE = 4 * 1024 * 1024
+PIPELINE_MIN = 16 * 1024 * 1024
+
+
+@dataclass
+class Running:
+    """The sha512 of the first `size` bytes of an upload file; the lock serialises appends to one upload."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    digest: Any = None
+    size: int = -1
+
+
+class UploadState:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, Running] = {}
+
+    def get(self, upload_uuid: str) -> Running:
+        with self._lock:
+            return self._running.setdefault(upload_uuid, Running())
+
+    def forget(self, upload_uuid: str) -> None:
+        with self._lock:
+            self._running.pop(upload_uuid, None)
+
+
+def state(app: App) -> UploadState:
+    return app.module_state('uploads', UploadState)
+
+
+def upload_path(app: App, upload_uuid: str) -> Path:
+    return app.upload_dir / upload_uuid
+
+
+def _sync_digest(running: Running, path: Path) -> None:
+    """Make `running` describe the file as it is (after a restart, a truncate or a failed write)."""
+    size = path.stat().st_size if path.exists() else 0
+    if running.digest is not None and running.size == size:
+        return
+    digest = hashlib.sha512()
+    if size:
+        with open(path, 'rb') as handle:
+            while chunk := handle.read(READ_SIZE):
+                digest.update(chunk)
+    running.digest, running.size = digest, size
+
+
+def finished_sha512(app: App, upload_uuid: str) -> tuple[int, str]:
+    """(size, sha512 hex) of an upload's bytes; used when it becomes a blob."""
+    running = state(app).get(upload_uuid)
+    with running.lock:
+        _sync_digest(running, upload_path(app, upload_uuid))
+        return running.size, running.digest.hexdigest()
+
+
+def _fill(body: BodyReader, view: memoryview) -> int:
+    """Read until `view` is full or the body ends: fewer, larger writes and hash updates."""
+    filled = 0
+    while filled < len(view):
+        got = body.readinto(view[filled:])
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def _copy_inline(body: BodyReader, handle: Any, running: Running) -> None:
+    view = memoryview(bytearray(READ_SIZE))
+    while got := _fill(body, view):
+        handle.write(view[:got])
+        running.digest.update(view[:got])
+        running.size += got
+
+
+def _copy_pipelined(body: BodyReader, handle: Any, running: Running) -> None:
+    """Large bodies: hash in a second thread (hashlib drops the GIL) while this one reads and writes."""
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(3):
+        free.put(bytearray(READ_SIZE))
+    full: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    digest = running.digest
+
+    def hasher() -> None:
+        while (item := full.get()) is not None:
+            buffer, got = item
+            digest.update(memoryview(buffer)[:got])
+            free.put(buffer)
+
+    thread = threading.Thread(target=hasher, name='sf-upload-hash', daemon=True)
+    thread.start()
+    try:
+        while True:
+            buffer = free.get()
+            view = memoryview(buffer)
+            got = _fill(body, view)
+            if not got:
+                break
+            handle.write(view[:got])
+            running.size += got
+            full.put((buffer, got))
+    finally:
+        full.put(None)
+        thread.join()
+
+
+def _upload_view(req: Request, row: Any) -> dict[str, Any]:
+    return {
+        'uuid': row['uuid'],
+        'state': 'created',
+        'metadata': {},
+        'version': 5,
+        'node': req.config['node_name'],
+        'created_at': row['created_at'],
+    }
+
+
+def _existing(req: Request, upload_uuid: str) -> Any:
+    with req.db.read() as tx:
+        row = tx.one('SELECT * FROM uploads WHERE uuid = ?', (upload_uuid,))
+    if row is None:
+        raise not_found('upload not found')
+    return row
+
+
+@route('POST', '/upload')
+def create(req: Request) -> dict[str, Any]:
+    upload_uuid = str(uuid.uuid4())
+    now = time.time()
+    with req.db.write() as tx:
+        tx.execute('INSERT INTO uploads (uuid, created_at, last_write, size) VALUES (?, ?, ?, 0)',
+                   (upload_uuid, now, now))
+        row = tx.one('SELECT * FROM uploads WHERE uuid = ?', (upload_uuid,))
+    return _upload_view(req, row)
+
+
+@route('POST', '/upload/<upload_uuid>', raw_body=True)
+def append(req: Request, upload_uuid: str) -> int:
+    """Append the raw body; answer the upload's total size."""
+    _existing(req, upload_uuid)
+    path = upload_path(req.app, upload_uuid)
+    running = state(req.app).get(upload_uuid)
+    assert req.body is not None
+    with running.lock:
+        _sync_digest(running, path)
+        try:
+            with open(path, 'ab', buffering=0) as handle:
+                if req.body.length:
+                    reserve(handle.fileno(), req.body.length)
+                if (req.body.length or 0) >= PIPELINE_MIN:
+                    _copy_pipelined(req.body, handle, running)
+                else:
+                    _copy_inline(req.body, handle, running)
+        except BaseException:
+            running.digest = None  # resynchronise from the file next time
+            raise
+        finally:
+            size = path.stat().st_size if path.exists() else 0
+            with req.db.write() as tx:
+                tx.execute('UPDATE uploads SET size = ?, last_write = ? WHERE uuid = ?',
+                           (size, time.time(), upload_uuid))
+    return size
+
+
+@route('POST', '/upload/<upload_uuid>/truncate/<int:offset>')
+def truncate(req: Request, upload_uuid: str, offset: int) -> None:
+    if offset < 0:
+        raise bad_request('offset must not be negative')
+    _existing(req, upload_uuid)
+    path = upload_path(req.app, upload_uuid)
+    running = state(req.app).get(upload_uuid)
+    with running.lock:
+        size = path.stat().st_size if path.exists() else 0
+        if size == 0:
+            if offset > 0:
+                raise not_found('upload has no data')
+            return None
+        if offset > size:
+            raise bad_request('offset is beyond the end of the upload')
+        with open(path, 'r+b') as handle:
+            handle.truncate(offset)
+        running.digest = None
+        with req.db.write() as tx:
+            tx.execute('UPDATE uploads SET size = ?, last_write = ? WHERE uuid = ?', (offset, time.time(), upload_uuid))
+    return None
+
+
+def expire_uploads(app: App) -> None:
+    """Abandoned uploads disappear `upload_max_age` seconds after their last write."""
+    cutoff = time.time() - float(app.config['upload_max_age'])
+    with app.db.write() as tx:
+        rows = tx.all('SELECT uuid FROM uploads WHERE last_write < ?', (cutoff,))
+        tx.executemany('DELETE FROM uploads WHERE uuid = ?', [(r['uuid'],) for r in rows])
+    for row in rows:
+        upload_path(app, row['uuid']).unlink(missing_ok=True)
+        state(app).forget(row['uuid'])
+
+
+register_periodic(expire_uploads)
