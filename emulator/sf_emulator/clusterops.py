@@ -143,7 +143,7 @@ def _row(row: Any) -> dict[str, Any]:
 def op_view(op: dict[str, Any]) -> dict[str, Any]:
     view = {'operation_type': op['op_type'], 'uuid': op['uuid'], 'state': op['state'], 'tasks': op['tasks']}
     view['namespace'] = op['namespace']
-    view.update(op['extra'])
+    view.update({k: v for k, v in op['extra'].items() if not k.startswith('_')})  # '_' keys: runner-only data
     return view
 
 

@@ -11,7 +11,8 @@ from sfe_helpers import Api, unique
 # Short timings for a private emulator: everything asynchronous finishes in well under a second.
 COMPUTE_FAST = [
     '--op-delay', '0.05', '--fetch-delay', '0.05', '--cleaner-interval', '0.2',
-    '--network-delay', '0.05', '--network-wait-poll', '0.05',
+    '--network-delay', '0.05', '--network-wait-poll', '0.05', '--instance-create-delay', '0.05',
+    '--instance-delete-delay', '0.05', '--instance-poll', '0.05', '--snapshot-delay', '0.1',
 ]
 
 
@@ -50,3 +51,59 @@ def wait_op(api: Api, handle: dict[str, str], timeout: float = 15.0) -> dict[str
     """Poll an op handle to a terminal state, like the client's _poll_cluster_operation."""
     path = f'/clusteroperations/{handle["op_type"]}/{handle["op_uuid"]}'
     return wait_state(api, path, ('complete', 'error', 'abort'), timeout)
+
+
+class ImageServer:
+    """A local HTTP server of the test's own, serving fixed bytes per path (stands in for images.shakenfist.com)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        import http.server
+        import threading
+
+        self.files = dict(files)
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                owner.requests.append(self.path)
+                body = owner.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = f'http://127.0.0.1:{self._server.server_address[1]}/'
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ImageServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def instance_body(name: str, disks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """What the 0.8.3 client's create_instance sends."""
+    body: dict[str, Any] = {
+        'name': name, 'cpus': 1, 'memory': 1024, 'network': [], 'ssh_key': None, 'user_data': None,
+        'namespace': None, 'video': {'model': 'cirrus', 'memory': 16384}, 'configdrive': 'openstack-disk',
+        'metadata': {}, 'side_channels': None, 'uefi': False, 'secure_boot': False, 'nvram_template': None,
+        'disk': disks,
+    }
+    body.update(extra)
+    return body
+
+
+def disk(base: str | None, size: int = 8) -> dict[str, Any]:
+    return {'size': size, 'base': base, 'bus': None, 'type': 'disk'}
