@@ -323,10 +323,14 @@ def _port_owner(port: int) -> str:
 def _require_port(port: int, what: str, layout: _Layout) -> None:
     if _port_free(port):
         return
-    hint = ' (a harness with another state dir? stop it there)' if port in (ETCD_CLIENT_PORT, ETCD_PEER_PORT) else ''
+    owner = _port_owner(port)
+    hint = ''
+    if str(layout.root) in owner:
+        hint = '; it looks started from this state dir but its PID record is gone (state dir wiped?): end that pid'
+    elif port in (ETCD_CLIENT_PORT, ETCD_PEER_PORT):
+        hint = ' (a harness with another state dir? stop it there)'
     raise PortInUseError(
-        f'port {HOST}:{port} ({what}) is taken by {_port_owner(port)}, not by this harness '
-        f'(state dir {layout.root}){hint}'
+        f'port {HOST}:{port} ({what}) is taken by {owner}, not by this harness (state dir {layout.root}){hint}'
     )
 
 
