@@ -43,7 +43,7 @@ def _find(tx: Tx, caller: str, label_name: str, *, write: bool) -> Any:
             f'AND state IN ({marks}) ORDER BY created',
             (f'sf://label/%/{label}', *model.ACTIVE),
         )
-        rows = [r for r in rows if r['source_url'].split('/', 3)[3] == label and model.can_see(tx, r, caller)]
+        rows = [r for r in rows if r['source_url'].split('/')[4:] == [label] and model.can_see(tx, r, caller)]
         if len(rows) > 1:
             raise bad_request(f'multiple labels visible to "{caller}" have the name "{label}"')
         if rows:

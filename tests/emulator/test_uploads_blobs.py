@@ -1,0 +1,177 @@
+"""Uploads (append, truncate, convert, expiry) and blobs (views, data ranges, checksums, reference counts)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+from sfe_helpers import Api, make_namespace
+
+from sf_emulator.testing import EmulatorProcess
+
+OCTETS = {'Content-Type': 'application/octet-stream'}
+
+
+def test_upload_appends_return_total_size_and_convert_keeps_bytes(system: Api) -> None:
+    upload = system.ok('POST', '/upload')
+    assert set(upload) >= {'uuid', 'node', 'created_at', 'state'}
+    parts = [os.urandom(1000), os.urandom(3000), b'', os.urandom(17)]
+    total = 0
+    for part in parts:
+        total += len(part)
+        assert system.ok('POST', f'/upload/{upload["uuid"]}', data=part, headers=OCTETS) == total
+    art = system.ok('POST', '/artifacts/upload/conv-test', {'upload_uuid': upload['uuid']})
+    data = b''.join(parts)
+    blob = system.ok('GET', f'/blobs/{art["blob_uuid"]}')
+    assert blob['size'] == len(data) and blob['sha512'] == hashlib.sha512(data).hexdigest()
+    assert blob['checksums']['sha512'] == blob['sha512']
+    assert system.call('GET', f'/blobs/{art["blob_uuid"]}/data').content == data
+    # the upload is gone once converted
+    assert system.error('POST', f'/upload/{upload["uuid"]}', data=b'x', headers=OCTETS) == (404, 'upload not found')
+
+
+def test_truncate_rules(system: Api) -> None:
+    upload = system.ok('POST', '/upload')['uuid']
+    assert system.ok('POST', f'/upload/{upload}/truncate/0') is None  # nothing sent: truncating to 0 is a no-op
+    assert system.error('POST', f'/upload/{upload}/truncate/5') == (404, 'upload has no data')
+    system.ok('POST', f'/upload/{upload}', data=b'0123456789', headers=OCTETS)
+    assert system.error('POST', f'/upload/{upload}/truncate/11') == (400, 'offset is beyond the end of the upload')
+    assert system.error('POST', f'/upload/{upload}/truncate/-1') == (400, 'offset must not be negative')
+    assert system.call('POST', f'/upload/{upload}/truncate/abc').status_code == 404
+    assert system.error('POST', '/upload/no-such-upload/truncate/0') == (404, 'upload not found')
+    assert system.ok('POST', f'/upload/{upload}/truncate/4') is None
+    assert system.ok('POST', f'/upload/{upload}', data=b'XY', headers=OCTETS) == 6
+    art = system.ok('POST', '/artifacts/upload/trunc-test', {'upload_uuid': upload})
+    blob = system.ok('GET', f'/blobs/{art["blob_uuid"]}')
+    assert blob['sha512'] == hashlib.sha512(b'0123XY').hexdigest()
+
+
+def test_convert_errors(system: Api, tenant: Api) -> None:
+    upload = system.ok('POST', '/upload')['uuid']
+    assert system.error('POST', '/artifacts/upload/x', {'upload_uuid': upload, 'blob_uuid': 'b'}) == (
+        400, 'only specify one of upload_uuid and blob_uuid')
+    assert system.error('POST', '/artifacts/upload/x', {'upload_uuid': 'nope'}) == (404, 'upload not found')
+    assert system.error('POST', '/artifacts/upload/x', {'blob_uuid': 'nope'}) == (404, 'blob not found')
+    assert system.error('POST', '/artifacts/upload/x', {'upload_uuid': upload, 'artifact_type': 'label'}) == (
+        403, 'invalid artifact type specified')
+    assert tenant.error('POST', '/artifacts/upload/x', {'upload_uuid': upload, 'shared': True}) == (
+        403, 'only the system namespace can create shared artifacts')
+    assert system.error('POST', '/artifacts/upload/x', {'upload_uuid': upload, 'namespace': 'no-such-ns'}) == (
+        404, 'namespace not found')
+    # none of the refusals left an artifact behind
+    names = [a['source_url'] for a in system.ok('GET', '/artifacts')]
+    assert 'sf://upload/system/x' not in names and f'sf://upload/{tenant.namespace}/x' not in names
+
+
+def test_other_type_and_blob_uuid_conversion(system: Api) -> None:
+    first = system.upload_bytes('first-blob', os.urandom(100))
+    other = system.ok('POST', '/artifacts/upload/other-art', {'blob_uuid': first['blob_uuid'],
+                                                               'artifact_type': 'other'})
+    assert other['artifact_type'] == 'other' and other['blob_uuid'] == first['blob_uuid']
+    assert system.ok('GET', f'/blobs/{first["blob_uuid"]}')['reference_count'] == 2
+
+
+def test_blob_data_offset_and_limit(system: Api) -> None:
+    data = os.urandom(5000)
+    blob = system.upload_bytes('ranges', data)['blob_uuid']
+    cases = {'': data, '?offset=100': data[100:], '?limit=10': data[:10], '?offset=4990&limit=100': data[4990:],
+             '?offset=6000': b''}
+    for query, expected in cases.items():
+        answer = system.call('GET', f'/blobs/{blob}/data{query}')
+        assert answer.status_code == 200 and answer.content == expected, query
+    assert system.error('GET', f'/blobs/{blob}/data?offset=-1')[0] == 400
+    assert system.error('GET', f'/blobs/{blob}/data?limit=-5')[0] == 400
+    assert system.error('GET', '/blobs/unknown/data') == (404, 'blob not found')
+
+
+def test_checksum_lookups(system: Api) -> None:
+    data = os.urandom(2048)
+    blob = system.upload_bytes('sums', data)['blob_uuid']
+    sha512 = hashlib.sha512(data).hexdigest()
+    found = system.ok('GET', f'/blob_checksums/sha512/{sha512}')
+    assert found['uuid'] == blob and 'instances' in found
+    assert system.ok('GET', f'/blob_checksums/sha512/{"0" * 128}') is None
+    assert system.error('GET', f'/blob_checksums/md5/{sha512}') == (400, 'unknown hash algorithm')
+    assert system.ok('GET', f'/blobs/{blob}/checksum/sha512') == sha512
+    assert system.error('GET', f'/blobs/{blob}/checksum/crc32') == (400, 'unknown hash algorithm')
+    deadline = time.monotonic() + 10
+    value = system.ok('GET', f'/blobs/{blob}/checksum/sha256')  # null at first: hashed in the background
+    while value is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = system.ok('GET', f'/blobs/{blob}/checksum/sha256')
+    assert value == hashlib.sha256(data).hexdigest()
+    assert system.ok('GET', f'/blob_checksums/sha256/{value}')['uuid'] == blob
+
+
+def test_blob_views_locations_and_listing(system: Api, tenant: Api) -> None:
+    blob = system.upload_bytes('views', b'abc')['blob_uuid']
+    as_system = system.ok('GET', f'/blobs/{blob}')
+    as_tenant = tenant.ok('GET', f'/blobs/{blob}')  # blobs have no owner
+    assert as_system['locations'] and 'locations' not in as_tenant
+    assert as_system['references_to']['artifact_index'][0]['target_uuid'] == blob
+    assert blob in [b['uuid'] for b in system.ok('GET', '/blobs')]
+    assert tenant.error('GET', '/blobs') == (401, 'unauthorized')
+    assert system.error('GET', '/blobs/does-not-exist') == (404, 'blob not found')
+    assert system.call('DELETE', f'/blobs/{blob}').status_code == 405  # no blob delete route
+
+
+def test_blob_metadata_and_events(system: Api) -> None:
+    blob = system.upload_bytes('blob-meta', b'xyz')['blob_uuid']
+    assert system.ok('POST', f'/blobs/{blob}/metadata', {'key': 'a', 'value': 1}) is None
+    assert system.ok('PUT', f'/blobs/{blob}/metadata/b', {'value': 'two'}) is None
+    assert system.ok('GET', f'/blobs/{blob}/metadata') == {'a': 1, 'b': 'two'}
+    assert system.ok('DELETE', f'/blobs/{blob}/metadata/a') is None
+    assert system.ok('GET', f'/blobs/{blob}/metadata') == {'b': 'two'}
+    assert system.error('POST', f'/blobs/{blob}/metadata', {'value': 1}) == (400, 'no key specified')
+    events = system.ok('GET', f'/blobs/{blob}/events')
+    assert events[-1]['message'] == 'blob created'
+
+
+def test_reference_count_falls_to_zero_and_blob_is_deleted(system: Api) -> None:
+    art = system.upload_bytes('refcount', os.urandom(64))
+    blob = art['blob_uuid']
+    label = system.ok('POST', f'/label/refcount-label-{blob[:8]}', {'blob_uuid': blob})
+    assert system.ok('GET', f'/blobs/{blob}')['reference_count'] == 2
+    system.ok('DELETE', f'/artifacts/{art["uuid"]}')
+    assert system.ok('GET', f'/blobs/{blob}')['reference_count'] == 1
+    system.ok('DELETE', f'/artifacts/{label["uuid"]}')
+    view = system.ok('GET', f'/blobs/{blob}')
+    assert view['reference_count'] == 0 and view['state'] == 'deleted'
+    assert system.error('GET', f'/blobs/{blob}/data')[0] == 404
+    assert system.ok('GET', f'/blob_checksums/sha512/{view["sha512"]}') is None
+
+
+def test_uploads_expire(tmp_path) -> None:
+    with EmulatorProcess(tmp_path / 'd', extra_args=['--upload-max-age', '0.5', '--cleaner-interval', '0.1']) as sf:
+        api = Api(sf.url, 'system', sf.system_key)
+        upload = api.ok('POST', '/upload')['uuid']
+        api.ok('POST', f'/upload/{upload}', data=b'abc', headers=OCTETS)
+        time.sleep(1.5)
+        assert api.error('POST', f'/upload/{upload}', data=b'x', headers=OCTETS) == (404, 'upload not found')
+        assert not (tmp_path / 'd' / 'uploads' / upload).exists()
+
+
+def test_upload_retry_after_dropped_chunk(emulator: EmulatorProcess) -> None:
+    """A chunk cut by a dropped connection keeps what arrived; truncate then resend gives the right blob."""
+    api = Api(emulator.url, 'system', emulator.system_key)
+    upload = api.ok('POST', '/upload')['uuid']
+    first, second = os.urandom(1 << 20), os.urandom(1 << 20)
+    assert api.ok('POST', f'/upload/{upload}', data=first, headers=OCTETS) == len(first)
+    emulator.add_fault(kind='drop', method='POST', path=f'^/upload/{upload}$', after_bytes=1000)
+    try:
+        api.call('POST', f'/upload/{upload}', data=second, headers=OCTETS)
+        raise AssertionError('the connection should have been dropped')
+    except Exception as exc:  # requests raises ConnectionError
+        assert 'Connection' in type(exc).__name__ or 'connection' in str(exc).lower()
+    api.session.close()
+    api.ok('POST', f'/upload/{upload}/truncate/{len(first)}')
+    assert api.ok('POST', f'/upload/{upload}', data=second, headers=OCTETS) == 2 << 20
+    art = api.ok('POST', '/artifacts/upload/after-drop', {'upload_uuid': upload})
+    assert api.ok('GET', f'/blobs/{art["blob_uuid"]}')['sha512'] == hashlib.sha512(first + second).hexdigest()
+
+
+def test_tenant_can_read_blob_it_cannot_list(system: Api) -> None:
+    other = make_namespace(system)
+    blob = other.upload_bytes('private', b'secret-bytes')['blob_uuid']
+    assert system.call('GET', f'/blobs/{blob}/data').content == b'secret-bytes'
