@@ -78,6 +78,7 @@ class App:
     def open(self) -> None:
         """Create the data directory layout and database; make sure `system` exists with the given key."""
         from sf_emulator.namespaces_model import SYSTEM, create_namespace, get_namespace, set_key
+        from sf_emulator.security import verify_secret
 
         for directory in (self.data_dir, self.blob_dir, self.upload_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,9 @@ class App:
                 create_namespace(tx, SYSTEM)
             if key is None:
                 key = self.generated_system_key = secrets.token_urlsafe(24)
-            set_key(tx, SYSTEM, 'deploy', key)
+            stored = tx.one("SELECT hash FROM namespace_keys WHERE namespace = ? AND name = 'deploy'", (SYSTEM,))
+            if stored is None or not verify_secret(key, stored['hash']):  # same key: keep its tokens valid
+                set_key(tx, SYSTEM, 'deploy', key)
         self.system_key = key
 
     def start_background(self) -> None:

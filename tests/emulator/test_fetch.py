@@ -1,0 +1,121 @@
+"""POST /artifacts with a URL: asynchronous fetch over real HTTP, shorthands, errors, refresh without change."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sfe_helpers import Api, make_namespace
+
+from sf_emulator.testing import EmulatorProcess
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def image_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server standing in for images.shakenfist.com and download.cirros-cloud.net."""
+    root = tmp_path / 'site'
+    root.mkdir()
+    server = ThreadingHTTPServer(('127.0.0.1', 0), partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{server.server_address[1]}/', root
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def fetching(tmp_path: Path, image_site: tuple[str, Path]) -> Iterator[tuple[Api, Path, str]]:
+    base, root = image_site
+    args = ['--op-delay', '0.05', '--fetch-delay', '0.1', '--image-base-url', base, '--cirros-base-url',
+            base + 'cirros/']
+    with EmulatorProcess(tmp_path / 'data', extra_args=args) as sf:
+        yield Api(sf.url, 'system', sf.system_key), root, base
+
+
+def wait_for(api: Api, uuid: str, states: tuple[str, ...] = ('created', 'error'), count: int = 1) -> dict:
+    """Poll the artifact until it is in one of `states` and has `count` completed fetches."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        view = api.ok('GET', f'/artifacts/{uuid}')
+        done = [e for e in api.ok('GET', f'/artifacts/{uuid}/events') if e['message'].startswith('artifact fetch')]
+        if view['state'] in states and len(done) >= count:
+            return view
+        time.sleep(0.05)
+    raise AssertionError(f'artifact {uuid} never reached {states}')
+
+
+def test_fetch_url_creates_a_version_and_refresh_only_when_changed(fetching: tuple[Api, Path, str]) -> None:
+    api, root, base = fetching
+    (root / 'x').mkdir()
+    data = os.urandom(300_000)
+    (root / 'x' / 'disk.qcow2').write_bytes(data)
+    url = base + 'x/disk.qcow2'
+    art = api.ok('POST', '/artifacts', {'url': url})
+    assert art['state'] == 'initial' and art['index'] == 0 and 'blob_uuid' not in art
+    assert art['source_url'] == url
+    done = wait_for(api, art['uuid'])
+    assert done['state'] == 'created' and done['index'] == 1
+    blob = api.ok('GET', f'/blobs/{done["blob_uuid"]}')
+    assert blob['sha512'] == hashlib.sha512(data).hexdigest() and blob['size'] == len(data)
+    assert api.ok('GET', '/artifacts/disk.qcow2')['uuid'] == art['uuid']  # the name is the URL's last part
+    again = api.ok('POST', '/artifacts', {'url': url})
+    assert again['uuid'] == art['uuid']  # reused: the namespace owns an image with that URL
+    assert wait_for(api, art['uuid'], count=2)['index'] == 1  # unchanged: no new version
+    (root / 'x' / 'disk.qcow2').write_bytes(os.urandom(1000))
+    api.ok('POST', '/artifacts', {'url': url})
+    assert wait_for(api, art['uuid'], count=3)['index'] == 2
+
+
+def test_fetch_failure_sets_error(fetching: tuple[Api, Path, str]) -> None:
+    api, _, base = fetching
+    art = api.ok('POST', '/artifacts', {'url': base + 'missing/image.qcow2'})
+    failed = wait_for(api, art['uuid'])
+    assert failed['state'] == 'error' and '404' in failed['error_message']
+    refused = api.ok('POST', '/artifacts', {'url': 'http://127.0.0.1:9/nothing.qcow2'})
+    assert wait_for(api, refused['uuid'])['state'] == 'error'
+
+
+def test_shorthands_resolve_through_the_image_base_url(fetching: tuple[Api, Path, str]) -> None:
+    api, root, _ = fetching
+    (root / 'debian:12').mkdir()
+    (root / 'debian:12' / 'latest.qcow2').write_bytes(b'debian twelve')
+    (root / 'cirros' / '0.6.2').mkdir(parents=True)
+    (root / 'cirros' / '0.6.2' / 'cirros-0.6.2-x86_64-disk.img').write_bytes(b'cirros 0.6.2')
+    (root / 'cirros' / '0.5.1').mkdir(parents=True)
+    (root / 'cirros' / '0.5.1' / 'cirros-0.5.1-x86_64-disk.img').write_bytes(b'cirros 0.5.1')
+    for url, expected in (('debian:12', b'debian twelve'), ('cirros:0.5.1', b'cirros 0.5.1'),
+                          ('cirros', b'cirros 0.6.2')):
+        art = api.ok('POST', '/artifacts', {'url': url})
+        done = wait_for(api, art['uuid'])
+        assert done['state'] == 'created', done['error_message']
+        assert done['source_url'] == url
+        assert api.call('GET', f'/blobs/{done["blob_uuid"]}/data').content == expected
+    unknown = api.ok('POST', '/artifacts', {'url': 'mylabel'})
+    assert wait_for(api, unknown['uuid'])['state'] == 'error'
+
+
+def test_fetch_errors_and_sharing(fetching: tuple[Api, Path, str]) -> None:
+    api, root, base = fetching
+    tenant = make_namespace(api)
+    assert api.error('POST', '/artifacts', {}) == (400, 'no url specified')
+    assert tenant.error('POST', '/artifacts', {'url': base + 'a', 'shared': True}) == (
+        403, 'only the system namespace can create shared artifacts')
+    (root / 'shared.img').write_bytes(b'shared')
+    art = api.ok('POST', '/artifacts', {'url': base + 'shared.img', 'shared': True})
+    assert art['shared'] is True
+    assert wait_for(api, art['uuid'])['state'] == 'created'
+    assert art['uuid'] in [a['uuid'] for a in tenant.ok('GET', '/artifacts')]
+    mine = tenant.ok('POST', '/artifacts', {'url': base + 'shared.img'})
+    assert mine['uuid'] != art['uuid'] and mine['namespace'] == tenant.namespace
