@@ -72,3 +72,26 @@ demo: venv collection-link
 
 clean:
 	rm -rf $(TMP) $(VENV)
+
+# The real Shaken Fist 0.7.2 server (etcd on 127.0.0.1:2379, API on a free port) for the real-server tier.
+# Standard library only: no venv needed. See tests/real_server/README.md.
+REAL_HARNESS := $(PYTHON) tests/real_server/harness.py
+.PHONY: real-server-install real-server-start real-server-stop real-server-status real-server-env real-server-check
+
+real-server-install:
+	$(REAL_HARNESS) install
+
+real-server-start:
+	$(REAL_HARNESS) start
+
+real-server-stop:
+	$(REAL_HARNESS) stop
+
+real-server-status:
+	@$(REAL_HARNESS) status || true
+
+real-server-env:
+	@$(REAL_HARNESS) env
+
+real-server-check:
+	$(PYTHON) tests/real_server/check_real_server.py
