@@ -27,13 +27,20 @@ class SfLookupBase(LookupBase):
 
     def client(self) -> SfClient:
         if self._client is None:
-            options: Dict[str, Any] = {name: self.get_option(name) for name in CONNECTION_OPTIONS}
+            options: Dict[str, Any] = {name: self.rendered_option(name) for name in CONNECTION_OPTIONS}
             try:
                 self._client = build_client(options, log=display.vvvv,
-                                            image_base_url=self.get_option('image_base_url'))
+                                            image_base_url=self.rendered_option('image_base_url'))
             except SfMissingLibrary as exc:
                 raise AnsibleLookupError(f'{exc.message}: install it on the controller') from None
         return self._client
+
+    def rendered_option(self, name: str) -> Any:
+        # Options taken from variables arrive unrendered (shakenfist_api_url: "{{ sf_url }}").
+        value = self.get_option(name)
+        if isinstance(value, str) and self._templar is not None and self._templar.is_template(value):
+            value = self._templar.template(value)
+        return value
 
     def redact(self, text: str) -> str:
         return self._client.transport.redact(text) if self._client else text
