@@ -10,7 +10,7 @@ COLL_LINK := $(COLL_PATH)/ansible_collections/shakenfist/storage
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_PATH)
 export PYTHONPATH := $(COLL_PATH)
 
-.PHONY: venv collection-link lint ruff mypy unit integration sanity ansible-lint build test demo clean
+.PHONY: venv collection-link lint ruff mypy unit integration integration-real sanity ansible-lint build test demo clean
 SANITY_VENV := .venv-sanity
 SANITY_ROOT := $(TMP)/sanity
 SANITY_DIR := $(SANITY_ROOT)/ansible_collections/shakenfist/storage
@@ -36,7 +36,7 @@ mypy: venv collection-link
 
 lint: ruff mypy
 
-unit: venv collection-link
+unit: venv collection-link sfclient-venv
 	$(BIN)/python tools/pytest_run.py tests/unit -q
 	$(BIN)/python tools/pytest_run.py tests/emulator -q -m "not slow"
 
@@ -65,7 +65,12 @@ sanity: build $(SANITY_VENV)/.installed
 ansible-lint: venv collection-link
 	$(BIN)/ansible-lint --profile production
 
-test: lint unit integration sanity ansible-lint
+# The same integration targets against the real Shaken Fist 0.7.2 server (installed and started on demand).
+integration-real: venv collection-link
+	SF_TEST_BACKEND=real $(BIN)/python tools/pytest_run.py tests/integration -q; \
+		status=$$?; $(PYTHON) tests/real_server/harness.py stop; exit $$status
+
+test: lint unit integration sanity ansible-lint integration-real
 
 demo: venv collection-link
 	$(BIN)/python tools/demo.py
@@ -95,3 +100,13 @@ real-server-env:
 
 real-server-check:
 	$(PYTHON) tests/real_server/check_real_server.py
+
+# The official client in its own venv (it pins old dependencies); conformance tests drive the emulator with it.
+SFCLIENT_VENV := .venv-sfclient
+.PHONY: sfclient-venv
+sfclient-venv: $(SFCLIENT_VENV)/.installed
+
+$(SFCLIENT_VENV)/.installed:
+	$(PYTHON) -m venv $(SFCLIENT_VENV)
+	$(SFCLIENT_VENV)/bin/pip install -q shakenfist-client==0.8.3
+	touch $@

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional
 
-from ._errors import SfError, SfNotFound
+from ._errors import SfError, SfNotFound, SfServerError
 from ._http import SfTransport
 from ._models import Artifact, ArtifactVersion, Blob, ClusterOperation, Instance, Namespace, SnapshotRef, Upload
 
@@ -57,9 +57,24 @@ class SfApi:
 
     def artifact_versions(self, uuid: str, refresh: bool = False) -> List[ArtifactVersion]:
         if uuid not in self._versions or refresh:
-            raw = self.transport.request('GET', '/artifacts/{}/versions', uuid) or []
-            self._versions[uuid] = [ArtifactVersion.model_validate(item) for item in raw]
+            try:
+                raw = self.transport.request('GET', '/artifacts/{}/versions', uuid) or []
+                self._versions[uuid] = [ArtifactVersion.model_validate(item) for item in raw]
+            except SfServerError:
+                # 0.7.2 answers 500 when a tenant reads a shared system artifact; the listing and the blob
+                # routes (which have no ownership checks) give the same facts.
+                self._versions[uuid] = self._versions_from_listing(uuid)
         return self._versions[uuid]
+
+    def _versions_from_listing(self, uuid: str) -> List[ArtifactVersion]:
+        artifact = next((a for a in self.list_artifacts() if a.uuid == uuid), None)
+        if artifact is None:
+            raise SfNotFound(f'artifact {uuid} is not visible to namespace {self.namespace!r}')
+        versions = []
+        for index, ref in sorted(artifact.blobs.items()):
+            blob = self.get_blob(ref.uuid)
+            versions.append(ArtifactVersion.model_validate({**blob.model_dump(), 'index': index}))
+        return versions
 
     def delete_artifact(self, uuid: str) -> Optional[Artifact]:
         # Deleting by UUID twice answers 200 null, so a repeat after an unknown outcome is harmless.
