@@ -2,6 +2,7 @@
 """End-to-end check of the harness and of the 0.7.2 behaviour recorded in docs/compatibility.md.
 
     python tests/real_server/check_real_server.py [--state-dir D] [--keep-running]
+    python tests/real_server/check_real_server.py --url URL --key SYSTEM_KEY   # any server, e.g. the emulator
 
 Starts the real server through the harness's Python API (installing it if needed), then talks to it with
 plain HTTP (urllib) and with the official client (sf-client 0.8.3): auth, namespaces, the upload protocol,
@@ -13,6 +14,7 @@ Standard library only. Not collected by pytest (not named test_*): the real test
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -257,6 +259,79 @@ def run_http_checks(server: harness.RealServer, tag: str) -> dict[str, Any]:
     return {'name': name, 'uuid': artifact['uuid'], 'blob': blob, 'sha512': sha512, 'size': len(data)}
 
 
+def run_difference_checks(server: harness.RealServer, tag: str) -> None:
+    """0.7.2 behaviour that differs from the newest server (docs/compatibility.md rows named in each check)."""
+    api = Api(server.url)
+    api.login('system', server.system_key)
+    status, _ = Api(server.url).call('GET', '/livez')
+    check('row 6: /livez is 404', status == 404, status)
+    ns_a, ns_b = f'da-{tag}', f'db-{tag}'
+    for ns in (ns_a, ns_b):
+        api.call('POST', '/auth/namespaces', {'namespace': ns, 'key_name': 'k', 'key': f'{ns}-key'})
+    status, again = api.call('POST', '/auth/namespaces', {'namespace': ns_a})
+    check('row 33: creating an existing namespace is 200 with it', status == 200 and again.get('name') == ns_a, status)
+    status, _ = api.call('POST', f'/auth/namespaces/{ns_a}/keys', {'key_name': 'gen'})
+    check('row 35: a key without a secret is 400', status == 400, status)
+    status, _ = api.call('POST', f'/auth/namespaces/{ns_a}/keys', {'key_name': 'sfk', 'key': 'sfk_' + 'x' * 90})
+    check('row 36: an sfk_ secret longer than 72 characters is accepted', status == 200, status)
+    a, b = Api(server.url), Api(server.url)
+    a.login(ns_a, f'{ns_a}-key')
+    b.login(ns_b, f'{ns_b}-key')
+
+    _, up = api.call('POST', '/upload')
+    status, _ = api.call('POST', f'/upload/{up["uuid"]}/truncate/5')
+    check('row 9: truncating an upload with no data is 500', status == 500, status)
+    api.call('POST', f'/upload/{up["uuid"]}', raw=b'0123456789')
+    status, _ = api.call('POST', f'/upload/{up["uuid"]}/truncate/20')
+    check('row 11: truncating beyond the end is 200', status == 200, status)
+    api.call('POST', f'/upload/{up["uuid"]}/truncate/10')
+    status, art = api.call('POST', f'/artifacts/upload/d-{tag}', {'upload_uuid': up['uuid']})
+    blob = art['blob_uuid']
+    status, payload = api.call('GET', f'/blobs/{blob}/data?offset=1&limit=2')
+    check('row 2: the limit query of blob data is ignored', status == 200 and str(payload) == '123456789', payload)
+    status, _ = api.call('GET', f'/blob_checksums/sha256/{"0" * 64}')
+    check('row 3: /blob_checksums/sha256/... is not routed (404)', status == 404, status)
+    status, view = a.call('GET', f'/blobs/{blob}')
+    check('row 8: a non-system caller sees blob locations', view.get('locations') == ['localhost'], view)
+
+    status, body = api.call('GET', f'/artifacts/d-{tag}', {'namespace': 'system'})
+    check('row 18: GET /artifacts/<ref> with a body namespace is 400', status == 400, (status, body))
+    api.call('POST', f'/artifacts/upload/u-{tag}', {'blob_uuid': blob, 'namespace': ns_a})
+    status, second = api.call('POST', f'/artifacts/upload/u-{tag}', {'blob_uuid': blob})
+    check(
+        'row 16: a later system upload without namespace lands in the other namespace',
+        second.get('namespace') == ns_a,
+        second,
+    )
+    api.call('POST', f'/artifacts/upload/dup-{tag}', {'blob_uuid': blob})
+    a.call('POST', f'/artifacts/upload/dup-{tag}', {'blob_uuid': blob})
+    status, body = api.call('GET', f'/artifacts/dup-{tag}')
+    check('row 19: system name lookup with its own and another namespace copy is 400', status == 400, (status, body))
+
+    status, _ = a.call('POST', f'/label/system/la-{tag}', {'blob_uuid': blob})
+    check('row 30: namespace A can create a label in system', status == 200, status)
+    status, _ = a.call('POST', f'/label/{ns_b}/lb-{tag}', {'blob_uuid': blob})
+    check('row 30: namespace A can create a label in an untrusted namespace B', status == 200, status)
+    status, _ = api.call('POST', f'/label/a/b/c-{tag}', {'blob_uuid': blob})
+    check('row 31: a label name with two slashes is 500', status == 500, status)
+
+    a.call('POST', f'/auth/namespaces/{ns_a}/trust', {'external_namespace': ns_b})
+    _, own = a.call('POST', f'/artifacts/upload/own-{tag}', {'blob_uuid': blob})
+    status, _ = b.call('GET', f'/artifacts/own-{tag}')
+    check('row 23: a trusted namespace cannot GET by name (404)', status == 404, status)
+    status, gone = b.call('DELETE', f'/artifacts/{own["uuid"]}')
+    check('row 23: ... but can DELETE by UUID', status == 200 and (gone or {}).get('state') == 'deleted', status)
+
+    _, versions_art = api.call('POST', f'/artifacts/upload/v-{tag}', {'blob_uuid': blob})
+    status, _ = api.call('POST', f'/artifacts/{versions_art["uuid"]}/versions', {'max_versions': -1})
+    _, after = api.call('GET', f'/artifacts/{versions_art["uuid"]}')
+    check(
+        'row 25: max_versions -1 is accepted and trims the only version',
+        status == 200 and not after.get('blobs'),
+        after,
+    )
+
+
 def run_client_checks(server: harness.RealServer, tag: str) -> None:
     env = dict(os.environ, **server.env())
 
@@ -288,7 +363,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--state-dir', type=Path)
     parser.add_argument('--keep-running', action='store_true', help='skip the restart round and leave it running')
+    parser.add_argument('--url', help='check another server (the emulator, say) instead: no harness, no restart')
+    parser.add_argument('--key', help="that server's system key (with --url)")
     args = parser.parse_args()
+
+    if args.url:
+        # The expectations are 0.7.2's: against another server each FAIL is a difference to record.
+        other = harness.RealServer(url=args.url.rstrip('/'), system_key=args.key or '', state_dir=Path('.'))
+        run_http_checks(other, uuid.uuid4().hex[:8])
+        run_difference_checks(other, uuid.uuid4().hex[:8])
+        client = harness._Layout(harness.resolve_state_dir(args.state_dir)).venv_client / 'bin' / 'sf-client'
+        if client.exists():
+            run_client_checks(dataclasses.replace(other, state_dir=harness.resolve_state_dir(args.state_dir)), 'o')
+        failed = [name for ok, name, _ in RESULTS if not ok]
+        print(f'{len(RESULTS) - len(failed)} passed, {len(failed)} failed')
+        return 1 if failed else 0
 
     ok, reason = harness.available()
     print(f'available: {ok} ({reason})')
@@ -300,6 +389,7 @@ def main() -> int:
     print(f'ensure_started: {time.monotonic() - started:.1f}s -> {server.url} kind={server.kind}', flush=True)
     check('RealServer has kind real', server.kind == 'real', server.kind)
     kept = run_http_checks(server, tag)
+    run_difference_checks(server, tag)
     run_client_checks(server, tag)
 
     if not args.keep_running:
