@@ -1,0 +1,321 @@
+#!/usr/bin/python
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: sf_label
+short_description: Create, move, roll back and delete Shaken Fist labels
+version_added: 0.1.0
+description:
+  - A label is a named, versioned, movable pointer such as "the image web servers boot from". Each move adds a
+    version that points at a blob; the server keeps the newest O(max_versions) versions.
+  - Point a label at a source by name (an image name, C(sf://upload/...), another label, a snapshot, an
+    artifact UUID), never by blob UUID in ordinary use. References are resolved with the collection's one
+    name-resolution rule (see C(docs/name-resolution.md)).
+  - Sharing rules are checked before any write. Writes go by ownership, never by visibility. Only C(system) may
+    create, move, share or delete a shared label. A tenant that names a C(system) label gets an error that
+    says who owns the label and how to proceed. Only C(system) may touch another namespace's label, except that a
+    namespace may create a new label in a namespace that trusts it.
+  - Works on servers where C(GET /label) and C(DELETE /label) are broken (Shaken Fist 0.7.2). Labels are read
+    from the artifact listing and deleted by artifact UUID.
+  - The server does not record where each version came from. This module records it in the label's artifact
+    metadata under the key C(shakenfist.storage.resolved_from) (a map of version number to source), and
+    returns it as RV(label.current.resolved_from) and in RV(history).
+extends_documentation_fragment:
+  - shakenfist.storage.connection
+  - shakenfist.storage.attributes
+  - shakenfist.storage.attributes.action_group
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Nothing is sent to the server. The result predicts the new version number, blob and checksum.
+  diff_mode:
+    support: full
+    details:
+      - Shows the target, version, blob, sha512, retained versions, O(max_versions) and O(shared) before and after.
+  idempotent:
+    support: partial
+    details:
+      - Pointing at a target is idempotent. When the newest version already points at the resolved blob (or
+        at identical bytes), nothing is written.
+      - O(rollback) is an action, not a state. Running it again moves the label again. To hold a label on one
+        version, use O(target) with O(target_version) or O(target_sha512).
+options:
+  name:
+    description:
+      - The label name, in the namespace you authenticate as (the O(namespace) connection option).
+      - V(<namespace>/<name>) names a label in another namespace. This is for C(system) acting on a tenant's
+        label, for creating a label in a namespace that trusts you, and for a tenant that wants its own label
+        with the same name as a shared C(system) label.
+      - V(sf://label/<namespace>/<name>) and V(label:<name>) are accepted too.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates or moves the label. V(absent) deletes it, or only O(version).
+    type: str
+    choices: [present, absent]
+    default: present
+  target:
+    description:
+      - What the label should point at. Any reference the resolver accepts, such as an image name
+        (V(web-2024-06)), V(sf://upload/<ns>/<name>), another label (V(label:staging)), a snapshot, an artifact
+        UUID or an C(https://) URL of an image that was already fetched.
+      - An ambiguous reference is an error that lists every candidate, unless O(prefer) breaks the tie. The label
+        itself never counts as a candidate, so O(name=web) with O(target=web) means the other C(web).
+      - Required to create a label. Mutually exclusive with O(blob) and O(rollback).
+    type: str
+  target_version:
+    description:
+      - The version of O(target) to point at, V(latest) (the default) or a version number.
+      - With a fixed number the label is pinned to that version. The task is idempotent and re-running it never
+        follows newer versions.
+    type: raw
+  target_sha512:
+    description:
+      - The expected sha512 of the content. Without O(target_version), this picks the version of O(target) with
+        this checksum. With it, both must match. Fails if nothing matches.
+    type: str
+  blob:
+    description:
+      - For operators, point at this blob UUID directly. Ordinary use never needs this. Prefer O(target).
+    type: str
+  rollback:
+    description:
+      - Move the label back to what it pointed at this many versions ago (V(1) is the version before the newest).
+        The move is a new version with the old blob, so the history stays complete.
+      - Limited by the history the server keeps (O(max_versions)).
+    type: int
+  prefer:
+    description:
+      - An ordered tie-break for an ambiguous O(target), from V(namespace), V(system), V(trusted), V(upstream).
+        See the C(shakenfist.storage.sf_artifact) lookup.
+    type: list
+    elements: str
+  max_versions:
+    description:
+      - How many versions the server keeps. Applied on create and on every update. The server only honours it at
+        creation, so the module sets it explicitly when it differs. Lowering it drops the oldest versions at once.
+    type: int
+  shared:
+    description:
+      - Share the label with every namespace (V(true)) or stop sharing it (V(false)). Unset leaves it as it is.
+      - Only C(system) may share, and only labels in namespace C(system) can be shared.
+    type: bool
+  metadata:
+    description:
+      - Metadata keys to set on the label's artifact. Keys not listed are left alone. The key
+        C(shakenfist.storage.resolved_from) is reserved.
+    type: dict
+  create:
+    description:
+      - Whether a missing label may be created. V(false) turns a typo into an error, not a new label.
+    type: bool
+    default: true
+  version:
+    description:
+      - With O(state=absent), delete only this version. Deleting the last version deletes the label.
+    type: int
+seealso:
+  - module: shakenfist.storage.sf_label_info
+  - plugin: shakenfist.storage.sf_artifact
+    plugin_type: lookup
+author:
+  - Shaken Fist storage collection contributors
+'''
+
+EXAMPLES = r'''
+- name: Label tasks share one connection
+  module_defaults:
+    group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
+      namespace: ci
+      key: "{{ vault_sf_key }}"
+  block:
+    - name: Point web at the image published today
+      shakenfist.storage.sf_label:
+        name: web
+        target: web-2024-06-01
+        max_versions: 5
+
+    - name: Roll web back to what it pointed at before
+      shakenfist.storage.sf_label:
+        name: web
+        rollback: 1
+
+    - name: Pin staging to version 2 of the builder image, checked by content
+      shakenfist.storage.sf_label:
+        name: staging
+        target: builder
+        target_version: 2
+        target_sha512: "{{ builder_sha512 }}"
+
+    - name: Move an existing label only (a typo fails, it is never created)
+      shakenfist.storage.sf_label:
+        name: production
+        target: label:staging
+        create: false
+
+    - name: Delete one old version
+      shakenfist.storage.sf_label:
+        name: web
+        state: absent
+        version: 3
+
+- name: A shared label every namespace can boot from (system only)
+  shakenfist.storage.sf_label:
+    namespace: system
+    key: "{{ vault_sf_system_key }}"
+    name: debian-12
+    target: sf://upload/system/debian-12-20240601
+    shared: true
+
+- name: System moves a tenant's label
+  shakenfist.storage.sf_label:
+    namespace: system
+    key: "{{ vault_sf_system_key }}"
+    name: ci/web
+    target: sf://upload/ci/web-2024-06-02
+'''
+
+RETURN = r'''
+label:
+  description: The label after the task (predicted in check mode). After deletion, C(uuid) and C(current) are null.
+  returned: always
+  type: dict
+  contains:
+    ref:
+      description: The label's explicit reference, V(sf://label/<namespace>/<name>).
+      type: str
+      sample: sf://label/ci/web
+    uuid:
+      description: The label's artifact UUID, or null if it does not exist.
+      type: str
+    namespace:
+      description: The namespace that owns the label.
+      type: str
+    name:
+      description: The label name.
+      type: str
+    state:
+      description: The artifact state, V(created), V(initial) or V(absent).
+      type: str
+    shared:
+      description: Whether every namespace can see and boot from the label.
+      type: bool
+    max_versions:
+      description: How many versions the server keeps.
+      type: int
+    origin:
+      description: V(namespace) (yours), V(system) or V(trusted).
+      type: str
+    metadata:
+      description: The label's artifact metadata, without the reserved C(shakenfist.storage.resolved_from) key.
+      type: dict
+    current:
+      description: The newest version, what the label points at now. Null if there is none.
+      type: dict
+      contains:
+        version:
+          description: The version number.
+          type: int
+        blob_uuid:
+          description: The blob the label points at.
+          type: str
+        sha512:
+          description: The sha512 of that blob.
+          type: str
+        size:
+          description: Size in bytes.
+          type: int
+        resolved_from:
+          description:
+            - Where this version came from, as recorded by this collection. C(input) is the reference as
+              given, C(ref) is its explicit form, C(version) is the version of the source, and C(via) is set for
+              a rollback. Null for versions not made by this collection.
+          type: dict
+history:
+  description: The versions the server keeps, newest first, with the same keys as RV(label.current).
+  returned: always
+  type: list
+  elements: dict
+actions:
+  description: What was done (or would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["move sf://label/ci/web -> sf://upload/ci/web-2 (blob 8c0e..., version 4)"]
+'''
+
+from typing import Any, Dict  # noqa: E402
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
+    LabelManager,
+    LabelRequest,
+    Outcome,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+
+
+class SfLabel(SfModule):
+    activity = 'label'
+    argument_spec: Dict[str, Any] = {
+        'name': {'type': 'str', 'required': True},
+        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+        'target': {'type': 'str'},
+        'target_version': {'type': 'raw'},
+        'target_sha512': {'type': 'str'},
+        'blob': {'type': 'str'},
+        'rollback': {'type': 'int'},
+        'prefer': {'type': 'list', 'elements': 'str'},
+        'max_versions': {'type': 'int'},
+        'shared': {'type': 'bool'},
+        'metadata': {'type': 'dict'},
+        'create': {'type': 'bool', 'default': True},
+        'version': {'type': 'int'},
+    }
+    module_kwargs: Dict[str, Any] = {
+        'mutually_exclusive': [('target', 'blob', 'rollback'), ('target_version', 'rollback'),
+                               ('target_version', 'blob')],
+        'required_by': {'target_version': 'target'},
+    }
+
+    def run(self) -> None:
+        params = self.params
+        self.activity = f'label {params["name"]!r}'
+        manager = LabelManager(self.api, self.resolver, check_mode=self.check_mode)
+        if params['state'] == 'absent':
+            if any(params[key] is not None for key in ('target', 'blob', 'rollback', 'max_versions', 'shared')):
+                raise SfInvalidInput('state absent takes only name and version')
+            outcome = manager.ensure_absent(params['name'], version=params['version'])
+        else:
+            if params['version'] is not None:
+                raise SfInvalidInput('version selects a version to delete; use it with state: absent '
+                                     '(to point at a version of the target, use target_version)')
+            request = LabelRequest(
+                target=params['target'], target_version=params['target_version'],
+                target_sha512=params['target_sha512'], blob=params['blob'], rollback=params['rollback'],
+                prefer=params['prefer'], max_versions=params['max_versions'], shared=params['shared'],
+                metadata=params['metadata'], create=params['create'])
+            outcome = manager.ensure_present(params['name'], request)
+        self.report(outcome)
+
+    def report(self, outcome: Outcome) -> None:
+        for warning in outcome.warnings:
+            self.warn(warning)
+        for text in outcome.actions:
+            self.action(text, changed=True)
+        self.result['label'] = outcome.after.as_dict()
+        self.result['history'] = outcome.after.history_dicts()
+        self.set_diff(outcome.before.diff_view(), outcome.after.diff_view())
+
+
+def main() -> None:
+    SfLabel()()
+
+
+if __name__ == '__main__':
+    main()

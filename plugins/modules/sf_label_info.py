@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: sf_label_info
+short_description: List Shaken Fist labels, or show one with its full history
+version_added: 0.1.0
+description:
+  - Without O(name), lists every label you can see. That is your own labels, shared C(system) labels (marked
+    C(shared) with C(origin=system)) and labels of namespaces that trust you, filtered by O(owner) and O(pattern).
+    A listing is one request plus local filtering.
+  - With O(name), shows that label with its full version history and what each version was resolved from.
+  - Reads go by visibility. Labels are read from the artifact listing, because C(GET /label) is broken on some
+    servers (Shaken Fist 0.7.2).
+extends_documentation_fragment:
+  - shakenfist.storage.connection
+  - shakenfist.storage.attributes
+  - shakenfist.storage.attributes.action_group
+  - shakenfist.storage.attributes.info_module
+options:
+  name:
+    description:
+      - Show this one label. V(<name>) is your own label, or if you have none of that name, the C(system) label
+        you can see. V(<namespace>/<name>) (or V(sf://label/<namespace>/<name>)) names the owner explicitly.
+    type: str
+  owner:
+    description:
+      - Only list labels owned by this namespace, for example V(system) for the shared labels.
+    type: str
+  pattern:
+    description:
+      - Only list labels whose name matches this shell-style pattern, for example V(web-*).
+    type: str
+  history:
+    description:
+      - Also read every listed label's versions. This adds C(sha512) and each label's C(history), at one request
+        per label. Always on with O(name).
+    type: bool
+    default: false
+author:
+  - Shaken Fist storage collection contributors
+'''
+
+EXAMPLES = r'''
+- name: Every label you can see, including shared system labels
+  shakenfist.storage.sf_label_info:
+  register: all_labels
+
+- name: Names of the shared labels
+  ansible.builtin.debug:
+    msg: "{{ all_labels.labels | selectattr('shared') | map(attribute='ref') | list }}"
+
+- name: The web labels of one namespace, with their histories
+  shakenfist.storage.sf_label_info:
+    owner: ci
+    pattern: "web*"
+    history: true
+
+- name: One label with its full history
+  shakenfist.storage.sf_label_info:
+    name: web
+  register: web
+
+- name: What web pointed at before
+  ansible.builtin.debug:
+    msg: "{{ web.history[1].resolved_from.ref | default('unknown') }}"
+  when: web.history | length > 1
+'''
+
+RETURN = r'''
+labels:
+  description: The labels found, sorted by namespace then name. With O(name), that one label (or none).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    ref:
+      description: The label's explicit reference, V(sf://label/<namespace>/<name>).
+      type: str
+    uuid:
+      description: The label's artifact UUID.
+      type: str
+    namespace:
+      description: The namespace that owns the label.
+      type: str
+    name:
+      description: The label name.
+      type: str
+    state:
+      description: The artifact state, V(created) or V(initial).
+      type: str
+    shared:
+      description: Whether the label is shared with every namespace (only C(system) labels can be).
+      type: bool
+    max_versions:
+      description: How many versions the server keeps.
+      type: int
+    origin:
+      description: V(namespace) (yours), V(system) or V(trusted) (a namespace that trusts you).
+      type: str
+    metadata:
+      description: The label's artifact metadata, without the reserved C(shakenfist.storage.resolved_from) key.
+      type: dict
+    current:
+      description: The newest version. C(sha512) is only filled when versions are read (O(history) or O(name)).
+      type: dict
+      contains:
+        version:
+          description: The version number.
+          type: int
+        blob_uuid:
+          description: The blob the label points at.
+          type: str
+        sha512:
+          description: The sha512 of that blob.
+          type: str
+        size:
+          description: Size in bytes.
+          type: int
+        resolved_from:
+          description: Where this version came from, if this collection made it (C(input), C(ref), C(version),
+            and C(via) for a rollback).
+          type: dict
+    history:
+      description: Only with O(history=true), the versions newest first, with the same keys as C(current).
+      type: list
+      elements: dict
+label:
+  description: With O(name), the label (the same keys as an entry of RV(labels)), or null when it does not exist.
+  returned: when O(name) is given
+  type: dict
+history:
+  description: With O(name), every version the server keeps, newest first, with the same keys as C(current).
+  returned: when O(name) is given
+  type: list
+  elements: dict
+exists:
+  description: With O(name), whether the label exists.
+  returned: when O(name) is given
+  type: bool
+'''
+
+from typing import Any, Dict, List  # noqa: E402
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
+    LabelManager,
+    LabelState,
+    split_label_name,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+
+
+class SfLabelInfo(SfModule):
+    activity = 'reading labels'
+    argument_spec: Dict[str, Any] = {
+        'name': {'type': 'str'},
+        'owner': {'type': 'str'},
+        'pattern': {'type': 'str'},
+        'history': {'type': 'bool', 'default': False},
+    }
+    module_kwargs: Dict[str, Any] = {'mutually_exclusive': [('name', 'owner'), ('name', 'pattern')]}
+
+    def run(self) -> None:
+        manager = LabelManager(self.api, self.resolver, check_mode=True)
+        name = self.params['name']
+        if name:
+            self.activity = f'reading label {name!r}'
+            namespace, label_name, explicit = split_label_name(name, self.api.namespace)
+            label = manager.read(namespace, label_name)
+            if not label.exists and not explicit:
+                shared = manager.visible_system_label(label_name)
+                label = manager.state_of(shared) if shared is not None else label
+            self.result['exists'] = label.exists
+            self.result['label'] = self.entry(label, True) if label.exists else None
+            self.result['history'] = label.history_dicts()
+            self.result['labels'] = [self.result['label']] if label.exists else []
+            return
+        with_history = self.params['history']
+        labels = manager.listing(owner=self.params['owner'], pattern=self.params['pattern'],
+                                 with_versions=with_history)
+        self.result['labels'] = [self.entry(label, with_history) for label in labels]
+
+    @staticmethod
+    def entry(label: LabelState, with_history: bool) -> Dict[str, Any]:
+        found = label.as_dict()
+        if with_history:
+            history: List[Dict[str, Any]] = label.history_dicts()
+            found['history'] = history
+        return found
+
+
+def main() -> None:
+    SfLabelInfo()()
+
+
+if __name__ == '__main__':
+    main()
