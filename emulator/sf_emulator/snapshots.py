@@ -9,6 +9,7 @@ usual skip rules. NVRAM is copied at once, as the server does.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from sf_emulator.blobs_model import (
     add_blob_ref,
     blob_path,
     blob_view,
+    checksums,
     create_blob,
     get_blob,
     instances_by_blob,
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 define('snapshot_delay', 0.3, float, 'seconds a snapshot (node_inst_snap_op) executes before its blobs exist')
 define('snapshots_default_to_thin', False, bool, 'SNAPSHOTS_DEFAULT_TO_THIN: thin snapshots when thin is false')
+define('snapshot_guest_writes', True, bool,
+       'simulate a running guest: a disk unchanged since its newest snapshot gets a small write before the next one')
 
 INSTANCE_URL = 'sf://instance/'
 OP_TYPE = 'node_inst_snap_op'
@@ -63,6 +67,35 @@ def _copy_hashed(source: Path, destination: Path) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
+
+
+def _sha512(path: Path) -> str:
+    digest = hashlib.sha512()
+    with open(path, 'rb') as src:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _simulate_guest_write(app: App, item: dict[str, Any]) -> None:
+    """A real running guest always changes its disk between snapshots; ours never does on its own.
+
+    Without this, every repeated snapshot would hit the same-sha512 skip rule, its pre-allocated blob would never
+    appear and the official client's wait loop would run to its deadline. So, like a guest writing a log line,
+    append a few bytes to a disk whose content is exactly its newest snapshot. Set snapshot_guest_writes false
+    for the pure skip rule.
+    """
+    if not app.config['snapshot_guest_writes']:
+        return
+    with app.db.read() as tx:
+        refs = artifacts.versions(tx, item['artifact_uuid'])
+        newest = refs[-1] if refs else None
+        newest_sum = checksums(tx, newest['blob_uuid']).get('sha512') if newest else None
+    path = Path(item['path'])
+    if newest is None or path.stat().st_size != newest['size'] or _sha512(path) != newest_sum:
+        return
+    with open(path, 'ab') as out:
+        out.write(f'sf-emulator guest activity {time.time():.6f}\n'.encode())
 
 
 def _store_version(app: App, tx: Tx, artifact_uuid: str, blob_uuid: str, size: int, sha512: str,
@@ -136,6 +169,7 @@ def run_snapshot(app: App, op: dict[str, Any]) -> float | None:
     for item in op['extra'].get('_snapshots', []):
         destination = blob_path(app.blob_dir, item['blob_uuid'])
         try:
+            _simulate_guest_write(app, item)
             size, sha512 = _copy_hashed(Path(item['path']), destination)
         except OSError as exc:
             destination.unlink(missing_ok=True)

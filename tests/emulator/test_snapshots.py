@@ -89,6 +89,7 @@ def test_not_ready_instance_is_406(compute: EmulatorProcess, admin: Api) -> None
 
 
 def test_unchanged_disk_adds_no_version_and_changed_disk_does(compute: EmulatorProcess, admin: Api) -> None:
+    compute.set_config(snapshot_guest_writes=False)  # the pure C.5 skip rule
     admin.upload_bytes('versioned', b'version one')
     instance = boot(admin, disk('sf://upload/system/versioned'))
     first = snapshot(admin, instance, max_versions=2)['vda']
@@ -108,6 +109,21 @@ def test_unchanged_disk_adds_no_version_and_changed_disk_does(compute: EmulatorP
     art = admin.ok('GET', f'/artifacts/{first["artifact_uuid"]}')
     assert art['max_versions'] == 2 and sorted(art['blobs']) == ['3', '4']
     assert admin.call('GET', f'/blobs/{art["blob_uuid"]}/data').content == b'guest wrote version 4'
+
+
+def test_repeated_snapshots_of_a_running_guest_add_versions(compute: EmulatorProcess, admin: Api) -> None:
+    admin.upload_bytes('busy', b'busy guest base')
+    instance = boot(admin, disk('sf://upload/system/busy'))
+    disk_file = compute.data_dir / 'instances' / instance['uuid'] / 'vda'
+    first = snapshot(admin, instance)['vda']
+    wait_snapshot_blob(admin, instance, first['blob_uuid'])
+    assert admin.call('GET', f'/blobs/{first["blob_uuid"]}/data').content == b'busy guest base'
+    second = snapshot(admin, instance)['vda']
+    wait_snapshot_blob(admin, instance, second['blob_uuid'])  # the simulated guest wrote meanwhile
+    content = admin.call('GET', f'/blobs/{second["blob_uuid"]}/data').content
+    assert content == disk_file.read_bytes()
+    assert content.startswith(b'busy guest base') and content != b'busy guest base'
+    assert sorted(admin.ok('GET', f'/artifacts/{first["artifact_uuid"]}')['blobs']) == ['1', '2']
 
 
 def test_max_versions_validation(admin: Api) -> None:
