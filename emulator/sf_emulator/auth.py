@@ -45,6 +45,7 @@ def post_auth(req: Request, namespace: Any = None, key: Any = None) -> dict[str,
                 'fresh': False,
                 'iss': req.config['node_name'],
                 'nonce': row['nonce'],
+                'issued': now,  # sub-second issue time, so an expire_tokens fault spares tokens issued after it
             }
             token = encode_jwt(claims, req.app.jwt_secret)
             return {'access_token': token, 'token_type': 'Bearer', 'expires_in': duration}
@@ -68,7 +69,7 @@ def authenticate(req: Request) -> None:
         if _browser(req):
             raise ApiError(302, str(exc)) from None
         raise unauthorized(str(exc)) from None
-    if claims.get('iat', 0) < req.app.faults.tokens_not_before:
+    if claims.get('issued', claims.get('iat', 0)) < req.app.faults.tokens_not_before:
         if _browser(req):
             raise ApiError(302, 'token has expired')
         raise unauthorized('token has expired')

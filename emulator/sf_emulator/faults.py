@@ -78,8 +78,7 @@ class Faults:
         if kind not in KINDS:
             raise ValueError(f'kind must be one of {", ".join(KINDS)}')
         if kind == 'expire_tokens':
-            # Tokens carry whole-second iat claims: anything issued up to this second is now stale.
-            self.tokens_not_before = float(int(time.time()) + 1)
+            self.tokens_not_before = time.time()
             return {'kind': kind, 'tokens_not_before': self.tokens_not_before}
         method = spec.get('method')
         if method is not None and not isinstance(method, str):
