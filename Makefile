@@ -75,8 +75,8 @@ test: lint unit integration sanity ansible-lint integration-real
 demo: venv collection-link
 	$(BIN)/python tools/demo.py
 
-clean:
-	rm -rf $(TMP) $(VENV)
+clean: real-server-stop
+	rm -rf $(TMP) $(VENV) $(SANITY_VENV) $(SFCLIENT_VENV)
 
 # The real Shaken Fist 0.7.2 server (etcd on 127.0.0.1:2379, API on a free port) for the real-server tier.
 # Standard library only: no venv needed. See tests/real_server/README.md.

@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sf_emulator.testing import EmulatorProcess  # noqa: E402
-
 from tests.support.backend import Backend  # noqa: E402
 
 WORK = ROOT / '.tmp' / 'demo'
