@@ -123,7 +123,7 @@ seealso:
   - plugin: shakenfist.storage.sf_artifact
     plugin_type: lookup
 author:
-  - Shaken Fist storage collection contributors
+  - Shaken Fist storage collection contributors (@shakenfist)
 '''
 
 EXAMPLES = r'''

@@ -40,7 +40,7 @@ options:
     type: bool
     default: false
 author:
-  - Shaken Fist storage collection contributors
+  - Shaken Fist storage collection contributors (@shakenfist)
 '''
 
 EXAMPLES = r'''
