@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger('sf_emulator.http')
 
 MAX_JSON_BODY = 16 * 1024 * 1024
-DRAIN_LIMIT = 4 * 1024 * 1024  # bodies left unread up to this size are drained to keep the connection alive
+# Bodies left unread up to this size are drained so the client reads our answer (e.g. a 401 before it re-authenticates
+# and retries an upload chunk) instead of a connection reset; larger ones close the connection.
+DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class DropConnection(Exception):

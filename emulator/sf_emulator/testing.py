@@ -53,7 +53,7 @@ class EmulatorProcess:
         self.pid: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._token: str | None = None
-        self.log_path = self.data_dir.parent / f'{self.data_dir.name}.emulator.log'
+        self.log_path = self.data_dir / 'emulator.log'  # stdout and stderr of the process, appended
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> EmulatorProcess:
