@@ -45,7 +45,7 @@ def test_namespace_create_add_key_delete(sfclient: Any, sf_server: Any) -> None:
     assert name not in sfclient.cli(*system, 'namespace', 'list').stdout
 
 
-def test_artifact_upload_download_versions_and_delete(sfclient: Any, tenant: tuple[str, str],
+def test_artifact_upload_download_versions_and_delete(sfclient: Any, sf_server: Any, tenant: tuple[str, str],
                                                       tmp_path: Path) -> None:
     ns, key = tenant
     source = tmp_path / 'disk.img'
@@ -84,6 +84,11 @@ def test_artifact_upload_download_versions_and_delete(sfclient: Any, tenant: tup
     assert [v['index'] for v in sfclient.cli_json(ns, key, 'artifact', 'versions', name)] == [1, 3]
     sfclient.cli(ns, key, 'artifact', 'max-versions', name, '1')
     assert [v['index'] for v in sfclient.cli_json(ns, key, 'artifact', 'versions', name)] == [3]
+
+    events = sfclient.cli_json(ns, key, 'artifact', 'events', name, '--limit', '2')  # the CLI sends a string
+    assert isinstance(events, list) and len(events) <= 2
+    if sf_server.kind == 'emulator':  # the real server writes events asynchronously
+        assert len(events) == 2 and events[0]['timestamp'] >= events[1]['timestamp']
 
     sfclient.cli(ns, key, 'artifact', 'delete', art_uuid)
     remaining = [a['uuid'] for a in sfclient.cli_json(ns, key, 'artifact', 'list')]
