@@ -39,10 +39,12 @@ def test_namespace_create_add_key_delete(sfclient: Any, sf_server: Any) -> None:
     shown = sfclient.cli_json(*system, 'namespace', 'show', name)
     assert shown['name'] == name and 'deploy' in shown['keys']
     assert sfclient.cli_json(name, key, 'artifact', 'list') == []  # the new key authenticates
-    listed = sfclient.cli(*system, 'namespace', 'list').stdout
-    assert name in listed
+    listed = {n['name']: n['state'] for n in sfclient.cli_json(*system, 'namespace', 'list')}
+    assert listed[name] == 'created'
     sfclient.cli(*system, 'namespace', 'delete', name)
-    assert name not in sfclient.cli(*system, 'namespace', 'list').stdout
+    # Gone from the list, or (0.7.2's soft delete) listed as deleted.
+    after = {n['name']: n['state'] for n in sfclient.cli_json(*system, 'namespace', 'list')}
+    assert after.get(name, 'deleted') == 'deleted'
 
 
 def test_artifact_upload_download_versions_and_delete(sfclient: Any, sf_server: Any, tenant: tuple[str, str],
@@ -123,7 +125,7 @@ def test_share_unshare_label_and_blob_commands(sfclient: Any, sf_server: Any, te
     assert 'No blob found' in missing.stdout
 
 
-def test_apiclient_library_calls(sfclient: Any, tenant: tuple[str, str]) -> None:
+def test_apiclient_library_calls(sfclient: Any, sf_server: Any, tenant: tuple[str, str]) -> None:
     ns, key = tenant
     data = os.urandom(5 * 1024 * 1024 + 7)
     result = sfclient.api(ns, key, '''
@@ -162,7 +164,8 @@ def test_apiclient_library_calls(sfclient: Any, tenant: tuple[str, str]) -> None
     assert result['sha_ok'] and result['found'] and result['bytes_ok'] and result['missing'] is None
     assert result['index_after_same_blob'] == 1 and result['versions'] == [1] and result['listed']
     assert result['blob_keys'] == [1]  # the client turns the blobs keys back into ints
-    assert result['meta'] == {'purpose': 'ci'} and result['events'] >= 2
+    assert result['meta'] == {'purpose': 'ci'}
+    assert result['events'] >= (2 if sf_server.kind == 'emulator' else 0)  # 0.7.2 writes events asynchronously
     assert result['deleted_state'] == 'deleted' and result['again_deleted'] is None
 
 
