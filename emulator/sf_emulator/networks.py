@@ -25,6 +25,7 @@ from sf_emulator.compute_common import (
 from sf_emulator.config import define
 from sf_emulator.db import Tx, dumps
 from sf_emulator.errors import ApiError, bad_request, forbidden, not_found, unauthorized
+from sf_emulator.events import add_event, list_events
 from sf_emulator.hooks import HOOKS
 from sf_emulator.networks_model import (
     ACTIVE_STATES,
@@ -115,6 +116,7 @@ def create_network(
              dumps({}), time.time()),
         )
         row = tx.one('SELECT * FROM networks WHERE uuid = ?', (network_uuid,))
+        add_event(tx, 'network', network_uuid, 'create request from REST API')
         _queue_op(req, tx, row, DEPLOY)
         return network_view(tx.one('SELECT * FROM networks WHERE uuid = ?', (network_uuid,)))
 
@@ -129,6 +131,7 @@ def _start_delete(req: Request, tx: Tx, row: Any, wait_for_interfaces: bool) -> 
     """`_delete_network`: queue the delete op; 404 for a network that is already dead (delete_wait may retry)."""
     if row['state'] in ('deleted', 'error'):
         raise not_found('network is deleted')
+    add_event(tx, 'network', row['uuid'], 'delete request from REST API')
     if wait_for_interfaces:
         tx.execute("UPDATE networks SET state = 'delete_wait' WHERE uuid = ?", (row['uuid'],))
     return _queue_op(req, tx, row, DESTROY)
@@ -179,6 +182,12 @@ def get_network_interfaces(req: Request, network_ref: str) -> list[dict[str, Any
         return [interface_view(r) for r in live_interfaces(tx, row['uuid'])]
 
 
+@route('GET', '/networks/<network_ref>/events')
+def get_network_events(req: Request, network_ref: str, event_type: Any = None, limit: Any = None) -> list[Any]:
+    with req.db.read() as tx:
+        return list_events(tx, 'network', _get(req, tx, network_ref)['uuid'], event_type, limit)
+
+
 @route('GET', '/networks/<network_ref>/clusteroperations')
 def get_network_ops(req: Request, network_ref: str, all: Any = False) -> list[dict[str, Any]]:  # noqa: A002
     with req.db.read() as tx:
@@ -220,10 +229,12 @@ def run_net_op(app: App, op: dict[str, Any]) -> float | None:
         if DEPLOY in op['tasks']:
             if row['state'] == 'initial':
                 tx.execute("UPDATE networks SET state = 'created' WHERE uuid = ?", (network_uuid,))
+                add_event(tx, 'network', network_uuid, 'network created', event_type='status')
             return None
         if live_interfaces(tx, network_uuid):
             return float(app.config['network_wait_poll'])  # still in use: check again later
         tx.execute("UPDATE networks SET state = 'deleted', floating_gateway = NULL WHERE uuid = ?", (network_uuid,))
+        add_event(tx, 'network', network_uuid, 'network deleted', event_type='status')
         return None
 
 

@@ -297,3 +297,20 @@ def test_delete_all_networks_with_interfaces_in_use(admin: Api) -> None:
     assert tenant.ok('GET', f'/networks/{busy["uuid"]}')['state'] == 'delete_wait'
     tenant.ok('DELETE', f'/instances/{instance["uuid"]}')
     assert wait_op(tenant, handle)['state'] == 'complete'
+
+
+def test_instance_and_snapshot_state_survive_a_restart(compute: EmulatorProcess, admin: Api) -> None:
+    compute.set_config(instance_create_delay=1.0)
+    data = b'survives restarts'
+    admin.upload_bytes('restart-base', data)
+    created = admin.ok('POST', '/instances', instance_body('restarted', [disk('sf://upload/system/restart-base')]))
+    compute.restart()  # mid-create: the queued op must still run afterwards (settings are back to the flags)
+    instance = wait_state(admin, f'/instances/{created["uuid"]}', 'created')
+    assert disk_bytes(compute, instance) == data
+    network = create_network(admin)
+    compute.restart()
+    assert admin.ok('GET', '/instances/restarted')['uuid'] == created['uuid']
+    assert admin.ok('GET', f'/networks/{network["uuid"]}')['state'] == 'created'
+    handle = admin.ok('DELETE', f'/instances/{created["uuid"]}')['last_cluster_operation']
+    assert handle['op_type'] == 'node_inst_netdesc_op'  # the view at request time
+    wait_state(admin, f'/instances/{created["uuid"]}', 'deleted')

@@ -80,6 +80,8 @@ def test_network_delete_is_async_with_an_op_handle(admin: Api) -> None:
     assert admin.error('DELETE', f'/networks/{network["uuid"]}') == (404, 'network is deleted')
     assert network['uuid'] not in [n['uuid'] for n in admin.ok('GET', '/networks')]
     assert network['uuid'] in [n['uuid'] for n in admin.ok('GET', '/networks', {'all': True})]
+    messages = [e['message'] for e in admin.ok('GET', f'/networks/{network["uuid"]}/events')]
+    assert messages[0] == 'network deleted' and 'create request from REST API' in messages
 
 
 def test_floating_network_cannot_be_deleted(admin: Api) -> None:
