@@ -1,0 +1,339 @@
+"""Publish benchmark: sf_image_publish against the official client and the raw floor, in one run.
+
+    .venv/bin/python bench/publish.py [--size-mib 1024] [--backend emulator|real] [--write-docs]
+
+One backend for the whole run (a freshly started emulator by default). Every contender gets its own file of the
+same size with different random bytes, so no contender can reuse another's blob and every one really uploads.
+Files are written just before the run, so every contender reads them from the page cache.
+
+Contenders:
+  sf-client    `sf-client artifact upload` (shakenfist-client 0.8.3 from .venv-sfclient): hashes, asks the
+               checksum route, uploads in its own chunks, converts.
+  floor        `sha512sum FILE` plus one `curl --data-binary @FILE` to /upload/<uuid> (upload created first).
+  publish      sf_image_publish run directly as `python sf_image_publish.py args.json` (no Ansible around it).
+  re-publish   the same module on the unchanged file: checksum cache off, then on (no upload either way).
+  ansible      ansible-playbook with one unchanged re-publish task (cache on), for the Ansible overhead.
+
+Wall time and peak RSS are each process's own (os.wait4 on that child).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import secrets
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'emulator'))
+
+from tests.support.backend import Backend, running_backend  # noqa: E402
+
+MIB = 1024 * 1024
+PYTHON = ROOT / '.venv' / 'bin' / 'python'
+SFCLIENT = ROOT / '.venv-sfclient' / 'bin' / 'sf-client'
+MODULE = ROOT / 'plugins' / 'modules' / 'sf_image_publish.py'
+COLLECTIONS = ROOT / '.tmp' / 'collections'
+DOC = ROOT / 'docs' / 'performance.md'
+GOALS = {
+    'publish_vs_sfclient': 0.5,  # publish time / sf-client time: at least 2x faster
+    'publish_vs_floor': 1.25,
+    'peak_rss_mib': 100.0,
+    'republish_vs_publish': 0.35,
+}
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    peak_rss_mib: float
+    note: str = ''
+
+
+def timed(label: str, command: list[str], env: dict[str, str] | None = None, note: str = '',
+          stdin: str | None = None) -> tuple[Run, str]:
+    """Run one process; its own wall time and peak RSS (from wait4 on exactly that child)."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+    output_bytes, _ = _communicate_then_wait(process, stdin)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    output = output_bytes.decode(errors='replace')
+    if process.returncode != 0:
+        raise SystemExit(f'{label}: {shlex.join(command)} failed ({process.returncode}):\n{output[-4000:]}')
+    return Run(label, seconds, usage.ru_maxrss / 1024, note), output
+
+
+def _communicate_then_wait(process: subprocess.Popen[bytes], stdin: str | None) -> tuple[bytes, None]:
+    # Read everything without reaping the child, so wait4 can still collect its resource usage.
+    if stdin is not None and process.stdin:
+        process.stdin.write(stdin.encode())
+        process.stdin.close()
+    assert process.stdout is not None
+    output = process.stdout.read()
+    process.stdout.close()
+    return output, None
+
+
+def make_file(path: Path, size: int) -> None:
+    block = 16 * MIB
+    with open(path, 'wb') as handle:
+        left = size
+        while left:
+            count = min(block, left)
+            handle.write(os.urandom(count))
+            left -= count
+
+
+def run_sfclient(backend: Backend, namespace: str, key: str, path: Path, home: Path) -> Run:
+    if not SFCLIENT.exists():
+        subprocess.run(['make', '-C', str(ROOT), 'sfclient-venv'], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('SHAKENFIST_')}
+    env.update(HOME=str(home), SHAKENFIST_API_URL=backend.url, SHAKENFIST_NAMESPACE=namespace, SHAKENFIST_KEY=key)
+    run, output = timed('sf-client artifact upload', [str(SFCLIENT), 'artifact', 'upload', f'client-{path.stem}',
+                                                      str(path)], env=env)
+    if 'Uploading new blob' not in output and 'Created artifact' not in output:
+        print(output[-2000:], file=sys.stderr)
+    return run
+
+
+def run_floor(backend: Backend, namespace: str, key: str, path: Path) -> tuple[Run, Run]:
+    hashed, _ = timed('sha512sum', ['sha512sum', str(path)])
+    token = backend._token(namespace, key)
+    upload = backend.call('POST', '/upload', namespace=namespace, key=key)
+    # The token goes through a curl config on stdin, not the command line.
+    config = f'header = "Authorization: Bearer {token}"\n'
+    sent, output = timed('curl --data-binary', [
+        'curl', '-sS', '--fail', '-K', '-', '-H', 'Content-Type: application/octet-stream', '--data-binary',
+        f'@{path}', f"{backend.url}/upload/{upload['uuid']}"], stdin=config)
+    size = int(output.strip().splitlines()[-1])
+    if size != path.stat().st_size:
+        raise SystemExit(f'curl upload stored {size} bytes, not {path.stat().st_size}')
+    return hashed, sent
+
+
+def module_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith('SHAKENFIST_')}
+    env['PYTHONPATH'] = str(COLLECTIONS)
+    return env
+
+
+def run_module(label: str, args: dict[str, Any], workdir: Path, note: str = '') -> tuple[Run, dict[str, Any]]:
+    args_file = workdir / f'args-{secrets.token_hex(3)}.json'
+    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    run, output = timed(label, [str(PYTHON), str(MODULE), str(args_file)], env=module_env(), note=note)
+    args_file.unlink()
+    result = json.loads(output[output.index('{'):])
+    if result.get('failed'):
+        raise SystemExit(f'{label} failed: {result.get("msg")}')
+    return run, result
+
+
+def run_playbook(args: dict[str, Any], workdir: Path) -> Run:
+    playbook = workdir / 'play.yml'
+    playbook.write_text('---\n- hosts: localhost\n  gather_facts: false\n  tasks:\n'
+                        '    - shakenfist.storage.sf_image_publish: "{{ publish_args }}"\n')
+    variables = workdir / 'vars.json'
+    variables.write_text(json.dumps({'publish_args': args}))
+    env = module_env()
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_PYTHON_INTERPRETER=str(PYTHON), ANSIBLE_NOCOLOR='1')
+    run, _ = timed('ansible-playbook, one re-publish task (cache on)', [
+        str(ROOT / '.venv' / 'bin' / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-e', f'@{variables}',
+        str(playbook)], env=env, note='end to end, for context: Ansible start-up plus the task')
+    return run
+
+
+def machine() -> dict[str, str]:
+    model = 'unknown'
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        memory = next(line.split()[1] for line in Path('/proc/meminfo').read_text().splitlines()
+                      if line.startswith('MemTotal'))
+        memory = f'{int(memory) // 1024} MiB'
+    except (OSError, StopIteration):
+        memory = 'unknown'
+    return {'nproc': str(os.cpu_count()), 'cpu': model, 'memory': memory, 'kernel': platform.release(),
+            'python': platform.python_version()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--size-mib', type=int, default=1024, help='size of each generated file (default 1024)')
+    parser.add_argument('--backend', choices=('emulator', 'real'), default='emulator',
+                        help='a fresh emulator (default) or the real 0.7.2 server from tests/real_server')
+    parser.add_argument('--chunk-mib', type=int, default=None, help='sf_image_publish chunk_size (module default)')
+    parser.add_argument('--write-docs', action='store_true', help=f'write the results to {DOC.relative_to(ROOT)}')
+    parser.add_argument('--workdir', type=Path, default=None, help='scratch space (default: a temporary dir in .tmp)')
+    options = parser.parse_args()
+    (ROOT / '.tmp').mkdir(exist_ok=True)
+    subprocess.run(['make', '-s', '-C', str(ROOT), 'collection-link'], check=True)
+    with tempfile.TemporaryDirectory(prefix='bench-', dir=options.workdir or ROOT / '.tmp') as scratch:
+        report = bench(options, Path(scratch))
+    print(report)
+    if options.write_docs:
+        DOC.write_text(report)
+        print(f'wrote {DOC.relative_to(ROOT)}')
+    return 0
+
+
+def bench(options: argparse.Namespace, workdir: Path) -> str:
+    size = options.size_mib * MIB
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    print(f'generating three files of {options.size_mib} MiB with different random bytes ...', flush=True)
+    files = {name: workdir / f'{name}.img' for name in ('client', 'floor', 'publish')}
+    for path in files.values():
+        make_file(path, size)
+    runs: dict[str, Run] = {}
+    with running_backend(workdir / 'backend', options.backend) as backend:
+        namespace, key = backend.new_namespace('bench')
+        print(f'{options.backend} at {backend.url}, namespace {namespace}', flush=True)
+
+        print('(a) sf-client artifact upload ...', flush=True)
+        runs['sfclient'] = run_sfclient(backend, namespace, key, files['client'], workdir)
+
+        print('(b) floor: sha512sum + curl ...', flush=True)
+        runs['sha512sum'], runs['curl'] = run_floor(backend, namespace, key, files['floor'])
+
+        print('(c) sf_image_publish ...', flush=True)
+        cache_dir = workdir / 'cache'
+        args: dict[str, Any] = {'api_url': backend.url, 'namespace': namespace, 'key': key,
+                                'name': 'bench-publish', 'src': str(files['publish']),
+                                'checksum_cache_dir': str(cache_dir)}
+        if options.chunk_mib:
+            args['chunk_size'] = options.chunk_mib
+        runs['publish'], fresh = run_module('sf_image_publish, new file', args, workdir,
+                                            note='hash, upload, convert, verify (cache on: it fills the cache)')
+        if fresh['uploaded_bytes'] != size or fresh['reused_blob']:
+            raise SystemExit(f'the publish did not upload the whole file: {fresh}')
+
+        print('(d) unchanged re-publish, checksum cache off and on ...', flush=True)
+        runs['republish_nocache'], again = run_module('sf_image_publish, unchanged, cache off',
+                                                      {**args, 'checksum_cache': False}, workdir,
+                                                      note='hash the file again, read state, no write')
+        runs['republish_cache'], cached = run_module('sf_image_publish, unchanged, cache on', args, workdir,
+                                                     note='cached sha512, read state, no write')
+        for result in (again, cached):
+            if result['changed'] or result['uploaded_bytes'] or result['api_requests']['writes']:
+                raise SystemExit(f'an unchanged re-publish wrote something: {result}')
+        runs['ansible'] = run_playbook(args, workdir)
+        throughput = fresh.get('throughput', 0) / 1e6
+    return render(options, runs, size, started_at, throughput)
+
+
+def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started_at: datetime.datetime,
+           upload_mbps: float) -> str:
+    floor = runs['sha512sum'].seconds + runs['curl'].seconds
+    publish = runs['publish'].seconds
+    ratios = {
+        'publish_vs_sfclient': publish / runs['sfclient'].seconds,
+        'publish_vs_floor': publish / floor,
+        'peak_rss_mib': max(runs[k].peak_rss_mib for k in ('publish', 'republish_nocache', 'republish_cache')),
+        'republish_vs_publish': runs['republish_nocache'].seconds / publish,
+    }
+    cache_ratio = runs['republish_cache'].seconds / publish
+    met = {name: ratios[name] <= GOALS[name] if name != 'peak_rss_mib' else ratios[name] < GOALS[name]
+           for name in GOALS}
+    info = machine()
+    command = '.venv/bin/python bench/publish.py ' + ' '.join(
+        a for a in (f'--size-mib {options.size_mib}', f'--backend {options.backend}',
+                    f'--chunk-mib {options.chunk_mib}' if options.chunk_mib else '', '--write-docs') if a)
+    mb = size / 1e6
+
+    def row(key: str, extra: str = '') -> str:
+        run = runs[key]
+        speed = f'{mb / run.seconds:.0f} MB/s' if key in ('sfclient', 'sha512sum', 'curl', 'publish') else ''
+        return f'| {run.label} | {run.seconds:.2f} | {speed} | {run.peak_rss_mib:.0f} | {run.note or extra} |'
+
+    def verdict(name: str) -> str:
+        return 'met' if met[name] else '**missed**'
+
+    lines = [
+        '# Performance: publishing an image',
+        '',
+        'Generated by `bench/publish.py` (do not edit by hand; run the command below again).',
+        '',
+        f'- Date: {started_at:%Y-%m-%d %H:%M} UTC',
+        f'- Command: `{command}` (also `make bench`)',
+        f"- Machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM, Linux {info['kernel']}, "
+        f"Python {info['python']}",
+        f'- Backend: {"a freshly started emulator (sf_emulator), data on the local disk" if options.backend == "emulator" else "the real Shaken Fist 0.7.2 server (tests/real_server)"}',  # noqa: E501
+        f'- File size: {options.size_mib} MiB per contender. Each contender has its own file of that size with '
+        "different random bytes, so nobody can reuse another contender's blob and every one really uploads "
+        '(the module and sf-client both skip the upload when a blob with the same sha512 exists). The files are '
+        'written just before the run, so all contenders read from the page cache.',
+        "- Times are wall-clock seconds of each process; peak RSS is that process's own (`os.wait4`). The module "
+        'runs as `python sf_image_publish.py args.json` (no Ansible around it); the ansible-playbook row shows '
+        'what Ansible adds.',
+        '',
+        '| Contender | Seconds | Throughput | Peak RSS (MiB) | What it does |',
+        '| --- | ---: | ---: | ---: | --- |',
+        row('sfclient', 'hash, checksum lookup, chunked upload, convert'),
+        row('sha512sum', 'floor, part 1: hash the file'),
+        row('curl', 'floor, part 2: one raw upload of the whole file'),
+        f'| floor (sha512sum + curl) | {floor:.2f} | {mb / floor:.0f} MB/s | | the least any client can do |',
+        row('publish'),
+        row('republish_nocache'),
+        row('republish_cache'),
+        row('ansible'),
+        '',
+        f"The module's own upload phase ran at {upload_mbps:.0f} MB/s.",
+        '',
+        '| Goal | Measured | Target | Result |',
+        '| --- | ---: | ---: | --- |',
+        f"| publish time / sf-client time | {ratios['publish_vs_sfclient']:.2f} "
+        f"({1 / ratios['publish_vs_sfclient']:.1f}x faster) | <= 0.50 (2x faster) | "
+        f"{verdict('publish_vs_sfclient')} |",
+        f"| publish time / floor time | {ratios['publish_vs_floor']:.2f} | <= 1.25 | {verdict('publish_vs_floor')} |",
+        f"| module peak RSS | {ratios['peak_rss_mib']:.0f} MiB | < 100 MiB | {verdict('peak_rss_mib')} |",
+        f"| unchanged re-publish / fresh publish, cache off | {ratios['republish_vs_publish']:.2f} | < 0.35 | "
+        f"{verdict('republish_vs_publish')} |",
+        f'| unchanged re-publish / fresh publish, cache on | {cache_ratio:.3f} | much less than 0.35 | '
+        f"{'met' if cache_ratio < 0.1 else '**missed**'} |",
+        '',
+    ]
+    missed = [name for name, ok in met.items() if not ok]
+    if missed:
+        lines += [f"Goals missed in this run: {', '.join(missed)}. See the notes below.", '']
+    else:
+        lines += ['Every goal was met in this run.', '']
+    lines += NOTES
+    return '\n'.join(lines)
+
+
+NOTES = [
+    '## Notes',
+    '',
+    '- The module, like sf-client and the floor, reads the file twice: once for the sha512 (needed before any',
+    '  write, to decide between no-op, blob reuse and upload) and once to upload it. The emulator computes the',
+    '  sha512 of upload bytes as they arrive, on its own thread, and writes them to disk.',
+    '- The module memory is bounded by the chunk size (default 16 MiB): one chunk in memory at a time, whatever',
+    '  the file size. `curl --data-binary @file` reads the whole file into memory first, so its RSS is the file',
+    "  size; that is the floor's cost, not a goal for it.",
+    '- This machine is shared with other work: expect a spread of 10-30% between runs. Re-run before drawing',
+    '  conclusions from a small difference.',
+    '',
+]
+
+
+if __name__ == '__main__':
+    sys.exit(main())
