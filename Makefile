@@ -110,3 +110,9 @@ $(SFCLIENT_VENV)/.installed:
 	$(PYTHON) -m venv $(SFCLIENT_VENV)
 	$(SFCLIENT_VENV)/bin/pip install -q shakenfist-client==0.8.3
 	touch $@
+
+# Publish benchmark (not part of make test): sf_image_publish vs sf-client 0.8.3 and the sha512sum+curl floor on a
+# fresh emulator; writes docs/performance.md. BENCH_ARGS='--size-mib 256' or '--backend real' to change the run.
+.PHONY: bench
+bench: venv collection-link sfclient-venv
+	$(BIN)/python bench/publish.py --write-docs $(BENCH_ARGS)
