@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 define('instance_create_delay', 0.2, float, 'seconds each instance create step (preflight, creating) takes')
 define('instance_delete_delay', 0.2, float, 'seconds an instance delete (node_inst_op) executes for')
-define('instance_poll', 0.1, float, 'seconds between checks while an instance waits for its image fetches')
+define('instance_poll', 0.25, float, 'seconds between checks while an instance waits for its image fetches')
 define('nvram_size', 65536, int, 'bytes of the NVRAM file of a UEFI instance without an NVRAM template')
 
 HOSTNAME = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')

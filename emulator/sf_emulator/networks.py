@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sf_emulator.server import Request
 
 define('network_delay', 0.2, float, 'seconds a network create or delete (net_op) executes for')
-define('network_wait_poll', 0.2, float, 'seconds between checks while a network delete waits for its interfaces')
+define('network_wait_poll', 0.5, float, 'seconds between checks while a network delete waits for its interfaces')
 
 DEPLOY = 'network_deploy'
 DESTROY = 'network_apply_delete_network_node'
