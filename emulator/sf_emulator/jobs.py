@@ -95,6 +95,12 @@ class Workers:
     def _claim(self) -> tuple[int, str, dict[str, Any]] | float:
         """The next due job (now marked running), or the seconds until one is due."""
         now = time.time()
+        with self.app.db.read() as tx:  # idle polls never take the write lock
+            due = tx.one("SELECT run_after FROM jobs WHERE state = 'queued' ORDER BY run_after, id LIMIT 1")
+        if due is None:
+            return 1.0
+        if due['run_after'] > now:
+            return min(1.0, due['run_after'] - now)
         with self.app.db.write() as tx:
             row = tx.one(
                 "SELECT id, kind, payload, run_after FROM jobs WHERE state = 'queued' ORDER BY run_after, id LIMIT 1"

@@ -148,6 +148,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         pass  # requests are logged once, by _log(), and only with --verbose
 
+    def finish(self) -> None:
+        # One handler thread per connection: close its database connection when the connection ends.
+        try:
+            super().finish()
+        finally:
+            self.server.app.db.close_thread_connection()
+
     def handle_one_request(self) -> None:
         try:
             super().handle_one_request()

@@ -228,6 +228,9 @@ def truncate(req: Request, upload_uuid: str, offset: int) -> None:
 def expire_uploads(app: App) -> None:
     """Abandoned uploads disappear `upload_max_age` seconds after their last write."""
     cutoff = time.time() - float(app.config['upload_max_age'])
+    with app.db.read() as tx:
+        if tx.one('SELECT 1 FROM uploads WHERE last_write < ? LIMIT 1', (cutoff,)) is None:
+            return  # the common case: no write transaction at all
     with app.db.write() as tx:
         rows = tx.all('SELECT uuid FROM uploads WHERE last_write < ?', (cutoff,))
         tx.executemany('DELETE FROM uploads WHERE uuid = ?', [(r['uuid'],) for r in rows])
