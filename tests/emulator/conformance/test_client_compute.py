@@ -135,7 +135,6 @@ def test_client_cluster_operation_calls(admin: Api, tmp_path: Path) -> None:
     assert {op['tasks'][0] for op in result['by_target']} == {'network_deploy', 'network_apply_delete_network_node'}
 
 
-@pytest.mark.slow
 def test_namespace_clean_confirm_then_delete(admin: Api, tmp_path: Path) -> None:
     tenant = make_namespace(admin)
     tenant.upload_bytes('tenant-base', b'tenant image')
