@@ -142,6 +142,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'sf-emulator'
     sys_version = ''
+    timeout = 600  # seconds of socket silence before an idle keep-alive connection (and its thread) is dropped
     server: EmulatorHTTPServer
 
     # --- plumbing -----------------------------------------------------------------------------------------------
