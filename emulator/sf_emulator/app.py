@@ -37,8 +37,6 @@ def load_domain_modules() -> list[str]:
         full = f'sf_emulator.{name}'
         if name in OPTIONAL_MODULES and importlib.util.find_spec(full) is None:
             continue
-        if name in CORE_MODULES and importlib.util.find_spec(full) is None:
-            continue  # a core module not written yet (the framework lands before every domain)
         importlib.import_module(full)
         loaded.append(name)
     return loaded

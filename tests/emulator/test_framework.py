@@ -207,3 +207,14 @@ def test_keep_alive_reuses_one_connection(emulator: EmulatorProcess) -> None:
                 if line.lower().startswith(b'content-length:'):
                     length = int(line.split(b':')[1])
             assert stream.read(length) == b'ok'
+
+
+def test_emulator_info_and_fault_listing(emulator: EmulatorProcess) -> None:
+    info = emulator._call('GET', '/_emulator/info')
+    assert 'POST /upload/<upload_uuid>' in info['routes'] and 'artifact_fetch' in info['job_kinds']
+    assert 'op_delay' in info['settings']
+    emulator.add_fault(kind='latency', path='^/nothing$', seconds=0.1, count=3)
+    listed = emulator._call('GET', '/_emulator/faults')
+    assert [(f['kind'], f['count'], f['path']) for f in listed] == [('latency', 3, '^/nothing$')]
+    emulator.clear_faults()
+    assert emulator._call('GET', '/_emulator/faults') == []
