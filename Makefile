@@ -116,3 +116,9 @@ $(SFCLIENT_VENV)/.installed:
 .PHONY: bench
 bench: venv collection-link sfclient-venv
 	$(BIN)/python bench/publish.py --write-docs $(BENCH_ARGS)
+
+# The emulator's slow tests (16 concurrent 64 MiB uploads, 5,000-artifact listing, upload throughput) belong to make test.
+.PHONY: emulator-slow
+emulator-slow: venv
+	$(BIN)/python tools/pytest_run.py tests/emulator -q -m slow
+test: emulator-slow
