@@ -6,6 +6,8 @@ DOCUMENTATION = r'''
 name: sf_artifact
 short_description: Resolve Shaken Fist artifact references to pinned versions
 version_added: 0.1.0
+author:
+  - Shaken Fist storage collection contributors (@shakenfist)
 description:
   - Resolves each term (an image name, a label, a snapshot, a URL or any explicit reference) with the
     collection's one name-resolution rule and returns one dictionary per term, pinned to a single version.

@@ -7,6 +7,8 @@ DOCUMENTATION = r'''
 module: sf_artifact_info
 short_description: List Shaken Fist artifacts with their versions and the instances using them
 version_added: 0.1.0
+author:
+  - Shaken Fist storage collection contributors (@shakenfist)
 description:
   - Lists the artifacts (images, labels, snapshots, other) the caller can see, filtered by name pattern, type,
     owning namespace and sharing, each with its versions (index, blob UUID, sha512, size, creation time) and the
@@ -83,7 +85,7 @@ artifacts:
     shared: {description: Whether it is shared with every namespace., type: bool}
     source_url: {description: Where the content came from., type: str}
     max_versions: {description: Versions kept (0 is the cluster default)., type: int}
-    error_message: {description: Why a fetch failed, for artifacts in state error., type: str}
+    error_message: {description: Why a fetch failed (artifacts in state error)., type: str}
     instances: {description: Instances using the newest version., type: list, elements: str}
     latest_version: {description: The newest version index (0 when there is none)., type: int}
     versions:

@@ -7,6 +7,8 @@ DOCUMENTATION = r'''
 module: sf_image_publish
 short_description: Publish an image into Shaken Fist in one idempotent task
 version_added: 0.1.0
+author:
+  - Shaken Fist storage collection contributors (@shakenfist)
 description:
   - Gets an image (or any file) into Shaken Fist as a versioned artifact, from a file on the host running the
     task, from a URL the cluster fetches, or from a URL this module downloads and uploads.
@@ -113,7 +115,7 @@ options:
   checksum_cache:
     description:
       - Remember the sha512 of local files so an unchanged file is not hashed again on the next run.
-      - Safe: an entry is keyed by device, inode, size, modification and change time, and any write to the
+      - This is safe. An entry is keyed by device, inode, size, modification and change time, and any write to the
         file changes its change time.
     type: bool
     default: true
