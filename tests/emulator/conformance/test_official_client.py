@@ -19,7 +19,7 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def tenant(sfclient: Any, sf_server: Any) -> tuple[str, str]:
     """A fresh namespace with a key, made with `sf-client namespace create` and `add-key`."""
-    name, key = unique('conf'), secrets.token_urlsafe(12)
+    name, key = unique('conf'), 'k' + secrets.token_hex(12)  # never starts with '-' (a CLI argument)
     sfclient.cli('system', sf_server.system_key, 'namespace', 'create', name)
     sfclient.cli('system', sf_server.system_key, 'namespace', 'add-key', name, 'ci', key)
     return name, key
@@ -32,13 +32,14 @@ def _created_uuid(output: str) -> str:
 
 
 def test_namespace_create_add_key_delete(sfclient: Any, sf_server: Any) -> None:
-    name, key = unique('conf-ns'), secrets.token_urlsafe(12)
+    name, key = unique('conf-ns'), 'k' + secrets.token_hex(12)  # never starts with '-' (a CLI argument)
     system = ('system', sf_server.system_key)
     sfclient.cli(*system, 'namespace', 'create', name)
     sfclient.cli(*system, 'namespace', 'add-key', name, 'deploy', key)
     shown = sfclient.cli_json(*system, 'namespace', 'show', name)
     assert shown['name'] == name and 'deploy' in shown['keys']
-    assert sfclient.cli_json(name, key, 'artifact', 'list') == []  # the new key authenticates
+    # The new key authenticates; a new namespace owns nothing (it may see other namespaces' shared artifacts).
+    assert [a for a in sfclient.cli_json(name, key, 'artifact', 'list') if a['namespace'] == name] == []
     listed = {n['name']: n['state'] for n in sfclient.cli_json(*system, 'namespace', 'list')}
     assert listed[name] == 'created'
     sfclient.cli(*system, 'namespace', 'delete', name)
