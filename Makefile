@@ -66,8 +66,8 @@ ansible-lint: venv collection-link
 	$(BIN)/ansible-lint --profile production
 
 # The same integration targets against the real Shaken Fist 0.7.2 server (installed and started on demand).
-integration-real: venv collection-link
-	SF_TEST_BACKEND=real $(BIN)/python tools/pytest_run.py tests/integration -q; \
+integration-real: venv collection-link sfclient-venv
+	SF_TEST_BACKEND=real $(BIN)/python tools/pytest_run.py tests/integration tests/emulator/conformance -q; \
 		status=$$?; $(PYTHON) tests/real_server/harness.py stop; exit $$status
 
 test: lint unit integration sanity ansible-lint integration-real

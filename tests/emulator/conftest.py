@@ -22,6 +22,8 @@ from sf_emulator.testing import EmulatorProcess
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sfe_helpers import Api, make_namespace  # noqa: E402, I001
 
+COMPUTE_FILES = {'test_client_compute.py', 'test_instances.py', 'test_snapshots.py', 'test_networks.py',
+                 'test_clusterops.py'}
 FAST = ['--op-delay', '0.05', '--fetch-delay', '0.05', '--cleaner-interval', '0.2']
 
 
@@ -34,12 +36,24 @@ class Server:
 
 
 def _real_server() -> Server:
-    """Hook for SF_TEST_BACKEND=real: return a Server for a running real 0.7.2 API (to be wired later)."""
-    url = os.environ.get('SF_REAL_URL')
-    key = os.environ.get('SF_REAL_SYSTEM_KEY')
-    if not url or not key:
-        pytest.skip('SF_TEST_BACKEND=real needs SF_REAL_URL and SF_REAL_SYSTEM_KEY (real-server harness not wired)')
-    return Server(url=url, system_key=key, kind='real')
+    """SF_TEST_BACKEND=real: the real 0.7.2 API from the project's harness, installed and started on demand."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'real_server'))
+    import harness  # type: ignore[import-not-found]  # noqa: PLC0415
+
+    available, reason = harness.available()
+    if not available:
+        pytest.skip(f'the real Shaken Fist server cannot run on this machine: {reason}')
+    server = harness.ensure_started()
+    return Server(url=server.url, system_key=server.system_key, kind='real')
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The real tier has no hypervisor: instances and networks exist only in the emulator.
+    if os.environ.get('SF_TEST_BACKEND', 'emulator') != 'real':
+        return
+    for item in items:
+        if 'emulator' in item.fixturenames or item.path.name in COMPUTE_FILES:
+            item.add_marker(pytest.mark.skip(reason='needs instances, networks or emulator-only features'))
 
 
 @pytest.fixture(scope='session')
