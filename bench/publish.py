@@ -190,8 +190,13 @@ def main() -> int:
                         help='a fresh emulator (default) or the real 0.7.2 server from tests/real_server')
     parser.add_argument('--chunk-mib', type=int, default=None, help='sf_image_publish chunk_size (module default)')
     parser.add_argument('--write-docs', action='store_true', help=f'write the results to {DOC.relative_to(ROOT)}')
+    parser.add_argument('--refresh-notes', action='store_true',
+                        help='only rewrite the header and notes of the doc, keeping the measured sections')
     parser.add_argument('--workdir', type=Path, default=None, help='scratch space (default: a temporary dir in .tmp)')
     options = parser.parse_args()
+    if options.refresh_notes:
+        write_docs(None, options.backend)
+        return 0
     (ROOT / '.tmp').mkdir(exist_ok=True)
     subprocess.run(['make', '-s', '-C', str(ROOT), 'collection-link'], check=True)
     started_real = options.backend == 'real' and not real_server_running()
@@ -358,7 +363,7 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
     return '\n'.join(lines)
 
 
-def write_docs(section: str, backend: str) -> None:
+def write_docs(section: str | None, backend: str) -> None:
     """Replace this backend's section of the doc, keep the other backend's, and rewrite the shared notes."""
     sections = {}
     if DOC.exists():
@@ -366,7 +371,8 @@ def write_docs(section: str, backend: str) -> None:
             found = re.search(f'<!-- begin {name} -->\n(.*?)<!-- end {name} -->', DOC.read_text(), re.DOTALL)
             if found:
                 sections[name] = found.group(1)
-    sections[backend] = section
+    if section is not None:
+        sections[backend] = section
     parts = [HEADER]
     for name in ('emulator', 'real'):
         if name in sections:
@@ -390,6 +396,23 @@ NOTES = [
     '  the file size. `curl --data-binary @file` reads the whole file into memory first, so its RSS is the file',
     "  size; that is the floor's cost, not a goal for it. From 1 GiB on this curl refuses `--data-binary @file`",
     '  ("out of memory"), so the floor then uses `curl -X POST -T file`: the same raw body, streamed.',
+    '- **The "2x faster than sf-client" goal is missed on both backends, and cannot be met by a client that',
+    '  hashes before it uploads.** sf-client 0.8.3 is not slow here: it hashes (4 KiB reads) and uploads in',
+    '  chunks that grow to 2 MiB, one request each, and both backends answer a chunk request cheaply, so it runs',
+    '  at about 1.1x (real 0.7.2) to 1.5x (emulator) of the floor. The module runs at 1.0-1.1x of the floor',
+    '  (goal <= 1.25x: met). Being 2x faster than sf-client would mean 0.55-0.75x of the floor, i.e. beating',
+    '  `sha512sum` + one raw `curl` of the same bytes to the same server. The issue requires the sha512 before',
+    '  any write (no-op and blob reuse are decided first, with no write request on an unchanged re-run), so the',
+    '  hash and the upload cannot overlap; the only remaining levers are outside the module (server ingest speed;',
+    '  on 2 CPUs the client hash, the server write and the server-side hash compete for the same cores). The goal',
+    '  was written expecting the client to be far from the floor; on these servers it is not. A real cluster',
+    '  over a network, where each 2 MiB request pays a round trip, is where the 16 MiB chunks would pull ahead.',
+    '- The module split (hash / upload / convert / rest) is read from its own -vvv log in the same run. On the',
+    '  real 0.7.2 server the module uploads faster than the single raw curl (90 vs 64 MB/s in the run above):',
+    '  its ingest path handles 16 MiB requests better than one 1 GiB request. Its conversion copies the bytes',
+    '  (about 3 s per GiB), which the floor does not include.',
+    '- The checksum cache is keyed by device, inode, size, mtime and ctime, so it is safe on by default; with it',
+    '  an unchanged re-publish costs start-up plus a few state reads, whatever the file size.',
     '- This machine is shared with other work: expect a spread of 10-30% between runs. Re-run before drawing',
     '  conclusions from a small difference.',
     '',
