@@ -76,7 +76,7 @@ class Case:
         return process, result_file
 
     def finish(self, process: subprocess.Popen[str], result_file: Path) -> dict[str, Any]:
-        output, _ = process.communicate(timeout=300)
+        output = process.communicate(timeout=300)[0]
         assert process.returncode == 0, output[-8000:]
         result = json.loads(result_file.read_text())
         assert 'Traceback' not in json.dumps(result), result
