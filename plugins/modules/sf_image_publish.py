@@ -245,6 +245,12 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._errors import 
     SfServerError,
     SfTransportError,
 )
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
+    LabelManager,
+    LabelRequest,
+    check_write,
+    split_label_name,
+)
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish import (  # noqa: E402
     Current,
@@ -256,10 +262,10 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._publish import
 )
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import (  # noqa: E402
     artifact_name,
-    label_url,
     validate_name,
     validate_sha512,
 )
+from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import canonical_ref  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._upload import abandon, upload_file  # noqa: E402
 
 MIB = 1024 * 1024
@@ -302,6 +308,7 @@ class ImagePublish(SfModule):
             self.activity = f'delete image {self.name!r}'
             self.absent()
             return
+        self.check_label_write()
         if params['url'] and params['fetch'] == 'cluster':
             self.present_from_cluster_fetch()
         elif params['url']:
@@ -517,38 +524,53 @@ class ImagePublish(SfModule):
             current = current_of(self.api, self.api.get_artifact(artifact.uuid))
         return current
 
+    def label_text(self, manager: LabelManager) -> str:
+        label = self.params['label']
+        # A bare label name lives in the artifact's namespace, like the artifact itself.
+        return label if '/' in label or self.target == manager.caller else f'{self.target}/{label}'
+
+    def check_label_write(self) -> None:
+        """Refuse a label this namespace may not write before anything is uploaded."""
+        if not self.params['label']:
+            return
+        manager = LabelManager(self.api, self.resolver, self.check_mode)
+        namespace, name, _explicit = split_label_name(self.label_text(manager), manager.caller)
+        before = manager.read(namespace, name)
+        check_write(manager.caller, before, creating=not before.exists, shared=None, trusts=self.api.namespace_trusts)
+
     def point_label(self, current: Current) -> Optional[Dict[str, Any]]:
+        """Point the label through the same code as sf_label: sharing rules, idempotency, recorded source."""
         label = self.params['label']
         if not label:
             return None
-        namespace, _sep, name = label.rpartition('/')
-        namespace = namespace or self.target
-        validate_name(name, 'label')
-        ref = label_url(namespace, name)
-        existing = self.resolver.labels_named(namespace, name)
-        label_artifact = existing[0] if existing else None
-        label_now = current_of(self.api, label_artifact) if label_artifact else Current(None, None)
-        target = current.newest
+        manager = LabelManager(self.api, self.resolver, self.check_mode)
+        text = self.label_text(manager)
         predicted = getattr(self, 'predicted', None)
-        wanted_sha = target.sha512 if target else (predicted or {}).get('sha512')
-        self.label_before = {'ref': ref, 'version': label_now.newest.index if label_now.newest else None,
-                             'sha512': label_now.newest.sha512 if label_now.newest else None}
-        if label_now.newest and wanted_sha and label_now.newest.sha512 == wanted_sha:
-            self.action(f'label {ref} already points at this content', changed=False)
-            return self.label_summary(ref, label_now)
-        if self.check_mode or target is None:
-            self.action(f'would point label {ref} at {self.name!r}')
-            return {'ref': ref, 'uuid': label_artifact.uuid if label_artifact else None,
-                    'version': (label_artifact.index + 1) if label_artifact else 1, 'blob_uuid': None}
-        artifact = self.api.update_label(namespace, name, target.uuid)
-        self.action(f'pointed label {ref} at version {target.index} of {self.name!r}')
-        return self.label_summary(ref, current_of(self.api, artifact))
-
-    @staticmethod
-    def label_summary(ref: str, label: Current) -> Dict[str, Any]:
-        return {'ref': ref, 'uuid': label.artifact.uuid if label.artifact else None,
-                'version': label.newest.index if label.newest else None,
-                'blob_uuid': label.newest.uuid if label.newest else None}
+        if predicted or current.newest is None:
+            # Check mode with content that is not in the cluster yet: nothing to resolve, so predict.
+            namespace, name, _explicit = split_label_name(text, manager.caller)
+            before = manager.read(namespace, name)
+            check_write(manager.caller, before, creating=not before.exists, shared=None,
+                        trusts=self.api.namespace_trusts)
+            self.label_before = before.diff_view()
+            self.label_after = {**self.label_before, 'exists': True, 'target': canonical_ref(current.artifact)
+                                if current.artifact else None, 'sha512': (predicted or {}).get('sha512')}
+            self.action(f'would point label {before.ref} at the new version of {self.name!r}')
+            return {'ref': before.ref, 'uuid': before.uuid, 'blob_uuid': None,
+                    'version': (before.current.version + 1) if before.current else 1}
+        request = LabelRequest(target=canonical_ref(current.artifact), target_version=current.newest.index)
+        outcome = manager.ensure_present(text, request)
+        for warning in outcome.warnings:
+            self.warn(warning)
+        for action in outcome.actions:
+            self.action(action)
+        if not outcome.changed:
+            self.action(f'label {outcome.after.ref} already points at this content', changed=False)
+        self.label_before = outcome.before.diff_view()
+        self.label_after = outcome.after.diff_view()
+        after = outcome.after.current
+        return {'ref': outcome.after.ref, 'uuid': outcome.after.uuid, 'version': after.version if after else None,
+                'blob_uuid': after.blob_uuid if after else None}
 
     def finish(self, current: Current, before: Dict[str, Any]) -> None:
         label = self.point_label(current)
@@ -566,7 +588,7 @@ class ImagePublish(SfModule):
                 after['shared'] = self.params['shared']
         if label:
             before['label'] = self.label_before
-            after['label'] = {'ref': label['ref'], 'version': label['version'], 'sha512': after.get('sha512')}
+            after['label'] = self.label_after
         self.set_diff(before, after)
         artifact = current.artifact
         if artifact:
@@ -574,8 +596,7 @@ class ImagePublish(SfModule):
                 'uuid': artifact.uuid, 'namespace': artifact.namespace, 'name': artifact_name(artifact.source_url),
                 'type': artifact.artifact_type, 'state': artifact.state, 'shared': artifact.shared,
                 'max_versions': artifact.max_versions}
-            self.result['ref'] = (source_url_for(artifact.namespace, artifact_name(artifact.source_url))
-                                  if artifact.source_url.startswith('sf://upload/') else f'sf://artifact/{artifact.uuid}')
+            self.result['ref'] = canonical_ref(artifact)
         if current.newest:
             newest = current.newest
             self.result['version'] = {'index': newest.index, 'blob_uuid': newest.uuid, 'sha512': newest.sha512,
