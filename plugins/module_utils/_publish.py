@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference, SfError, SfNotFound, SfTimeout
 from ._models import Artifact, ArtifactVersion
-from ._refs import artifact_name, upload_url
+from ._refs import upload_url
+from ._resolver import uploads_named
 
 POLL_INTERVAL = 0.5
 
@@ -35,14 +36,9 @@ class Current:
         }
 
 
-def owned_uploads(api: SfApi, namespace: str, name: str) -> List[Artifact]:
-    return [a for a in api.list_artifacts() if a.namespace == namespace and a.artifact_type in ('image', 'other')
-            and a.source_url.startswith('sf://upload/') and artifact_name(a.source_url) == name]
-
-
 def find_published(api: SfApi, namespace: str, name: str) -> Current:
     """The upload artifact `name` owned by `namespace` (several are an error the user must sort out)."""
-    found = owned_uploads(api, namespace, name)
+    found = uploads_named(api.list_artifacts(), namespace, name)
     if len(found) > 1:
         raise SfAmbiguousReference(
             f'namespace {namespace!r} owns {len(found)} artifacts named {name!r}',

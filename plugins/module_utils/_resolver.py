@@ -91,6 +91,12 @@ def canonical_ref(artifact: Artifact) -> str:
     return f'sf://artifact/{artifact.uuid}'
 
 
+def uploads_named(listing: List[Artifact], namespace: Optional[str], name: str) -> List[Artifact]:
+    """Uploaded artifacts (image or other) called `name`, in `namespace` or anywhere visible when None."""
+    return [a for a in listing if a.artifact_type in ('image', 'other') and a.source_url.startswith('sf://upload/')
+            and artifact_name(a.source_url) == name and (namespace is None or a.namespace == namespace)]
+
+
 def artifact_kind(artifact: Artifact) -> str:
     return artifact.artifact_type
 
@@ -131,9 +137,7 @@ class Resolver:
                 and a.source_url.startswith('sf://label/') and (namespace is None or a.namespace == namespace)]
 
     def uploads_named(self, namespace: Optional[str], name: str) -> List[Artifact]:
-        return [a for a in self._listing() if a.artifact_type in ('image', 'other')
-                and a.source_url.startswith('sf://upload/') and artifact_name(a.source_url) == name
-                and (namespace is None or a.namespace == namespace)]
+        return uploads_named(self._listing(), namespace, name)
 
     def candidates(self, parsed: ParsedRef) -> List[Candidate]:
         """Every artifact the parsed reference could mean, in rule order."""
