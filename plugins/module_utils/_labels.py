@@ -224,13 +224,8 @@ class LabelManager:
         if len(created) > 1:
             raise SfConflict(f'{len(created)} label artifacts have the URL {label_url(namespace, name)} '
                              f'({", ".join(a.uuid for a in created)})',
-                             hint='delete the extra ones by UUID with shakenfist.storage.sf_artifact')
+                             hint='delete the extra ones by UUID (DELETE /artifacts/<uuid> as their owner or system)')
         return created[0] if created else None
-
-    def _origin(self, artifact: Artifact) -> str:
-        if artifact.namespace == self.caller:
-            return 'namespace'
-        return 'system' if artifact.namespace == 'system' else 'trusted'
 
     def _metadata(self, artifact: Artifact) -> Dict[str, Any]:
         metadata = dict(artifact.metadata)
@@ -248,7 +243,7 @@ class LabelManager:
         return LabelState(
             ref=artifact.source_url, namespace=artifact.namespace, name=name, uuid=artifact.uuid,
             state=artifact.state, shared=artifact.shared, max_versions=artifact.max_versions or None,
-            origin=self._origin(artifact), metadata=metadata,
+            origin=self.resolver.origin_of(artifact), metadata=metadata,
             history=history_from(artifact, versions, read_resolved_from(metadata)))
 
     def read(self, namespace: str, name: str) -> LabelState:

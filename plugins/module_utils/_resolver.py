@@ -111,7 +111,8 @@ class Resolver:
     def namespace(self) -> str:
         return self.api.namespace
 
-    def _origin(self, artifact: Artifact) -> str:
+    def origin_of(self, artifact: Artifact) -> str:
+        """namespace (the caller's own), system, or trusted (another namespace that lets us see it)."""
         if artifact.namespace == self.namespace:
             return 'namespace'
         if artifact.namespace == 'system':
@@ -119,7 +120,7 @@ class Resolver:
         return 'trusted'
 
     def _candidate(self, artifact: Artifact) -> Candidate:
-        return Candidate(self._origin(artifact), artifact_kind(artifact), canonical_ref(artifact), artifact)
+        return Candidate(self.origin_of(artifact), artifact_kind(artifact), canonical_ref(artifact), artifact)
 
     def _listing(self) -> List[Artifact]:
         return self.api.list_artifacts()
