@@ -2,23 +2,80 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Domain client: one method per Shaken Fist API operation, returning pydantic models.
 
-Knows the API's shapes and quirks, nothing about Ansible. The artifact listing is read once per run and
-dropped whenever this client writes, so resolving many references costs one listing.
+Knows the API's shapes and quirks, nothing about Ansible. Every answer is read through a `parse` function that
+the transport applies, so a malformed answer (missing fields, wrong types, HTML, an empty body) is always a typed
+server_error naming the request, never a traceback. The artifact listing is read once per run and dropped
+whenever this client writes, so resolving many references costs one listing.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Type, TypeVar
 
 from ._errors import SfError, SfNotFound, SfServerError
 from ._http import SfTransport
-from ._models import Artifact, ArtifactVersion, Blob, ClusterOperation, Instance, Namespace, SnapshotRef, Upload
+from ._index import ArtifactIndex
+from ._models import (
+    ApiModel,
+    Artifact,
+    ArtifactVersion,
+    Blob,
+    ClusterOperation,
+    Instance,
+    Namespace,
+    SnapshotRef,
+    Upload,
+)
+
+M = TypeVar('M', bound=ApiModel)
+
+
+def one(model: Type[M]) -> Callable[[Any], M]:
+    return model.model_validate
+
+
+def optional(model: Type[M]) -> Callable[[Any], Optional[M]]:
+    return lambda raw: None if raw is None else model.model_validate(raw)
+
+
+def many(model: Type[M]) -> Callable[[Any], List[M]]:
+    def parse(raw: Any) -> List[M]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            raise TypeError(f'expected a list, got {type(raw).__name__}')
+        return [model.model_validate(item) for item in raw]
+
+    return parse
+
+
+def integer(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise TypeError(f'expected an integer, got {type(raw).__name__}')
+    return raw
+
+
+def mapping(raw: Any) -> Dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError(f'expected an object, got {type(raw).__name__}')
+    return raw
+
+
+def nothing(raw: Any) -> None:
+    """Routes that answer `null` (or anything: the answer carries no information we use)."""
+    return None
+
+
+def snapshot_refs(raw: Any) -> Dict[str, SnapshotRef]:
+    return {str(device): SnapshotRef.model_validate(item) for device, item in mapping(raw).items()}
 
 
 class SfApi:
     def __init__(self, transport: SfTransport) -> None:
         self.transport = transport
-        self._listing: Optional[List[Artifact]] = None
+        self._index: Optional[ArtifactIndex] = None
         self._versions: Dict[str, List[ArtifactVersion]] = {}
 
     @property
@@ -33,21 +90,32 @@ class SfApi:
     def has_capability(self, name: str) -> bool:
         return self.transport.has_capability(name)
 
-    def _write(self, method: str, template: str, *segments: Any, **kwargs: Any) -> Any:
-        self._listing = None
+    def _read(self, template: str, *segments: Any, parse: Callable[[Any], Any], **kwargs: Any) -> Any:
+        return self.transport.request('GET', template, *segments, parse=parse, **kwargs)
+
+    def _write(self, method: str, template: str, *segments: Any, parse: Callable[[Any], Any] = nothing,
+               **kwargs: Any) -> Any:
+        self.forget()
+        return self.transport.request(method, template, *segments, parse=parse, **kwargs)
+
+    def forget(self) -> None:
+        """Drop what was read: the next read sees the world as it is now (after our writes or someone else's)."""
+        self._index = None
         self._versions.clear()
-        return self.transport.request(method, template, *segments, **kwargs)
 
     # Artifacts
-    def list_artifacts(self, refresh: bool = False) -> List[Artifact]:
-        if self._listing is None or refresh:
-            raw = self.transport.request('GET', '/artifacts', json={'node': None}) or []
-            self._listing = [Artifact.model_validate(item) for item in raw]
-        return self._listing
+    def index(self, refresh: bool = False) -> ArtifactIndex:
+        """Every artifact the caller can see, read once per run (or again with refresh)."""
+        if self._index is None or refresh:
+            self._index = ArtifactIndex(self._read('/artifacts', json={'node': None}, parse=many(Artifact)))
+        return self._index
 
-    def get_artifact(self, ref: str, namespace: Optional[str] = None) -> Artifact:
-        body = {'namespace': namespace} if namespace else None
-        return Artifact.model_validate(self.transport.request('GET', '/artifacts/{}', ref, json=body))
+    def list_artifacts(self, refresh: bool = False) -> List[Artifact]:
+        return self.index(refresh).artifacts
+
+    def get_artifact(self, ref: str) -> Artifact:
+        # No `namespace` body on reads: 0.7.2 answers it with 400 (docs/compatibility.md row 18).
+        return self._read('/artifacts/{}', ref, parse=one(Artifact))
 
     def find_artifact(self, ref: str) -> Optional[Artifact]:
         try:
@@ -58,16 +126,17 @@ class SfApi:
     def artifact_versions(self, uuid: str, refresh: bool = False) -> List[ArtifactVersion]:
         if uuid not in self._versions or refresh:
             try:
-                raw = self.transport.request('GET', '/artifacts/{}/versions', uuid) or []
-                self._versions[uuid] = [ArtifactVersion.model_validate(item) for item in raw]
-            except SfServerError:
+                self._versions[uuid] = self._read('/artifacts/{}/versions', uuid, parse=many(ArtifactVersion))
+            except SfServerError as exc:
+                if exc.status != 500:
+                    raise
                 # 0.7.2 answers 500 when a tenant reads a shared system artifact; the listing and the blob
                 # routes (which have no ownership checks) give the same facts.
                 self._versions[uuid] = self._versions_from_listing(uuid)
         return self._versions[uuid]
 
     def _versions_from_listing(self, uuid: str) -> List[ArtifactVersion]:
-        artifact = next((a for a in self.list_artifacts() if a.uuid == uuid), None)
+        artifact = self.index().get(uuid)
         if artifact is None:
             raise SfNotFound(f'artifact {uuid} is not visible to namespace {self.namespace!r}')
         versions = []
@@ -78,23 +147,22 @@ class SfApi:
 
     def delete_artifact(self, uuid: str) -> Optional[Artifact]:
         # Deleting by UUID twice answers 200 null, so a repeat after an unknown outcome is harmless.
-        raw = self._write('DELETE', '/artifacts/{}', uuid, idempotent=True)
-        return Artifact.model_validate(raw) if raw else None
+        return self._write('DELETE', '/artifacts/{}', uuid, idempotent=True, parse=optional(Artifact))
 
     def delete_version(self, uuid: str, index: int) -> Artifact:
-        return Artifact.model_validate(self._write('DELETE', '/artifacts/{}/versions/{}', uuid, index))
+        return self._write('DELETE', '/artifacts/{}/versions/{}', uuid, index, parse=one(Artifact))
 
     def set_max_versions(self, uuid: str, max_versions: int) -> None:
         self._write('POST', '/artifacts/{}/versions', uuid, json={'max_versions': max_versions}, idempotent=True)
 
     def share(self, uuid: str) -> Artifact:
-        return Artifact.model_validate(self._write('POST', '/artifacts/{}/share', uuid, idempotent=True))
+        return self._write('POST', '/artifacts/{}/share', uuid, idempotent=True, parse=one(Artifact))
 
     def unshare(self, uuid: str) -> Artifact:
-        return Artifact.model_validate(self._write('POST', '/artifacts/{}/unshare', uuid))
+        return self._write('POST', '/artifacts/{}/unshare', uuid, parse=one(Artifact))
 
     def get_metadata(self, uuid: str) -> Dict[str, Any]:
-        return self.transport.request('GET', '/artifacts/{}/metadata', uuid) or {}
+        return self._read('/artifacts/{}/metadata', uuid, parse=mapping)
 
     def set_metadata(self, uuid: str, key: str, value: Any) -> None:
         self._write('PUT', '/artifacts/{}/metadata/{}', uuid, key, json={'value': value})
@@ -105,21 +173,25 @@ class SfApi:
     def cache_url(self, url: str, namespace: Optional[str] = None, shared: bool = False) -> Artifact:
         # The server reuses an owned artifact with this URL, so repeating the request cannot duplicate it.
         body = {'url': url, 'shared': shared, 'namespace': namespace or self.namespace}
-        return Artifact.model_validate(self._write('POST', '/artifacts', json=body, idempotent=True))
+        return self._write('POST', '/artifacts', json=body, idempotent=True, parse=one(Artifact))
 
     # Uploads
     def create_upload(self) -> Upload:
         # An upload nobody converts is invisible to users and expires, so a repeated create is harmless.
-        return Upload.model_validate(self._write('POST', '/upload', idempotent=True))
+        return self._write('POST', '/upload', idempotent=True, parse=one(Upload))
 
     def append_upload(self, uuid: str, chunk: bytes, timeout: Optional[float] = None) -> int:
         """Append raw bytes; returns the server's total size. Never retried here: the caller resumes."""
-        size = self.transport.request('POST', '/upload/{}', uuid, data=chunk, retries=0, timeout=timeout,
-                                      headers={'Content-Type': 'application/octet-stream'})
-        return int(size)
+        return self.transport.request('POST', '/upload/{}', uuid, data=chunk, retries=0, timeout=timeout,
+                                      headers={'Content-Type': 'application/octet-stream'}, parse=integer)
+
+    def upload_size(self, uuid: str) -> int:
+        """The bytes an upload holds: appending nothing answers the total (there is no read route)."""
+        return self.transport.request('POST', '/upload/{}', uuid, data=b'', idempotent=True,
+                                      headers={'Content-Type': 'application/octet-stream'}, parse=integer)
 
     def truncate_upload(self, uuid: str, offset: int) -> None:
-        self.transport.request('POST', '/upload/{}/truncate/{}', uuid, int(offset), idempotent=True)
+        self.transport.request('POST', '/upload/{}/truncate/{}', uuid, int(offset), idempotent=True, parse=nothing)
 
     def convert_upload(
         self,
@@ -142,35 +214,37 @@ class SfApi:
         if artifact_type != 'image':
             body['artifact_type'] = artifact_type
         # Adding the same blob again is skipped by the server's version rules: a repeat is harmless.
-        return Artifact.model_validate(self._write('POST', '/artifacts/upload/{}', name, json=body,
-                                                   idempotent=bool(blob_uuid)))
+        return self._write('POST', '/artifacts/upload/{}', name, json=body, idempotent=bool(blob_uuid),
+                           parse=one(Artifact))
 
     # Blobs
     def get_blob(self, uuid: str) -> Blob:
-        return Blob.model_validate(self.transport.request('GET', '/blobs/{}', uuid))
+        return self._read('/blobs/{}', uuid, parse=one(Blob))
 
     def find_blob_by_sha512(self, sha512: str) -> Optional[Blob]:
         """A created blob with this sha512, or None (the server answers 200 null on a miss)."""
         if not self.has_capability('blob-search-by-hash'):
             return None
-        raw = self.transport.request('GET', '/blob_checksums/sha512/{}', sha512)
-        return Blob.model_validate(raw) if raw else None
+        return self._read('/blob_checksums/sha512/{}', sha512, parse=optional(Blob))
 
     # Labels
     def update_label(self, namespace: str, name: str, blob_uuid: str, max_versions: Optional[int] = None) -> Artifact:
         body: Dict[str, Any] = {'blob_uuid': blob_uuid}
         if max_versions:
             body['max_versions'] = max_versions
-        # Pointing a label at the blob it already has is skipped by the server: a repeat is harmless.
-        raw = self._write('POST', '/label/{}/{}', namespace, name, json=body, idempotent=True)
-        return Artifact.model_validate(raw)
+        # Pointing a label at the blob it already has is skipped by the server: a repeat is harmless. A label in
+        # the caller's own namespace goes by its plain name, as the official client does, so the server names the
+        # artifact `web` (found by `GET /artifacts/web`), not `<ns>/web`.
+        if namespace == self.namespace:
+            return self._write('POST', '/label/{}', name, json=body, idempotent=True, parse=one(Artifact))
+        return self._write('POST', '/label/{}/{}', namespace, name, json=body, idempotent=True, parse=one(Artifact))
 
     # Namespaces
     def get_namespace(self, name: str) -> Namespace:
-        return Namespace.model_validate(self.transport.request('GET', '/auth/namespaces/{}', name))
+        return self._read('/auth/namespaces/{}', name, parse=one(Namespace))
 
     def list_namespaces(self) -> List[Namespace]:
-        return [Namespace.model_validate(item) for item in self.transport.request('GET', '/auth/namespaces') or []]
+        return self._read('/auth/namespaces', parse=many(Namespace))
 
     def namespace_trusts(self, owner: str, caller: Optional[str] = None) -> bool:
         """Whether namespace `owner` trusts `caller` (default: us); system is trusted everywhere."""
@@ -185,27 +259,23 @@ class SfApi:
 
     # Instances and snapshots
     def list_instances(self, all_states: bool = False) -> List[Instance]:
-        raw = self.transport.request('GET', '/instances', json={'all': all_states}) or []
-        return [Instance.model_validate(item) for item in raw]
+        return self._read('/instances', json={'all': all_states}, parse=many(Instance))
 
-    def get_instance(self, ref: str, namespace: Optional[str] = None) -> Instance:
-        body = {'namespace': namespace} if namespace else None
-        return Instance.model_validate(self.transport.request('GET', '/instances/{}', ref, json=body))
+    def get_instance(self, ref: str) -> Instance:
+        return self._read('/instances/{}', ref, parse=one(Instance))
 
     def snapshot_instance(self, uuid: str, *, all_disks: bool, device: Optional[str], thin: bool,
                           max_versions: Optional[int] = None) -> Dict[str, SnapshotRef]:
         body: Dict[str, Any] = {'all': all_disks, 'device': device, 'thin': thin}
         if max_versions:
             body['max_versions'] = max_versions
-        raw = self._write('POST', '/instances/{}/snapshot', uuid, json=body) or {}
-        return {device_name: SnapshotRef.model_validate(item) for device_name, item in raw.items()}
+        return self._write('POST', '/instances/{}/snapshot', uuid, json=body, parse=snapshot_refs)
 
     def instance_snapshots(self, uuid: str) -> List[Dict[str, Any]]:
-        return list(self.transport.request('GET', '/instances/{}/snapshot', uuid) or [])
+        return self._read('/instances/{}/snapshot', uuid, parse=lambda raw: [mapping(item) for item in raw or []])
 
     def get_operation(self, op_type: str, uuid: str) -> ClusterOperation:
-        raw = self.transport.request('GET', '/clusteroperations/{}/{}', op_type, uuid)
-        return ClusterOperation.model_validate(raw)
+        return self._read('/clusteroperations/{}/{}', op_type, uuid, parse=one(ClusterOperation))
 
 
 def newest_first(versions: Iterable[ArtifactVersion]) -> List[ArtifactVersion]:

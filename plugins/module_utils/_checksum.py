@@ -4,20 +4,19 @@
 
 The cache key is (device, inode, size, mtime_ns, ctime_ns). ctime changes on every write to a file and no
 ordinary tool can set it back, so a cached hash is only reused for bytes that cannot have changed: that is
-what makes the cache safe to have on by default.
+what makes the cache safe to have on by default. Each entry is its own small file, written atomically, so
+concurrent runs (many forks on one host) never lose each other's entries.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
-from typing import Dict, Optional
+from typing import Optional, Tuple
+
+from ._local_state import StateDir
 
 READ_SIZE = 4 * 1024 * 1024
-CACHE_FILE = 'sha512-cache.json'
-MAX_ENTRIES = 512
 
 
 def file_identity(path: str) -> str:
@@ -25,60 +24,48 @@ def file_identity(path: str) -> str:
     return f'{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}'
 
 
-def sha512_of(path: str) -> str:
+def sha512_of(path: str, limit: Optional[int] = None) -> str:
+    """The sha512 of the file, or of its first `limit` bytes."""
+    return hash_prefix(path, limit).hexdigest()
+
+
+def hash_prefix(path: str, limit: Optional[int] = None) -> hashlib._Hash:
     digest = hashlib.sha512()
     buffer = bytearray(READ_SIZE)
     view = memoryview(buffer)
+    left = limit
     with open(path, 'rb', buffering=0) as handle:
-        while True:
-            count = handle.readinto(buffer)
+        while left is None or left > 0:
+            count = handle.readinto(view if left is None or left >= READ_SIZE else view[:left])
             if not count:
                 break
             digest.update(view[:count])
-    return digest.hexdigest()
+            if left is not None:
+                left -= count
+    return digest
 
 
 class ChecksumCache:
-    """A small JSON file of identity -> sha512; any problem with it just means hashing again."""
+    """identity -> sha512, one small JSON file per local file; any problem with it just means hashing again."""
 
-    def __init__(self, directory: Optional[str]) -> None:
-        self.path = os.path.join(directory, CACHE_FILE) if directory else None
-
-    def _load(self) -> Dict[str, Dict[str, str]]:
-        if not self.path:
-            return {}
-        try:
-            with open(self.path, encoding='utf-8') as handle:
-                data = json.load(handle)
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
+    def __init__(self, state: Optional[StateDir]) -> None:
+        self.state = state
 
     def get(self, path: str) -> Optional[str]:
-        entry = self._load().get(os.path.realpath(path))
+        if self.state is None:
+            return None
+        entry = self.state.read('sha512', os.path.realpath(path))
         if entry and entry.get('identity') == file_identity(path):
-            return entry.get('sha512')
+            value = entry.get('sha512')
+            return value if isinstance(value, str) else None
         return None
 
     def put(self, path: str, identity: str, sha512: str) -> None:
-        if not self.path:
-            return
-        data = self._load()
-        data[os.path.realpath(path)] = {'identity': identity, 'sha512': sha512}
-        if len(data) > MAX_ENTRIES:
-            for stale in list(data)[: len(data) - MAX_ENTRIES]:
-                del data[stale]
-        try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix='.sha512-')
-            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-                json.dump(data, handle)
-            os.replace(temp, self.path)
-        except OSError:
-            pass  # A cache we cannot write is only slower next time.
+        if self.state is not None:
+            self.state.write('sha512', os.path.realpath(path), {'identity': identity, 'sha512': sha512})
 
 
-def file_sha512(path: str, cache: Optional[ChecksumCache] = None) -> tuple:
+def file_sha512(path: str, cache: Optional[ChecksumCache] = None) -> Tuple[str, bool]:
     """Returns (sha512, came_from_cache). The identity is read before hashing so a concurrent write is caught."""
     if cache:
         cached = cache.get(path)

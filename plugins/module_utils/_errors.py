@@ -101,6 +101,17 @@ class SfTimeout(SfError):
     kind = 'timeout'
 
 
+class SfUnexpected(SfError):
+    """Anything the collection did not expect (a bug, or a server answer nobody foresaw), made presentable."""
+
+    kind = 'internal_error'
+    default_hint = 'this is a bug in the shakenfist.storage collection: please report it with the task and -vvv output'
+
+    @classmethod
+    def wrap(cls, exc: BaseException) -> SfUnexpected:
+        return cls(f'unexpected {exc.__class__.__name__}: {str(exc)[:300]}')
+
+
 class SfCheckModeWrite(SfError):
     """A write was attempted while in check mode: a bug in the module, never a user error."""
 

@@ -12,15 +12,15 @@ import random
 import re
 import time
 import traceback
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, TypeVar
 from urllib.parse import quote
 
 from ._config import ConnectionSettings
 from ._errors import (
     SfCheckModeWrite,
-    SfError,
     SfMissingLibrary,
     SfNotReady,
+    SfServerError,
     SfTimeout,
     SfTransportError,
     SfUnauthenticated,
@@ -45,6 +45,30 @@ MAX_BACKOFF = 8.0
 NOT_READY_DEADLINE = 120.0
 
 Logger = Callable[[str], None]
+T = TypeVar('T')
+
+
+def backoff_delay(attempt: int, cap: float = MAX_BACKOFF, base: float = 0.25) -> float:
+    """The collection's one backoff schedule: jittered exponential from `base`, doubling per attempt up to `cap`.
+
+    Request retries, upload chunk retries and polling waits all use it, so a struggling server sees the same
+    pressure from every part of the collection.
+    """
+    delay = min(cap, base * (2 ** max(attempt - 1, 0)))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _describe_parse_error(exc: Exception) -> str:
+    """A short reason for an answer the collection could not read (pydantic errors name the fields)."""
+    errors = getattr(exc, 'errors', None)
+    if callable(errors):
+        try:
+            found = errors()
+            parts = [f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg', '')}" for item in found[:3]]
+            return '; '.join(parts) + (f' (and {len(found) - 3} more)' if len(found) > 3 else '')
+        except Exception:  # a description must never fail
+            pass
+    return f'{exc.__class__.__name__}: {str(exc)[:200]}'
 
 
 def build_path(template: str, *segments: Any) -> str:
@@ -159,11 +183,14 @@ class SfTransport:
         timeout: Optional[float] = None,
         retries: Optional[int] = None,
         not_ready_deadline: float = NOT_READY_DEADLINE,
+        parse: Optional[Callable[[Any], Any]] = None,
     ) -> Any:
         """Send one API request and return its decoded JSON (or the response when stream=True).
 
         idempotent: whether repeating the request is harmless. GET/HEAD/PUT are; a POST or DELETE is retried
         after an unknown outcome only when the domain layer says a repeat cannot change the result.
+        parse: turns the decoded JSON into what the caller wants (a model); anything it raises means the server
+        answered something this collection cannot read, which becomes a typed server_error naming the request.
         """
         method = method.upper()
         path = build_path(template, *segments)
@@ -209,13 +236,48 @@ class SfTransport:
                 self._raise_for(response, method, path)
             if stream:
                 return response
-            return self._decode(response, method, path)
+            decoded = self._decode(response, method, path)
+            if parse is None:
+                return decoded
+            try:
+                return parse(decoded)
+            except Exception as exc:  # any failure to read an answer is one typed error
+                raise SfServerError(
+                    f'{method} {path}: the server answered {status} with data this collection cannot read: '
+                    f'{self.redact(_describe_parse_error(exc))}', status=status, method=method, path=path,
+                    request_id=response.headers.get('X-Request-ID'),
+                    hint='the server may be a version this collection does not support; see docs/compatibility.md',
+                ) from None
 
     def _backoff(self, attempt: int, reason: str) -> None:
-        delay = min(MAX_BACKOFF, 0.25 * (2 ** (attempt - 1)))
-        delay = delay / 2 + random.uniform(0, delay / 2)
+        delay = backoff_delay(attempt)
         self.log(f'{reason}; retrying in {delay:.2f}s (attempt {attempt})')
         self._sleep(delay)
+
+    def pause(self, attempt: int, reason: str, cap: float = MAX_BACKOFF) -> None:
+        """Sleep on the shared backoff schedule: for callers that retry or poll at the domain level."""
+        delay = backoff_delay(attempt, cap)
+        self.log(f'{reason}; next try in {delay:.2f}s')
+        self._sleep(delay)
+
+    # URLs outside the API (controller downloads, checking a source URL): the same session, so the same TLS
+    # settings, timeouts and redaction apply, but never the API token.
+    def open_url(self, url: str, method: str = 'GET', headers: Optional[Dict[str, str]] = None) -> Any:
+        """A streamed response from `url` (status 200 or 206), or a typed error; the caller closes it."""
+        try:
+            response = self.session.request(method, url, stream=True, timeout=self.settings.timeout,
+                                            headers={'Accept': '*/*', **(headers or {})}, allow_redirects=True,
+                                            verify=self.session.verify)
+        except requests.exceptions.SSLError as exc:
+            raise SfTransportError(f'TLS verification failed for {url}: {self.redact(str(exc))[:300]}',
+                                   hint='set ca_path to the CA bundle that signs this server') from None
+        except requests.exceptions.RequestException as exc:
+            raise SfTransportError(f'{method} {url} failed: {self._short_reason(str(exc))}') from None
+        if response.status_code not in (200, 206):
+            response.close()
+            raise error_for_status(response.status_code)(
+                f'{method} {url} answered HTTP {response.status_code}', status=response.status_code, method=method)
+        return response
 
     def _send(self, method: str, path: str, *, authenticated: bool = True, timeout: Optional[float] = None,
               **kwargs: Any) -> Any:
@@ -226,8 +288,10 @@ class SfTransport:
         self.request_count += 1
         begun = time.monotonic()
         try:
+            # verify is passed on every request: requests' environment merge (REQUESTS_CA_BUNDLE) would otherwise
+            # override the session's ca_path / validate_certs.
             response = self.session.request(method, url, headers=headers, timeout=timeout or self.settings.timeout,
-                                            allow_redirects=False, **kwargs)
+                                            allow_redirects=False, verify=self.session.verify, **kwargs)
         except requests.exceptions.SSLError as exc:
             raise SfTransportError(
                 f'TLS verification failed for {self.base_url}: {self.redact(str(exc))[:300]}', method=method,
@@ -263,9 +327,10 @@ class SfTransport:
         try:
             return response.json()
         except ValueError:
-            raise SfError(f'{method} {path}: the server answered {response.status_code} with a body that is not '
-                          f'JSON: {_summarise_body(response.text)}', status=response.status_code, method=method,
-                          path=path, request_id=response.headers.get('X-Request-ID')) from None
+            raise SfServerError(f'{method} {path}: the server answered {response.status_code} with a body that is '
+                                f'not JSON: {self.redact(_summarise_body(response.text))}',
+                                status=response.status_code, method=method, path=path,
+                                request_id=response.headers.get('X-Request-ID')) from None
 
     def _raise_for(self, response: Any, method: str, path: str, error_class: Optional[type] = None) -> None:
         status = response.status_code

@@ -1,30 +1,38 @@
 # Copyright: Shaken Fist storage collection contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Labels: reading a label with its history, the sharing rules, and planning and applying a move.
+"""Labels: reading a label with its history, naming, and the sharing rules. Changing labels is _label_plan.py.
 
-No Ansible imports: sf_label and sf_label_info are thin adapters over LabelManager. Reads use the artifact
-listing (GET /label is broken on Shaken Fist 0.7.2); deletes go by artifact UUID for the same reason.
+No Ansible imports. Reads use the artifact listing (GET /label is broken on Shaken Fist 0.7.2).
+
+Where each version came from is kept in the label's artifact metadata, one key per version
+(`shakenfist.storage.resolved_from.<version>`), so two runs moving one label at once each write their own key
+and neither can lose the other's entry (a single map rewritten by every run could).
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._api import SfApi, newest_first
-from ._errors import SfAmbiguousReference, SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
+from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound
 from ._models import Artifact, ArtifactVersion
-from ._refs import artifact_name, label_url, validate_name
-from ._resolver import Resolution, Resolver
+from ._refs import is_uuid, label_url, validate_name
+from ._resolver import Resolver
 
-# Artifact metadata key holding {version: what it was resolved from}; the server does not record sources.
-# No '/' in it: servers decode %2F before routing, so PUT .../metadata/<key> could never reach such a key.
+RESERVED_PREFIX = 'shakenfist.storage.'
+# The layout before per-version keys: one key holding {version: source}. Still read, never written.
 RESOLVED_FROM_KEY = 'shakenfist.storage.resolved_from'
+RESOLVED_FROM_PREFIX = RESOLVED_FROM_KEY + '.'
 SERVER_DEFAULT_MAX_VERSIONS = 3
+
+
+def resolved_from_key(version: int) -> str:
+    # No '/' in it: servers decode %2F before routing, so PUT .../metadata/<key> could never reach such a key.
+    return f'{RESOLVED_FROM_PREFIX}{version}'
 
 
 @dataclass
@@ -62,17 +70,24 @@ class LabelState:
     def current(self) -> Optional[LabelVersion]:
         return self.history[0] if self.history else None
 
+    def copy(self) -> LabelState:
+        return LabelState(**{**self.__dict__, 'history': list(self.history), 'metadata': dict(self.metadata)})
+
     def as_dict(self) -> Dict[str, Any]:
         current = self.current
         return {
             'ref': self.ref, 'uuid': self.uuid, 'namespace': self.namespace, 'name': self.name,
             'state': self.state, 'shared': self.shared, 'max_versions': self.max_versions, 'origin': self.origin,
             'current': current.as_dict() if current else None,
-            'metadata': {k: v for k, v in self.metadata.items() if k != RESOLVED_FROM_KEY},
+            'metadata': user_metadata(self.metadata),
         }
 
     def history_dicts(self) -> List[Dict[str, Any]]:
         return [version.as_dict() for version in self.history]
+
+    def result(self) -> Dict[str, Any]:
+        """The module result fields for this label."""
+        return {'label': self.as_dict(), 'history': self.history_dicts()}
 
     def diff_view(self) -> Dict[str, Any]:
         """What diff mode compares: the target, version, checksum, retention and sharing."""
@@ -106,13 +121,18 @@ class LabelRequest:
     create: bool = True
 
 
-@dataclass
-class Outcome:
-    before: LabelState
-    after: LabelState
-    changed: bool = False
-    actions: List[str] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
+def user_metadata(metadata: Dict[str, Any]) -> Dict[str, Any]:
+    """Metadata without the collection's own bookkeeping keys."""
+    return {k: v for k, v in metadata.items() if not str(k).startswith(RESERVED_PREFIX)}
+
+
+def validate_label_name(name: str) -> str:
+    validate_name(name, 'label name')
+    if is_uuid(name):
+        raise SfInvalidInput(f'label name {name!r} looks like a UUID: a bare reference to it would mean the artifact '
+                             'with that UUID, so the label could never be found by name',
+                             hint='choose a name that is not a UUID')
+    return name
 
 
 def split_label_name(text: str, caller: str) -> Tuple[str, str, bool]:
@@ -126,24 +146,28 @@ def split_label_name(text: str, caller: str) -> Tuple[str, str, bool]:
         text = text[len('label:'):]
     parts = text.split('/')
     if len(parts) == 1:
-        return caller, validate_name(parts[0], 'label name'), False
+        return caller, validate_label_name(parts[0]), False
     if len(parts) == 2 and all(parts):
-        return validate_name(parts[0], 'namespace'), validate_name(parts[1], 'label name'), True
+        return validate_name(parts[0], 'namespace'), validate_label_name(parts[1]), True
     raise SfInvalidInput(f'label name {text!r} must be <name> or <namespace>/<name> (at most one "/")')
 
 
 def read_resolved_from(metadata: Dict[str, Any]) -> Dict[int, Dict[str, Any]]:
-    """The stored {version: source} map; tolerant of a JSON string and of foreign junk."""
-    raw = metadata.get(RESOLVED_FROM_KEY)
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    if not isinstance(raw, dict):
-        return {}
+    """{version: source} from the per-version keys, then the older single map; tolerant of foreign junk."""
     found: Dict[int, Dict[str, Any]] = {}
-    for key, value in raw.items():
+    legacy = metadata.get(RESOLVED_FROM_KEY)
+    if isinstance(legacy, str):
+        try:
+            legacy = json.loads(legacy)
+        except ValueError:
+            legacy = None
+    entries: List[Tuple[Any, Any]] = list(legacy.items()) if isinstance(legacy, dict) else []
+    entries += [(key[len(RESOLVED_FROM_PREFIX):], value) for key, value in metadata.items()
+                if str(key).startswith(RESOLVED_FROM_PREFIX)]
+    for key, value in entries:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
         try:
             found[int(key)] = value if isinstance(value, dict) else {'ref': str(value)}
         except (TypeError, ValueError):
@@ -204,22 +228,19 @@ def pattern_matches(name: str, pattern: Optional[str]) -> bool:
     return not pattern or fnmatch.fnmatchcase(name, pattern)
 
 
-class LabelManager:
-    """Reads and changes labels through the domain client; `check_mode` predicts instead of writing."""
+class LabelReader:
+    """Reads labels through the domain client: one listing, versions and metadata only where needed."""
 
-    def __init__(self, api: SfApi, resolver: Resolver, check_mode: bool = False) -> None:
+    def __init__(self, api: SfApi, resolver: Resolver) -> None:
         self.api = api
         self.resolver = resolver
-        self.check_mode = check_mode
 
     @property
     def caller(self) -> str:
         return self.api.namespace
 
-    # Reading
     def find(self, namespace: str, name: str) -> Optional[Artifact]:
-        found = [a for a in self.api.list_artifacts() if a.artifact_type == 'label'
-                 and a.source_url == label_url(namespace, name) and a.namespace == namespace]
+        found = self.api.index().labels(namespace, name)
         created = [a for a in found if a.state == 'created'] or found
         if len(created) > 1:
             raise SfConflict(f'{len(created)} label artifacts have the URL {label_url(namespace, name)} '
@@ -230,8 +251,8 @@ class LabelManager:
     def _metadata(self, artifact: Artifact) -> Dict[str, Any]:
         metadata = dict(artifact.metadata)
         # Some servers leave metadata out of artifact views; the metadata route needs ownership.
-        if (RESOLVED_FROM_KEY not in metadata and self.caller in ('system', artifact.namespace)
-                and self.api.has_capability('artifact-metadata')):
+        if (not any(str(k).startswith(RESERVED_PREFIX) for k in metadata)
+                and self.caller in ('system', artifact.namespace) and self.api.has_capability('artifact-metadata')):
             with contextlib.suppress(SfError):
                 metadata.update(self.api.get_metadata(artifact.uuid))
         return metadata
@@ -239,9 +260,8 @@ class LabelManager:
     def state_of(self, artifact: Artifact, with_versions: bool = True) -> LabelState:
         metadata = self._metadata(artifact) if with_versions else dict(artifact.metadata)
         versions = self.api.artifact_versions(artifact.uuid) if with_versions else None
-        name = artifact_name(artifact.source_url)
         return LabelState(
-            ref=artifact.source_url, namespace=artifact.namespace, name=name, uuid=artifact.uuid,
+            ref=artifact.source_url, namespace=artifact.namespace, name=artifact.name, uuid=artifact.uuid,
             state=artifact.state, shared=artifact.shared, max_versions=artifact.max_versions or None,
             origin=self.resolver.origin_of(artifact), metadata=metadata,
             history=history_from(artifact, versions, read_resolved_from(metadata)))
@@ -252,6 +272,11 @@ class LabelManager:
             return LabelState(ref=label_url(namespace, name), namespace=namespace, name=name)
         return self.state_of(artifact)
 
+    def reread(self, namespace: str, name: str) -> LabelState:
+        """The label as it is now, after our writes or anyone else's."""
+        self.api.forget()
+        return self.read(namespace, name)
+
     def visible_system_label(self, name: str) -> Optional[Artifact]:
         if self.caller == 'system':
             return None
@@ -260,177 +285,6 @@ class LabelManager:
     def listing(self, owner: Optional[str] = None, pattern: Optional[str] = None,
                 with_versions: bool = False) -> List[LabelState]:
         """Every label the caller can see (one request), filtered locally; shared system labels included."""
-        labels = [a for a in self.api.list_artifacts() if a.artifact_type == 'label'
-                  and a.source_url.startswith('sf://label/') and (owner is None or a.namespace == owner)
-                  and pattern_matches(artifact_name(a.source_url), pattern)]
-        labels.sort(key=lambda a: (a.namespace, artifact_name(a.source_url)))
+        labels = [a for a in self.api.index().labels(owner) if pattern_matches(a.name, pattern)]
+        labels.sort(key=lambda a: (a.namespace, a.name))
         return [self.state_of(a, with_versions=with_versions) for a in labels]
-
-    # Targets
-    def resolve_target(self, label: LabelState, request: LabelRequest) -> Tuple[LabelVersion, List[str]]:
-        """The version the label should point at, and warnings from resolution."""
-        if request.rollback is not None:
-            if not label.exists:
-                raise SfNotFound(f'cannot roll back {label.ref}: it does not exist')
-            old = rollback_target(label.history, request.rollback, label.ref)
-            source = dict(old.resolved_from or {'ref': f'sf://blob/{old.blob_uuid}'})
-            source['via'] = f'rollback {request.rollback} (to the blob of version {old.version})'
-            return LabelVersion(0, old.blob_uuid, old.sha512, old.size, source), []
-        if request.blob:
-            found = self.resolver.resolve(f'sf://blob/{request.blob}', sha512=request.target_sha512)
-            return self._from_resolution(found, request.blob), []
-        if not request.target:
-            raise SfInvalidInput(f'{label.ref} does not exist yet: give target (an image name or any reference) '
-                                 'to create it')
-        found = self._resolve_excluding_self(label, request)
-        if not found.blob_uuid:
-            raise SfNotReady(f'{request.target!r} means {found.ref}, which has not been fetched into the cluster '
-                             'yet, so a label cannot point at it',
-                             hint='publish or cache the image first (shakenfist.storage.sf_image_publish)')
-        return self._from_resolution(found, request.target), list(found.warnings)
-
-    def _resolve_excluding_self(self, label: LabelState, request: LabelRequest) -> Resolution:
-        try:
-            return self.resolver.resolve(request.target or '', version=request.target_version,
-                                         sha512=request.target_sha512, prefer=request.prefer)
-        except SfAmbiguousReference as exc:
-            # "point web at web" means the other thing called web, never the label itself.
-            others = [c for c in exc.candidates if c['ref'] != label.ref]
-            if len(others) != 1 or len(others) == len(exc.candidates):
-                raise
-            return self.resolver.resolve(others[0]['ref'], version=request.target_version,
-                                         sha512=request.target_sha512)
-
-    @staticmethod
-    def _from_resolution(found: Resolution, given: str) -> LabelVersion:
-        source = {'input': given, 'ref': found.ref, 'version': found.version}
-        return LabelVersion(0, found.blob_uuid or '', found.sha512, found.size, source)
-
-    # Writing
-    def ensure_present(self, text: str, request: LabelRequest) -> Outcome:
-        namespace, name, explicit = split_label_name(text, self.caller)
-        for key in (request.metadata or {}):
-            if key == RESOLVED_FROM_KEY:
-                raise SfInvalidInput(f'metadata key {RESOLVED_FROM_KEY!r} is kept by this collection')
-        if request.max_versions is not None and request.max_versions < 1:
-            raise SfInvalidInput('max_versions must be 1 or more')
-        before = self.read(namespace, name)
-        if not before.exists and not explicit:
-            self._refuse_shadowing(before)
-        if not before.exists and not request.create:
-            raise SfNotFound(f'label {before.ref} does not exist and create is false, so nothing was created',
-                             detail={'near': self._near(namespace, name)},
-                             hint='check the spelling (near names are in error.detail.near), or set create: true')
-        check_write(self.caller, before, creating=not before.exists, shared=request.shared,
-                    trusts=self.api.namespace_trusts)
-        outcome = Outcome(before=before, after=before)
-        wanted: Optional[LabelVersion] = None
-        if request.target or request.blob or request.rollback is not None or not before.exists:
-            wanted, outcome.warnings = self.resolve_target(before, request)
-        current = before.current
-        move = wanted is not None and not (current and (current.blob_uuid == wanted.blob_uuid or (
-            current.sha512 and current.sha512 == wanted.sha512)))
-        self._apply(before, outcome, wanted if move else None, request)
-        return outcome
-
-    def _refuse_shadowing(self, label: LabelState) -> None:
-        shared = self.visible_system_label(label.name)
-        if shared is not None:
-            raise SfForbidden(
-                f'there is no label {label.name!r} in namespace {self.caller!r}; the label of that name you can see '
-                f'is sf://label/system/{label.name}, owned by namespace system, and only system may change it',
-                hint=f'ask an administrator to run this task with namespace: system; to create your own label of '
-                     f'that name anyway (bare references to {label.name!r} then become ambiguous), set '
-                     f'name: {self.caller}/{label.name}')
-
-    def _near(self, namespace: str, name: str) -> List[str]:
-        names = {s.name: s.ref for s in self.listing(owner=namespace)}
-        return [names[n] for n in difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)]
-
-    def _apply(self, before: LabelState, outcome: Outcome, wanted: Optional[LabelVersion],
-               request: LabelRequest) -> None:
-        after = LabelState(**{**before.__dict__, 'history': list(before.history), 'metadata': dict(before.metadata)})
-        uuid = before.uuid
-        if wanted is not None:
-            newest = max([v.version for v in before.history], default=0)
-            wanted.version = newest + 1
-            verb = 'create' if not before.exists else 'move'
-            outcome.actions.append(f'{verb} {before.ref} -> {(wanted.resolved_from or {}).get("ref")} '
-                                   f'(blob {wanted.blob_uuid}, version {wanted.version})')
-            if not self.check_mode:
-                result = self.api.update_label(before.namespace, before.name, wanted.blob_uuid,
-                                               request.max_versions if not before.exists else None)
-                uuid = result.uuid
-                wanted.version = result.index or wanted.version
-                after.max_versions = result.max_versions or None
-            after.uuid = uuid or 'predicted (check mode)'
-            after.state = 'created'
-            after.history.insert(0, wanted)
-            if not before.exists:
-                after.max_versions = after.max_versions or SERVER_DEFAULT_MAX_VERSIONS
-        if request.max_versions is not None and after.max_versions != request.max_versions:
-            outcome.actions.append(f'set max_versions of {before.ref} to {request.max_versions}')
-            if not self.check_mode:
-                self.api.set_max_versions(uuid or '', request.max_versions)
-            after.max_versions = request.max_versions
-        if request.max_versions is not None:
-            del after.history[request.max_versions:]
-        if request.shared is not None and request.shared != after.shared:
-            outcome.actions.append(f'{"share" if request.shared else "unshare"} {before.ref}')
-            if not self.check_mode:
-                (self.api.share if request.shared else self.api.unshare)(uuid or '')
-            after.shared = request.shared
-        self._apply_metadata(before, after, wanted, request, outcome, uuid)
-        outcome.changed = bool(outcome.actions)
-        if outcome.changed and not self.check_mode:
-            self.api.list_artifacts(refresh=True)
-            after = self.read(before.namespace, before.name)
-        outcome.after = after
-
-    def _apply_metadata(self, before: LabelState, after: LabelState, wanted: Optional[LabelVersion],
-                        request: LabelRequest, outcome: Outcome, uuid: Optional[str]) -> None:
-        for key, value in (request.metadata or {}).items():
-            if before.metadata.get(key) != value:
-                outcome.actions.append(f'set metadata {key} on {before.ref}')
-                if not self.check_mode:
-                    self.api.set_metadata(uuid or '', key, value)
-                after.metadata[key] = value
-        if wanted is None or self.check_mode or not self.api.has_capability('artifact-metadata'):
-            return
-        # Remember where each retained version came from; the server keeps only blob UUIDs.
-        kept = {v.version for v in after.history[:after.max_versions or SERVER_DEFAULT_MAX_VERSIONS]}
-        sources = {str(k): v for k, v in read_resolved_from(before.metadata).items() if k in kept}
-        sources[str(wanted.version)] = wanted.resolved_from or {}
-        try:
-            self.api.set_metadata(uuid or '', RESOLVED_FROM_KEY, sources)
-        except SfError as exc:
-            outcome.warnings.append(f'{before.ref} moved, but recording where it came from failed: {exc}')
-
-    def ensure_absent(self, text: str, version: Optional[int] = None) -> Outcome:
-        namespace, name, explicit = split_label_name(text, self.caller)
-        before = self.read(namespace, name)
-        outcome = Outcome(before=before, after=before)
-        if not before.exists:
-            shared = None if explicit else self.visible_system_label(name)
-            if shared is not None:
-                outcome.warnings.append(f'no label {name!r} in namespace {self.caller!r}; the shared label '
-                                        f'sf://label/system/{name} is owned by system and was left alone')
-            return outcome
-        check_write(self.caller, before, creating=False, shared=None, trusts=self.api.namespace_trusts)
-        if version is not None:
-            if version not in [v.version for v in before.history]:
-                return outcome
-            outcome.actions.append(f'delete version {version} of {before.ref}')
-            after = LabelState(**{**before.__dict__, 'history': [v for v in before.history if v.version != version]})
-            if not after.history:
-                after = LabelState(ref=before.ref, namespace=namespace, name=name)
-            if not self.check_mode:
-                self.api.delete_version(before.uuid or '', version)
-        else:
-            outcome.actions.append(f'delete {before.ref} (artifact {before.uuid})')
-            after = LabelState(ref=before.ref, namespace=namespace, name=name)
-            if not self.check_mode:
-                self.api.delete_artifact(before.uuid or '')
-        outcome.changed = True
-        outcome.after = after
-        return outcome

@@ -11,6 +11,8 @@ from __future__ import annotations
 import traceback
 from typing import Any, Dict, List, Optional
 
+from ._refs import artifact_name, upload_url
+
 try:
     from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +64,30 @@ class Artifact(ApiModel):
     error_message: Optional[str] = None
     instances: List[str] = Field(default_factory=list)
     last_cluster_operation: Optional[Dict[str, Any]] = None
+
+    @property
+    def name(self) -> str:
+        """The name the server gives the artifact, derived from its source_url (the view has no name field)."""
+        return artifact_name(self.source_url)
+
+    @property
+    def ref(self) -> str:
+        """The explicit reference that names this artifact and nothing else."""
+        url = self.source_url
+        if self.artifact_type == 'label' and url.startswith('sf://label/'):
+            return url
+        if self.artifact_type == 'snapshot':
+            return f'sf://snapshot/{self.uuid}'
+        if url.startswith('sf://upload/'):
+            return upload_url(self.namespace, self.name)
+        return f'sf://artifact/{self.uuid}'
+
+    @property
+    def op_uuid(self) -> Optional[str]:
+        """The UUID of the artifact's latest cluster operation (a URL fetch), when the server records one."""
+        op = self.last_cluster_operation or {}
+        value = op.get('op_uuid')
+        return str(value) if value else None
 
 
 class Blob(ApiModel):

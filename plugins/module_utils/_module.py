@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ._client import SfClient, build_client
-from ._errors import SfCheckModeWrite, SfError, SfMissingLibrary
+from ._errors import SfCheckModeWrite, SfError, SfMissingLibrary, SfUnexpected
+from ._plan import Outcome, Plan, PlanFailed, execute
 
 
 def connection_argument_spec() -> Dict[str, Any]:
@@ -24,6 +25,17 @@ def connection_argument_spec() -> Dict[str, Any]:
         'retries': {'type': 'int', 'default': 5},
         'image_base_url': {'type': 'str', 'default': 'https://images.shakenfist.com/'},
     }
+
+
+def redact_value(value: Any, redact: Callable[[str], str]) -> Any:
+    """Redact every string inside a returned structure (a server may echo a token in a structured error)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_value(item, redact) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(item, redact) for item in value]
+    return value
 
 
 class SfModule:
@@ -75,6 +87,20 @@ class SfModule:
         if self.module._diff:
             self.result['diff'] = {'before': before, 'after': after}
 
+    def apply(self, plan: Plan) -> None:
+        """Check mode returns the plan; otherwise the plan runs. Either way the one report path sets the result."""
+        self.report(execute(plan, self.check_mode))
+
+    def report(self, outcome: Outcome) -> None:
+        """The one report path: changed, actions, plan, diff, warnings and the result fields."""
+        for warning in outcome.warnings:
+            self.warn(warning)
+        self.result['changed'] = self.result['changed'] or outcome.changed
+        self.result['actions'] = self.result['actions'] + outcome.actions
+        self.result['plan'] = outcome.plan
+        self.result.update(outcome.result)
+        self.set_diff(outcome.before, outcome.after)
+
     def run(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -87,8 +113,13 @@ class SfModule:
             self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.import_error)
         except SfCheckModeWrite as exc:
             self._fail(exc, 'internal error: a write was attempted in check mode, nothing was sent')
+        except PlanFailed as exc:
+            self.report(exc.outcome)
+            self._fail(exc)
         except SfError as exc:
             self._fail(exc)
+        except Exception as exc:  # the last resort: never a traceback, never a secret
+            self._fail(SfUnexpected.wrap(exc))
         self._finish()
 
     def _redact(self, text: str) -> str:
@@ -99,8 +130,8 @@ class SfModule:
         if prefix:
             message = f'{prefix}: {message}'
         extra = {key: value for key, value in self.result.items() if key not in ('changed', 'failed', 'msg')}
-        self.module.fail_json(msg=self._redact(message), error=exc.to_dict(), changed=self.result['changed'],
-                              **extra)
+        self.module.fail_json(msg=self._redact(message), error=redact_value(exc.to_dict(), self._redact),
+                              changed=self.result['changed'], **extra)
 
     def _finish(self) -> None:
         if self.module._verbosity >= 3 and self._log:

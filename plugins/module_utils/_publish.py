@@ -1,97 +1,328 @@
 # Copyright: Shaken Fist storage collection contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Publishing images: finding what a name already holds, content-addressed reuse, and post-upload checks."""
+"""Publishing images as a domain object: validate, read, plan; the module only applies the plan.
+
+Sources: a local file and a controller download (_publish_file.py), a URL the cluster fetches (_publish_url.py).
+This file holds what they share: validation, retention and sharing steps, the label step, deletion, the result.
+The guarantees under concurrency are described in docs/publishing.md.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+import contextlib
+import os
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._api import SfApi, newest_first
-from ._errors import SfAmbiguousReference, SfError, SfNotFound, SfTimeout
-from ._models import Artifact, ArtifactVersion
-from ._refs import upload_url
-from ._resolver import uploads_named
+from ._api import SfApi
+from ._errors import SfForbidden, SfInvalidInput, SfNotFound
+from ._label_plan import LabelPlanner, Written
+from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
+from ._local_state import Locks, StateDir
+from ._plan import Plan, Step
+from ._publish_file import FilePublish
+from ._publish_state import Current, PublishRequest, PublishRun, current_of, read_fetched, read_upload
+from ._publish_url import UrlPublish
+from ._refs import is_uuid, validate_name, validate_sha512
+from ._resolver import Resolver
 
-POLL_INTERVAL = 0.5
-
-
-@dataclass
-class Current:
-    """What a published name holds now: the artifact and its newest version, if any."""
-
-    artifact: Optional[Artifact]
-    newest: Optional[ArtifactVersion]
-
-    def summary(self) -> Dict[str, Any]:
-        artifact, newest = self.artifact, self.newest
-        return {
-            'exists': artifact is not None,
-            'version': newest.index if newest else None,
-            'sha512': newest.sha512 if newest else None,
-            'size': newest.size if newest else None,
-            'shared': artifact.shared if artifact else None,
-            'max_versions': artifact.max_versions if artifact else None,
-        }
+MIB = 1024 * 1024
+Log = Callable[[str], None]
 
 
-def find_published(api: SfApi, namespace: str, name: str) -> Current:
-    """The upload artifact `name` owned by `namespace` (several are an error the user must sort out)."""
-    found = uploads_named(api.list_artifacts(), namespace, name)
-    if len(found) > 1:
-        raise SfAmbiguousReference(
-            f'namespace {namespace!r} owns {len(found)} artifacts named {name!r}',
-            candidates=[{'ref': f'sf://artifact/{a.uuid}', 'uuid': a.uuid, 'state': a.state} for a in found],
-            hint='delete the extra ones by UUID (state: absent on sf://artifact/<uuid>) before publishing')
-    if not found:
-        return Current(None, None)
-    return current_of(api, found[0])
+def artifact_uuid_in(name: Optional[str]) -> Optional[str]:
+    """The UUID an `sf://artifact/<uuid>` or bare UUID name refers to, else None."""
+    if not name:
+        return None
+    text = name[len('sf://artifact/'):] if name.startswith('sf://artifact/') else name
+    return text.lower() if is_uuid(text) else None
 
 
-def find_fetched(api: SfApi, namespace: str, url: str) -> Current:
-    found = [a for a in api.list_artifacts() if a.namespace == namespace and a.artifact_type == 'image'
-             and a.source_url == url]
-    return current_of(api, found[0]) if found else Current(None, None)
+class Publisher:
+    """One publish run: `plan()` reads the cluster and returns the steps; locks are held until `close()`."""
 
+    def __init__(self, api: SfApi, resolver: Resolver, request: PublishRequest, *, predict: bool = False,
+                 log: Optional[Log] = None) -> None:
+        self.api = api
+        self.resolver = resolver
+        self.request = request
+        # predict: the plan will be shown, not applied (check mode), so work out everything a prediction needs.
+        self.predict = predict
+        self.log = log or (lambda message: None)
+        self.state = StateDir(request.state_dir) if request.state_dir else None
+        self.locks = Locks(self.state)
+        self.labels = LabelPlanner(LabelReader(api, resolver))
+        self.run = PublishRun()
+        self.before = Current()
+        self.label_before: Optional[LabelState] = None
+        self.read_again: Callable[[], Current] = Current
+        self.warnings: List[str] = []
+        self.cleanup: List[Callable[[], Any]] = []
 
-def current_of(api: SfApi, artifact: Artifact) -> Current:
-    versions = newest_first(api.artifact_versions(artifact.uuid, refresh=True)) if artifact.index else []
-    return Current(artifact, versions[0] if versions else None)
+    def __enter__(self) -> Publisher:
+        return self
 
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
-def source_url_for(namespace: str, name: str) -> str:
-    # Sent explicitly: the server would otherwise use the caller's namespace even when publishing elsewhere.
-    return upload_url(namespace, name)
+    def close(self) -> None:
+        for action in self.cleanup:
+            with contextlib.suppress(OSError):
+                action()
+        self.locks.release()
 
+    @property
+    def retries(self) -> int:
+        return self.api.transport.settings.retries
 
-def wait_for_fetch(api: SfApi, uuid: str, previous_index: int, timeout: float,
-                   log: Optional[Callable[[str], None]] = None) -> Artifact:
-    """Wait until the cluster finished fetching: the artifact left `initial` and its fetch operation ended."""
-    deadline = time.monotonic() + timeout
-    op_done = not api.has_capability('get-cluster-operations')
-    while True:
-        artifact = api.get_artifact(uuid)
-        if artifact.state == 'error':
-            return artifact
-        if not op_done and artifact.last_cluster_operation:
-            op = artifact.last_cluster_operation
-            try:
-                state = api.get_operation(op['op_type'], op['op_uuid']).state
-            except SfNotFound:
-                state = 'complete'  # Finished operations are removed after a while.
-            except SfError:
-                state = 'unknown'
-            if state in ('error', 'abort'):
-                return artifact
-            op_done = state == 'complete'
-        elif not artifact.last_cluster_operation:
-            op_done = True
-        if artifact.state == 'created' and (op_done or artifact.index > previous_index):
-            return artifact
-        if time.monotonic() > deadline:
-            raise SfTimeout(f'the cluster did not finish fetching within {timeout:.0f}s (state {artifact.state})',
-                            hint='raise wait_timeout, or set wait: false and check later')
-        if log:
-            log(f'waiting for the fetch of artifact {uuid} (state {artifact.state})')
-        time.sleep(POLL_INTERVAL)
+    # Validation happens before anything is read or written, so bad input changes nothing.
+    def validate(self) -> None:
+        request = self.request
+        if request.max_versions is not None and request.max_versions < 0:
+            raise SfInvalidInput('max_versions must not be negative')
+        if request.chunk_size < MIB or request.chunk_size > 512 * MIB:
+            raise SfInvalidInput('chunk_size must be between 1 and 512 MiB')
+        if request.wait_timeout <= 0:
+            raise SfInvalidInput('wait_timeout must be a positive number of seconds')
+        if request.shared and request.target != 'system':
+            raise SfForbidden(f'only artifacts of the system namespace can be shared; this one would belong to '
+                              f'{request.target!r}', hint='publish as system (namespace: system) to share an image')
+        if request.url and not request.url.startswith(('http://', 'https://')):
+            raise SfInvalidInput(f'url must be an http:// or https:// URL, got {request.url!r}')
+        if request.state == 'absent':
+            if request.version is not None and request.version < 1:
+                raise SfInvalidInput('version numbers start at 1')
+            if not request.name and not request.url:
+                raise SfInvalidInput('state absent needs name (an artifact name, UUID or sf://artifact/<uuid>) '
+                                     'or url')
+            if request.name and not artifact_uuid_in(request.name):
+                validate_name(request.name, 'name')
+            return
+        if request.version is not None:
+            raise SfInvalidInput('version is only used with state: absent')
+        if not request.src and not request.url:
+            raise SfInvalidInput('one of src or url is required with state: present')
+        if request.name is not None:
+            validate_name(request.name, 'name')
+        if request.checksum:
+            request.checksum = validate_sha512(request.checksum)
+        if (request.src or request.fetch == 'controller') and not request.name:
+            raise SfInvalidInput('name is required when publishing a file')
+        if request.src:
+            path = request.src
+            if not os.path.exists(path):
+                raise SfInvalidInput(f'src {path} does not exist')
+            if not os.path.isfile(path):
+                raise SfInvalidInput(f'src {path} is not a regular file')
+            if not os.access(path, os.R_OK):
+                raise SfInvalidInput(f'src {path} is not readable')
+            if os.path.getsize(path) == 0:
+                raise SfInvalidInput(f'src {path} is empty')
+        if request.label and request.url and request.fetch == 'cluster' and not request.wait:
+            raise SfInvalidInput('label needs wait: true for a URL the cluster fetches (there is no version to point '
+                                 'at until the fetch finished)')
+        if request.artifact_type == 'other' and request.url and request.fetch == 'cluster':
+            raise SfInvalidInput('the cluster only fetches URLs as images; use fetch: controller for type other')
+
+    # Planning
+    def plan(self) -> Plan:
+        self.validate()
+        request = self.request
+        if request.state == 'absent':
+            return self.plan_absent()
+        self.check_label()
+        if request.url and request.fetch == 'cluster':
+            return UrlPublish(self).plan()
+        if request.url:
+            return FilePublish(self).plan_download(request.url)
+        return FilePublish(self).plan_file(request.src or '')
+
+    def new_plan(self, current: Current, read_again: Callable[[], Current]) -> Plan:
+        """A plan over `current`, whose finish re-reads with `read_again`."""
+        self.before = current
+        self.read_again = read_again
+        self.run.artifact = current.artifact
+        before = current.summary()
+        if self.label_before is not None:
+            before['label'] = self.label_before.diff_view()
+        return Plan(before=before, finish=self.finish, warnings=self.warnings)
+
+    def upload_reader(self) -> Callable[[], Current]:
+        request = self.request
+        return lambda: read_upload(self.api, request.target, request.name or '', refresh=True)
+
+    def fetched_reader(self) -> Callable[[], Current]:
+        request = self.request
+        return lambda: read_fetched(self.api, request.target, request.url or '', refresh=True)
+
+    def lock_artifact(self) -> None:
+        """Serialise changes to one artifact among runs on this host, so each sees the version the one before it
+        added and retention (max_versions) is applied before the next run adds a version."""
+        settings = self.api.transport.settings
+        name = self.request.name or self.request.url or ''
+        if self.locks.take(f'artifact:{settings.api_url}:{self.request.target}:{name}'):
+            self.log(f'holding the local lock for artifact {name!r}')
+
+    # Retention and sharing
+    def add_settings(self, plan: Plan, existing: bool) -> None:
+        """max_versions and shared. For an existing artifact retention is set before a new version is added, so
+        adding it never trims a version the user asked to keep; a new artifact gets it right after creation."""
+        request = self.request
+        artifact = self.before.artifact
+        if request.max_versions is not None and (not existing or artifact is None
+                                                 or artifact.max_versions != request.max_versions):
+            wanted = request.max_versions
+            plan.add('set_max_versions', f'set max_versions to {wanted}', self._setting(
+                lambda a: a.max_versions == wanted, lambda uuid: self.api.set_max_versions(uuid, wanted)))
+        if request.shared is not None and (not existing or artifact is None or artifact.shared != request.shared):
+            shared = request.shared
+            verb = 'share' if shared else 'unshare'
+            plan.add(verb, f'{verb} the artifact', self._setting(
+                lambda a: a.shared == shared, lambda uuid: (self.api.share if shared else self.api.unshare)(uuid)))
+
+    def _setting(self, already: Callable[[Any], bool], change: Callable[[str], Any]) -> Callable[[Step], None]:
+        def run(step: Step) -> None:
+            self.lock_artifact()
+            uuid = self.run.artifact.uuid if self.run.artifact else None
+            if uuid is None:
+                now = self.read_again()
+                uuid = now.artifact.uuid if now.artifact else None
+            if uuid is None:
+                raise SfNotFound('the artifact disappeared before its settings could be applied')
+            if already(self.api.get_artifact(uuid)):
+                step.changed = False
+                step.result = f'{step.text}: already so (set concurrently)'
+                return
+            change(uuid)
+
+        return run
+
+    # The label
+    def label_text(self) -> str:
+        label = self.request.label or ''
+        # A bare label name lives in the artifact's namespace, like the artifact itself.
+        return label if '/' in label or self.request.target == self.api.namespace else f'{self.request.target}/{label}'
+
+    def check_label(self) -> None:
+        """Refuse a label this namespace may not write (or a typo, with label_create false) before any upload."""
+        if not self.request.label:
+            return
+        self.label_before = self.labels.check(self.label_text(), LabelRequest(create=self.request.label_create))
+
+    def add_label(self, plan: Plan, pointing_at: Optional[Tuple[str, Optional[str]]]) -> None:
+        """Point the label at this run's version. `pointing_at` is (blob, sha512) when already known (the content
+        is there), else None: the version only exists once the steps before this one ran."""
+        before = self.label_before
+        if before is None:
+            return
+        current = before.current
+        if pointing_at and current and (current.blob_uuid == pointing_at[0] or (
+                current.sha512 and current.sha512 == pointing_at[1])):
+            plan.note(f'label {before.ref} already points at this content')
+            return
+        wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
+                              pointing_at[0] if pointing_at else '(the new version)')
+        step = self.labels.add_point(plan, before, wanted, Written(before.uuid))
+        point = step.run
+
+        def run(step: Step) -> None:
+            version, artifact = self.run.version, self.run.artifact
+            if version is None or artifact is None:
+                raise SfNotFound('there is no version to point the label at')
+            now = before.current
+            if now and (now.blob_uuid == version.uuid or (now.sha512 and now.sha512 == version.sha512)):
+                step.changed = False
+                step.result = f'label {before.ref} already points at this content'
+                return
+            wanted.blob_uuid, wanted.sha512, wanted.size = version.uuid, version.sha512, version.size
+            wanted.resolved_from = {'input': self.request.name or self.request.url, 'ref': artifact.ref,
+                                    'version': version.index}
+            if point is not None:
+                point(step)
+
+        step.run = run
+
+    # Deleting
+    def plan_absent(self) -> Plan:
+        request = self.request
+        uuid = artifact_uuid_in(request.name)
+        if uuid:
+            artifact = self.api.find_artifact(uuid)
+            if artifact is not None and artifact.state == 'deleted':
+                artifact = None
+            if artifact is not None and self.api.namespace not in ('system', artifact.namespace):
+                raise SfForbidden(f'artifact {uuid} is owned by namespace {artifact.namespace!r}; only its owner or '
+                                  'system may delete it')
+            current = current_of(self.api, artifact)
+            what, reader = f'sf://artifact/{uuid}', (lambda: current_of(self.api, self.api.find_artifact(uuid)))
+        elif request.name:
+            current, what, reader = read_upload(self.api, request.target, request.name), repr(request.name), \
+                self.upload_reader()
+        else:
+            current = read_fetched(self.api, request.target, request.url or '')
+            what, reader = request.url or '', self.fetched_reader()
+        plan = self.new_plan(current, reader)
+        artifact, version = current.artifact, request.version
+        if artifact is None:
+            plan.note(f'no artifact {what} in namespace {request.target!r}')
+        elif version is not None and version not in current.indexes:
+            plan.note(f'{what} has no version {version}')
+        elif version is not None:
+            plan.add('delete_version', f'delete version {version} of {what} ({artifact.uuid})',
+                     lambda step: self.api.delete_version(artifact.uuid, version))
+        else:
+            plan.add('delete', f'delete artifact {what} ({artifact.uuid}, state {artifact.state})',
+                     lambda step: self.api.delete_artifact(artifact.uuid))
+        self.predict_absent(plan, current)
+        return plan
+
+    def predict_absent(self, plan: Plan, current: Current) -> None:
+        after = current.summary()
+        version = self.request.version
+        if current.artifact is not None and (version is None or [version] == sorted(current.indexes)):
+            after = Current().summary()
+        elif current.artifact is not None and version in current.indexes:
+            remaining = [v for v in current.versions if v.index != version]
+            after = Current(current.artifact, remaining).summary()
+        plan.after = after
+        self.run.version = current.newest
+        plan.result = self.run.result()
+
+    # After the steps ran
+    def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        now = self.read_again()
+        self.run.artifact = now.artifact
+        if self.run.version is not None:
+            self.run.version = next((v for v in now.versions if v.uuid == self.run.version.uuid), self.run.version)
+        if now.artifact is None:
+            self.run.version = None
+        after = now.summary()
+        if self.label_before is not None:
+            label = self.labels.reader.reread(self.label_before.namespace, self.label_before.name)
+            after['label'] = label.diff_view()
+            current = label.current
+            self.run.label = {'ref': label.ref, 'uuid': label.uuid, 'version': current.version if current else None,
+                              'blob_uuid': current.blob_uuid if current else None}
+        return after, self.run.result()
+
+    def predicted_label(self, blob_uuid: Optional[str], sha512: Optional[str]) -> Optional[Dict[str, Any]]:
+        before = self.label_before
+        if before is None:
+            return None
+        current = before.current
+        if current and (current.blob_uuid == blob_uuid or (sha512 and current.sha512 == sha512)):
+            return {'ref': before.ref, 'uuid': before.uuid, 'version': current.version, 'blob_uuid': current.blob_uuid}
+        return {'ref': before.ref, 'uuid': before.uuid, 'blob_uuid': blob_uuid,
+                'version': max([v.version for v in before.history], default=0) + 1}
+
+    def predicted_label_diff(self, blob_uuid: Optional[str], sha512: Optional[str]) -> Optional[Dict[str, Any]]:
+        before = self.label_before
+        if before is None:
+            return None
+        predicted = self.predicted_label(blob_uuid, sha512) or {}
+        view = before.diff_view()
+        if predicted.get('version') != view.get('version'):
+            artifact = self.before.artifact
+            view.update({'exists': True, 'version': predicted['version'], 'blob_uuid': blob_uuid, 'sha512': sha512,
+                         'target': artifact.ref if artifact else None,
+                         'versions': [predicted['version']] + list(view.get('versions') or [])})
+        return view

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference, SfError, SfInvalidInput, SfNotFound, SfNotReady
+from ._index import ArtifactIndex
 from ._models import Artifact, ArtifactVersion
 from ._refs import (
     DEFAULT_IMAGE_BASE_URL,
@@ -22,7 +23,6 @@ from ._refs import (
     artifact_name,
     is_upstream_shorthand,
     parse_ref,
-    upload_url,
     upstream_url,
     validate_sha512,
 )
@@ -33,13 +33,18 @@ VersionSpec = Union[None, str, int]
 
 @dataclass(frozen=True)
 class Candidate:
-    """One thing a reference could mean."""
+    """One thing a reference could mean. `origins` is every origin it counts as for `prefer` (a system artifact
+    is `system` for everyone, and also `namespace` for the system caller itself); `origin` is the first."""
 
-    origin: str
+    origins: Tuple[str, ...]
     kind: str
     ref: str
     artifact: Optional[Artifact] = None
     url: Optional[str] = None
+
+    @property
+    def origin(self) -> str:
+        return self.origins[0]
 
     def describe(self) -> Dict[str, Any]:
         return {
@@ -79,28 +84,6 @@ class Resolution:
         return dict(self.__dict__)
 
 
-def canonical_ref(artifact: Artifact) -> str:
-    """The explicit form that names this artifact and nothing else."""
-    url = artifact.source_url
-    if artifact.artifact_type == 'label' and url.startswith('sf://label/'):
-        return url
-    if artifact.artifact_type == 'snapshot':
-        return f'sf://snapshot/{artifact.uuid}'
-    if url.startswith('sf://upload/'):
-        return upload_url(artifact.namespace, artifact_name(url))
-    return f'sf://artifact/{artifact.uuid}'
-
-
-def uploads_named(listing: List[Artifact], namespace: Optional[str], name: str) -> List[Artifact]:
-    """Uploaded artifacts (image or other) called `name`, in `namespace` or anywhere visible when None."""
-    return [a for a in listing if a.artifact_type in ('image', 'other') and a.source_url.startswith('sf://upload/')
-            and artifact_name(a.source_url) == name and (namespace is None or a.namespace == namespace)]
-
-
-def artifact_kind(artifact: Artifact) -> str:
-    return artifact.artifact_type
-
-
 class Resolver:
     def __init__(self, api: SfApi, image_base_url: str = DEFAULT_IMAGE_BASE_URL) -> None:
         self.api = api
@@ -111,19 +94,22 @@ class Resolver:
     def namespace(self) -> str:
         return self.api.namespace
 
-    def origin_of(self, artifact: Artifact) -> str:
+    def origins_of(self, artifact: Artifact) -> Tuple[str, ...]:
         """namespace (the caller's own), system, or trusted (another namespace that lets us see it)."""
         if artifact.namespace == self.namespace:
-            return 'namespace'
+            return ('namespace', 'system') if artifact.namespace == 'system' else ('namespace',)
         if artifact.namespace == 'system':
-            return 'system'
-        return 'trusted'
+            return ('system',)
+        return ('trusted',)
+
+    def origin_of(self, artifact: Artifact) -> str:
+        return self.origins_of(artifact)[0]
 
     def _candidate(self, artifact: Artifact) -> Candidate:
-        return Candidate(self.origin_of(artifact), artifact_kind(artifact), canonical_ref(artifact), artifact)
+        return Candidate(self.origins_of(artifact), artifact.artifact_type, artifact.ref, artifact)
 
-    def _listing(self) -> List[Artifact]:
-        return self.api.list_artifacts()
+    def _index(self) -> ArtifactIndex:
+        return self.api.index()
 
     def _by_uuid(self, uuid: str, want_type: Optional[str] = None) -> List[Candidate]:
         artifact = self.api.find_artifact(uuid)
@@ -133,38 +119,30 @@ class Resolver:
             raise SfInvalidInput(f'sf://{want_type}/{uuid} names a {artifact.artifact_type}, not a {want_type}')
         return [self._candidate(artifact)]
 
-    def labels_named(self, namespace: Optional[str], name: str) -> List[Artifact]:
-        return [a for a in self._listing() if a.artifact_type == 'label' and artifact_name(a.source_url) == name
-                and a.source_url.startswith('sf://label/') and (namespace is None or a.namespace == namespace)]
-
-    def uploads_named(self, namespace: Optional[str], name: str) -> List[Artifact]:
-        return uploads_named(self._listing(), namespace, name)
-
     def candidates(self, parsed: ParsedRef) -> List[Candidate]:
         """Every artifact the parsed reference could mean, in rule order."""
         kind = parsed.kind
         if kind in ('artifact', 'snapshot'):
             return self._by_uuid(parsed.uuid or '', 'snapshot' if kind == 'snapshot' else None)
+        index = self._index()
         if kind == 'label':
-            return [self._candidate(a) for a in self.labels_named(parsed.namespace, parsed.name or '')]
+            return [self._candidate(a) for a in index.labels(parsed.namespace, parsed.name or '')]
         if kind == 'upload':
-            return [self._candidate(a) for a in self.uploads_named(parsed.namespace, parsed.name or '')]
+            return [self._candidate(a) for a in index.uploads(parsed.namespace, parsed.name or '')]
         if kind == 'instance_disk':
-            return [self._candidate(a) for a in self._listing()
-                    if a.artifact_type == 'snapshot' and artifact_name(a.source_url) == parsed.name]
+            return [self._candidate(a) for a in index.snapshots(parsed.name or '')]
         if kind == 'namespaced':
-            return [self._candidate(a) for a in self._listing()
-                    if a.namespace == parsed.namespace and artifact_name(a.source_url) == parsed.name]
+            return [self._candidate(a) for a in index.named(parsed.namespace or '', parsed.name or '')]
         if kind == 'url':
-            found = [a for a in self._listing() if a.artifact_type == 'image' and a.source_url == parsed.url]
+            found = index.fetched(None, parsed.url or '')
             if found:
                 return self._prefer_owned([self._candidate(a) for a in found])
-            return [Candidate('upstream', 'upstream', parsed.url or '', url=parsed.url)]
+            return [Candidate(('upstream',), 'upstream', parsed.url or '', url=parsed.url)]
         return self._bare_candidates(parsed.name or '')
 
     def _prefer_owned(self, candidates: List[Candidate]) -> List[Candidate]:
         # The server's URL rule: the caller's own artifact with that URL wins over visible ones.
-        owned = [c for c in candidates if c.origin == 'namespace']
+        owned = [c for c in candidates if 'namespace' in c.origins]
         return owned if len(owned) == 1 else candidates
 
     def _bare_candidates(self, name: str) -> List[Candidate]:
@@ -177,24 +155,25 @@ class Resolver:
                 seen.add(key)
                 found.append(candidate)
 
-        for artifact in self.labels_named(self.namespace, name):
+        index = self._index()
+        for artifact in index.labels(self.namespace, name):
             add(self._candidate(artifact))
-        for artifact in self.labels_named('system', name):
+        for artifact in index.labels('system', name):
             add(self._candidate(artifact))
-        for artifact in self.uploads_named(None, name):
+        for artifact in index.uploads(None, name):
             add(self._candidate(artifact))
         if is_upstream_shorthand(name):
-            cached = [a for a in self._listing() if a.artifact_type == 'image' and a.source_url == name]
+            cached = index.fetched(None, name)
             owned = [a for a in cached if a.namespace == self.namespace]
             chosen = owned[0] if len(owned) == 1 else (cached[0] if len(cached) == 1 else None)
             url = upstream_url(name, self.image_base_url)
-            add(Candidate('upstream', 'upstream', url or name, artifact=chosen, url=url))
+            add(Candidate(('upstream',), 'upstream', url or name, artifact=chosen, url=url))
         return found
 
     def near_names(self, name: str) -> List[str]:
         names: Dict[str, str] = {}
-        for artifact in self._listing():
-            names.setdefault(artifact_name(artifact.source_url), canonical_ref(artifact))
+        for artifact in self._index():
+            names.setdefault(artifact.name, artifact.ref)
         close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)
         return [names[match] for match in close]
 
@@ -206,7 +185,7 @@ class Resolver:
         listed = [c.describe() for c in candidates]
         if prefer:
             for origin in prefer:
-                matching = [c for c in candidates if c.origin == origin]
+                matching = [c for c in candidates if origin in c.origins]
                 if len(matching) == 1:
                     return matching[0], [c for c in candidates if c is not matching[0]]
                 if len(matching) > 1:
@@ -279,33 +258,33 @@ class Resolver:
                               state='not fetched', source_url=candidate.url, disk_base=candidate.url)
         chosen = self.pick_version(artifact, version, sha512)
         return Resolution(
-            input=text, ref=canonical_ref(artifact), origin=candidate.origin, kind=candidate.kind,
-            uuid=artifact.uuid, namespace=artifact.namespace, name=artifact_name(artifact.source_url),
+            input=text, ref=artifact.ref, origin=candidate.origin, kind=candidate.kind,
+            uuid=artifact.uuid, namespace=artifact.namespace, name=artifact.name,
             type=artifact.artifact_type, state=artifact.state, source_url=artifact.source_url,
             shared=artifact.shared, version=chosen.index, blob_uuid=chosen.uuid, sha512=chosen.sha512,
             size=chosen.size, disk_base=f'sf://blob/{chosen.uuid}')
 
     def pick_version(self, artifact: Artifact, version: Optional[int], sha512: Optional[str]) -> ArtifactVersion:
         if artifact.state == 'error':
-            raise SfNotReady(f'{canonical_ref(artifact)} is in state error: '
+            raise SfNotReady(f'{artifact.ref} is in state error: '
                              f'{artifact.error_message or "the server gave no reason"}')
         versions = newest_first(self.api.artifact_versions(artifact.uuid))
         if not versions:
-            raise SfNotReady(f'{canonical_ref(artifact)} has no versions yet (state {artifact.state})')
+            raise SfNotReady(f'{artifact.ref} has no versions yet (state {artifact.state})')
         available = ', '.join(str(v.index) for v in versions)
         if version is not None:
             matching = [v for v in versions if v.index == version]
             if not matching:
-                raise SfNotFound(f'{canonical_ref(artifact)} has no version {version}; it has {available}')
+                raise SfNotFound(f'{artifact.ref} has no version {version}; it has {available}')
             chosen = matching[0]
             if sha512 and chosen.sha512 != sha512:
-                raise SfNotFound(f'version {version} of {canonical_ref(artifact)} has sha512 {chosen.sha512}, '
+                raise SfNotFound(f'version {version} of {artifact.ref} has sha512 {chosen.sha512}, '
                                  f'not the expected {sha512}')
             return chosen
         if sha512:
             matching = [v for v in versions if v.sha512 == sha512]
             if not matching:
-                raise SfNotFound(f'no version of {canonical_ref(artifact)} has sha512 {sha512[:16]}...; '
+                raise SfNotFound(f'no version of {artifact.ref} has sha512 {sha512[:16]}...; '
                                  f'it has versions {available}')
             return matching[0]
         return versions[0]

@@ -1,23 +1,29 @@
 # Copyright: Shaken Fist storage collection contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Chunked, resumable upload of a local file into a Shaken Fist upload.
+"""Chunked, resumable upload of a local file into a Shaken Fist upload, reading the file once.
 
 Each chunk's answer is the server's acknowledged total; on any failure we truncate back to the last
 acknowledged size and send the chunk again, so a dropped connection never duplicates or loses bytes.
+While a chunk is on the wire, the next one is read and the current one hashed on two helper threads (file reads,
+socket writes and sha512 all release the GIL), so a fresh publish costs about one pass over the file instead of a
+hash pass followed by an upload pass. An upload may start from bytes a killed earlier run already sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import BinaryIO, Callable, Optional
 
 from ._api import SfApi
+from ._checksum import file_identity, hash_prefix
 from ._errors import SfError, SfInvalidInput, SfServerError, SfTimeout, SfTransportError
 
 DEFAULT_CHUNK = 16 * 1024 * 1024
 PROGRESS_EVERY = 0.1  # report progress every 10% of the file
+RETRYABLE = (SfTransportError, SfServerError, SfTimeout)
 
 
 @dataclass
@@ -25,7 +31,13 @@ class UploadResult:
     upload_uuid: str
     sent_bytes: int
     duration: float
-    resumed: int
+    retried_chunks: int
+    resumed_bytes: int
+    sha512: Optional[str]
+
+
+def _read(handle: BinaryIO, size: int) -> bytes:
+    return handle.read(size)
 
 
 def upload_file(
@@ -35,54 +47,76 @@ def upload_file(
     *,
     chunk_size: int = DEFAULT_CHUNK,
     retries: int = 5,
+    hash_content: bool = True,
+    resume_uuid: Optional[str] = None,
+    resume_from: int = 0,
+    on_created: Optional[Callable[[str], None]] = None,
     log: Optional[Callable[[str], None]] = None,
 ) -> UploadResult:
+    """Send `path` into an upload and return its UUID (and the file's sha512 when `hash_content`).
+
+    With `resume_uuid`, the upload already holds the file's first `resume_from` bytes (from an interrupted run):
+    only the rest is sent. `on_created` hears a new upload's UUID before the first byte is sent, so that a run
+    killed mid-upload can be resumed. On an error the upload is left as it is for the caller to abandon or keep.
+    """
     if chunk_size < 64 * 1024:
         raise SfInvalidInput('chunk_size must be at least 64 KiB')
-    upload = api.create_upload()
+    identity = file_identity(path)
+    if resume_uuid:
+        upload_uuid, acknowledged = resume_uuid, resume_from
+    else:
+        upload_uuid, acknowledged = api.create_upload().uuid, 0
+        if on_created:
+            on_created(upload_uuid)
     started = time.monotonic()
-    acknowledged = 0
-    sent = 0
-    resumed = 0
+    digest = hash_prefix(path, acknowledged) if hash_content else None
+    sent = retried = 0
     next_report = PROGRESS_EVERY
-    try:
-        with open(path, 'rb') as handle:
-            while acknowledged < size:
-                handle.seek(acknowledged)
-                chunk = handle.read(min(chunk_size, size - acknowledged))
-                if not chunk:
-                    raise SfInvalidInput(f'{path} shrank while it was being uploaded')
-                failures = 0
-                while True:
-                    try:
-                        total = api.append_upload(upload.uuid, chunk)
-                        sent += len(chunk)
-                        if total != acknowledged + len(chunk):
-                            raise SfServerError(f'upload {upload.uuid} acknowledged {total} bytes, expected '
-                                                f'{acknowledged + len(chunk)}')
-                        acknowledged = total
-                        break
-                    except (SfTransportError, SfServerError, SfTimeout) as exc:
-                        failures += 1
-                        if failures > retries:
-                            raise
-                        resumed += 1
-                        if log:
-                            log(f'chunk at offset {acknowledged} failed ({exc}); resuming from there')
-                        time.sleep(min(4.0, 0.2 * 2 ** (failures - 1)))
-                        api.truncate_upload(upload.uuid, acknowledged)
-                if log and size and acknowledged / size >= next_report:
-                    elapsed = max(time.monotonic() - started, 1e-6)
-                    log(f'uploaded {acknowledged}/{size} bytes ({100 * acknowledged // size}%, '
-                        f'{acknowledged / elapsed / 1e6:.1f} MB/s)')
-                    next_report = acknowledged / size + PROGRESS_EVERY
-    except SfError:
-        abandon(api, upload.uuid)
-        raise
-    return UploadResult(upload.uuid, sent, time.monotonic() - started, resumed)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix='sf-upload') as helpers, \
+            open(path, 'rb', buffering=0) as handle:
+        handle.seek(acknowledged)
+        reading: Optional[Future] = helpers.submit(_read, handle, min(chunk_size, size - acknowledged))
+        while acknowledged < size:
+            chunk = reading.result() if reading else b''
+            if not chunk:
+                raise SfInvalidInput(f'{path} shrank while it was being uploaded; nothing was published')
+            end = acknowledged + len(chunk)
+            reading = helpers.submit(_read, handle, min(chunk_size, size - end)) if end < size else None
+            hashing = helpers.submit(digest.update, chunk) if digest is not None else None
+            failures = 0
+            while True:
+                try:
+                    total = api.append_upload(upload_uuid, chunk)
+                    sent += len(chunk)
+                    if total != end:
+                        raise SfServerError(f'upload {upload_uuid} acknowledged {total} bytes, expected {end}')
+                    break
+                except RETRYABLE as exc:
+                    failures += 1
+                    if failures > retries:
+                        raise
+                    retried += 1
+                    if log:
+                        log(f'chunk at offset {acknowledged} failed ({exc}); resuming from there')
+                    api.transport.pause(failures, f'upload {upload_uuid}: chunk at offset {acknowledged} failed')
+                    api.truncate_upload(upload_uuid, acknowledged)
+            if hashing is not None:
+                hashing.result()
+            acknowledged = end
+            if log and size and acknowledged / size >= next_report:
+                elapsed = max(time.monotonic() - started, 1e-6)
+                log(f'uploaded {acknowledged}/{size} bytes ({100 * acknowledged // size}%, '
+                    f'{acknowledged / elapsed / 1e6:.1f} MB/s)')
+                next_report = acknowledged / size + PROGRESS_EVERY
+    if file_identity(path) != identity:
+        raise SfInvalidInput(f'{path} changed while it was being uploaded; nothing was published',
+                             hint='publish a file nobody writes to meanwhile (copy it first)')
+    return UploadResult(upload_uuid, sent, time.monotonic() - started, retried, resume_from if resume_uuid else 0,
+                        digest.hexdigest() if digest is not None else None)
 
 
 def abandon(api: SfApi, upload_uuid: str) -> None:
     """There is no upload delete route: drop the bytes so nothing half-made lingers until the upload expires."""
     with contextlib.suppress(SfError):
         api.truncate_upload(upload_uuid, 0)
+

@@ -107,8 +107,6 @@ from typing import Any, Dict, List  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._api import newest_first  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._refs import artifact_name  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import canonical_ref  # noqa: E402
 
 
 class ArtifactInfo(SfModule):
@@ -131,12 +129,12 @@ class ArtifactInfo(SfModule):
             listing = [a for a in listing if a.uuid == resolved.uuid] or (
                 [self.api.get_artifact(resolved.uuid)] if resolved.uuid else [])
         matching = [a for a in listing if self.matches(a)]
-        matching.sort(key=lambda a: (a.namespace, a.artifact_type, artifact_name(a.source_url)))
+        matching.sort(key=lambda a: (a.namespace, a.artifact_type, a.name))
         self.result['artifacts'] = [self.describe(a) for a in matching]
 
     def matches(self, artifact: Artifact) -> bool:
         params = self.params
-        if params['name'] and not fnmatch.fnmatchcase(artifact_name(artifact.source_url), params['name']):
+        if params['name'] and not fnmatch.fnmatchcase(artifact.name, params['name']):
             return False
         if params['type'] and artifact.artifact_type not in params['type']:
             return False
@@ -146,7 +144,7 @@ class ArtifactInfo(SfModule):
 
     def describe(self, artifact: Artifact) -> Dict[str, Any]:
         described: Dict[str, Any] = {
-            'uuid': artifact.uuid, 'name': artifact_name(artifact.source_url), 'ref': canonical_ref(artifact),
+            'uuid': artifact.uuid, 'name': artifact.name, 'ref': artifact.ref,
             'namespace': artifact.namespace, 'type': artifact.artifact_type, 'state': artifact.state,
             'shared': artifact.shared, 'source_url': artifact.source_url, 'max_versions': artifact.max_versions,
             'error_message': artifact.error_message, 'instances': list(artifact.instances),

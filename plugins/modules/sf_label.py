@@ -20,8 +20,8 @@ description:
   - Works on servers where C(GET /label) and C(DELETE /label) are broken (Shaken Fist 0.7.2). Labels are read
     from the artifact listing and deleted by artifact UUID.
   - The server does not record where each version came from. This module records it in the label's artifact
-    metadata under the key C(shakenfist.storage.resolved_from) (a map of version number to source), and
-    returns it as RV(label.current.resolved_from) and in RV(history).
+    metadata, one key per version (C(shakenfist.storage.resolved_from.<version>)), so concurrent moves of one
+    label never lose each other's entries. It returns it as RV(label.current.resolved_from) and in RV(history).
 extends_documentation_fragment:
   - shakenfist.storage.connection
   - shakenfist.storage.attributes
@@ -50,6 +50,9 @@ options:
         label, for creating a label in a namespace that trusts you, and for a tenant that wants its own label
         with the same name as a shared C(system) label.
       - V(sf://label/<namespace>/<name>) and V(label:<name>) are accepted too.
+      - A name that looks like a UUID is refused, because a bare UUID always means the artifact with that UUID.
+      - A label in your own namespace is written by its plain name, as the official client does, so
+        C(sf-client artifact show web) finds it.
     type: str
     required: true
   state:
@@ -106,8 +109,8 @@ options:
     type: bool
   metadata:
     description:
-      - Metadata keys to set on the label's artifact. Keys not listed are left alone. The key
-        C(shakenfist.storage.resolved_from) is reserved.
+      - Metadata keys to set on the label's artifact. Keys not listed are left alone. Keys starting with
+        C(shakenfist.storage.) are reserved for the collection's own bookkeeping.
     type: dict
   create:
     description:
@@ -212,7 +215,7 @@ label:
       description: V(namespace) (yours), V(system) or V(trusted).
       type: str
     metadata:
-      description: The label's artifact metadata, without the reserved C(shakenfist.storage.resolved_from) key.
+      description: The label's artifact metadata, without the collection's own C(shakenfist.storage.*) keys.
       type: dict
     current:
       description: The newest version, what the label points at now. Null if there is none.
@@ -252,10 +255,10 @@ actions:
 from typing import Any, Dict  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._label_plan import LabelPlanner  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
-    LabelManager,
+    LabelReader,
     LabelRequest,
-    Outcome,
 )
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 
@@ -286,31 +289,21 @@ class SfLabel(SfModule):
     def run(self) -> None:
         params = self.params
         self.activity = f'label {params["name"]!r}'
-        manager = LabelManager(self.api, self.resolver, check_mode=self.check_mode)
+        planner = LabelPlanner(LabelReader(self.api, self.resolver))
         if params['state'] == 'absent':
             if any(params[key] is not None for key in ('target', 'blob', 'rollback', 'max_versions', 'shared')):
                 raise SfInvalidInput('state absent takes only name and version')
-            outcome = manager.ensure_absent(params['name'], version=params['version'])
-        else:
-            if params['version'] is not None:
-                raise SfInvalidInput('version selects a version to delete; use it with state: absent '
-                                     '(to point at a version of the target, use target_version)')
-            request = LabelRequest(
-                target=params['target'], target_version=params['target_version'],
-                target_sha512=params['target_sha512'], blob=params['blob'], rollback=params['rollback'],
-                prefer=params['prefer'], max_versions=params['max_versions'], shared=params['shared'],
-                metadata=params['metadata'], create=params['create'])
-            outcome = manager.ensure_present(params['name'], request)
-        self.report(outcome)
-
-    def report(self, outcome: Outcome) -> None:
-        for warning in outcome.warnings:
-            self.warn(warning)
-        for text in outcome.actions:
-            self.action(text, changed=True)
-        self.result['label'] = outcome.after.as_dict()
-        self.result['history'] = outcome.after.history_dicts()
-        self.set_diff(outcome.before.diff_view(), outcome.after.diff_view())
+            self.apply(planner.plan_absent(params['name'], version=params['version']))
+            return
+        if params['version'] is not None:
+            raise SfInvalidInput('version selects a version to delete; use it with state: absent '
+                                 '(to point at a version of the target, use target_version)')
+        request = LabelRequest(
+            target=params['target'], target_version=params['target_version'], target_sha512=params['target_sha512'],
+            blob=params['blob'], rollback=params['rollback'], prefer=params['prefer'],
+            max_versions=params['max_versions'], shared=params['shared'], metadata=params['metadata'],
+            create=params['create'])
+        self.apply(planner.plan_present(params['name'], request))
 
 
 def main() -> None:

@@ -145,7 +145,7 @@ exists:
 from typing import Any, Dict, List  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
-    LabelManager,
+    LabelReader,
     LabelState,
     split_label_name,
 )
@@ -163,7 +163,7 @@ class SfLabelInfo(SfModule):
     module_kwargs: Dict[str, Any] = {'mutually_exclusive': [('name', 'owner'), ('name', 'pattern')]}
 
     def run(self) -> None:
-        manager = LabelManager(self.api, self.resolver, check_mode=True)
+        manager = LabelReader(self.api, self.resolver)
         name = self.params['name']
         if name:
             self.activity = f'reading label {name!r}'

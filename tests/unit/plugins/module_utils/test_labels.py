@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 
 from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
+from ansible_collections.shakenfist.storage.plugins.module_utils._label_plan import LabelPlanner
 from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (
     RESOLVED_FROM_KEY,
-    LabelManager,
+    LabelReader,
     LabelRequest,
     LabelVersion,
     check_write,
     read_resolved_from,
+    resolved_from_key,
     rollback_target,
     split_label_name,
 )
@@ -24,6 +27,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._models import 
     Blob,
     VersionRef,
 )
+from ansible_collections.shakenfist.storage.plugins.module_utils._plan import Outcome, execute
 from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
 
 
@@ -87,6 +91,12 @@ class FakeApi:
         return [a for a in self.artifacts.values() if a.state == 'created' and (
             self.is_system or a.shared or a.namespace in (self.namespace, *self.trusted_by))]
 
+    def index(self, refresh: bool = False) -> ArtifactIndex:
+        return ArtifactIndex(self.list_artifacts())
+
+    def forget(self) -> None:
+        pass
+
     def find_artifact(self, ref: str) -> Artifact | None:
         return self.artifacts.get(ref)
 
@@ -135,6 +145,12 @@ class FakeApi:
         self.artifacts[uuid] = self.artifacts[uuid].model_copy(
             update={'metadata': {**self.artifacts[uuid].metadata, key: value}})
 
+    def delete_metadata(self, uuid: str, key: str) -> None:
+        self.writes.append(f'delete metadata {key}')
+        metadata = dict(self.artifacts[uuid].metadata)
+        metadata.pop(key, None)
+        self.artifacts[uuid] = self.artifacts[uuid].model_copy(update={'metadata': metadata})
+
     def delete_artifact(self, uuid: str) -> None:
         self.writes.append(f'delete {uuid}')
         self.artifacts[uuid] = self.artifacts[uuid].model_copy(update={'state': 'deleted'})
@@ -145,8 +161,16 @@ class FakeApi:
         self._trim(uuid)
 
 
-def manager(api: FakeApi, check_mode: bool = False) -> LabelManager:
-    return LabelManager(api, Resolver(api), check_mode=check_mode)  # type: ignore[arg-type]
+def reader(api: FakeApi) -> LabelReader:
+    return LabelReader(api, Resolver(api))  # type: ignore[arg-type]
+
+
+def present(api: FakeApi, name: str, check_mode: bool = False, **request: Any) -> Outcome:
+    return execute(LabelPlanner(reader(api)).plan_present(name, LabelRequest(**request)), check_mode)
+
+
+def absent(api: FakeApi, name: str, version: int | None = None, check_mode: bool = False) -> Outcome:
+    return execute(LabelPlanner(reader(api)).plan_absent(name, version), check_mode)
 
 
 @pytest.fixture
@@ -176,6 +200,9 @@ def test_read_resolved_from_is_tolerant() -> None:
     assert read_resolved_from({RESOLVED_FROM_KEY: '{"3": "sf://upload/ci/a"}'}) == {3: {'ref': 'sf://upload/ci/a'}}
     assert read_resolved_from({RESOLVED_FROM_KEY: 'not json'}) == {}
     assert read_resolved_from({}) == {}
+    # Per-version keys win over the older single map.
+    both = {RESOLVED_FROM_KEY: {'2': {'ref': 'old'}}, resolved_from_key(2): {'ref': 'new'}, 'other': 1}
+    assert read_resolved_from(both) == {2: {'ref': 'new'}}
 
 
 def test_rollback_target_counts_back_from_the_newest() -> None:
@@ -188,88 +215,107 @@ def test_rollback_target_counts_back_from_the_newest() -> None:
         rollback_target(history, 0, 'x')
 
 
+def current(outcome: Outcome) -> dict[str, Any]:
+    found = outcome.result['label']['current']
+    assert found is not None, outcome.result
+    return found
+
+
 def test_create_from_an_image_name_records_the_source(ci: FakeApi) -> None:
-    outcome = manager(ci).ensure_present('web', LabelRequest(target='img-a', max_versions=5))
-    after = outcome.after
-    assert outcome.changed and after.exists and after.ref == 'sf://label/ci/web' and after.max_versions == 5
-    assert after.current is not None and after.current.blob_uuid == image_blob(ci, 'img-a')
-    assert after.current.resolved_from == {'input': 'img-a', 'ref': 'sf://upload/ci/img-a', 'version': 1}
-    assert ci.writes[0].startswith('label ci/web ') and ci.writes[-1] == f'metadata {RESOLVED_FROM_KEY}'
+    outcome = present(ci, 'web', target='img-a', max_versions=5)
+    label = outcome.result['label']
+    assert outcome.changed and label['uuid'] and label['ref'] == 'sf://label/ci/web' and label['max_versions'] == 5
+    assert current(outcome)['blob_uuid'] == image_blob(ci, 'img-a')
+    assert current(outcome)['resolved_from'] == {'input': 'img-a', 'ref': 'sf://upload/ci/img-a', 'version': 1}
+    assert ci.writes[0].startswith('label ci/web ') and ci.writes[-1] == f'metadata {resolved_from_key(1)}'
+    assert outcome.plan[0]['step'] == 'point_label' and outcome.plan[0]['status'] == 'done'
 
 
 def test_same_target_again_writes_nothing(ci: FakeApi) -> None:
-    manager(ci).ensure_present('web', LabelRequest(target='img-a'))
+    present(ci, 'web', target='img-a')
     ci.writes.clear()
-    outcome = manager(ci).ensure_present('web', LabelRequest(target='img-a'))
+    outcome = present(ci, 'web', target='img-a')
     assert not outcome.changed and ci.writes == []
 
 
 def test_identical_bytes_under_another_blob_is_no_move(ci: FakeApi) -> None:
-    manager(ci).ensure_present('web', LabelRequest(target='img-a'))
+    present(ci, 'web', target='img-a')
     twin = ci.blob().model_copy(update={'sha512': ci.blobs[image_blob(ci, 'img-a')].sha512})
     ci.blobs[twin.uuid] = twin
     ci.add('image', 'sf://upload/ci/twin', 'ci', [twin])
     ci.writes.clear()
-    assert not manager(ci).ensure_present('web', LabelRequest(target='twin')).changed and ci.writes == []
+    assert not present(ci, 'web', target='twin').changed and ci.writes == []
 
 
 def test_move_then_rollback_uses_the_history(ci: FakeApi) -> None:
     for name in ('img-a', 'img-b', 'img-c'):
-        manager(ci).ensure_present('web', LabelRequest(target=name, max_versions=5))
-    outcome = manager(ci).ensure_present('web', LabelRequest(rollback=2))
-    current = outcome.after.current
-    assert current is not None and current.blob_uuid == image_blob(ci, 'img-a') and current.version == 4
-    assert current.resolved_from is not None and current.resolved_from['ref'] == 'sf://upload/ci/img-a'
-    assert 'rollback 2' in current.resolved_from['via']
+        present(ci, 'web', target=name, max_versions=5)
+    outcome = present(ci, 'web', rollback=2)
+    now = current(outcome)
+    assert now['blob_uuid'] == image_blob(ci, 'img-a') and now['version'] == 4
+    assert now['resolved_from']['ref'] == 'sf://upload/ci/img-a' and 'rollback 2' in now['resolved_from']['via']
     # History is now a, c, b, a: going back 3 lands on the blob the label already has, so nothing moves.
     ci.writes.clear()
-    assert not manager(ci).ensure_present('web', LabelRequest(rollback=3)).changed and ci.writes == []
+    assert not present(ci, 'web', rollback=3).changed and ci.writes == []
+
+
+def test_history_entries_of_trimmed_versions_are_dropped(ci: FakeApi) -> None:
+    for name in ('img-a', 'img-b', 'img-c', 'img-a'):
+        present(ci, 'web', target=name)
+    keys = sorted(k for k in ci.artifacts[reader(ci).read('ci', 'web').uuid or ''].metadata if k != RESOLVED_FROM_KEY)
+    assert keys == [resolved_from_key(n) for n in (2, 3, 4)]
 
 
 def test_check_mode_predicts_and_never_writes(ci: FakeApi) -> None:
-    manager(ci).ensure_present('web', LabelRequest(target='img-a'))
+    present(ci, 'web', target='img-a')
     ci.writes.clear()
-    outcome = manager(ci, check_mode=True).ensure_present('web', LabelRequest(target='img-b', max_versions=2))
+    outcome = present(ci, 'web', check_mode=True, target='img-b', max_versions=2)
     assert outcome.changed and ci.writes == []
-    assert outcome.after.current is not None and outcome.after.current.version == 2
-    assert outcome.after.current.blob_uuid == image_blob(ci, 'img-b')
-    assert outcome.after.max_versions == 2 and [v.version for v in outcome.after.history] == [2, 1]
-    diff = outcome.before.diff_view(), outcome.after.diff_view()
-    assert diff[0]['target'] == 'sf://upload/ci/img-a' and diff[1]['target'] == 'sf://upload/ci/img-b'
-    assert diff[0]['max_versions'] == 3 and diff[1]['max_versions'] == 2
+    assert current(outcome)['version'] == 2 and current(outcome)['blob_uuid'] == image_blob(ci, 'img-b')
+    assert outcome.result['label']['max_versions'] == 2 and [v['version'] for v in outcome.result['history']] == [2, 1]
+    assert outcome.before['target'] == 'sf://upload/ci/img-a' and outcome.after['target'] == 'sf://upload/ci/img-b'
+    assert outcome.before['max_versions'] == 3 and outcome.after['max_versions'] == 2
+    assert all(action.startswith('would ') for action in outcome.actions)
+    assert [step['status'] for step in outcome.plan] == ['planned', 'planned']
 
 
 def test_check_mode_create_predicts_version_one(ci: FakeApi) -> None:
-    outcome = manager(ci, check_mode=True).ensure_present('web', LabelRequest(target='img-a'))
-    assert outcome.changed and ci.writes == [] and outcome.after.current is not None
-    assert outcome.after.current.version == 1 and not outcome.before.exists
+    outcome = present(ci, 'web', check_mode=True, target='img-a')
+    assert outcome.changed and ci.writes == [] and current(outcome)['version'] == 1
+    assert not outcome.before['exists'] and outcome.after['exists']
 
 
 def test_create_false_refuses_a_typo_and_names_near_labels(ci: FakeApi) -> None:
-    manager(ci).ensure_present('webserver', LabelRequest(target='img-a'))
+    present(ci, 'webserver', target='img-a')
     ci.writes.clear()
     with pytest.raises(errors.SfNotFound, match='create is false') as caught:
-        manager(ci).ensure_present('webservr', LabelRequest(target='img-b', create=False))
+        present(ci, 'webservr', target='img-b', create=False)
     assert caught.value.detail == {'near': ['sf://label/ci/webserver']} and ci.writes == []
 
 
+def test_a_label_named_like_a_uuid_is_refused(ci: FakeApi) -> None:
+    with pytest.raises(errors.SfInvalidInput, match='looks like a UUID'):
+        present(ci, str(uuidlib.uuid4()), target='img-a')
+    assert ci.writes == []
+
+
 def test_max_versions_is_set_explicitly_on_update(ci: FakeApi) -> None:
-    manager(ci).ensure_present('web', LabelRequest(target='img-a'))
+    present(ci, 'web', target='img-a')
     ci.writes.clear()
-    outcome = manager(ci).ensure_present('web', LabelRequest(target='img-a', max_versions=7))
-    assert outcome.changed and ci.writes == ['max_versions 7'] and outcome.after.max_versions == 7
+    outcome = present(ci, 'web', target='img-a', max_versions=7)
+    assert outcome.changed and ci.writes == ['max_versions 7'] and outcome.result['label']['max_versions'] == 7
 
 
 def test_pointing_web_at_web_means_the_other_web(ci: FakeApi) -> None:
     ci.add('image', 'sf://upload/ci/web', 'ci', [ci.blob()])
-    manager(ci).ensure_present('web', LabelRequest(target='img-a'))
-    outcome = manager(ci).ensure_present('web', LabelRequest(target='web'))
-    assert outcome.after.current is not None and outcome.after.current.blob_uuid == image_blob(ci, 'web')
+    present(ci, 'web', target='img-a')
+    outcome = present(ci, 'web', target='web')
+    assert current(outcome)['blob_uuid'] == image_blob(ci, 'web')
 
 
 def test_upstream_not_fetched_cannot_be_a_target(ci: FakeApi) -> None:
     with pytest.raises(errors.SfNotReady, match='not been fetched'):
-        manager(ci).ensure_present('web', LabelRequest(target='debian:12'))
+        present(ci, 'web', target='debian:12')
 
 
 def test_tenant_cannot_touch_a_shared_system_label() -> None:
@@ -278,27 +324,27 @@ def test_tenant_cannot_touch_a_shared_system_label() -> None:
     api.add('label', 'sf://label/system/base', 'system', [base], shared=True)
     api.add('image', 'sf://upload/ci/img', 'ci', [api.blob()])
     with pytest.raises(errors.SfForbidden, match="owned by namespace 'system'.*only system may change") as caught:
-        manager(api).ensure_present('system/base', LabelRequest(target='img'))
+        present(api, 'system/base', target='img')
     assert 'ci/base' in (caught.value.hint or '')
     with pytest.raises(errors.SfForbidden, match='only system may change'):
-        manager(api).ensure_present('base', LabelRequest(target='img'))
+        present(api, 'base', target='img')
     with pytest.raises(errors.SfForbidden):
-        manager(api).ensure_absent('system/base')
+        absent(api, 'system/base')
     assert api.writes == []
     # Explicitly asking for an own label of that name is allowed.
-    assert manager(api).ensure_present('ci/base', LabelRequest(target='img')).after.namespace == 'ci'
+    assert present(api, 'ci/base', target='img').result['label']['namespace'] == 'ci'
 
 
 def test_sharing_rules() -> None:
     api = FakeApi('system')
     api.add('image', 'sf://upload/ci/img', 'ci', [api.blob()])
-    outcome = manager(api).ensure_present('base', LabelRequest(target='ci/img', shared=True))
-    assert outcome.after.shared and api.writes[-2:] == ['share', f'metadata {RESOLVED_FROM_KEY}']
+    outcome = present(api, 'base', target='ci/img', shared=True)
+    assert outcome.result['label']['shared'] and api.writes[-2:] == [f'metadata {resolved_from_key(1)}', 'share']
     with pytest.raises(errors.SfForbidden, match='only labels in namespace system can be shared'):
-        manager(api).ensure_present('ci/web', LabelRequest(target='ci/img', shared=True))
-    moved = manager(api).ensure_present('ci/web', LabelRequest(target='ci/img'))
-    assert moved.after.namespace == 'ci' and moved.after.ref == 'sf://label/ci/web'
-    assert manager(api).ensure_present('base', LabelRequest(shared=False)).after.shared is False
+        present(api, 'ci/web', target='ci/img', shared=True)
+    moved = present(api, 'ci/web', target='ci/img')
+    assert moved.result['label']['namespace'] == 'ci' and moved.result['label']['ref'] == 'sf://label/ci/web'
+    assert present(api, 'base', shared=False).result['label']['shared'] is False
 
 
 def test_check_write_gifts_and_trust() -> None:
@@ -321,17 +367,34 @@ def test_check_write_gifts_and_trust() -> None:
 
 def test_delete_label_and_versions(ci: FakeApi) -> None:
     for name in ('img-a', 'img-b'):
-        manager(ci).ensure_present('web', LabelRequest(target=name))
+        present(ci, 'web', target=name)
     ci.writes.clear()
-    predicted = manager(ci, check_mode=True).ensure_absent('web', version=1)
-    assert predicted.changed and ci.writes == [] and [v.version for v in predicted.after.history] == [2]
-    assert manager(ci).ensure_absent('web', version=1).changed and ci.writes == ['delete version 1']
-    assert not manager(ci).ensure_absent('web', version=1).changed
-    label_uuid = manager(ci).read('ci', 'web').uuid
-    outcome = manager(ci).ensure_absent('web')
-    assert outcome.changed and ci.writes[-1] == f'delete {label_uuid}' and not outcome.after.exists
-    assert not outcome.after.diff_view()['exists']
-    assert not manager(ci).ensure_absent('web').changed
+    predicted = absent(ci, 'web', version=1, check_mode=True)
+    assert predicted.changed and ci.writes == [] and [v['version'] for v in predicted.result['history']] == [2]
+    assert absent(ci, 'web', version=1).changed and ci.writes == ['delete version 1']
+    assert not absent(ci, 'web', version=1).changed
+    label_uuid = reader(ci).read('ci', 'web').uuid
+    outcome = absent(ci, 'web')
+    assert outcome.changed and ci.writes[-1] == f'delete {label_uuid}' and not outcome.result['label']['uuid']
+    assert not outcome.after['exists']
+    assert not absent(ci, 'web').changed
+
+
+def test_a_failing_step_reports_what_was_done() -> None:
+    api = FakeApi('system')
+    api.add('image', 'sf://upload/ci/img', 'ci', [api.blob()])
+
+    def refuse(uuid: str) -> None:
+        raise errors.SfForbidden('no sharing today')
+
+    api.share = refuse  # type: ignore[assignment,method-assign]
+    with pytest.raises(errors.SfError) as caught:
+        present(api, 'base', target='ci/img', shared=True, metadata={'team': 'web'})
+    failed = caught.value
+    outcome = failed.outcome  # type: ignore[attr-defined]
+    assert failed.kind == 'forbidden' and outcome.changed
+    assert [(s['step'], s['status']) for s in outcome.plan] == [
+        ('point_label', 'done'), ('share', 'failed'), ('set_metadata', 'not run')]
 
 
 def test_listing_marks_origins_and_filters_locally() -> None:
@@ -342,11 +405,11 @@ def test_listing_marks_origins_and_filters_locally() -> None:
     api.add('label', 'sf://label/system/hidden', 'system', [blob])
     api.add('label', 'sf://label/team/web-2', 'team', [blob])
     api.add('image', 'sf://upload/ci/web-img', 'ci', [blob])
-    found = manager(api).listing()
+    found = reader(api).listing()
     assert [(s.ref, s.origin, s.shared) for s in found] == [
         ('sf://label/ci/web', 'namespace', False), ('sf://label/system/base', 'system', True),
         ('sf://label/team/web-2', 'trusted', False)]
-    assert [s.name for s in manager(api).listing(pattern='web*')] == ['web', 'web-2']
-    assert [s.name for s in manager(api).listing(owner='system')] == ['base']
+    assert [s.name for s in reader(api).listing(pattern='web*')] == ['web', 'web-2']
+    assert [s.name for s in reader(api).listing(owner='system')] == ['base']
     assert found[0].current is not None and found[0].current.sha512 is None
-    assert manager(api).listing(with_versions=True)[0].history[0].sha512 == blob.sha512
+    assert reader(api).listing(with_versions=True)[0].history[0].sha512 == blob.sha512

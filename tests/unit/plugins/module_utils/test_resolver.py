@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact, ArtifactVersion, Blob
 from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
 
@@ -39,6 +40,9 @@ class FakeApi:
     def list_artifacts(self) -> list[Artifact]:
         self.calls.append('list')
         return self.artifacts
+
+    def index(self) -> ArtifactIndex:
+        return ArtifactIndex(self.list_artifacts())
 
     def find_artifact(self, ref: str) -> Artifact | None:
         self.calls.append(f'get {ref}')

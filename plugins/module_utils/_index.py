@@ -1,0 +1,54 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One index over an artifact listing: the only place that says what "the label X", "the upload X" or "the
+artifact fetched from URL X" means, so the resolver, labels and publishing cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional
+
+from ._models import Artifact
+
+UPLOAD_TYPES = ('image', 'other')
+
+
+class ArtifactIndex:
+    """A read-only view of one `GET /artifacts` answer (what the caller can see, active states only)."""
+
+    def __init__(self, artifacts: List[Artifact]) -> None:
+        self.artifacts = list(artifacts)
+        self._by_uuid: Dict[str, Artifact] = {a.uuid: a for a in self.artifacts}
+
+    def __iter__(self) -> Iterator[Artifact]:
+        return iter(self.artifacts)
+
+    def __len__(self) -> int:
+        return len(self.artifacts)
+
+    def get(self, uuid: str) -> Optional[Artifact]:
+        return self._by_uuid.get(uuid)
+
+    def labels(self, namespace: Optional[str], name: Optional[str] = None) -> List[Artifact]:
+        """Labels owned by `namespace` (any visible one when None), called `name` (any when None)."""
+        return [a for a in self.artifacts if a.artifact_type == 'label' and a.source_url.startswith('sf://label/')
+                and (namespace is None or a.namespace == namespace)
+                and (name is None or a.name == name)]
+
+    def uploads(self, namespace: Optional[str], name: str) -> List[Artifact]:
+        """Uploaded artifacts (image or other) called `name`, owned by `namespace` or any visible one when None."""
+        return [a for a in self.artifacts if a.artifact_type in UPLOAD_TYPES and a.source_url.startswith('sf://upload/')
+                and a.name == name and (namespace is None or a.namespace == namespace)]
+
+    def fetched(self, namespace: Optional[str], url: str) -> List[Artifact]:
+        """Images the cluster fetched from `url` (a URL or an upstream shorthand), owned by `namespace` or anyone."""
+        return [a for a in self.artifacts if a.artifact_type == 'image' and a.source_url == url
+                and (namespace is None or a.namespace == namespace)]
+
+    def snapshots(self, name: str) -> List[Artifact]:
+        """Snapshot artifacts called `<instance uuid>/<device>`."""
+        return [a for a in self.artifacts if a.artifact_type == 'snapshot' and a.name == name]
+
+    def named(self, namespace: str, name: str) -> List[Artifact]:
+        """Anything owned by `namespace` whose name is `name`."""
+        return [a for a in self.artifacts if a.namespace == namespace and a.name == name]

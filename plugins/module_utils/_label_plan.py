@@ -1,0 +1,261 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planning label changes: create, move, roll back, retention, sharing, metadata and delete, as Plans.
+
+Everything is read and checked (sharing rules, typos, what the target resolves to) before the plan is returned,
+so a refused change writes nothing and check mode shows exactly what a real run would do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from ._errors import SfAmbiguousReference, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
+from ._labels import (
+    RESERVED_PREFIX,
+    RESOLVED_FROM_KEY,
+    SERVER_DEFAULT_MAX_VERSIONS,
+    LabelReader,
+    LabelRequest,
+    LabelState,
+    LabelVersion,
+    check_write,
+    read_resolved_from,
+    resolved_from_key,
+    rollback_target,
+    split_label_name,
+)
+from ._plan import Plan, Step
+from ._resolver import Resolution
+
+
+@dataclass
+class Written:
+    """What the steps of one label plan learned while running (the UUID of a label they created)."""
+
+    uuid: Optional[str]
+
+
+class LabelPlanner:
+    def __init__(self, reader: LabelReader) -> None:
+        self.reader = reader
+        self.api = reader.api
+        self.resolver = reader.resolver
+
+    @property
+    def caller(self) -> str:
+        return self.api.namespace
+
+    # Targets
+    def resolve_target(self, label: LabelState, request: LabelRequest) -> Tuple[LabelVersion, List[str]]:
+        """The version the label should point at, and warnings from resolution."""
+        if request.rollback is not None:
+            if not label.exists:
+                raise SfNotFound(f'cannot roll back {label.ref}: it does not exist')
+            old = rollback_target(label.history, request.rollback, label.ref)
+            source = dict(old.resolved_from or {'ref': f'sf://blob/{old.blob_uuid}'})
+            source['via'] = f'rollback {request.rollback} (to the blob of version {old.version})'
+            return LabelVersion(0, old.blob_uuid, old.sha512, old.size, source), []
+        if request.blob:
+            found = self.resolver.resolve(f'sf://blob/{request.blob}', sha512=request.target_sha512)
+            return self._from_resolution(found, request.blob), []
+        if not request.target:
+            raise SfInvalidInput(f'{label.ref} does not exist yet: give target (an image name or any reference) '
+                                 'to create it')
+        found = self._resolve_excluding_self(label, request)
+        if not found.blob_uuid:
+            raise SfNotReady(f'{request.target!r} means {found.ref}, which has not been fetched into the cluster '
+                             'yet, so a label cannot point at it',
+                             hint='publish or cache the image first (shakenfist.storage.sf_image_publish)')
+        return self._from_resolution(found, request.target), list(found.warnings)
+
+    def _resolve_excluding_self(self, label: LabelState, request: LabelRequest) -> Resolution:
+        try:
+            return self.resolver.resolve(request.target or '', version=request.target_version,
+                                         sha512=request.target_sha512, prefer=request.prefer)
+        except SfAmbiguousReference as exc:
+            # "point web at web" means the other thing called web, never the label itself.
+            others = [c for c in exc.candidates if c['ref'] != label.ref]
+            if len(others) != 1 or len(others) == len(exc.candidates):
+                raise
+            return self.resolver.resolve(others[0]['ref'], version=request.target_version,
+                                         sha512=request.target_sha512)
+
+    @staticmethod
+    def _from_resolution(found: Resolution, given: str) -> LabelVersion:
+        source = {'input': given, 'ref': found.ref, 'version': found.version}
+        return LabelVersion(0, found.blob_uuid or '', found.sha512, found.size, source)
+
+    # Checks
+    def check(self, text: str, request: LabelRequest) -> LabelState:
+        """Read the label and refuse what must not happen (shadowing, typos, sharing rules) before any write."""
+        namespace, name, explicit = split_label_name(text, self.caller)
+        for key in (request.metadata or {}):
+            if str(key).startswith(RESERVED_PREFIX):
+                raise SfInvalidInput(f'metadata key {key!r}: keys starting {RESERVED_PREFIX!r} are kept by this '
+                                     'collection')
+        if request.max_versions is not None and request.max_versions < 1:
+            raise SfInvalidInput('max_versions must be 1 or more')
+        before = self.reader.read(namespace, name)
+        if not before.exists and not explicit:
+            self._refuse_shadowing(before)
+        if not before.exists and not request.create:
+            raise SfNotFound(f'label {before.ref} does not exist and create is false, so nothing was created',
+                             detail={'near': self._near(namespace, name)},
+                             hint='check the spelling (near names are in error.detail.near), or set create: true')
+        check_write(self.caller, before, creating=not before.exists, shared=request.shared,
+                    trusts=self.api.namespace_trusts)
+        return before
+
+    def _refuse_shadowing(self, label: LabelState) -> None:
+        shared = self.reader.visible_system_label(label.name)
+        if shared is not None:
+            raise SfForbidden(
+                f'there is no label {label.name!r} in namespace {self.caller!r}; the label of that name you can see '
+                f'is sf://label/system/{label.name}, owned by namespace system, and only system may change it',
+                hint=f'ask an administrator to run this task with namespace: system; to create your own label of '
+                     f'that name anyway (bare references to {label.name!r} then become ambiguous), set '
+                     f'name: {self.caller}/{label.name}')
+
+    def _near(self, namespace: str, name: str) -> List[str]:
+        names = {s.name: s.ref for s in self.reader.listing(owner=namespace)}
+        return [names[n] for n in difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)]
+
+    # Plans
+    def plan_present(self, text: str, request: LabelRequest, plan: Optional[Plan] = None) -> Plan:
+        """Create or move a label, set its retention, sharing and metadata. Steps go into `plan` when given."""
+        before = self.check(text, request)
+        wanted: Optional[LabelVersion] = None
+        warnings: List[str] = []
+        if request.target or request.blob or request.rollback is not None or not before.exists:
+            wanted, warnings = self.resolve_target(before, request)
+        current = before.current
+        if wanted is not None and current and (current.blob_uuid == wanted.blob_uuid or (
+                current.sha512 and current.sha512 == wanted.sha512)):
+            wanted = None
+        return self.plan_change(before, wanted, request, plan, warnings)
+
+    def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], request: LabelRequest,
+                    plan: Optional[Plan] = None, warnings: Optional[List[str]] = None) -> Plan:
+        """The steps that take `before` to `wanted` (None: no move) with the request's settings."""
+        own = plan is None
+        plan = plan or Plan(before=before.diff_view())
+        plan.warnings.extend(warnings or [])
+        after = before.copy()
+        written = Written(before.uuid)
+        if wanted is not None:
+            wanted.version = max([v.version for v in before.history], default=0) + 1
+            self.add_point(plan, before, wanted, written, request.max_versions)
+            after.uuid = after.uuid or 'predicted (check mode)'
+            after.state = 'created'
+            after.history.insert(0, wanted)
+            if not before.exists:
+                after.max_versions = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS
+        if request.max_versions is not None and after.max_versions != request.max_versions:
+            plan.add('set_max_versions', f'set max_versions of {before.ref} to {request.max_versions}',
+                     lambda step: self.api.set_max_versions(written.uuid or '', request.max_versions or 0))
+            after.max_versions = request.max_versions
+        if request.max_versions is not None:
+            del after.history[request.max_versions:]
+        if request.shared is not None and request.shared != after.shared:
+            verb = 'share' if request.shared else 'unshare'
+            plan.add(verb, f'{verb} {before.ref}',
+                     lambda step: (self.api.share if request.shared else self.api.unshare)(written.uuid or ''))
+            after.shared = request.shared
+        for key, value in (request.metadata or {}).items():
+            if before.metadata.get(key) != value:
+                plan.add('set_metadata', f'set metadata {key} on {before.ref}', self._set_metadata(written, key, value))
+                after.metadata[key] = value
+        if own:
+            plan.after = after.diff_view()
+            plan.result = after.result()
+            plan.finish = lambda: self._finish(before)
+        return plan
+
+    def _finish(self, before: LabelState) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        after = self.reader.reread(before.namespace, before.name)
+        return after.diff_view(), after.result()
+
+    def _set_metadata(self, written: Written, key: str, value: Any) -> Any:
+        return lambda step: self.api.set_metadata(written.uuid or '', key, value)
+
+    @staticmethod
+    def point_text(before: LabelState, wanted: LabelVersion) -> str:
+        verb = 'create' if not before.exists else 'move'
+        source = (wanted.resolved_from or {}).get('ref') or f'sf://blob/{wanted.blob_uuid}'
+        return f'{verb} {before.ref} -> {source} (blob {wanted.blob_uuid}, version {wanted.version})'
+
+    def add_point(self, plan: Plan, before: LabelState, wanted: LabelVersion, written: Optional[Written] = None,
+                  max_versions: Optional[int] = None) -> Step:
+        """The step that points the label at `wanted`. Its fields are read when the step runs, so a caller may fill
+        in a blob that does not exist yet at planning time (sf_image_publish labels what it is about to upload)."""
+        written = written or Written(before.uuid)
+
+        def run(step: Step) -> None:
+            result = self.api.update_label(before.namespace, before.name, wanted.blob_uuid,
+                                           max_versions if not before.exists else None)
+            written.uuid = result.uuid
+            known = {v.version for v in before.history}
+            # The version this run made holds our blob and is not one we saw before; concurrent moves may have
+            # added others meanwhile, so the answer's newest `index` is not necessarily ours.
+            ours = [index for index, ref in result.blobs.items() if ref.uuid == wanted.blob_uuid and index not in known]
+            if not ours:
+                step.changed = False
+                step.result = f'{before.ref} already points at blob {wanted.blob_uuid} (moved there concurrently)'
+                return
+            wanted.version = max(ours)
+            step.result = self.point_text(before, wanted)
+            self._record_source(result.uuid, wanted, list(result.blobs), step)
+
+        return plan.add('point_label', self.point_text(before, wanted), run)
+
+    def _record_source(self, uuid: str, wanted: LabelVersion, kept: List[int], step: Step) -> None:
+        """Remember where the new version came from (the server keeps only blob UUIDs), then drop the entries of
+        versions the server no longer keeps. Only entries below the oldest kept version are dropped: anything
+        newer may be a concurrent run's fresh entry."""
+        if not self.api.has_capability('artifact-metadata'):
+            return
+        try:
+            self.api.set_metadata(uuid, resolved_from_key(wanted.version), wanted.resolved_from or {})
+        except SfError as exc:
+            step.result = f'{step.result}; recording where it came from failed: {exc}'
+            return
+        oldest = min(kept, default=wanted.version)
+        with contextlib.suppress(SfError):
+            metadata = self.api.get_metadata(uuid)
+            for version in read_resolved_from({k: v for k, v in metadata.items() if k != RESOLVED_FROM_KEY}):
+                if version < oldest:
+                    self.api.delete_metadata(uuid, resolved_from_key(version))
+
+    def plan_absent(self, text: str, version: Optional[int] = None) -> Plan:
+        namespace, name, explicit = split_label_name(text, self.caller)
+        before = self.reader.read(namespace, name)
+        plan = Plan(before=before.diff_view(), after=before.diff_view(), result=before.result())
+        if not before.exists:
+            shared = None if explicit else self.reader.visible_system_label(name)
+            if shared is not None:
+                plan.warnings.append(f'no label {name!r} in namespace {self.caller!r}; the shared label '
+                                     f'sf://label/system/{name} is owned by system and was left alone')
+            plan.note(f'no label {before.ref}')
+            return plan
+        check_write(self.caller, before, creating=False, shared=None, trusts=self.api.namespace_trusts)
+        uuid = before.uuid or ''
+        if version is not None:
+            if version not in [v.version for v in before.history]:
+                plan.note(f'{before.ref} has no version {version}')
+                return plan
+            plan.add('delete_version', f'delete version {version} of {before.ref}',
+                     lambda step: self.api.delete_version(uuid, version))
+            after = before.copy()
+            after.history = [v for v in before.history if v.version != version]
+            if not after.history:
+                after = LabelState(ref=before.ref, namespace=namespace, name=name)
+        else:
+            plan.add('delete', f'delete {before.ref} (artifact {uuid})', lambda step: self.api.delete_artifact(uuid))
+            after = LabelState(ref=before.ref, namespace=namespace, name=name)
+        plan.after, plan.result = after.diff_view(), after.result()
+        plan.finish = lambda: self._finish(before)
+        return plan

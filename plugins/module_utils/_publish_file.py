@@ -1,0 +1,358 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Publishing a local file (or a file downloaded on the controller): content-addressed, resumable, read once.
+
+The plan, by what is known before anything is written:
+- the content is already the artifact's newest version: nothing to do;
+- a blob with this sha512 exists: add it as a version, uploading nothing;
+- otherwise upload (resuming what a killed earlier run sent), then add the upload as a version.
+The sha512 comes from the checksum cache when the file is unchanged; a new file is hashed while it uploads,
+unless its size equals the newest version's (it may be unchanged: hash first, so a no-op sends no write) or the
+plan is only shown (check mode). The version this run adds is identified by its blob and sha512 and verified;
+a version this run did not add is never reported as its own, and never deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import time
+from typing import TYPE_CHECKING, Optional, Tuple
+
+from ._checksum import ChecksumCache, file_identity, file_sha512
+from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, SfTransportError
+from ._models import ArtifactVersion
+from ._plan import Plan, Step
+from ._publish_state import Current, current_of, read_upload
+from ._refs import upload_url
+from ._upload import abandon, upload_file
+
+if TYPE_CHECKING:
+    from ._publish import Publisher
+
+UNKNOWN_OUTCOME = (SfServerError, SfTransportError, SfTimeout)
+DOWNLOAD_BLOCK = 4 * 1024 * 1024
+UPLOADS = 'uploads'
+
+
+def human(size: int) -> str:
+    value = float(size)
+    for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
+        if value < 1024 or unit == 'GiB':
+            return f'{int(value)} bytes' if unit == 'bytes' else f'{value:.1f} {unit}'
+        value /= 1024
+    return f'{size} bytes'  # pragma: no cover
+
+
+class FilePublish:
+    def __init__(self, publisher: Publisher) -> None:
+        self.pub = publisher
+        self.api = publisher.api
+        self.request = publisher.request
+        self.run = publisher.run
+        self.cache = ChecksumCache(publisher.state if self.request.checksum_cache else None)
+        self.path = ''
+        self.identity = ''
+        self.size = 0
+
+    @property
+    def ref(self) -> str:
+        return upload_url(self.request.target, self.request.name or '')
+
+    # Planning
+    def plan_file(self, path: str, sha512: Optional[str] = None) -> Plan:
+        request, run = self.request, self.run
+        self.path, self.size, self.identity = path, os.path.getsize(path), file_identity(path)
+        run.size = self.size
+        # Runs on this host publishing this same file go one at a time; the later ones find the content there.
+        settings = self.api.transport.settings
+        self.pub.locks.take(f'file:{settings.api_url}:{settings.namespace}:{os.path.realpath(path)}:{self.identity}')
+        current = read_upload(self.api, request.target, request.name or '')
+        plan = self.pub.new_plan(current, self.pub.upload_reader())
+        newest = current.newest
+        sha512 = sha512 or self.cache.get(path)
+        if sha512 is None and self._hash_first(newest):
+            started = time.monotonic()
+            sha512, cached = file_sha512(path, self.cache)
+            self.pub.log(f'sha512 of {path}: {sha512} ({"cached" if cached else f"{time.monotonic() - started:.2f}s"})')
+        if sha512 is not None:
+            self._check_expected(sha512)
+            run.sha512 = sha512
+        existing = current.artifact is not None
+        if sha512 is not None and newest is not None and newest.sha512 == sha512:
+            run.version = newest
+            plan.note(f'version {newest.index} of {self.ref} already has this content')
+            self.pub.add_settings(plan, existing=True)
+            self.pub.add_label(plan, (newest.uuid, newest.sha512))
+            self._predict(plan, newest)
+            return plan
+        if existing:
+            self.pub.add_settings(plan, existing=True)
+        blob = self.api.find_blob_by_sha512(sha512) if sha512 else None
+        if blob is not None:
+            run.reuse_blob = blob.uuid
+        else:
+            how = 'reading it once: hashing while sending' if sha512 is None else 'sha512 already known'
+            plan.add('upload', f'upload {human(self.size)} from {path} ({how})', self._upload)
+        verb = 'reuse blob ' + blob.uuid + ', which already has this content (no upload), as' if blob else 'add'
+        plan.add('add_version', f'{verb} a new version of {self.ref} in namespace {request.target!r}',
+                 self._add_version)
+        if not existing:
+            self.pub.add_settings(plan, existing=False)
+        self.pub.add_label(plan, (blob.uuid, sha512) if blob else None)
+        self._predict(plan, None, blob.uuid if blob else None)
+        return plan
+
+    def _hash_first(self, newest: Optional[ArtifactVersion]) -> bool:
+        """Whether to hash before uploading instead of while uploading."""
+        if self.pub.predict or (newest is not None and newest.size == self.size):
+            return True
+        expected = self.request.checksum
+        # The expected content may be there already: verify the file before relying on that.
+        return bool(expected and ((newest is not None and newest.sha512 == expected)
+                                  or self.api.find_blob_by_sha512(expected)))
+
+    def _check_expected(self, sha512: str) -> None:
+        expected = self.request.checksum
+        if expected and sha512 != expected:
+            raise SfInvalidInput(f'{self.path} has sha512 {sha512}, not the expected {expected}; nothing was '
+                                 'uploaded')
+
+    def _predict(self, plan: Plan, newest: Optional[ArtifactVersion], blob_uuid: Optional[str] = None) -> None:
+        """Check mode's view of the result and the diff."""
+        run, current = self.run, self.pub.before
+        after = current.summary()
+        if newest is None:
+            index = (max(current.indexes) if current.indexes else 0) + 1
+            after.update({'exists': True, 'state': 'created', 'version': index, 'sha512': run.sha512,
+                          'size': self.size, 'versions': sorted(current.indexes | {index})})
+            run.version = ArtifactVersion(uuid=blob_uuid or '(not uploaded yet)', state='created', index=index,
+                                          sha512=run.sha512, size=self.size)
+        if self.request.max_versions is not None:
+            after['max_versions'] = self.request.max_versions
+            after['versions'] = after['versions'][-self.request.max_versions:] if self.request.max_versions else \
+                after['versions']
+        if self.request.shared is not None:
+            after['shared'] = self.request.shared
+        label = self.pub.predicted_label_diff(blob_uuid or (newest.uuid if newest else None), run.sha512)
+        if label is not None:
+            after['label'] = label
+        plan.after = after
+        result = run.result()
+        predicted = self.pub.predicted_label(blob_uuid or (newest.uuid if newest else None), run.sha512)
+        if predicted is not None:
+            result['label'] = predicted
+        plan.result = result
+
+    # Resuming what a killed run sent
+    def _record_key(self) -> str:
+        settings = self.api.transport.settings
+        return f'{settings.api_url}|{settings.namespace}|{os.path.realpath(self.path)}'
+
+    def _resume_point(self) -> Tuple[Optional[str], int]:
+        state = self.pub.state
+        record = state.read(UPLOADS, self._record_key()) if state else None
+        if state is None or not record or not record.get('upload_uuid'):
+            return None, 0
+        uuid = str(record['upload_uuid'])
+        if record.get('identity') != self.identity:
+            self._drop(uuid, 'the file changed since')
+            return None, 0
+        try:
+            held = self.api.upload_size(uuid)
+        except SfError as exc:
+            self.pub.log(f'upload {uuid} of an earlier run cannot be resumed: {exc}')
+            state.remove(UPLOADS, self._record_key())
+            return None, 0
+        if held > self.size:
+            self._drop(uuid, 'it holds more bytes than the file')
+            return None, 0
+        return uuid, held
+
+    def _drop(self, uuid: str, why: str) -> None:
+        self.pub.log(f'dropping upload {uuid} of an earlier run: {why}')
+        abandon(self.api, uuid)
+        if self.pub.state:
+            self.pub.state.remove(UPLOADS, self._record_key())
+
+    def _remember(self, uuid: str) -> None:
+        self.run.upload_uuid = uuid
+        if self.pub.state:
+            self.pub.state.write(UPLOADS, self._record_key(), {'upload_uuid': uuid, 'identity': self.identity,
+                                                               'size': self.size, 'pid': os.getpid()})
+
+    def _forget_upload(self) -> None:
+        """This run's upload is done with (converted, dropped or abandoned): nothing is left to resume."""
+        if self.pub.state:
+            self.pub.state.remove(UPLOADS, self._record_key())
+
+    # Steps
+    def _upload(self, step: Step) -> None:
+        run, request = self.run, self.request
+        resume_uuid, resume_from = self._resume_point()
+        run.upload_uuid = resume_uuid
+        try:
+            outcome = upload_file(self.api, self.path, self.size, chunk_size=request.chunk_size,
+                                  retries=self.pub.retries, hash_content=run.sha512 is None, resume_uuid=resume_uuid,
+                                  resume_from=resume_from, on_created=self._remember, log=self.pub.log)
+        except SfError:
+            # A clean failure leaves nothing behind (a killed run leaves its record, for the next run to resume).
+            self._discard_upload()
+            raise
+        run.upload_uuid, run.uploaded_bytes, run.resumed_bytes = outcome.upload_uuid, outcome.sent_bytes, \
+            outcome.resumed_bytes
+        run.throughput = round(outcome.sent_bytes / max(outcome.duration, 1e-6), 1) if outcome.sent_bytes else None
+        words = [f'uploaded {human(outcome.sent_bytes)} in {outcome.duration:.2f}s']
+        if outcome.resumed_bytes:
+            words.append(f'resumed {outcome.resumed_bytes} bytes an interrupted earlier run had sent')
+        if outcome.retried_chunks:
+            words.append(f'{outcome.retried_chunks} chunk(s) resumed after errors')
+        if outcome.sha512:
+            run.sha512 = outcome.sha512
+            self.cache.put(self.path, self.identity, outcome.sha512)
+            try:
+                self._check_expected(outcome.sha512)
+            except SfInvalidInput as exc:
+                self._discard_upload()
+                raise SfInvalidInput(str(exc).replace('nothing was uploaded', 'the upload was discarded and nothing '
+                                                                             'was published')) from None
+            blob = self.api.find_blob_by_sha512(outcome.sha512)
+            if blob is not None:
+                self._discard_upload()
+                run.reuse_blob = blob.uuid
+                words.append(f'the cluster already had this content as blob {blob.uuid}, so the upload was dropped')
+        step.result = '; '.join(words)
+
+    def _discard_upload(self) -> None:
+        if self.run.upload_uuid:
+            abandon(self.api, self.run.upload_uuid)
+            self.run.upload_uuid = None
+        self._forget_upload()
+
+    def _add_version(self, step: Step) -> None:
+        run, request = self.run, self.request
+        self.pub.lock_artifact()
+        now = read_upload(self.api, request.target, request.name or '', refresh=True)
+        newest = now.newest
+        if newest is not None and run.sha512 and newest.sha512 == run.sha512:
+            self._discard_upload()
+            run.artifact, run.version = now.artifact, newest
+            step.changed = False
+            step.result = f'version {newest.index} of {self.ref} already has this content (published concurrently)'
+            return
+        if now.artifact is not None and request.max_versions and now.artifact.max_versions != request.max_versions:
+            # Created meanwhile by another run: retention first, so our version does not trim what is kept.
+            self.api.set_max_versions(now.artifact.uuid, request.max_versions)
+        try:
+            answer = self.api.convert_upload(
+                request.name or '', namespace=request.target, source_url=self.ref, artifact_type=request.artifact_type,
+                blob_uuid=run.reuse_blob, upload_uuid=None if run.reuse_blob else run.upload_uuid)
+        except UNKNOWN_OUTCOME as exc:
+            if not self._recover(now, step, exc):
+                self._clean_after_failed_convert(now)
+                raise
+            return
+        except SfError:
+            self._discard_upload()
+            raise
+        self._forget_upload()
+        self._identify(now, current_of(self.api, answer), answer.blob_uuid, step)
+
+    def _identify(self, before: Current, after: Current, answered_blob: Optional[str], step: Step) -> None:
+        """Find and verify the version this run added: it holds our blob (reuse) or the blob the conversion answered
+        with, which the server adds under the artifact's lock; it must carry our sha512."""
+        run = self.run
+        run.artifact = after.artifact
+        mine_blob = run.reuse_blob or answered_blob
+        new = [v for v in after.versions if v.index not in before.indexes]
+        ours = [v for v in new if v.uuid == mine_blob]
+        if ours and ours[0].sha512 is None:
+            run.version = ours[0]
+            step.result = f'added version {ours[0].index} of {self.ref} (the cluster has no sha512 for it yet)'
+            self.pub.warnings.append(f'version {ours[0].index} of {self.ref} could not be verified: the cluster did '
+                                     'not report its sha512')
+            return
+        if ours and ours[0].sha512 == run.sha512:
+            run.version = ours[0]
+            step.result = f'added version {ours[0].index} of {self.ref}' + (
+                f' from blob {run.reuse_blob} (no upload)' if run.reuse_blob else '')
+            return
+        same = after.with_sha512(run.sha512 or '')
+        if not ours and same:
+            # The server skipped our add: its newest version already had these bytes (another run put them there).
+            run.version = same[0]
+            step.changed = False
+            step.result = f'version {same[0].index} of {self.ref} already has this content (published concurrently)'
+            return
+        if ours:
+            # Provably ours (our blob, new) but not our bytes: remove it, so nothing half-made stays behind.
+            bad = ours[0]
+            if before.artifact is None and len(after.versions) == 1 and after.artifact is not None:
+                self.api.delete_artifact(after.artifact.uuid)
+            elif after.artifact is not None:
+                self.api.delete_version(after.artifact.uuid, bad.index)
+            raise SfServerError(f'the cluster stored content with sha512 {bad.sha512}, not {run.sha512}, as version '
+                                f'{bad.index} of {self.ref}; that version, which this run added, was removed')
+        kept = ', '.join(f'{v.index}' for v in after.versions) or 'none'
+        raise SfServerError(f'the cluster kept no version of {self.ref} with sha512 {run.sha512} (versions now: '
+                            f'{kept}); nothing was removed, because none of them was provably added by this run',
+                            hint='another client may be changing this artifact at the same time; run the task again')
+
+    def _recover(self, before: Current, step: Step, error: SfError) -> bool:
+        """The conversion's outcome is unknown (an error answer, a timeout, a dropped connection): the server may
+        still be working on it. Watch for our version for up to the request timeout before giving up."""
+        run = self.run
+        deadline = time.monotonic() + self.api.transport.settings.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            with contextlib.suppress(SfError):
+                now = read_upload(self.api, self.request.target, self.request.name or '', refresh=True)
+                found = [v for v in now.versions if v.index not in before.indexes and v.sha512 == run.sha512]
+                if found:
+                    self._forget_upload()
+                    run.artifact, run.version = now.artifact, found[0]
+                    step.result = (f'added version {found[0].index} of {self.ref} (the conversion answered '
+                                   f'"{error}", but the version was stored)')
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            self.api.transport.pause(attempt, f'conversion answered "{error}"; looking for the stored version',
+                                     cap=2.0)
+
+    def _clean_after_failed_convert(self, before: Current) -> None:
+        """Remove what the failed conversion left that this run caused: its upload, and an empty artifact that did
+        not exist before (some servers create the artifact before failing)."""
+        self._discard_upload()
+        if before.artifact is not None:
+            return
+        with contextlib.suppress(SfError):
+            now = read_upload(self.api, self.request.target, self.request.name or '', refresh=True)
+            if now.artifact is not None and not now.versions:
+                self.api.delete_artifact(now.artifact.uuid)
+
+    # Controller downloads
+    def plan_download(self, url: str) -> Plan:
+        """Download `url` here (hashing as it arrives), then publish the file like src."""
+        transport = self.api.transport
+        state_dir = self.pub.state.path if self.pub.state and os.path.isdir(self.pub.state.path) else None
+        fd, temp = tempfile.mkstemp(prefix='sf-download-', dir=state_dir)
+        self.pub.cleanup.append(lambda: os.unlink(temp))
+        digest = hashlib.sha512()
+        try:
+            with os.fdopen(fd, 'wb') as handle, contextlib.closing(transport.open_url(url)) as answer:
+                for block in answer.iter_content(chunk_size=DOWNLOAD_BLOCK):
+                    digest.update(block)
+                    handle.write(block)
+        except SfNotFound as exc:
+            raise SfInvalidInput(f'downloading {url} failed: {exc}') from None
+        except OSError as exc:
+            raise SfInvalidInput(f'cannot store the download of {url} on this host: {exc.strerror}') from None
+        if os.path.getsize(temp) == 0:
+            raise SfInvalidInput(f'{url} is empty')
+        plan = self.plan_file(temp, sha512=digest.hexdigest())
+        plan.steps.insert(0, Step('download', f'downloaded {url} ({human(os.path.getsize(temp))}) on this host',
+                                  None, changed=False, status='unchanged'))
+        return plan

@@ -1,0 +1,140 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What publishing reads and remembers: the request, what a name or URL holds now, and what this run did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set
+
+from ._api import SfApi, newest_first
+from ._errors import SfAmbiguousReference
+from ._models import Artifact, ArtifactVersion
+
+
+@dataclass
+class PublishRequest:
+    """sf_image_publish's options, validated by the module's argument spec and by Publisher.validate()."""
+
+    target: str
+    name: Optional[str] = None
+    src: Optional[str] = None
+    url: Optional[str] = None
+    fetch: str = 'cluster'
+    artifact_type: str = 'image'
+    shared: Optional[bool] = None
+    max_versions: Optional[int] = None
+    label: Optional[str] = None
+    label_create: bool = True
+    checksum: Optional[str] = None
+    wait: bool = True
+    wait_timeout: float = 900
+    state: str = 'present'
+    version: Optional[int] = None
+    chunk_size: int = 16 * 1024 * 1024
+    checksum_cache: bool = True
+    state_dir: Optional[str] = None
+
+
+@dataclass
+class Current:
+    """What an artifact holds now: the artifact and its versions, newest first."""
+
+    artifact: Optional[Artifact] = None
+    versions: List[ArtifactVersion] = field(default_factory=list)
+
+    @property
+    def newest(self) -> Optional[ArtifactVersion]:
+        return self.versions[0] if self.versions else None
+
+    @property
+    def indexes(self) -> Set[int]:
+        return {v.index for v in self.versions} | set(self.artifact.blobs if self.artifact else ())
+
+    def with_sha512(self, sha512: str) -> List[ArtifactVersion]:
+        return [v for v in self.versions if v.sha512 == sha512]
+
+    def summary(self) -> Dict[str, Any]:
+        """What diff mode compares."""
+        artifact, newest = self.artifact, self.newest
+        return {
+            'exists': artifact is not None,
+            'state': artifact.state if artifact else None,
+            'version': newest.index if newest else None,
+            'versions': sorted(v.index for v in self.versions),
+            'sha512': newest.sha512 if newest else None,
+            'size': newest.size if newest else None,
+            'shared': artifact.shared if artifact else None,
+            'max_versions': artifact.max_versions if artifact else None,
+        }
+
+
+def current_of(api: SfApi, artifact: Optional[Artifact]) -> Current:
+    if artifact is None:
+        return Current()
+    versions = newest_first(api.artifact_versions(artifact.uuid, refresh=True)) if artifact.blobs else []
+    return Current(artifact, versions)
+
+
+def only_one(found: List[Artifact], what: str) -> Optional[Artifact]:
+    if len(found) > 1:
+        raise SfAmbiguousReference(
+            f'{len(found)} artifacts are {what}',
+            candidates=[{'ref': f'sf://artifact/{a.uuid}', 'uuid': a.uuid, 'state': a.state} for a in found],
+            hint='delete the extra ones by UUID (sf_image_publish with name: sf://artifact/<uuid> and state: absent)')
+    return found[0] if found else None
+
+
+def read_upload(api: SfApi, namespace: str, name: str, refresh: bool = False) -> Current:
+    """The upload artifact `name` owned by `namespace` (several are an error the user must sort out)."""
+    found = api.index(refresh).uploads(namespace, name)
+    return current_of(api, only_one(found, f'named {name!r} in namespace {namespace!r}'))
+
+
+def read_fetched(api: SfApi, namespace: str, url: str, refresh: bool = False) -> Current:
+    """The image `namespace` owns that the cluster fetches from `url`."""
+    found = api.index(refresh).fetched(namespace, url)
+    return current_of(api, only_one(found, f'fetched from {url} in namespace {namespace!r}'))
+
+
+@dataclass
+class PublishRun:
+    """What this run learned and did while its steps ran; the result is built from it."""
+
+    sha512: Optional[str] = None
+    size: Optional[int] = None
+    upload_uuid: Optional[str] = None
+    reuse_blob: Optional[str] = None
+    uploaded_bytes: int = 0
+    resumed_bytes: int = 0
+    throughput: Optional[float] = None
+    artifact: Optional[Artifact] = None
+    version: Optional[ArtifactVersion] = None
+    label: Optional[Dict[str, Any]] = None
+    url_check: Optional[Dict[str, Any]] = None
+
+    def result(self) -> Dict[str, Any]:
+        result: Dict[str, Any] = {'uploaded_bytes': self.uploaded_bytes, 'resumed_bytes': self.resumed_bytes,
+                                  'reused_blob': bool(self.reuse_blob)}
+        if self.sha512:
+            result['sha512'] = self.sha512
+        if self.throughput:
+            result['throughput'] = self.throughput
+        artifact = self.artifact
+        if artifact is not None:
+            result['artifact'] = {
+                'uuid': artifact.uuid, 'namespace': artifact.namespace, 'name': artifact.name,
+                'type': artifact.artifact_type, 'state': artifact.state, 'shared': artifact.shared,
+                'max_versions': artifact.max_versions, 'source_url': artifact.source_url,
+                'error_message': artifact.error_message}
+            result['ref'] = artifact.ref
+        version = self.version
+        if version is not None:
+            result['version'] = {'index': version.index, 'blob_uuid': version.uuid, 'sha512': version.sha512,
+                                 'size': version.size}
+            result['disk_base'] = f'sf://blob/{version.uuid}'
+        if self.label is not None:
+            result['label'] = self.label
+        if self.url_check is not None:
+            result['url_check'] = self.url_check
+        return result

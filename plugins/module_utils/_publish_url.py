@@ -1,0 +1,211 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Publishing a URL the cluster fetches, over the URL's whole lifecycle.
+
+- A new URL, or one whose last fetch failed: ask the cluster to fetch it, and wait for *that* fetch (its own
+  cluster operation), never for an outcome left by an earlier one: a URL fixed after a 404 then succeeds.
+- A URL fetched before: ask the cluster to check it; a new version means the content changed.
+- Check mode cannot fetch, so it asks the URL itself (HEAD) whether the content changed since the newest version
+  was fetched, and says in `url_check` when the answer does not tell.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
+from ._models import Artifact
+from ._plan import Plan, Step
+from ._publish_state import Current, current_of, read_fetched
+
+if TYPE_CHECKING:
+    from ._publish import Publisher
+
+OP_TYPE = 'artifact_fetch_op'
+TERMINAL_OPS = ('complete', 'error', 'abort', 'deleted')
+POLL_CAP = 2.0  # seconds between polls at most
+
+
+class UrlPublish:
+    def __init__(self, publisher: Publisher) -> None:
+        self.pub = publisher
+        self.api = publisher.api
+        self.request = publisher.request
+        self.run = publisher.run
+        self.url = self.request.url or ''
+
+    def plan(self) -> Plan:
+        request, url = self.request, self.url
+        current = read_fetched(self.api, request.target, url)
+        plan = self.pub.new_plan(current, self.pub.fetched_reader())
+        artifact = current.artifact
+        changes: Optional[bool] = True
+        if artifact is None:
+            plan.add('fetch', f'ask the cluster to fetch {url} into namespace {request.target!r}', self._fetch)
+        elif artifact.state == 'error':
+            plan.add('fetch', f'ask the cluster to fetch {url} again (the last fetch failed: '
+                              f'{artifact.error_message or "no reason given"})', self._fetch)
+        elif self.pub.predict:
+            check = self.run.url_check = self.check_url(current)
+            changes = check['changed']
+            if changes is False:
+                plan.note(f'{url} is unchanged since version {current.newest.index if current.newest else "?"} '
+                          f'was fetched ({check["reason"]})')
+            else:
+                plan.add('fetch', f'ask the cluster to fetch the new content of {url} ({check["reason"]})',
+                         self._fetch)
+        else:
+            plan.add('fetch', f'ask the cluster to check {url} for new content', self._fetch)
+        self.pub.add_settings(plan, existing=artifact is not None)
+        self.pub.add_label(plan, (current.newest.uuid, current.newest.sha512) if current.newest and not changes
+                           else None)
+        self._predict(plan, current, changes)
+        return plan
+
+    def _predict(self, plan: Plan, current: Current, changes: Optional[bool]) -> None:
+        after = current.summary()
+        run = self.run
+        run.version = current.newest
+        if changes is not False:
+            after.update({'exists': True, 'state': 'created', 'version': '(new, if the content changed)',
+                          'sha512': self.request.checksum, 'size': None})
+            run.version = None
+        if self.request.max_versions is not None:
+            after['max_versions'] = self.request.max_versions
+        if self.request.shared is not None:
+            after['shared'] = self.request.shared
+        plan.after = after
+        plan.result = run.result()
+
+    # Check mode: ask the URL itself
+    def check_url(self, current: Current) -> Dict[str, Any]:
+        """Whether the content at the URL differs from the newest version, as far as its headers tell."""
+        newest = current.newest
+        found: Dict[str, Any] = {'url': self.url, 'changed': None}
+        try:
+            headers = self._headers()
+        except SfError as exc:
+            found['reason'] = f'cannot tell: asking {self.url} failed ({exc})'
+            return found
+        length = headers.get('length')
+        modified = headers.get('last_modified')
+        found.update({'size': length, 'last_modified': modified, 'etag': headers.get('etag')})
+        if newest is None:
+            found.update({'changed': True, 'reason': 'nothing was fetched yet'})
+        elif length is not None and newest.size is not None and length != newest.size:
+            found.update({'changed': True, 'reason': f'its size is {length} bytes, the newest version has '
+                                                     f'{newest.size}'})
+        elif modified is not None and newest.fetched_at and modified > newest.fetched_at:
+            found.update({'changed': True, 'reason': 'it was modified after the newest version was fetched'})
+        elif length is not None and modified is not None and newest.fetched_at and modified + 1 < newest.fetched_at:
+            found.update({'changed': False, 'reason': 'same size, and not modified since the newest version was '
+                                                      'fetched'})
+        else:
+            found['reason'] = ('cannot tell: the server does not say when the content last changed, or it changed '
+                               'within a second of the fetch; a real run would fetch it')
+        return found
+
+    def _headers(self) -> Dict[str, Any]:
+        transport = self.api.transport
+        try:
+            response = transport.open_url(self.url, method='HEAD')
+        except SfError as exc:
+            if exc.status not in (405, 501):
+                raise
+            response = transport.open_url(self.url, headers={'Range': 'bytes=0-0'})
+        with response:
+            headers = response.headers
+            length: Optional[int] = None
+            text = headers.get('Content-Range', '').rpartition('/')[2] if response.status_code == 206 else \
+                headers.get('Content-Length')
+            if text and text.strip().isdigit():
+                length = int(text)
+            modified: Optional[float] = None
+            if headers.get('Last-Modified'):
+                try:
+                    modified = parsedate_to_datetime(headers['Last-Modified']).timestamp()
+                except (TypeError, ValueError):
+                    modified = None
+            return {'length': length, 'last_modified': modified, 'etag': headers.get('ETag')}
+
+    # The fetch step
+    def _fetch(self, step: Step) -> None:
+        request, run = self.request, self.run
+        self.pub.lock_artifact()
+        before = self.pub.before
+        previous_op = before.artifact.op_uuid if before.artifact else None
+        answer = self.api.cache_url(self.url, namespace=request.target, shared=bool(request.shared))
+        run.artifact = answer
+        if not request.wait:
+            fresh = before.artifact is None or before.artifact.state == 'error'
+            step.changed = fresh
+            step.result = (f'asked the cluster to fetch {self.url}' + (f' (operation {answer.op_uuid})'
+                                                                       if answer.op_uuid else '')
+                           + '; not waiting, so whether the content changed is not known yet')
+            return
+        final = self.wait(answer, previous_op, before)
+        run.artifact = final
+        if final.state == 'error':
+            raise SfServerError(f'the cluster could not fetch {self.url}: '
+                                f'{final.error_message or "the server gave no reason"}',
+                                hint='fix the URL (or make it reachable from the cluster) and run the task again')
+        now = current_of(self.api, final)
+        new = [v for v in now.versions if v.index not in before.indexes]
+        expected = request.checksum
+        if new:
+            run.version = new[0]
+            if expected and new[0].sha512 != expected:
+                if len(new) == 1:
+                    self.api.delete_version(final.uuid, new[0].index)
+                raise SfInvalidInput(f'{self.url} has sha512 {new[0].sha512}, not the expected {expected}; the '
+                                     f'version this run fetched ({new[0].index}) was removed')
+            step.result = f'the cluster fetched {self.url} as version {new[0].index}'
+            return
+        run.version = now.newest
+        step.changed = False
+        step.result = f'{self.url} is unchanged' + (f' (version {now.newest.index})' if now.newest else '')
+        if expected and now.newest and now.newest.sha512 != expected:
+            raise SfInvalidInput(f'{self.url} has sha512 {now.newest.sha512}, not the expected {expected}')
+
+    def wait(self, answer: Artifact, previous_op: Optional[str], before: Current) -> Artifact:
+        """Wait for the fetch this run asked for: its own cluster operation when the server reports one, else the
+        artifact's state. An error state left by an earlier fetch is not this fetch's answer."""
+        op = answer.op_uuid if answer.op_uuid and answer.op_uuid != previous_op else None
+        watch_op = op is not None and self.api.has_capability('get-cluster-operations')
+        deadline = time.monotonic() + self.request.wait_timeout
+        previous = before.artifact
+        attempt = 0
+        while True:
+            attempt += 1
+            if watch_op:
+                try:
+                    state = self.api.get_operation(OP_TYPE, op or '').state
+                except SfNotFound:
+                    state = 'complete'  # finished operations are removed after a while
+                if state in TERMINAL_OPS:
+                    return self.api.get_artifact(answer.uuid)
+                described = f'operation {op} {state}'
+            else:
+                artifact = self.api.get_artifact(answer.uuid)
+                if self._settled(artifact, previous):
+                    return artifact
+                described = f'artifact {artifact.state}'
+            if time.monotonic() > deadline:
+                raise SfTimeout(f'the cluster did not finish fetching {self.url} within '
+                                f'{self.request.wait_timeout:.0f}s ({described})',
+                                hint='raise wait_timeout, or set wait: false and check later')
+            self.api.transport.pause(attempt, f'waiting for the fetch of {self.url} ({described})', cap=POLL_CAP)
+
+    @staticmethod
+    def _settled(artifact: Artifact, previous: Optional[Artifact]) -> bool:
+        """Without an operation to watch: done when the artifact left `initial`, and an error is not the same one
+        as before our request (a server that cannot report operations gives nothing better)."""
+        if artifact.state == 'initial':
+            return False
+        if previous is None:
+            return True
+        if previous.state == 'error':
+            return artifact.state != 'error' or artifact.error_message != previous.error_message
+        return True
