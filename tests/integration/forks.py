@@ -1,0 +1,57 @@
+"""Run one play over many inventory hosts with many forks, as AWX runs a job: every host runs the same tasks at
+the same time on this machine (local connection), and each host's registered result is saved to a JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.integration.conftest import ROOT, VENV_BIN
+
+PLAY = '''---
+- name: Many forks at once
+  hosts: all
+  gather_facts: false
+  module_defaults:
+    group/shakenfist.storage.sf:
+      api_url: "{{ sf_api_url }}"
+      namespace: "{{ sf_namespace }}"
+      key: "{{ sf_key }}"
+  tasks:
+TASKS
+    - name: Save this host's result
+      ansible.builtin.copy:
+        content: "{{ outcome | to_json }}"
+        dest: "{{ results_dir }}/{{ inventory_hostname }}.json"
+        mode: '0600'
+'''
+
+
+def run_forks(workdir: Path, connection: dict[str, str], tasks: str, hosts: dict[str, dict[str, Any]],
+              forks: int = 8, timeout: float = 600) -> dict[str, dict[str, Any]]:
+    """Run `tasks` (YAML, indented for a play's task list, registering `outcome`) on every host at once."""
+    results_dir = workdir / 'results'
+    results_dir.mkdir(parents=True, exist_ok=True)
+    inventory = {'all': {'hosts': {name: {'ansible_connection': 'local',
+                                          'ansible_python_interpreter': str(VENV_BIN / 'python'), **variables}
+                                   for name, variables in hosts.items()}}}
+    (workdir / 'inventory.json').write_text(json.dumps(inventory))
+    (workdir / 'vars.json').write_text(json.dumps({**connection, 'results_dir': str(results_dir)}))
+    (workdir / 'play.yml').write_text(PLAY.replace('TASKS', tasks.rstrip('\n')))
+    env = {**os.environ, 'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'), 'ANSIBLE_NOCOLOR': '1',
+           'ANSIBLE_FORKS': str(forks), 'ANSIBLE_HOST_KEY_CHECKING': 'false', 'ANSIBLE_RETRY_FILES_ENABLED': 'false'}
+    for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY'):
+        env.pop(name, None)
+    process = subprocess.run(
+        [str(VENV_BIN / 'ansible-playbook'), '-i', str(workdir / 'inventory.json'), '-e', f'@{workdir / "vars.json"}',
+         str(workdir / 'play.yml')], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    output = process.stdout + process.stderr
+    results = {}
+    for name in hosts:
+        path = results_dir / f'{name}.json'
+        assert path.exists(), f'host {name} saved no result:\n{output[-8000:]}'
+        results[name] = json.loads(path.read_text())
+    return results
