@@ -5,10 +5,12 @@ what the cluster holds: the right bytes, or nothing half-made (no artifact, no v
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -59,7 +61,8 @@ class Case:
 
     def args(self, **extra: Any) -> dict[str, Any]:
         return {'api_url': self.backend.url, 'namespace': self.namespace, 'key': self.key, 'name': self.name,
-                'src': str(self.src), 'chunk_size': 1, 'checksum_cache': False, **extra}
+                'src': str(self.src), 'chunk_size': 1, 'checksum_cache': False,
+                'checksum_cache_dir': str(self.workdir / 'state'), **extra}
 
     def start(self, **extra: Any) -> tuple[subprocess.Popen[str], Path]:
         result_file = self.workdir / 'result.json'
@@ -242,3 +245,68 @@ def test_tokens_expire_mid_upload(case: Case) -> None:
         log = case.backend.emulator.request_log(since=mark)
         assert any(r['status'] == 401 for r in log), 'the expiry did not hit the upload'
         assert sum(1 for r in log if r['path'] == '/auth' and r['status'] == 200) >= 2
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, children first (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry.name)] = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found = children + found
+        frontier = children
+    return found
+
+
+def kill_mid_upload(case: Case, chunks: int) -> int:
+    """Start a publish, SIGKILL the playbook and its module process once `chunks` chunks were stored (as an AWX job
+    timeout or a lost controller would), and return the upload UUID it was writing to."""
+    backend = case.backend
+    mark = backend.request_mark()
+    backend.emulator.add_fault(kind='latency', method='POST', path=CHUNK_PATH, seconds=0.3, count=None)
+    process, _result_file = case.start()
+    deadline = time.monotonic() + 120
+    while len([r for r in chunks_since(backend, mark) if r['status'] == 200]) < chunks:
+        assert process.poll() is None, 'the publish ended before it could be killed'
+        assert time.monotonic() < deadline, 'no upload chunks seen'
+        time.sleep(0.02)
+    # Ansible's workers start sessions of their own, so the module is found as a descendant of our playbook.
+    for pid in [*descendants(process.pid), process.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    backend.emulator.clear_faults()
+    return mark
+
+
+def test_a_killed_run_is_resumed_by_the_next(case: Case) -> None:
+    mark = kill_mid_upload(case, 3)
+    killed = case.upload_sizes(mark)
+    assert len(killed) == 1 and list(killed.values())[0] >= 3 * MIB, killed
+    result = case.publish()
+    assert not result.get('failed'), result
+    size = case.src.stat().st_size
+    assert result['resumed_bytes'] >= 3 * MIB and result['uploaded_bytes'] + result['resumed_bytes'] == size, result
+    assert any('resumed' in action and 'interrupted' in action for action in result['actions']), result['actions']
+    found = case.artifacts()
+    assert len(found) == 1 and [v['sha512'] for v in case.versions(found[0]['uuid'])] == [case.sha512]
+    assert result['version']['sha512'] == case.sha512
+    # The resumed upload was converted: its bytes became the blob, nothing lingers.
+    assert set(case.upload_sizes(mark).values()) <= {0}, case.upload_sizes(mark)
+
+
+def test_a_killed_upload_of_a_file_changed_since_is_dropped(case: Case) -> None:
+    mark = kill_mid_upload(case, 2)
+    with open(case.src, 'r+b') as handle:
+        handle.write(os.urandom(4096))
+    result = case.publish()
+    assert not result.get('failed'), result
+    assert result['resumed_bytes'] == 0 and result['uploaded_bytes'] == case.src.stat().st_size
+    assert result['version']['sha512'] == case.sha512
+    # The stale upload the killed run started was emptied, not left to expire.
+    assert set(case.upload_sizes(mark).values()) <= {0}, case.upload_sizes(mark)
