@@ -1,0 +1,76 @@
+"""The one error boundary of every module: typed errors, partial plans and anything unexpected all end as a clean
+failure with a message, a hint and a structured `error`, with no traceback and no secret in it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput
+from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule
+from ansible_collections.shakenfist.storage.plugins.module_utils._plan import Plan
+
+KEY = 'super-secret-key-42'
+CONNECTION = {'api_url': 'http://127.0.0.1:9', 'namespace': 'ci', 'key': KEY}
+
+
+def run(module_class: type, capsys: pytest.CaptureFixture[str], **args: Any) -> dict[str, Any]:
+    with patch_module_args({**CONNECTION, **args}), pytest.raises(SystemExit):
+        module_class()()
+    return dict(json.loads(capsys.readouterr().out))
+
+
+class Crashes(SfModule):
+    activity = 'crash on purpose'
+
+    def run(self) -> None:
+        raise KeyError(f'no such field (key was {KEY})')
+
+
+class Refuses(SfModule):
+    activity = 'refuse'
+
+    def run(self) -> None:
+        raise SfInvalidInput('that will not do', hint='do something else', detail={'echo': f'Bearer {KEY}'})
+
+
+class HalfDone(SfModule):
+    activity = 'two steps'
+
+    def run(self) -> None:
+        plan = Plan()
+        plan.add('first', 'do the first thing', lambda step: None)
+        plan.add('second', 'do the second thing', lambda step: {}['missing'])
+        plan.add('third', 'do the third thing', lambda step: None)
+        self.apply(plan)
+
+
+def test_anything_unexpected_is_a_clean_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(Crashes, capsys)
+    assert result['failed'] and result['msg'].startswith('crash on purpose failed: unexpected KeyError')
+    assert result['error']['type'] == 'internal_error' and 'bug' in result['error']['hint']
+    assert KEY not in json.dumps(result) and 'Traceback' not in json.dumps(result)
+
+
+def test_typed_errors_keep_their_hint_and_redact_the_structured_error(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(Refuses, capsys)
+    assert result['msg'] == 'refuse failed: that will not do' and result['error']['hint'] == 'do something else'
+    assert result['error']['type'] == 'invalid_input' and KEY not in json.dumps(result)
+
+
+def test_a_failing_step_reports_the_steps_that_ran(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(HalfDone, capsys)
+    assert result['failed'] and result['changed'] and result['error']['type'] == 'internal_error'
+    assert [(s['step'], s['status']) for s in result['plan']] == [('first', 'done'), ('second', 'failed'),
+                                                                   ('third', 'not run')]
+    assert result['actions'] == ['do the first thing']
+
+
+def test_check_mode_runs_no_step(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(HalfDone, capsys, _ansible_check_mode=True)
+    assert not result.get('failed') and result['changed']
+    assert result['actions'] == ['would do the first thing', 'would do the second thing', 'would do the third thing']
+    assert {s['status'] for s in result['plan']} == {'planned'}
