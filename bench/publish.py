@@ -10,7 +10,10 @@ Contenders:
   sf-client    `sf-client artifact upload` (shakenfist-client 0.8.3 from .venv-sfclient): hashes, asks the
                checksum route, uploads in its own chunks, converts.
   floor        `sha512sum FILE` plus one `curl --data-binary @FILE` to /upload/<uuid> (upload created first).
-  publish      sf_image_publish run directly as `python sf_image_publish.py args.json` (no Ansible around it).
+  publish      sf_image_publish run directly as `python sf_image_publish.py args.json` (no Ansible around it),
+               on a new file: the single-read path (hashed while it uploads). A new artifact name each round.
+  hash first   the same module on new content of the same size as the artifact's newest version, which it
+               hashes before uploading (the content might be unchanged): the old two-pass path, for comparison.
   re-publish   the same module on the unchanged file: checksum cache off, then on (no upload either way).
   ansible      ansible-playbook with one unchanged re-publish task (cache on), for the Ansible overhead.
 
@@ -47,11 +50,12 @@ SFCLIENT = ROOT / '.venv-sfclient' / 'bin' / 'sf-client'
 MODULE = ROOT / 'plugins' / 'modules' / 'sf_image_publish.py'
 COLLECTIONS = ROOT / '.tmp' / 'collections'
 DOC = ROOT / 'docs' / 'performance.md'
+# The goals of the publishing issue, per backend: ratios against sf-client and the floor measured in the same run.
 GOALS = {
-    'publish_vs_sfclient': 0.5,  # publish time / sf-client time: at least 2x faster
-    'publish_vs_floor': 1.25,
-    'peak_rss_mib': 100.0,
-    'republish_vs_publish': 0.35,
+    'emulator': {'publish_vs_sfclient': 0.7, 'publish_vs_floor': 0.8, 'peak_rss_mib': 100.0,
+                 'republish_vs_publish': 0.35},
+    'real': {'publish_vs_sfclient': 0.5, 'publish_vs_floor': 0.55, 'peak_rss_mib': 100.0,
+             'republish_vs_publish': 0.35},
 }
 
 
@@ -252,10 +256,14 @@ def bench(options: argparse.Namespace, workdir: Path) -> str:
             return run_floor(backend, namespace, key, files['floor'])
 
         def publish() -> tuple[Run, ...]:
-            run, result = run_module('sf_image_publish, new file', {**args, '_ansible_verbosity': 3}, workdir,
-                                     note='hash, upload, convert, verify (cache on: it fills the cache)')
-            if result['uploaded_bytes'] != size or result['reused_blob']:
-                raise SystemExit(f'the publish did not upload the whole file: {result}')
+            # A new artifact each round: a file the size of the newest version would be hashed first.
+            name = f'bench-publish-{len(measured["publish"])}'
+            run, result = run_module('sf_image_publish, new file', {**args, 'name': name, '_ansible_verbosity': 3},
+                                     workdir, note='one read: hashed while uploading; convert, verify')
+            if result['uploaded_bytes'] != size or result['reused_blob'] or 'hashed while sending' not in \
+                    ' '.join(result['actions']):
+                raise SystemExit(f'the publish did not take the single-read path: {result}')
+            args['name'] = name
             results[run.seconds] = result
             return (run,)
 
@@ -278,6 +286,13 @@ def bench(options: argparse.Namespace, workdir: Path) -> str:
         fresh = results[runs['publish'].seconds]
         phases = module_phases(fresh, runs['publish'].seconds)
         # Each contender only changes its own file: the publish file is now unchanged and in the cache.
+
+        print('(c) new content of the same size as the newest version: hashed first ...', flush=True)
+        new_content(files['publish'])
+        runs['hash_first'], two_pass = run_module('sf_image_publish, same size as newest', args, workdir,
+                                                  note='two reads: hash first (it might be unchanged), then upload')
+        if two_pass['uploaded_bytes'] != size:
+            raise SystemExit(f'the hash-first publish did not upload the whole file: {two_pass}')
 
         print('(d) unchanged re-publish, checksum cache off and on ...', flush=True)
         runs['republish_nocache'], again = run_module('sf_image_publish, unchanged, cache off',
@@ -313,7 +328,7 @@ def module_phases(result: dict[str, Any], total: float) -> dict[str, float]:
         elif match := re.match(r'POST /artifacts/upload/\S+ -> \d+ in (\d+\.\d+)s$', line):
             phases['convert'] += float(match.group(1))
     for action in result.get('actions', []):
-        if match := re.match(r'uploaded \d+ bytes in (\d+\.\d+)s', action):
+        if match := re.match(r'uploaded .+? in (\d+\.\d+)s', action):
             phases['upload'] += float(match.group(1))
     phases['start-up, state reads, verify'] = max(0.0, total - sum(phases.values()))
     return phases
@@ -326,12 +341,15 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
     ratios = {
         'publish_vs_sfclient': publish / runs['sfclient'].seconds,
         'publish_vs_floor': publish / floor,
-        'peak_rss_mib': max(runs[k].peak_rss_mib for k in ('publish', 'republish_nocache', 'republish_cache')),
+        'peak_rss_mib': max(runs[k].peak_rss_mib for k in ('publish', 'hash_first', 'republish_nocache',
+                                                          'republish_cache')),
         'republish_vs_publish': runs['republish_nocache'].seconds / publish,
     }
+    goals = GOALS[options.backend]
+    single_read = publish / runs['hash_first'].seconds
     cache_ratio = runs['republish_cache'].seconds / publish
-    met = {name: ratios[name] <= GOALS[name] if name != 'peak_rss_mib' else ratios[name] < GOALS[name]
-           for name in GOALS}
+    met = {name: ratios[name] <= goals[name] if name != 'peak_rss_mib' else ratios[name] < goals[name]
+           for name in goals}
     info = machine()
     command = '.venv/bin/python bench/publish.py ' + ' '.join(
         a for a in (f'--size-mib {options.size_mib}', f'--backend {options.backend}',
@@ -342,7 +360,8 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
 
     def row(key: str, extra: str = '') -> str:
         run = runs[key]
-        speed = f'{mb / run.seconds:.0f} MB/s' if key in ('sfclient', 'sha512sum', 'curl', 'publish') else ''
+        speed = f'{mb / run.seconds:.0f} MB/s' if key in ('sfclient', 'sha512sum', 'curl', 'publish', 'hash_first') \
+            else ''
         return f'| {run.label} | {run.seconds:.2f} | {speed} | {run.peak_rss_mib:.0f} | {run.note or extra} |'
 
     def verdict(name: str) -> str:
@@ -373,6 +392,7 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
         row('curl', 'floor, part 2: one raw upload of the whole file'),
         f'| floor (sha512sum + curl) | {floor:.2f} | {mb / floor:.0f} MB/s | | the least any client can do |',
         row('publish'),
+        row('hash_first'),
         row('republish_nocache'),
         row('republish_cache'),
         row('ansible'),
@@ -384,9 +404,12 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
         '| Goal | Measured | Target | Result |',
         '| --- | ---: | ---: | --- |',
         f"| publish time / sf-client time | {ratios['publish_vs_sfclient']:.2f} "
-        f"({1 / ratios['publish_vs_sfclient']:.1f}x faster) | <= 0.50 (2x faster) | "
+        f"({1 / ratios['publish_vs_sfclient']:.1f}x faster) | <= {goals['publish_vs_sfclient']:.2f} | "
         f"{verdict('publish_vs_sfclient')} |",
-        f"| publish time / floor time | {ratios['publish_vs_floor']:.2f} | <= 1.25 | {verdict('publish_vs_floor')} |",
+        f"| publish time / floor time | {ratios['publish_vs_floor']:.2f} | <= {goals['publish_vs_floor']:.2f} | "
+        f"{verdict('publish_vs_floor')} |",
+        f'| single-read publish / hash-first publish (same module, same size) | {single_read:.2f} | < 1 | '
+        f"{'met' if single_read < 1 else '**missed**'} |",
         f"| module peak RSS | {ratios['peak_rss_mib']:.0f} MiB | < 100 MiB | {verdict('peak_rss_mib')} |",
         f"| unchanged re-publish / fresh publish, cache off | {ratios['republish_vs_publish']:.2f} | < 0.35 | "
         f"{verdict('republish_vs_publish')} |",

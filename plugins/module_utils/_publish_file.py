@@ -204,7 +204,8 @@ class FilePublish:
         run.upload_uuid, run.uploaded_bytes, run.resumed_bytes = outcome.upload_uuid, outcome.sent_bytes, \
             outcome.resumed_bytes
         run.throughput = round(outcome.sent_bytes / max(outcome.duration, 1e-6), 1) if outcome.sent_bytes else None
-        words = [f'uploaded {human(outcome.sent_bytes)} in {outcome.duration:.2f}s']
+        words = [f'uploaded {human(outcome.sent_bytes)} in {outcome.duration:.2f}s'
+                 + (', hashed while sending' if outcome.sha512 else '')]
         if outcome.resumed_bytes:
             words.append(f'resumed {outcome.resumed_bytes} bytes an interrupted earlier run had sent')
         if outcome.retried_chunks:
