@@ -136,8 +136,19 @@ class Publisher:
             return FilePublish(self).plan_download(request.url)
         return FilePublish(self).plan_file(request.src or '')
 
+    def check_owner(self, current: Current) -> None:
+        """Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
+        because some servers (0.7.2) let a namespace that is trusted change what it does not own."""
+        artifact = current.artifact
+        caller = self.api.namespace
+        if artifact is not None and caller not in ('system', artifact.namespace):
+            raise SfForbidden(f'{artifact.ref} is owned by namespace {artifact.namespace!r}; namespace {caller!r} '
+                              'may read it but only its owner or system may change or delete it',
+                              hint='run the task as that namespace or as system')
+
     def new_plan(self, current: Current, read_again: Callable[[], Current]) -> Plan:
-        """A plan over `current`, whose finish re-reads with `read_again`."""
+        """A plan over `current`, whose finish re-reads with `read_again`. Refuses an artifact we may not change."""
+        self.check_owner(current)
         self.before = current
         self.read_again = read_again
         self.run.artifact = current.artifact
@@ -249,9 +260,6 @@ class Publisher:
             artifact = self.api.find_artifact(uuid)
             if artifact is not None and artifact.state == 'deleted':
                 artifact = None
-            if artifact is not None and self.api.namespace not in ('system', artifact.namespace):
-                raise SfForbidden(f'artifact {uuid} is owned by namespace {artifact.namespace!r}; only its owner or '
-                                  'system may delete it')
             current = current_of(self.api, artifact)
             what, reader = f'sf://artifact/{uuid}', (lambda: current_of(self.api, self.api.find_artifact(uuid)))
         elif request.name:
