@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 UNKNOWN_OUTCOME = (SfServerError, SfTransportError, SfTimeout)
 DOWNLOAD_BLOCK = 4 * 1024 * 1024
 UPLOADS = 'uploads'
+UPLOAD_RECORD_DAYS = 7  # servers drop abandoned uploads after a day (older docs) to a week (newer code)
 
 
 def human(size: int) -> str:
@@ -171,6 +172,37 @@ class FilePublish:
             return None, 0
         return uuid, held
 
+    def _sweep(self) -> None:
+        """Empty the uploads earlier killed runs left on this server for files that are gone or changed since (no
+        run can resume them), unless a run of that file holds its lock right now; forget records older than the
+        server keeps uploads."""
+        state = self.pub.state
+        if state is None:
+            return
+        settings = self.api.transport.settings
+        prefix = f'{settings.api_url}|{settings.namespace}|'
+        for record in state.entries(UPLOADS):
+            key = str(record.get('key', ''))
+            if not key.startswith(prefix) or key == self._record_key():
+                continue
+            if time.time() - float(record.get('written') or 0) > UPLOAD_RECORD_DAYS * 86400:
+                state.remove(UPLOADS, key)
+                continue
+            path = key[len(prefix):]
+            try:
+                identity: Optional[str] = file_identity(path)
+            except OSError:
+                identity = None
+            if identity == record.get('identity'):
+                continue
+            lock = f'file:{settings.api_url}:{settings.namespace}:{path}:{record.get("identity")}'
+            with state.lock(lock, blocking=False) as free:
+                if free and record.get('upload_uuid'):
+                    self.pub.log(f'emptying upload {record["upload_uuid"]} of an interrupted run: {path} is gone or '
+                                 'changed')
+                    abandon(self.api, str(record['upload_uuid']))
+                    state.remove(UPLOADS, key)
+
     def _drop(self, uuid: str, why: str) -> None:
         self.pub.log(f'dropping upload {uuid} of an earlier run: {why}')
         abandon(self.api, uuid)
@@ -191,6 +223,7 @@ class FilePublish:
     # Steps
     def _upload(self, step: Step) -> None:
         run, request = self.run, self.request
+        self._sweep()
         resume_uuid, resume_from = self._resume_point()
         run.upload_uuid = resume_uuid
         try:

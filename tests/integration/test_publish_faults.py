@@ -310,3 +310,14 @@ def test_a_killed_upload_of_a_file_changed_since_is_dropped(case: Case) -> None:
     assert result['version']['sha512'] == case.sha512
     # The stale upload the killed run started was emptied, not left to expire.
     assert set(case.upload_sizes(mark).values()) <= {0}, case.upload_sizes(mark)
+
+
+def test_a_killed_upload_of_a_deleted_file_is_emptied_by_any_later_publish(case: Case) -> None:
+    mark = kill_mid_upload(case, 2)
+    case.src.unlink()
+    other = case.workdir / 'other.img'
+    other.write_bytes(os.urandom(MIB + 7))
+    result = case.publish(name=f'{case.name}-other', src=str(other))
+    assert not result.get('failed'), result
+    # Nobody can resume an upload of a file that is gone: the next publish on this host emptied it.
+    assert set(case.upload_sizes(mark).values()) <= {0}, case.upload_sizes(mark)
