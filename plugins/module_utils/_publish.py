@@ -161,6 +161,13 @@ class Publisher:
         request = self.request
         return lambda: read_upload(self.api, request.target, request.name or '', refresh=True)
 
+    def uuid_reader(self, uuid: str) -> Callable[[], Current]:
+        def read() -> Current:
+            artifact = self.api.find_artifact(uuid)
+            return current_of(self.api, None if artifact is None or artifact.state == 'deleted' else artifact)
+
+        return read
+
     def fetched_reader(self) -> Callable[[], Current]:
         request = self.request
         return lambda: read_fetched(self.api, request.target, request.url or '', refresh=True)
@@ -188,7 +195,7 @@ class Publisher:
             shared = request.shared
             verb = 'share' if shared else 'unshare'
             plan.add(verb, f'{verb} the artifact', self._setting(
-                lambda a: a.shared == shared, lambda uuid: (self.api.share if shared else self.api.unshare)(uuid)))
+                lambda a: a.shared == shared, self.api.share if shared else self.api.unshare))
 
     def _setting(self, already: Callable[[Any], bool], change: Callable[[str], Any]) -> Callable[[Step], None]:
         def run(step: Step) -> None:
@@ -257,17 +264,12 @@ class Publisher:
         request = self.request
         uuid = artifact_uuid_in(request.name)
         if uuid:
-            artifact = self.api.find_artifact(uuid)
-            if artifact is not None and artifact.state == 'deleted':
-                artifact = None
-            current = current_of(self.api, artifact)
-            what, reader = f'sf://artifact/{uuid}', (lambda: current_of(self.api, self.api.find_artifact(uuid)))
+            what, reader = f'sf://artifact/{uuid}', self.uuid_reader(uuid)
         elif request.name:
-            current, what, reader = read_upload(self.api, request.target, request.name), repr(request.name), \
-                self.upload_reader()
+            what, reader = repr(request.name), self.upload_reader()
         else:
-            current = read_fetched(self.api, request.target, request.url or '')
             what, reader = request.url or '', self.fetched_reader()
+        current = reader()
         plan = self.new_plan(current, reader)
         artifact, version = current.artifact, request.version
         if artifact is None:

@@ -250,8 +250,8 @@ class FilePublish:
                 self._check_expected(outcome.sha512)
             except SfInvalidInput as exc:
                 self._discard_upload()
-                raise SfInvalidInput(str(exc).replace('nothing was uploaded', 'the upload was discarded and nothing '
-                                                                             'was published')) from None
+                message = str(exc).replace('nothing was uploaded', 'the upload was dropped and nothing was published')
+                raise SfInvalidInput(message) from None
             blob = self.api.find_blob_by_sha512(outcome.sha512)
             if blob is not None:
                 self._discard_upload()

@@ -119,4 +119,3 @@ def abandon(api: SfApi, upload_uuid: str) -> None:
     """There is no upload delete route: drop the bytes so nothing half-made lingers until the upload expires."""
     with contextlib.suppress(SfError):
         api.truncate_upload(upload_uuid, 0)
-

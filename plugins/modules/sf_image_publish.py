@@ -246,7 +246,7 @@ url_check:
   returned: in check mode, for a cluster-fetched URL that has a version
   type: dict
   contains:
-    changed: {description: V(true) or V(false) when the headers tell, null when they do not., type: bool}
+    changed: {description: "V(true) or V(false) when the headers tell, null when they do not.", type: bool}
     reason: {description: Why., type: str}
     size: {description: Content-Length., type: int}
     last_modified: {description: Last-Modified (epoch seconds)., type: float}

@@ -130,4 +130,3 @@ def test_eight_moves_of_one_label_lose_no_history(backend: Backend, tmp_path: Pa
         image_of_blob[versions_of(backend, namespace, key, ref)[0]['uuid']] = ref
     for version in versions:
         assert recorded[version['index']]['ref'] == image_of_blob[version['uuid']], (version, recorded)
-

@@ -64,8 +64,8 @@ def test_typed_errors_keep_their_hint_and_redact_the_structured_error(capsys: py
 def test_a_failing_step_reports_the_steps_that_ran(capsys: pytest.CaptureFixture[str]) -> None:
     result = run(HalfDone, capsys)
     assert result['failed'] and result['changed'] and result['error']['type'] == 'internal_error'
-    assert [(s['step'], s['status']) for s in result['plan']] == [('first', 'done'), ('second', 'failed'),
-                                                                   ('third', 'not run')]
+    statuses = [(s['step'], s['status']) for s in result['plan']]
+    assert statuses == [('first', 'done'), ('second', 'failed'), ('third', 'not run')]
     assert result['actions'] == ['do the first thing']
 
 
