@@ -290,3 +290,17 @@ def test_an_upload_the_server_forgot_is_started_again(api: FakeCluster, tmp_path
     outcome = publish(api, name='web', src=src, state_dir=state, chunk_size=MIB)
     assert outcome.result['resumed_bytes'] == 0 and outcome.result['uploaded_bytes'] == len(data)
     assert outcome.result['version']['sha512'] == sha512(data) and len(api.wrote('create_upload')) == 2
+
+
+@pytest.mark.parametrize('gone', [True, False])
+def test_a_later_upload_empties_what_a_killed_run_left_for_a_file_that_is_gone(api: FakeCluster, tmp_path: Path,
+                                                                               gone: bool) -> None:
+    src, state = a_file(tmp_path, os.urandom(2 * MIB)), str(tmp_path / 'state')
+    kill_at_append(api, 2)
+    left = killed_run(api, src, state)
+    if gone:
+        os.unlink(src)
+    publish(api, name='other', src=a_file(tmp_path, b'other content', 'other.img'), state_dir=state)
+    # A file still there may be resumed by its own next run: its upload and record stay.
+    assert (api.uploads[left] == b'') is gone and (('truncate_upload', left, 0) in api.writes) is gone
+    assert len(StateDir(state).entries(UPLOADS)) == (0 if gone else 1)
