@@ -244,15 +244,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
         except ApiError as exc:
             if exc.status == 302:
-                status, sent = self._send_json(req, 302, exc.body(), {'Location': '/'})
+                status, sent = self._send_error(req, 302, exc.body(), {'Location': '/'})
             else:
-                status, sent = self._send_json(req, exc.status, exc.body())
+                status, sent = self._send_error(req, exc.status, exc.body())
         except (ConnectionError, socket.timeout):
             status = 0
             self.close_connection = True
         except Exception as exc:  # the server's own shape for unhandled errors
             log.exception('unhandled error on %s %s', self.command, path)
-            status, sent = self._send_json(req, 500, {'error': f'server error: {exc!r}', 'status': 500})
+            status, sent = self._send_error(req, 500, {'error': f'server error: {exc!r}', 'status': 500})
         finally:
             self._finish_body(req)
             duration = time.monotonic() - started
@@ -348,6 +348,13 @@ class Handler(BaseHTTPRequestHandler):
         self, req: Request, status: int, value: Any, extra: dict[str, str] | None = None
     ) -> tuple[int, int]:
         data = json.dumps(value, separators=(', ', ': ')).encode('utf-8') + b'\n'
+        return self._send_bytes(req, status, data, 'application/json', extra or {})
+
+    def _send_error(
+        self, req: Request, status: int, value: Any, extra: dict[str, str] | None = None
+    ) -> tuple[int, int]:
+        # The server's error helper sends bare json.dumps(); only flask-restful's answers end with a newline.
+        data = json.dumps(value, separators=(', ', ': ')).encode('utf-8')
         return self._send_bytes(req, status, data, 'application/json', extra or {})
 
     def _send_bytes(

@@ -223,3 +223,14 @@ def test_truncate_offset_routing(raw: Raw, sf_server: Any) -> None:
             # The newest server's `int:` converter takes digits only: anything else is not routed.
             assert (answer.status, answer.content_type, answer.body) == (404, HTML, NOT_FOUND_HTML)
     assert raw.ok('POST', f'/upload/{upload}/truncate/%34') is None  # `%34` is `4`
+
+
+def test_api_error_bodies_have_no_trailing_newline(raw: Raw, artifact: dict[str, Any]) -> None:
+    # The server's error helper sends bare json.dumps(); flask-restful's answers (200s, the 405) add a newline.
+    answer = raw.send('GET', f'/artifacts/{_unique("missing")}')
+    assert (answer.status, answer.content_type, answer.body) == \
+        (404, 'application/json', b'{"error": "artifact not found", "status": 404}')
+    answer = raw.send('GET', '/auth/namespaces', auth=False)
+    assert answer.status == 401 and answer.body.startswith(b'{"error": ') and answer.body.endswith(b'401}')
+    answer = raw.send('GET', f'/artifacts/{artifact["uuid"]}')
+    assert answer.status == 200 and answer.body.endswith(b'}\n')
