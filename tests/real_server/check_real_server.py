@@ -302,6 +302,8 @@ def run_difference_checks(server: harness.RealServer, tag: str) -> None:
     _, up = api.call('POST', '/upload')
     status, _ = api.call('POST', f'/upload/{up["uuid"]}/truncate/5')
     check('row 9: truncating an upload with no data is 500', status == 500, status)
+    status, body = api.call('POST', f'/upload/{up["uuid"]}/truncate/0')
+    check('row 9: ... even to 0 (FileNotFoundError)', status == 500 and 'FileNotFoundError' in str(body), body)
     api.call('POST', f'/upload/{up["uuid"]}', raw=b'0123456789')
     status, _ = api.call('POST', f'/upload/{up["uuid"]}/truncate/20')
     check('row 11: truncating beyond the end is 200', status == 200, status)
@@ -323,6 +325,15 @@ def run_difference_checks(server: harness.RealServer, tag: str) -> None:
         'row 16: a later system upload without namespace lands in the other namespace',
         second.get('namespace') == ns_a,
         second,
+    )
+    explicit = {'blob_uuid': blob, 'source_url': f'sf://upload/system/x-{tag}'}
+    api.call('POST', f'/artifacts/upload/x-{tag}', {'blob_uuid': blob, 'namespace': ns_a,
+                                                   'source_url': f'sf://upload/{ns_a}/x-{tag}'})
+    status, third = api.call('POST', f'/artifacts/upload/x-{tag}', explicit)
+    check(
+        'row 16: with an explicit source_url per namespace, system gets its own artifact',
+        status == 200 and third.get('namespace') == 'system' and third.get('source_url') == explicit['source_url'],
+        third,
     )
     api.call('POST', f'/artifacts/upload/dup-{tag}', {'blob_uuid': blob})
     a.call('POST', f'/artifacts/upload/dup-{tag}', {'blob_uuid': blob})
@@ -365,6 +376,10 @@ def run_difference_checks(server: harness.RealServer, tag: str) -> None:
     status, body = api.call('GET', f'/artifacts/two-{tag}')
     check('row 20: system looking up a name two other namespaces hold is 400 "… in namespace "system""',
           status == 400 and 'in namespace "system"' in str(body), (status, body))
+    for target in ('system', ns_b):  # B does not trust A
+        status, placed = upload(a, f'into-{target}-{tag}', os.urandom(64), namespace=target)
+        check(f'row 47: a tenant uploading into {"system" if target == "system" else "an untrusted namespace"} is 404',
+              status == 404 and placed == {'error': 'namespace not found', 'status': 404}, (status, placed))
     _, lone = upload(api, f'lone-{tag}', os.urandom(64))
     api.call('DELETE', f'/artifacts/{lone["uuid"]}')
     _, lone_blob = api.call('GET', f'/blobs/{lone["blob_uuid"]}')
@@ -383,7 +398,7 @@ HTML = 'text/html; charset=utf-8'
 
 
 def run_routing_checks(server: harness.RealServer, tag: str) -> None:
-    """How paths are decoded and what answers when no handler runs (docs/compatibility.md rows 42-47)."""
+    """How paths are decoded and what answers when no handler runs (docs/compatibility.md rows 5, 7, 10, 42-46)."""
     api = Api(server.url)
     api.login('system', server.system_key)
     _, up = api.call('POST', '/upload')
