@@ -2,7 +2,7 @@
 """End-to-end check of the harness and of the 0.7.2 behaviour recorded in docs/compatibility.md.
 
     python tests/real_server/check_real_server.py [--state-dir D] [--keep-running]
-    python tests/real_server/check_real_server.py --url URL --key SYSTEM_KEY   # any server, e.g. the emulator
+    python tests/real_server/check_real_server.py --url URL --key=SYSTEM_KEY   # any server, e.g. the emulator
 
 Starts the real server through the harness's Python API (installing it if needed), then talks to it with
 plain HTTP (urllib) and with the official client (sf-client 0.8.3): auth, namespaces, the upload protocol,
