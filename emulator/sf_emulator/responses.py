@@ -23,6 +23,7 @@ class RawResponse:
     data: bytes
     content_type: str = 'text/plain; charset=utf-8'
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,10 +3,12 @@
     @route('GET', '/artifacts/<ref>')
     def get_artifact(req: Request, ref: str, namespace: str | None = None) -> Any: ...
 
-Segment types: `<name>` or `<str:name>` (one segment), `<int:name>` (optionally signed integer, passed as int),
-`<path:name>` (the rest, slashes included). Handlers receive path parameters, query parameters and JSON body keys
-as keyword arguments (body wins over query; a body key named like a path parameter overrides it, as the real
-server does). A body key the handler does not accept is a 400 with a TypeError-like message.
+Segment types, with Werkzeug's default converter rules: `<name>` or `<str:name>` (one non-empty segment),
+`<int:name>` (unsigned digits only, passed as int: `-1` does not match, so it is a 404 like any unrouted path),
+`<path:name>` (the rest, slashes included, but not starting with a slash). Paths arrive percent-decoded
+(`server.decode_path`). Handlers receive path parameters, query parameters and JSON body keys as keyword
+arguments (body wins over query; a body key named like a path parameter overrides it, as the real server does).
+A body key the handler does not accept is a 400 with a TypeError-like message.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _SEGMENT = re.compile(r'<(?:(str|int|path):)?([a-zA-Z_][a-zA-Z0-9_]*)>')
-_CONVERTERS = {'str': r'[^/]+', 'int': r'-?[0-9]+', 'path': r'.+'}
+_CONVERTERS = {'str': r'[^/]+', 'int': r'\d+', 'path': r'[^/].*'}
+# Werkzeug retries an unmatched path with each run of two slashes merged (a lazy `/{2,}?`, so `///` becomes `//`)
+# and redirects when that finds the route.
+_DOUBLE_SLASH = re.compile('/{2,}?')
 
 
 @dataclass
@@ -76,17 +81,50 @@ class Router:
                 raise ValueError(f'duplicate route {route.method} {route.pattern}')
         self.routes.append(route)
 
-    def resolve(self, method: str, path: str) -> tuple[Route | None, dict[str, Any], bool]:
-        """Return (route, path params, path_known); path_known without a route means 405."""
-        path_known = False
+    def resolve(self, method: str, path: str) -> Resolution:
+        """Match as Werkzeug's router does: the path as given, then with double slashes merged (a redirect).
+
+        OPTIONS matches every route of a path (Flask answers it itself): the result then has no route, only
+        `allowed`.
+        """
+        found = self._match(method, path)
+        if found.route is not None or (method == 'OPTIONS' and found.allowed):
+            return found
+        merged = _DOUBLE_SLASH.sub('/', path)
+        if merged == path:
+            return found
+        retry = self._match(method, merged)
+        if retry.route is not None or (method == 'OPTIONS' and retry.allowed):
+            return Resolution(redirect=merged)
+        if not found.allowed and retry.allowed:
+            # The 405 handler of flask-restful matches again with an allowed method, meets the redirect and fails.
+            return Resolution(allowed=retry.allowed, broken_405=True)
+        return Resolution(allowed=found.allowed | retry.allowed)
+
+    def _match(self, method: str, path: str) -> Resolution:
+        allowed: set[str] = set()
         for candidate in self.routes:
             params = candidate.match(path)
             if params is None:
                 continue
             if candidate.method == method or (method == 'HEAD' and candidate.method == 'GET'):
-                return candidate, params, True
-            path_known = True
-        return None, {}, path_known
+                return Resolution(candidate, params)
+            allowed.add(candidate.method)
+        if allowed:
+            # Flask adds HEAD to every GET rule and OPTIONS (answered by Flask itself) to every rule.
+            allowed |= {'OPTIONS', 'HEAD'} if 'GET' in allowed else {'OPTIONS'}
+        return Resolution(allowed=frozenset(allowed))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a request goes: a route, or no route and the methods the path allows (405; none: 404), or a redirect."""
+
+    route: Route | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    allowed: frozenset[str] = frozenset()
+    redirect: str | None = None  # the merged path to send a 308 to
+    broken_405: bool = False  # flask-restful crashes on this 405: gunicorn answers its own 500 page
 
 
 # The process-wide router every domain module registers into at import time.

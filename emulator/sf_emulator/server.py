@@ -11,11 +11,11 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
 from sf_emulator.errors import ApiError, bad_request
 from sf_emulator.responses import FileResponse, RawResponse, Response
-from sf_emulator.router import ROUTER, Route
+from sf_emulator.router import ROUTER, Resolution, Route
 
 if TYPE_CHECKING:
     from sf_emulator.app import App
@@ -26,6 +26,40 @@ MAX_JSON_BODY = 16 * 1024 * 1024
 # Bodies left unread up to this size are drained so the client reads our answer (e.g. a 401 before it re-authenticates
 # and retries an upload chunk) instead of a connection reset; larger ones close the connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
+
+# What Flask (Werkzeug 2.2) and gunicorn send outside the API's own {"error", "status"} answers, byte for byte as
+# the real 0.7.2 server sent them.
+NOT_FOUND_HTML = (
+    b'<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n'
+    b'<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling'
+    b' and try again.</p>\n'
+)
+METHOD_NOT_ALLOWED = 'The method is not allowed for the requested URL.'
+GUNICORN_500_HTML = (
+    b'<html>\n  <head>\n    <title>Internal Server Error</title>\n  </head>\n  <body>\n'
+    b'    <h1><p>Internal Server Error</p></h1>\n    \n  </body>\n</html>\n'
+)
+HTML = 'text/html; charset=utf-8'
+# Werkzeug's url_quote(safe='/:|+') on a redirect path: its always-safe set is wider than urllib's.
+_REDIRECT_SAFE = "/:|+$!'()*,;"
+_HTML_ESCAPES = str.maketrans({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;'})
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """(raw path, raw query) of a request target. Not urlsplit: `//artifacts/x` is a path, not a host."""
+    if not target.startswith('/'):
+        split = urlsplit(target)  # absolute form: http://host/path?query
+        return split.path, split.query
+    path, _sep, query = target.partition('?')
+    return path.partition('#')[0], query.partition('#')[0]
+
+
+def decode_path(raw: str) -> str:
+    """The path the real server routes on: gunicorn percent-decodes PATH_INFO to bytes (`+` stays `+`, `%zz` and
+    a lone `%` stay as they are), Werkzeug reads those bytes as UTF-8 with U+FFFD for invalid ones and drops
+    extra leading slashes. So `%2F` is a `/` before routing."""
+    decoded = unquote_to_bytes(raw.encode('latin-1')).decode('utf-8', 'replace')
+    return '/' + decoded.lstrip('/')
 
 
 class DropConnection(Exception):
@@ -171,9 +205,9 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         app = self.server.app
         started = time.monotonic()
-        split = urlsplit(self.path)
-        path = split.path or '/'
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        raw_path, raw_query = split_target(self.path)
+        path = decode_path(raw_path)
+        query = dict(parse_qsl(raw_query, keep_blank_values=True))
         req = Request(app, self.command, path, query, self.headers)
         status, sent = 500, 0
         try:
@@ -185,7 +219,8 @@ class Handler(BaseHTTPRequestHandler):
                 length = None
             if length is None and not chunked:
                 length = 0
-            route, params, path_known = ROUTER.resolve(self.command, path)
+            resolution = ROUTER.resolve(self.command, path)
+            route = resolution.route
             faults = [] if route is not None and route.emulator_only else app.faults.take(self.command, path)
             drop_after = next((f.after_bytes for f in faults if f.kind == 'drop'), None)
             req.body = BodyReader(self.rfile, length, chunked, drop_after)
@@ -195,13 +230,12 @@ class Handler(BaseHTTPRequestHandler):
             if drop_after is not None:
                 req.body.read_all(1 << 62)  # reads up to the drop point, then raises DropConnection
             if route is None:
-                if path_known:
-                    raise ApiError(405, 'The method is not allowed for the requested URL.')
-                raise ApiError(404, 'The requested URL was not found on the server.')
-            for fault in faults:
-                if fault.kind in ('fail', 'not_ready'):
-                    raise ApiError(fault.status, fault.message)
-            result = self._run(app, route, params, req)
+                result: Any = self._unrouted(resolution, raw_query)
+            else:
+                for fault in faults:
+                    if fault.kind in ('fail', 'not_ready'):
+                        raise ApiError(fault.status, fault.message)
+                result = self._run(app, route, resolution.params, req)
             status, sent = self._answer(req, result)
         except DropConnection:
             status = 0
@@ -210,19 +244,49 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
         except ApiError as exc:
             if exc.status == 302:
-                status, sent = self._send_json(req, 302, exc.body(), {'Location': '/'})
+                status, sent = self._send_error(req, 302, exc.body(), {'Location': '/'})
             else:
-                status, sent = self._send_json(req, exc.status, exc.body())
+                status, sent = self._send_error(req, exc.status, exc.body())
         except (ConnectionError, socket.timeout):
             status = 0
             self.close_connection = True
         except Exception as exc:  # the server's own shape for unhandled errors
             log.exception('unhandled error on %s %s', self.command, path)
-            status, sent = self._send_json(req, 500, {'error': f'server error: {exc!r}', 'status': 500})
+            status, sent = self._send_error(req, 500, {'error': f'server error: {exc!r}', 'status': 500})
         finally:
             self._finish_body(req)
             duration = time.monotonic() - started
             self._log(req, status, duration, sent)
+
+    def _unrouted(self, resolution: Resolution, raw_query: str) -> RawResponse | Response:
+        """Flask's answers when no API handler runs: a redirect, automatic OPTIONS, a 405 or an HTML 404."""
+        allow = {'Allow': ', '.join(sorted(resolution.allowed))}
+        if resolution.redirect is not None:
+            location = f'http://{self._host()}{quote(resolution.redirect, safe=_REDIRECT_SAFE)}'
+            location += f'?{raw_query}' if raw_query else ''
+            shown = location.translate(_HTML_ESCAPES)
+            page = (
+                '<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n'
+                f'<p>You should be redirected automatically to the target URL: <a href="{shown}">{shown}</a>. If'
+                ' not, click the link.\n'
+            )
+            return RawResponse(page.encode('utf-8'), HTML, 308, {'Location': location})
+        if resolution.broken_405:
+            return RawResponse(GUNICORN_500_HTML, 'text/html', 500)
+        if resolution.allowed and self.command == 'OPTIONS':
+            return RawResponse(b'', HTML, 200, allow)
+        if resolution.allowed:
+            return Response({'message': METHOD_NOT_ALLOWED}, 405, allow)  # flask-restful's shape, not the API's
+        return RawResponse(NOT_FOUND_HTML, HTML, 404)
+
+    def _host(self) -> str:
+        """The host part of a redirect, as Werkzeug builds it: the Host header, without a default :80."""
+        host = self.headers.get('Host')
+        if not host:
+            address, port = self.server.server_address[:2]
+            name = address.decode() if isinstance(address, bytes) else address
+            host = f'{name}:{port}'
+        return str(host).removesuffix(':80')
 
     def _run(self, app: App, route: Route, params: dict[str, Any], req: Request) -> Any:
         if route.emulator_only or not route.public:
@@ -262,7 +326,7 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(result, Response):
             return self._send_json(req, result.status, result.body, result.headers)
         if isinstance(result, RawResponse):
-            return self._send_bytes(req, result.status, result.data, result.content_type)
+            return self._send_bytes(req, result.status, result.data, result.content_type, result.headers)
         if isinstance(result, FileResponse):
             return self._send_file(req, result)
         return self._send_json(req, 200, result)
@@ -284,6 +348,13 @@ class Handler(BaseHTTPRequestHandler):
         self, req: Request, status: int, value: Any, extra: dict[str, str] | None = None
     ) -> tuple[int, int]:
         data = json.dumps(value, separators=(', ', ': ')).encode('utf-8') + b'\n'
+        return self._send_bytes(req, status, data, 'application/json', extra or {})
+
+    def _send_error(
+        self, req: Request, status: int, value: Any, extra: dict[str, str] | None = None
+    ) -> tuple[int, int]:
+        # The server's error helper sends bare json.dumps(); only flask-restful's answers end with a newline.
+        data = json.dumps(value, separators=(', ', ': ')).encode('utf-8')
         return self._send_bytes(req, status, data, 'application/json', extra or {})
 
     def _send_bytes(

@@ -204,7 +204,7 @@ def append(req: Request, upload_uuid: str) -> int:
 
 @route('POST', '/upload/<upload_uuid>/truncate/<int:offset>')
 def truncate(req: Request, upload_uuid: str, offset: int) -> None:
-    if offset < 0:
+    if offset < 0:  # the path routes digits only, but a body key `offset` overrides the path value
         raise bad_request('offset must not be negative')
     _existing(req, upload_uuid)
     path = upload_path(req.app, upload_uuid)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 from ._refs import artifact_name, upload_url
 
 try:
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field, model_validator
 
     HAS_PYDANTIC = True
     PYDANTIC_IMPORT_ERROR: Optional[str] = None
@@ -30,6 +30,9 @@ except ImportError:  # pragma: no cover - exercised by ansible-test sanity's imp
 
     def Field(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]  # noqa: N802
         return None
+
+    def model_validator(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+        return lambda func: func
 
 
 ACTIVE_ARTIFACT_STATES = ('initial', 'created', 'error')
@@ -101,6 +104,16 @@ class Blob(ApiModel):
     modified: Optional[float] = None
     fetched_at: Optional[float] = None
     checksums: Dict[str, Optional[str]] = Field(default_factory=dict)
+
+    @model_validator(mode='before')
+    @classmethod
+    def _sha512_from_checksums(cls, data: Any) -> Any:
+        # 0.7.2 sends only the top-level sha512; newer servers also send checksums.sha512. Either will do.
+        if isinstance(data, dict) and not data.get('sha512'):
+            checksums = data.get('checksums')
+            if isinstance(checksums, dict) and checksums.get('sha512'):
+                return {**data, 'sha512': checksums['sha512']}
+        return data
 
 
 class ArtifactVersion(Blob):

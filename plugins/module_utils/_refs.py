@@ -129,15 +129,36 @@ def upstream_url(name: str, image_base_url: str = DEFAULT_IMAGE_BASE_URL) -> Opt
     return f'{base}{name}/latest.qcow2'
 
 
+# Names travel as one URL path segment. Servers percent-decode the path before routing, so a `/` (even sent as
+# %2F) adds a level, and HTTP clients drop `.` and `..` segments before sending, so those reach another route.
+DOT_SEGMENTS = ('.', '..')
+
+
+def _check_segment(value: str, what: str) -> None:
+    if '/' in value:
+        raise SfInvalidInput(f'{what} {value!r} must not contain "/"')
+    if value in DOT_SEGMENTS:
+        raise SfInvalidInput(f'{what} cannot be {value!r}: it does not survive as a URL path segment')
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise SfInvalidInput(f'{what} {value!r} must not contain control characters')
+
+
 def validate_name(name: str, what: str = 'name') -> str:
-    """Artifact and label names: non-empty, no `/`, no surrounding whitespace."""
+    """Artifact and label names: non-empty, no `/`, not `.` or `..`, no surrounding whitespace."""
     if not isinstance(name, str) or not name:
         raise SfInvalidInput(f'{what} must be a non-empty string')
-    if '/' in name:
-        raise SfInvalidInput(f'{what} {name!r} must not contain "/"')
-    if name != name.strip() or any(ch in name for ch in '\r\n\t'):
-        raise SfInvalidInput(f'{what} {name!r} must not contain whitespace at its ends or control characters')
+    _check_segment(name, what)
+    if name != name.strip():
+        raise SfInvalidInput(f'{what} {name!r} must not contain whitespace at its ends')
     return name
+
+
+def validate_metadata_key(key: str) -> str:
+    """A metadata key the per-key routes (PUT/DELETE .../metadata/<key>) can reach."""
+    if not isinstance(key, str) or not key:
+        raise SfInvalidInput('metadata keys must be non-empty strings')
+    _check_segment(key, 'metadata key')
+    return key
 
 
 def validate_sha512(value: str) -> str:

@@ -117,8 +117,23 @@ def test_unexpected_body_key_and_non_object_bodies(private_system: Api) -> None:
 
 
 def test_unknown_route_and_method(private_system: Api) -> None:
-    assert private_system.error('GET', '/no/such/thing')[0] == 404
-    assert private_system.error('PATCH', '/auth/namespaces')[0] == 405
+    # Flask's own answers, not the API's {"error", "status"} shape (conformance/test_http_routing.py has the rest).
+    answer = private_system.call('GET', '/no/such/thing')
+    assert (answer.status_code, answer.headers['Content-Type']) == (404, 'text/html; charset=utf-8')
+    assert '<title>404 Not Found</title>' in answer.text
+    answer = private_system.call('PATCH', '/auth/namespaces')
+    assert (answer.status_code, answer.headers['Content-Type']) == (405, 'application/json')
+    assert answer.json() == {'message': 'The method is not allowed for the requested URL.'}
+    assert answer.headers['Allow'] == 'GET, HEAD, OPTIONS, POST'
+
+
+def test_request_log_and_faults_see_the_decoded_path(emulator: EmulatorProcess) -> None:
+    api = Api(emulator.url, 'system', emulator.system_key)
+    emulator.add_fault(kind='fail', method='GET', path='^/artifacts/a:b$', count=1, status=503, message='boom')
+    assert api.error('GET', '/artifacts/a%3Ab') == (503, 'boom')
+    assert api.error('GET', '/artifacts/a%3Ab') == (404, 'artifact not found')
+    paths = [e['path'] for e in emulator.request_log() if e['user_agent'] != USER_AGENT]
+    assert paths[-2:] == ['/artifacts/a:b', '/artifacts/a:b']
 
 
 def test_admin_route_refuses_tenants(private_system: Api) -> None:

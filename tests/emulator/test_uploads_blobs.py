@@ -37,8 +37,11 @@ def test_truncate_rules(system: Api) -> None:
     assert system.error('POST', f'/upload/{upload}/truncate/5') == (404, 'upload has no data')
     system.ok('POST', f'/upload/{upload}', data=b'0123456789', headers=OCTETS)
     assert system.error('POST', f'/upload/{upload}/truncate/11') == (400, 'offset is beyond the end of the upload')
-    assert system.error('POST', f'/upload/{upload}/truncate/-1') == (400, 'offset must not be negative')
-    assert system.call('POST', f'/upload/{upload}/truncate/abc').status_code == 404
+    for offset in ('-1', 'abc'):  # the newest server's `int:` converter routes digits only: a Flask HTML 404
+        answer = system.call('POST', f'/upload/{upload}/truncate/{offset}')
+        assert (answer.status_code, answer.headers['Content-Type']) == (404, 'text/html; charset=utf-8')
+    # A body key overrides the path value (as on the real server), so the handler's own check stays reachable.
+    assert system.error('POST', f'/upload/{upload}/truncate/0', {'offset': -1}) == (400, 'offset must not be negative')
     assert system.error('POST', '/upload/no-such-upload/truncate/0') == (404, 'upload not found')
     assert system.ok('POST', f'/upload/{upload}/truncate/4') is None
     assert system.ok('POST', f'/upload/{upload}', data=b'XY', headers=OCTETS) == 6

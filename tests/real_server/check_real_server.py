@@ -2,7 +2,7 @@
 """End-to-end check of the harness and of the 0.7.2 behaviour recorded in docs/compatibility.md.
 
     python tests/real_server/check_real_server.py [--state-dir D] [--keep-running]
-    python tests/real_server/check_real_server.py --url URL --key SYSTEM_KEY   # any server, e.g. the emulator
+    python tests/real_server/check_real_server.py --url URL --key=SYSTEM_KEY   # any server, e.g. the emulator
 
 Starts the real server through the harness's Python API (installing it if needed), then talks to it with
 plain HTTP (urllib) and with the official client (sf-client 0.8.3): auth, namespaces, the upload protocol,
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -71,6 +73,25 @@ class Api:
         if status == 200:
             self.token = body['access_token']
         return status, body
+
+
+def raw_call(api: Api, method: str, target: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:
+    """Send `target` byte for byte (urllib would re-quote some escapes): (status, headers, body)."""
+    split = urlsplit(api.url)
+    connection = http.client.HTTPConnection(split.hostname or '127.0.0.1', split.port or 80, timeout=60)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        data = json.dumps(body).encode() if body is not None else b''
+        if api.token:
+            connection.putheader('Authorization', f'Bearer {api.token}')
+        if body is not None:
+            connection.putheader('Content-Type', 'application/json')
+        connection.putheader('Content-Length', str(len(data)))
+        connection.endheaders(data)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
 
 
 def upload(api: Api, name: str, data: bytes, **extra: Any) -> tuple[int, Any]:
@@ -281,6 +302,8 @@ def run_difference_checks(server: harness.RealServer, tag: str) -> None:
     _, up = api.call('POST', '/upload')
     status, _ = api.call('POST', f'/upload/{up["uuid"]}/truncate/5')
     check('row 9: truncating an upload with no data is 500', status == 500, status)
+    status, body = api.call('POST', f'/upload/{up["uuid"]}/truncate/0')
+    check('row 9: ... even to 0 (FileNotFoundError)', status == 500 and 'FileNotFoundError' in str(body), body)
     api.call('POST', f'/upload/{up["uuid"]}', raw=b'0123456789')
     status, _ = api.call('POST', f'/upload/{up["uuid"]}/truncate/20')
     check('row 11: truncating beyond the end is 200', status == 200, status)
@@ -302,6 +325,15 @@ def run_difference_checks(server: harness.RealServer, tag: str) -> None:
         'row 16: a later system upload without namespace lands in the other namespace',
         second.get('namespace') == ns_a,
         second,
+    )
+    explicit = {'blob_uuid': blob, 'source_url': f'sf://upload/system/x-{tag}'}
+    api.call('POST', f'/artifacts/upload/x-{tag}', {'blob_uuid': blob, 'namespace': ns_a,
+                                                   'source_url': f'sf://upload/{ns_a}/x-{tag}'})
+    status, third = api.call('POST', f'/artifacts/upload/x-{tag}', explicit)
+    check(
+        'row 16: with an explicit source_url per namespace, system gets its own artifact',
+        status == 200 and third.get('namespace') == 'system' and third.get('source_url') == explicit['source_url'],
+        third,
     )
     api.call('POST', f'/artifacts/upload/dup-{tag}', {'blob_uuid': blob})
     a.call('POST', f'/artifacts/upload/dup-{tag}', {'blob_uuid': blob})
@@ -330,6 +362,104 @@ def run_difference_checks(server: harness.RealServer, tag: str) -> None:
         status == 200 and not after.get('blobs'),
         after,
     )
+
+    same = b'same bytes ' + tag.encode()
+    _, first = upload(api, f'same-{tag}', same)
+    _, again = upload(api, f'same-{tag}', same)
+    check(
+        'row 14: the same bytes uploaded again to one artifact add no version',
+        (again.get('index'), again.get('blob_uuid')) == (first.get('index'), first.get('blob_uuid')),
+        (first, again),
+    )
+    a.call('POST', f'/artifacts/upload/two-{tag}', {'blob_uuid': blob})
+    b.call('POST', f'/artifacts/upload/two-{tag}', {'blob_uuid': blob})
+    status, body = api.call('GET', f'/artifacts/two-{tag}')
+    check('row 20: system looking up a name two other namespaces hold is 400 "… in namespace "system""',
+          status == 400 and 'in namespace "system"' in str(body), (status, body))
+    for target in ('system', ns_b):  # B does not trust A
+        status, placed = upload(a, f'into-{target}-{tag}', os.urandom(64), namespace=target)
+        check(f'row 47: a tenant uploading into {"system" if target == "system" else "an untrusted namespace"} is 404',
+              status == 404 and placed == {'error': 'namespace not found', 'status': 404}, (status, placed))
+    _, lone = upload(api, f'lone-{tag}', os.urandom(64))
+    api.call('DELETE', f'/artifacts/{lone["uuid"]}')
+    _, lone_blob = api.call('GET', f'/blobs/{lone["blob_uuid"]}')
+    status, body = api.call('POST', f'/artifacts/upload/reuse-{tag}', {'blob_uuid': lone['blob_uuid']})
+    check('row 13: a deleted blob in blob_uuid is 500 BlobDeleted',
+          lone_blob.get('state') == 'deleted' and status == 500 and 'BlobDeleted' in str(body),
+          (lone_blob.get('state'), status, body))
+
+
+NOT_FOUND_HTML = (
+    b'<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n'
+    b'<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling'
+    b' and try again.</p>\n'
+)
+HTML = 'text/html; charset=utf-8'
+
+
+def run_routing_checks(server: harness.RealServer, tag: str) -> None:
+    """How paths are decoded and what answers when no handler runs (docs/compatibility.md rows 5, 7, 10, 42-46)."""
+    api = Api(server.url)
+    api.login('system', server.system_key)
+    _, up = api.call('POST', '/upload')
+    api.call('POST', f'/upload/{up["uuid"]}', raw=b'routing check ' + tag.encode())
+    status, _, body = raw_call(api, 'POST', f'/artifacts/upload/pct-{tag}%3Av1', {'upload_uuid': up['uuid']})
+    art = json.loads(body) if status == 200 else {}
+    check('row 42: an artifact name is percent-decoded (%3A is :)',
+          art.get('source_url') == f'sf://upload/system/pct-{tag}:v1', (status, body[:300]))
+    blob = art.get('blob_uuid')
+    status, _, body = raw_call(api, 'POST', f'/label/system/pct-{tag}-debian%3A12', {'blob_uuid': blob})
+    check('row 42: a label name is percent-decoded', status == 200
+          and json.loads(body).get('source_url') == f'sf://label/system/pct-{tag}-debian:12', (status, body[:300]))
+    status, _, body = raw_call(api, 'POST', f'/label/system%2Fpct-{tag}-slash', {'blob_uuid': blob})
+    check('row 42: %2F in a label path separates namespace and label',
+          status == 200 and json.loads(body).get('source_url') == f'sf://label/system/pct-{tag}-slash', body[:300])
+    status, _, body = raw_call(api, 'GET', f'/artifacts/{art.get("uuid")}%2Fversions')
+    check('row 42: %2F is a path separator before routing (…%2Fversions reaches the versions route)',
+          status == 200 and isinstance(json.loads(body), list), (status, body[:200]))
+    base = f'/artifacts/{art.get("uuid")}/metadata'
+    keys = {'k%3Ay': 'k:y', 'a+b': 'a+b', 'sp%20ace': 'sp ace', 'e%C3%A9': 'e\u00e9', 'bad%FFz': 'bad\ufffdz',
+            'odd%zz': 'odd%zz', 'tail%': 'tail%'}
+    for key in keys:
+        raw_call(api, 'PUT', f'{base}/{key}', {'value': key})
+    status, stored = api.call('GET', base)
+    check('row 42: metadata keys: UTF-8 (bad bytes U+FFFD), + stays +, %zz and a lone % stay as written',
+          status == 200 and all(stored.get(name) == key for key, name in keys.items()), stored)
+    status, headers, body = raw_call(api, 'PUT', f'{base}/a%2Fb', {'value': 'x'})
+    check('row 42: a key with %2F is not reachable (HTML 404)', (status, body) == (404, NOT_FOUND_HTML), status)
+
+    for method, target in (('GET', '/no/such/route'), ('PATCH', '/no/such/route')):
+        status, headers, body = raw_call(Api(server.url), method, target)
+        check(f"row 7: {method} on an unrouted path is Flask's HTML 404",
+              (status, headers.get('Content-Type'), body) == (404, HTML, NOT_FOUND_HTML), (status, headers, body))
+    status, headers, body = raw_call(Api(server.url), 'PATCH', '/auth/namespaces')
+    allow = {m.strip() for m in headers.get('Allow', '').split(',')}
+    check("row 43: a wrong method is flask-restful's JSON 405 with Allow, before authentication",
+          (status, headers.get('Content-Type'), body) ==
+          (405, 'application/json', b'{"message": "The method is not allowed for the requested URL."}\n')
+          and allow == {'GET', 'HEAD', 'POST', 'OPTIONS'}, (status, headers, body))
+    status, headers, body = raw_call(Api(server.url), 'OPTIONS', '/artifacts')
+    check('row 44: OPTIONS on a known path is 200, empty, with Allow',
+          (status, body) == (200, b'') and 'DELETE' in headers.get('Allow', ''), (status, headers))
+    merged = f'/artifacts/{art.get("uuid")}?x=1'
+    status, headers, body = raw_call(api, 'GET', merged.replace('/artifacts/', '/artifacts//'))
+    check('row 45: // inside a path is a 308 to the merged path',
+          status == 308 and headers.get('Location', '').endswith(merged), (status, headers))
+    status, headers, body = raw_call(api, 'GET', f'//artifacts/{art.get("uuid")}')
+    check('row 45: extra leading slashes are dropped (200)', status == 200, status)
+    status, headers, body = raw_call(api, 'GET', '/artifacts/no-such-artifact')
+    check('row 46: API errors are json.dumps() without a trailing newline',
+          body == b'{"error": "artifact not found", "status": 404}', body)
+    for target in (f'/blobs/{blob}/checksum/sha512', f'/blobs/{blob}/events'):
+        status, headers, body = raw_call(api, 'GET', target)
+        check(f'row 5: GET {target.replace(str(blob), "<uuid>")} is not routed (HTML 404)',
+              (status, body) == (404, NOT_FOUND_HTML), status)
+    _, pending = api.call('POST', '/upload')
+    api.call('POST', f'/upload/{pending["uuid"]}', raw=b'0123456789')
+    for offset in ('-1', 'abc'):
+        status, headers, body = raw_call(api, 'POST', f'/upload/{pending["uuid"]}/truncate/{offset}')
+        check(f'row 10: truncate/{offset} is routed and fails in the handler (500)',
+              status == 500 and body.startswith(b'{"error": "server error: '), (status, body))
 
 
 def run_client_checks(server: harness.RealServer, tag: str) -> None:
@@ -372,6 +502,7 @@ def main() -> int:
         other = harness.RealServer(url=args.url.rstrip('/'), system_key=args.key or '', state_dir=Path('.'))
         run_http_checks(other, uuid.uuid4().hex[:8])
         run_difference_checks(other, uuid.uuid4().hex[:8])
+        run_routing_checks(other, uuid.uuid4().hex[:8])
         client = harness._Layout(harness.resolve_state_dir(args.state_dir)).venv_client / 'bin' / 'sf-client'
         if client.exists():
             run_client_checks(dataclasses.replace(other, state_dir=harness.resolve_state_dir(args.state_dir)), 'o')
@@ -390,6 +521,7 @@ def main() -> int:
     check('RealServer has kind real', server.kind == 'real', server.kind)
     kept = run_http_checks(server, tag)
     run_difference_checks(server, tag)
+    run_routing_checks(server, tag)
     run_client_checks(server, tag)
 
     if not args.keep_running:

@@ -1,0 +1,159 @@
+"""docs/compatibility.md rows handled in the collection's own code: one test per row, the row number in its name.
+
+Server answers here are the bytes the real 0.7.2 server sends (tests/real_server/check_real_server.py and
+tests/emulator/conformance/test_http_routing.py check them against a running 0.7.2).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._api import SfApi
+from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
+from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport, build_path
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelManager, LabelRequest
+from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact, ArtifactVersion, Blob
+from ansible_collections.shakenfist.storage.plugins.module_utils._publish import source_url_for
+from ansible_collections.shakenfist.storage.plugins.module_utils._refs import validate_metadata_key, validate_name
+from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
+
+KEY = 'correct-horse-battery-staple'
+TOKEN = 'token-abcdef-123456'
+SHA = 'ab' * 64
+HTML = {'Content-Type': 'text/html; charset=utf-8'}
+NOT_FOUND_HTML = (
+    b'<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n'
+    b'<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling'
+    b' and try again.</p>\n'
+)
+
+
+def transport(url: str) -> SfTransport:
+    settings = ConnectionSettings(api_url=url, namespace='ci', key=KEY, retries=0, timeout=5)
+    return SfTransport(settings, sleep=lambda _: None)
+
+
+def auth_ok(record: Any) -> tuple[int, Any, dict[str, str]] | None:
+    if record.path == '/auth':
+        return 200, {'access_token': TOKEN, 'token_type': 'Bearer', 'expires_in': 900}, {}
+    return None
+
+
+class CapabilityTransport:
+    """Just enough of SfTransport for SfApi: a root page and a record of requests (all answered with null)."""
+
+    namespace = 'ci'
+
+    def __init__(self, root_page: str) -> None:
+        self.root_page = root_page
+        self.requests: list[tuple[str, str]] = []
+
+    def has_capability(self, name: str) -> bool:
+        return name in self.root_page
+
+    def request(self, method: str, template: str, *segments: Any, **kwargs: Any) -> Any:
+        self.requests.append((method, template))
+        return None
+
+
+def test_row_1_sha512_search_only_with_the_capability() -> None:
+    without = CapabilityTransport('<li>blobs: blob-metadata</li>')
+    assert SfApi(without).find_blob_by_sha512(SHA) is None  # type: ignore[arg-type]
+    assert without.requests == []
+    with_it = CapabilityTransport('<li>blobs: blob-metadata, blob-search-by-hash</li>')
+    assert SfApi(with_it).find_blob_by_sha512(SHA) is None  # type: ignore[arg-type]  # 200 null: no such blob
+    assert with_it.requests == [('GET', '/blob_checksums/sha512/{}')]
+
+
+def test_row_7_flask_html_404_is_a_clean_not_found(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: auth_ok(r) or (404, NOT_FOUND_HTML, HTML))
+    with pytest.raises(errors.SfNotFound) as caught:
+        transport(server.url).request('GET', '/blobs/{}/events', 'b-1')
+    assert caught.value.message == 'GET /blobs/b-1/events failed: 404 Not Found'
+    assert caught.value.status == 404
+
+
+def test_row_8_blob_views_of_every_server_give_sha512() -> None:
+    # The 0.7.2 view (as GET /artifacts/<ref>/versions sends it): top-level sha512, locations, qemu-img keys.
+    old = {'uuid': 'b-1', 'state': 'created', 'metadata': {}, 'version': 6, 'size': 13, 'modified': 1.0,
+           'fetched_at': 1.5, 'depends_on': None, 'transcodes': {}, 'locations': ['localhost'], 'reference_count': 1,
+           'sha512': SHA, 'last_used': None, 'disk size': '4 KiB', 'file format': 'raw', 'mime-type': 'text/plain',
+           'virtual size': 512.0, 'instances': [], 'index': 1}
+    assert ArtifactVersion.model_validate(old).sha512 == SHA
+    # A view with only checksums.sha512, and one without locations: neither is a problem.
+    newer = {'uuid': 'b-2', 'state': 'created', 'size': 13, 'checksums': {'sha512': SHA, 'sha256': None}}
+    assert Blob.model_validate(newer).sha512 == SHA
+    both = {**newer, 'sha512': 'cd' * 64}
+    assert Blob.model_validate(both).sha512 == 'cd' * 64  # the top-level field wins
+    assert Blob.model_validate({'uuid': 'b-3', 'state': 'created'}).sha512 is None
+
+
+def test_row_12_an_empty_initial_artifact_is_not_ready_for_lookups() -> None:
+    leftover = Artifact(uuid=str(uuidlib.uuid4()), state='initial', artifact_type='image',
+                        source_url='sf://upload/ci/web', namespace='ci')
+    api = SimpleNamespace(namespace='ci', list_artifacts=lambda: [leftover], artifact_versions=lambda uuid: [])
+    with pytest.raises(errors.SfNotReady) as caught:
+        Resolver(api).resolve('web')  # type: ignore[arg-type]
+    assert 'has no versions yet (state initial)' in caught.value.message
+
+
+def test_row_16_uploads_name_their_target_namespace_in_source_url() -> None:
+    # ImagePublish.add_version sends this with `namespace`, so 0.7.2's URL match cannot pick another namespace.
+    assert source_url_for('ci', 'web') == 'sf://upload/ci/web'
+    assert source_url_for('system', 'web') != source_url_for('ci', 'web')
+
+
+def test_row_25_label_max_versions_below_one_is_refused_before_any_request() -> None:
+    api = SimpleNamespace(namespace='ci')  # any API call would fail: nothing is sent
+    for wanted in (0, -1):
+        with pytest.raises(errors.SfInvalidInput, match='max_versions must be 1 or more'):
+            LabelManager(api, None).ensure_present('web', LabelRequest(target='x', max_versions=wanted))  # type: ignore[arg-type]
+
+
+def test_row_42_names_that_a_decoded_path_would_change_are_refused() -> None:
+    # Servers percent-decode before routing: a quoted `/` still adds a path level. Clients drop `.` and `..`.
+    for bad in ('a/b', '.', '..', 'tab\there', 'nul\x00'):
+        with pytest.raises(errors.SfInvalidInput):
+            validate_name(bad)
+        with pytest.raises(errors.SfInvalidInput):
+            validate_metadata_key(bad)
+    with pytest.raises(errors.SfInvalidInput):
+        validate_metadata_key('')
+    for good in ('debian:12', 'a+b', '50%off', 'caf\u00e9', '..x', 'x.'):
+        assert validate_name(good) == good and validate_metadata_key(good) == good
+        # What the server routes on (the decoded segment) is the name itself.
+        assert unquote(build_path('/label/{}/{}', 'ci', good)) == f'/label/ci/{good}'
+
+
+def test_row_43_flask_restful_405_message_is_reported(scripted_server: Any) -> None:
+    body = b'{"message": "The method is not allowed for the requested URL."}\n'
+    answer = (405, body, {'Content-Type': 'application/json', 'Allow': 'OPTIONS, GET, HEAD'})
+    server = scripted_server(lambda r: auth_ok(r) or answer)
+    with pytest.raises(errors.SfError) as caught:
+        transport(server.url).request('DELETE', '/blobs/{}', 'b-1')
+    assert caught.value.message == 'DELETE /blobs/b-1 failed: The method is not allowed for the requested URL.'
+    assert caught.value.status == 405
+
+
+def test_row_45_redirects_are_not_followed(scripted_server: Any) -> None:
+    page = b'<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n'
+    server = scripted_server(lambda r: auth_ok(r) or (308, page, {**HTML, 'Location': 'http://elsewhere/artifacts'}))
+    with pytest.raises(errors.SfError) as caught:
+        transport(server.url).request('POST', '/artifacts', json={'url': 'http://x/y'})
+    assert 'unexpected redirect to http://elsewhere/artifacts' in caught.value.message
+    assert server.paths() == ['POST /auth', 'POST /artifacts']  # a write is never re-sent elsewhere
+
+
+def test_row_46_error_bodies_without_a_newline(scripted_server: Any) -> None:
+    body = json.dumps({'error': 'artifact not found', 'status': 404}).encode()
+    server = scripted_server(lambda r: auth_ok(r) or (404, body, {'Content-Type': 'application/json'}))
+    with pytest.raises(errors.SfNotFound) as caught:
+        transport(server.url).request('GET', '/artifacts/{}', 'web')
+    assert caught.value.message == 'GET /artifacts/web failed: artifact not found'
