@@ -18,11 +18,17 @@ from ansible_collections.shakenfist.storage.plugins.module_utils import _errors 
 from ansible_collections.shakenfist.storage.plugins.module_utils._api import SfApi
 from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
 from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport, build_path
-from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelManager, LabelRequest
+from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
+from ansible_collections.shakenfist.storage.plugins.module_utils._label_plan import LabelPlanner
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelReader, LabelRequest
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact, ArtifactVersion, Blob
-from ansible_collections.shakenfist.storage.plugins.module_utils._publish import source_url_for
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import validate_metadata_key, validate_name
 from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
+from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import (
+    FakeCluster,
+    a_file,
+    publish,
+)
 
 KEY = 'correct-horse-battery-staple'
 TOKEN = 'token-abcdef-123456'
@@ -98,23 +104,35 @@ def test_row_8_blob_views_of_every_server_give_sha512() -> None:
 def test_row_12_an_empty_initial_artifact_is_not_ready_for_lookups() -> None:
     leftover = Artifact(uuid=str(uuidlib.uuid4()), state='initial', artifact_type='image',
                         source_url='sf://upload/ci/web', namespace='ci')
-    api = SimpleNamespace(namespace='ci', list_artifacts=lambda: [leftover], artifact_versions=lambda uuid: [])
+    api = SimpleNamespace(namespace='ci', index=lambda: ArtifactIndex([leftover]), artifact_versions=lambda uuid: [])
     with pytest.raises(errors.SfNotReady) as caught:
         Resolver(api).resolve('web')  # type: ignore[arg-type]
     assert 'has no versions yet (state initial)' in caught.value.message
 
 
-def test_row_16_uploads_name_their_target_namespace_in_source_url() -> None:
-    # ImagePublish.add_version sends this with `namespace`, so 0.7.2's URL match cannot pick another namespace.
-    assert source_url_for('ci', 'web') == 'sf://upload/ci/web'
-    assert source_url_for('system', 'web') != source_url_for('ci', 'web')
+def test_row_16_uploads_name_their_target_namespace_in_source_url(tmp_path: Any) -> None:
+    # The conversion names the target namespace both in `namespace` and in an explicit source_url, so 0.7.2's
+    # URL match cannot pick another namespace's artifact (and system's upload into ci is sf://upload/ci/...).
+    api = FakeCluster('system')
+    sent: list[dict[str, Any]] = []
+    convert = api.convert_upload
+
+    def spy(name: str, **kwargs: Any) -> Any:
+        sent.append(kwargs)
+        return convert(name, **kwargs)
+
+    api.convert_upload = spy  # type: ignore[method-assign]
+    outcome = publish(api, name='web', src=a_file(tmp_path, b'x' * 1000), target='ci', state_dir=str(tmp_path / 's'))
+    assert outcome.changed and sent and all(c['namespace'] == 'ci' for c in sent)
+    assert {c['source_url'] for c in sent} == {'sf://upload/ci/web'}
 
 
 def test_row_25_label_max_versions_below_one_is_refused_before_any_request() -> None:
     api = SimpleNamespace(namespace='ci')  # any API call would fail: nothing is sent
     for wanted in (0, -1):
         with pytest.raises(errors.SfInvalidInput, match='max_versions must be 1 or more'):
-            LabelManager(api, None).ensure_present('web', LabelRequest(target='x', max_versions=wanted))  # type: ignore[arg-type]
+            planner = LabelPlanner(LabelReader(api, None))  # type: ignore[arg-type]
+            planner.plan_present('web', LabelRequest(target='x', max_versions=wanted))
 
 
 def test_row_42_names_that_a_decoded_path_would_change_are_refused() -> None:
