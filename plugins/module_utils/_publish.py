@@ -189,8 +189,11 @@ class Publisher:
         if request.max_versions is not None and (not existing or artifact is None
                                                  or artifact.max_versions != request.max_versions):
             wanted = request.max_versions
+            # Views show the value in effect (a stored 0 reads as the server default), so an artifact this run
+            # created gets the setting written even when the view already shows it: the user chose it explicitly.
             plan.add('set_max_versions', f'set max_versions to {wanted}', self._setting(
-                lambda a: a.max_versions == wanted, lambda uuid: self.api.set_max_versions(uuid, wanted)))
+                lambda a: a.max_versions == wanted and not self.run.created,
+                lambda uuid: self.api.set_max_versions(uuid, wanted)))
         if request.shared is not None and (not existing or artifact is None or artifact.shared != request.shared):
             shared = request.shared
             verb = 'share' if shared else 'unshare'
@@ -208,7 +211,7 @@ class Publisher:
                 raise SfNotFound('the artifact disappeared before its settings could be applied')
             if already(self.api.get_artifact(uuid)):
                 step.changed = False
-                step.result = f'{step.text}: already so (set concurrently)'
+                step.result = f'{step.text}: already so'
                 return
             change(uuid)
 

@@ -254,8 +254,10 @@ class FilePublish:
                 raise SfInvalidInput(message) from None
             blob = self.api.find_blob_by_sha512(outcome.sha512)
             if blob is not None:
+                # The bytes were there all along: dropping the upload leaves the cluster as it was.
                 self._discard_upload()
                 run.reuse_blob = blob.uuid
+                step.changed = False
                 words.append(f'the cluster already had this content as blob {blob.uuid}, so the upload was dropped')
         step.result = '; '.join(words)
 
@@ -292,6 +294,7 @@ class FilePublish:
             self._discard_upload()
             raise
         self._forget_upload()
+        run.created = now.artifact is None
         self._identify(now, current_of(self.api, answer), answer.blob_uuid, step)
 
     def _identify(self, before: Current, after: Current, answered_blob: Optional[str], step: Step) -> None:

@@ -109,6 +109,7 @@ class PublishRun:
     resumed_bytes: int = 0
     throughput: Optional[float] = None
     artifact: Optional[Artifact] = None
+    created: bool = False  # this run's write created the artifact
     version: Optional[ArtifactVersion] = None
     label: Optional[Dict[str, Any]] = None
     url_check: Optional[Dict[str, Any]] = None

@@ -42,6 +42,8 @@ class UrlPublish:
         plan = self.pub.new_plan(current, self.pub.fetched_reader())
         artifact = current.artifact
         changes: Optional[bool] = True
+        if artifact is not None:
+            self.pub.add_settings(plan, existing=True)  # retention first: a new version must not trim what is kept
         if artifact is None:
             plan.add('fetch', f'ask the cluster to fetch {url} into namespace {request.target!r}', self._fetch)
         elif artifact.state == 'error':
@@ -58,7 +60,8 @@ class UrlPublish:
                          self._fetch)
         else:
             plan.add('fetch', f'ask the cluster to check {url} for new content', self._fetch)
-        self.pub.add_settings(plan, existing=artifact is not None)
+        if artifact is None:
+            self.pub.add_settings(plan, existing=False)
         self.pub.add_label(plan, (current.newest.uuid, current.newest.sha512) if current.newest and not changes
                            else None)
         self._predict(plan, current, changes)
@@ -137,7 +140,7 @@ class UrlPublish:
         before = self.pub.before
         previous_op = before.artifact.op_uuid if before.artifact else None
         answer = self.api.cache_url(self.url, namespace=request.target, shared=bool(request.shared))
-        run.artifact = answer
+        run.artifact, run.created = answer, before.artifact is None
         if not request.wait:
             fresh = before.artifact is None or before.artifact.state == 'error'
             step.changed = fresh

@@ -189,13 +189,9 @@ def test_max_versions_set_concurrently_is_an_unchanged_step(api: FakeCluster, tm
 
     outcome = publish(api, name='web', src=a_file(tmp_path, b'one'), max_versions=6, between=meanwhile)
     assert steps(outcome) == [('note', 'unchanged'), ('set_max_versions', 'unchanged')]
-    assert not outcome.changed and api.writes == [] and 'set concurrently' in outcome.actions[1]
+    assert not outcome.changed and api.writes == [] and 'already so' in outcome.actions[1]
 
 
-@pytest.mark.xfail(strict=True, reason='artifact views show the effective max_versions (0 = the server default, '
-                                       '3), so a new artifact asked for max_versions: 3 looks already set: nothing is '
-                                       'written, the step says "already so (set concurrently)" and the artifact keeps '
-                                       'following the server default')
 def test_max_versions_equal_to_the_server_default_is_still_set(api: FakeCluster, tmp_path: Path) -> None:
     outcome = publish(api, name='web', src=a_file(tmp_path, b'one'), max_versions=3)
     web = api.find('sf://upload/ci/web')

@@ -137,9 +137,6 @@ def test_label_points_at_the_fetched_version(api: FakeCluster) -> None:
         publish(api, url=URL, label='stable', wait=False)
 
 
-@pytest.mark.xfail(strict=True, reason='for a URL the plan puts the fetch before set_max_versions even for an '
-                                       'existing artifact, so the new version trims one the user asked to keep '
-                                       '(add_settings promises retention first for an existing artifact)')
 def test_max_versions_of_a_known_url_is_raised_before_the_fetch(api: FakeCluster) -> None:
     uuid = api.seed(URL, [b'one', b'two', b'three'])
     api.remote[URL] = b'four'
