@@ -255,7 +255,8 @@ class SfApi:
             record = self.get_namespace(owner)
         except SfError:
             return False
-        return caller in record.trust.get('full', [])
+        # 0.7.2 keeps deleted namespaces readable (a soft delete): a deleted namespace trusts nobody.
+        return record.state != 'deleted' and caller in record.trust.get('full', [])
 
     # Instances and snapshots
     def list_instances(self, all_states: bool = False) -> List[Instance]:

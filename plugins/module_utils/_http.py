@@ -72,7 +72,11 @@ def _describe_parse_error(exc: Exception) -> str:
 
 
 def build_path(template: str, *segments: Any) -> str:
-    """Fill `{}` placeholders with URL-quoted segments; a `/` inside a segment can never add a path level."""
+    """Fill `{}` placeholders with URL-quoted segments.
+
+    Quoting keeps a segment one segment on the wire, but servers percent-decode the path before routing (so a
+    quoted `/` still adds a path level there): names and keys are validated (_refs) before they get here.
+    """
     if template.count('{}') != len(segments):
         raise ValueError(f'path template {template!r} needs {template.count("{}")} segments, got {len(segments)}')
     quoted = [quote(str(segment), safe='') for segment in segments]

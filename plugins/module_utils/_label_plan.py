@@ -29,6 +29,7 @@ from ._labels import (
     split_label_name,
 )
 from ._plan import Plan, Step
+from ._refs import validate_metadata_key
 from ._resolver import Resolution
 
 
@@ -94,6 +95,7 @@ class LabelPlanner:
         """Read the label and refuse what must not happen (shadowing, typos, sharing rules) before any write."""
         namespace, name, explicit = split_label_name(text, self.caller)
         for key in (request.metadata or {}):
+            validate_metadata_key(key)
             if str(key).startswith(RESERVED_PREFIX):
                 raise SfInvalidInput(f'metadata key {key!r}: keys starting {RESERVED_PREFIX!r} are kept by this '
                                      'collection')

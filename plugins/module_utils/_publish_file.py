@@ -291,7 +291,8 @@ class FilePublish:
                 raise
             return
         except SfError:
-            self._discard_upload()
+            # Refused (a 4xx): some servers leave an empty artifact behind even then (0.7.2 on a vanished blob).
+            self._clean_after_failed_convert(now)
             raise
         self._forget_upload()
         run.created = now.artifact is None

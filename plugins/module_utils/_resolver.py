@@ -94,6 +94,13 @@ class Resolver:
     def namespace(self) -> str:
         return self.api.namespace
 
+    def visible(self, artifact: Artifact) -> bool:
+        """Whether the caller may see the artifact. 0.7.2 answers a GET by UUID of another namespace's unshared
+        artifact anyway; newer servers hide it, and so does the resolver, so a UUID means the same on both."""
+        caller = self.namespace
+        return (caller in ('system', artifact.namespace) or artifact.shared
+                or self.api.namespace_trusts(artifact.namespace))
+
     def origins_of(self, artifact: Artifact) -> Tuple[str, ...]:
         """namespace (the caller's own), system, or trusted (another namespace that lets us see it)."""
         if artifact.namespace == self.namespace:
@@ -113,7 +120,7 @@ class Resolver:
 
     def _by_uuid(self, uuid: str, want_type: Optional[str] = None) -> List[Candidate]:
         artifact = self.api.find_artifact(uuid)
-        if artifact is None or artifact.state == 'deleted':
+        if artifact is None or artifact.state == 'deleted' or not self.visible(artifact):
             return []
         if want_type and artifact.artifact_type != want_type:
             raise SfInvalidInput(f'sf://{want_type}/{uuid} names a {artifact.artifact_type}, not a {want_type}')
@@ -242,6 +249,9 @@ class Resolver:
         if version is not None:
             raise SfInvalidInput('a blob reference has no versions; do not combine sf://blob/ with version')
         blob = self.api.get_blob(uuid)
+        if blob.state != 'created':
+            raise SfNotReady(f'blob {uuid} is in state {blob.state}, so nothing can point at it',
+                             hint='point at an artifact (an image name, a label) rather than a blob UUID')
         if sha512 and blob.sha512 != sha512:
             raise SfNotFound(f'blob {uuid} has sha512 {blob.sha512}, not the expected {sha512}')
         return Resolution(input=text, ref=f'sf://blob/{uuid}', origin='explicit', kind='blob', state=blob.state,

@@ -99,7 +99,17 @@ def upload_file(
                     if log:
                         log(f'chunk at offset {acknowledged} failed ({exc}); resuming from there')
                     api.transport.pause(failures, f'upload {upload_uuid}: chunk at offset {acknowledged} failed')
-                    api.truncate_upload(upload_uuid, acknowledged)
+                    try:
+                        api.truncate_upload(upload_uuid, acknowledged)
+                    except SfError:
+                        if acknowledged:
+                            raise
+                        # Nothing acknowledged yet: 0.7.2 cannot truncate an upload with no data (a 500), so
+                        # start a new upload instead; the old one holds at most the failed chunk's bytes.
+                        abandon(api, upload_uuid)
+                        upload_uuid = api.create_upload().uuid
+                        if on_created:
+                            on_created(upload_uuid)
             if hashing is not None:
                 hashing.result()
             acknowledged = end

@@ -175,3 +175,84 @@ def test_row_46_error_bodies_without_a_newline(scripted_server: Any) -> None:
     with pytest.raises(errors.SfNotFound) as caught:
         transport(server.url).request('GET', '/artifacts/{}', 'web')
     assert caught.value.message == 'GET /artifacts/web failed: artifact not found'
+
+
+def test_row_9_a_first_chunk_that_fails_starts_a_new_upload(tmp_path: Any) -> None:
+    # 0.7.2 cannot truncate an upload that holds no data (500, even to 0): start a new upload instead.
+    from ansible_collections.shakenfist.storage.plugins.module_utils._upload import upload_file
+
+    class NoDataNoTruncate:
+        def __init__(self) -> None:
+            self.uploads: dict[str, bytearray] = {}
+            self.calls = 0
+            self.transport = SimpleNamespace(pause=lambda *args, **kwargs: None)
+
+        def create_upload(self) -> Any:
+            uuid = f'u-{len(self.uploads) + 1}'
+            self.uploads[uuid] = bytearray()
+            return SimpleNamespace(uuid=uuid)
+
+        def append_upload(self, uuid: str, chunk: bytes) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                raise errors.SfTransportError('connection reset before any byte was stored')
+            self.uploads[uuid] += chunk
+            return len(self.uploads[uuid])
+
+        def truncate_upload(self, uuid: str, offset: int) -> None:
+            if not self.uploads[uuid]:
+                raise errors.SfServerError('server error: FileNotFoundError()', status=500)
+            del self.uploads[uuid][offset:]
+
+    path = tmp_path / 'f.img'
+    path.write_bytes(b'x' * 200_000)
+    api = NoDataNoTruncate()
+    created: list[str] = []
+    result = upload_file(api, str(path), 200_000, chunk_size=64 * 1024, on_created=created.append)  # type: ignore[arg-type]
+    assert result.upload_uuid == 'u-2' and created == ['u-1', 'u-2'] and bytes(api.uploads['u-2']) == b'x' * 200_000
+
+
+def test_row_12_an_empty_artifact_left_by_a_refused_conversion_is_removed(tmp_path: Any) -> None:
+    # The blob found by sha512 vanished before the conversion: 404, and 0.7.2 leaves an empty artifact behind.
+    api = FakeCluster('ci')
+    api.upload_named('other', [b'z' * 500])
+    api.fail_next_convert(errors.SfNotFound('blob not found', status=404), stored=False, creates_artifact=True)
+    with pytest.raises(errors.SfError) as caught:
+        publish(api, name='web', src=a_file(tmp_path, b'z' * 500), state_dir=str(tmp_path / 's'))
+    assert caught.value.kind == 'not_found'
+    assert api.find('sf://upload/ci/web') is None or api.find('sf://upload/ci/web').state == 'deleted'  # type: ignore[union-attr]
+
+
+def test_row_13_a_blob_that_is_not_created_is_refused_before_any_write() -> None:
+    blob = str(uuidlib.uuid4())
+    deleted = Blob(uuid=blob, state='deleted', size=5, sha512=SHA)
+    api = SimpleNamespace(namespace='ci', get_blob=lambda uuid: deleted)
+    with pytest.raises(errors.SfNotReady, match='state deleted'):
+        Resolver(api).resolve(f'sf://blob/{blob}')  # type: ignore[arg-type]
+
+
+def test_row_21_another_namespaces_unshared_artifact_is_not_found_by_uuid() -> None:
+    # 0.7.2 answers the GET anyway; the resolver hides what newer servers hide.
+    hidden = Artifact(uuid=str(uuidlib.uuid4()), state='created', artifact_type='image',
+                      source_url='sf://upload/system/x', namespace='system', blobs={1: {'uuid': 'b'}})
+    api = SimpleNamespace(namespace='ci', find_artifact=lambda ref: hidden, namespace_trusts=lambda owner: False,
+                          index=lambda: ArtifactIndex([]))
+    with pytest.raises(errors.SfNotFound):
+        Resolver(api).resolve(hidden.uuid)  # type: ignore[arg-type]
+
+
+def test_row_32_a_deleted_namespace_trusts_nobody(scripted_server: Any) -> None:
+    record = {'name': 'team', 'state': 'deleted', 'keys': [], 'trust': {'full': ['system', 'ci']}}
+    server = scripted_server(lambda r: auth_ok(r) or (200, record, {}))
+    assert not SfApi(transport(server.url)).namespace_trusts('team')
+    live = {**record, 'state': 'created'}
+    server = scripted_server(lambda r: auth_ok(r) or (200, live, {}))
+    assert SfApi(transport(server.url)).namespace_trusts('team')
+
+
+def test_row_42_label_metadata_keys_a_decoded_path_would_change_are_refused() -> None:
+    api = SimpleNamespace(namespace='ci')  # any API call would fail: nothing is sent
+    for bad in ('a/b', '..', ''):
+        with pytest.raises(errors.SfInvalidInput):
+            LabelPlanner(LabelReader(api, None)).plan_present(  # type: ignore[arg-type]
+                'web', LabelRequest(target='x', metadata={bad: 1}))
