@@ -97,8 +97,8 @@ class FilePublish:
         else:
             how = 'reading it once: hashing while sending' if sha512 is None else 'sha512 already known'
             plan.add('upload', f'upload {human(self.size)} from {path} ({how})', self._upload)
-        verb = 'reuse blob ' + blob.uuid + ', which already has this content (no upload), as' if blob else 'add'
-        plan.add('add_version', f'{verb} a new version of {self.ref} in namespace {request.target!r}',
+        what = f'blob {blob.uuid}, which already has this content (no upload),' if blob else 'the upload'
+        plan.add('add_version', f'add {what} as a new version of {self.ref} in namespace {request.target!r}',
                  self._add_version)
         if not existing:
             self.pub.add_settings(plan, existing=False)
@@ -122,30 +122,30 @@ class FilePublish:
                                  'uploaded')
 
     def _predict(self, plan: Plan, newest: Optional[ArtifactVersion], blob_uuid: Optional[str] = None) -> None:
-        """Check mode's view of the result and the diff."""
-        run, current = self.run, self.pub.before
+        """Check mode's view of the result and the diff: `newest` when the content is there, else a new version
+        (with `blob_uuid` when an existing blob would be reused; an upload's blob has no UUID yet)."""
+        run, current, request = self.run, self.pub.before, self.request
         after = current.summary()
+        result = run.result()
         if newest is None:
             index = (max(current.indexes) if current.indexes else 0) + 1
             after.update({'exists': True, 'state': 'created', 'version': index, 'sha512': run.sha512,
                           'size': self.size, 'versions': sorted(current.indexes | {index})})
-            run.version = ArtifactVersion(uuid=blob_uuid or '(not uploaded yet)', state='created', index=index,
-                                          sha512=run.sha512, size=self.size)
-        if self.request.max_versions is not None:
-            after['max_versions'] = self.request.max_versions
-            after['versions'] = after['versions'][-self.request.max_versions:] if self.request.max_versions else \
-                after['versions']
-        if self.request.shared is not None:
-            after['shared'] = self.request.shared
-        label = self.pub.predicted_label_diff(blob_uuid or (newest.uuid if newest else None), run.sha512)
+            result['version'] = {'index': index, 'blob_uuid': blob_uuid, 'sha512': run.sha512, 'size': self.size}
+            result.pop('disk_base', None)
+            if blob_uuid:
+                result['disk_base'] = f'sf://blob/{blob_uuid}'
+        if request.max_versions:
+            after['max_versions'] = request.max_versions
+            after['versions'] = after['versions'][-request.max_versions:]
+        if request.shared is not None:
+            after['shared'] = request.shared
+        pointed = blob_uuid or (newest.uuid if newest else None)
+        label = self.pub.predicted_label_diff(pointed, run.sha512)
         if label is not None:
             after['label'] = label
-        plan.after = after
-        result = run.result()
-        predicted = self.pub.predicted_label(blob_uuid or (newest.uuid if newest else None), run.sha512)
-        if predicted is not None:
-            result['label'] = predicted
-        plan.result = result
+            result['label'] = self.pub.predicted_label(pointed, run.sha512)
+        plan.after, plan.result = after, result
 
     # Resuming what a killed run sent
     def _record_key(self) -> str:
