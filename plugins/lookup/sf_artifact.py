@@ -139,7 +139,7 @@ class LookupModule(SfLookupBase):
         results: List[Any] = []
         for term in terms:
             try:
-                resolution = self.client().resolver.resolve(
+                resolution = self.client(variables).resolver.resolve(
                     str(term), version=self.get_option('version'), sha512=self.get_option('sha512'),
                     prefer=self.get_option('prefer'))
             except SfNotFound as exc:
