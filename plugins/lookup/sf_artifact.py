@@ -16,6 +16,17 @@ description:
     a tie-break on purpose. See C(docs/name-resolution.md).
   - Lookups run on the controller, ignore check mode, and run again each time their result is templated;
     register the result with C(ansible.builtin.set_fact) to pin it once per play.
+notes:
+  - Lookups evaluated in one templating pass (all the arguments of one task, such as every value of one
+    C(ansible.builtin.set_fact), or one C(when), C(changed_when), C(failed_when) or C(until) attempt) with the same
+    connection settings share one client, so they cost one authentication, one artifact listing and one version
+    read per distinct artifact. Nothing is shared across tasks, hosts, loop items or C(until) retries, so a lookup
+    always sees what earlier tasks and modules changed. Sharing needs ansible-core 2.19; with older versions each
+    lookup call authenticates and lists on its own.
+  - In a play over many hosts every host runs the lookup in its own worker. Resolve once for the whole play with
+    C(run_once) set on the C(ansible.builtin.set_fact) task, which sets the fact on every host (once per batch
+    with C(serial)); this uses the first host's variables, so do not do it when hosts use different connection
+    settings. See C(docs/lookup.md).
 extends_documentation_fragment:
   - shakenfist.storage.connection.plugins
 options:
@@ -69,6 +80,11 @@ EXAMPLES = r'''
 - name: Choose the system label over the upstream shorthand on purpose
   ansible.builtin.set_fact:
     centos: "{{ lookup('shakenfist.storage.sf_artifact', 'centos:7', prefer=['system', 'upstream']) }}"
+
+- name: In a play over many hosts, resolve once and give every host the same pinned version
+  ansible.builtin.set_fact:
+    web_image: "{{ lookup('shakenfist.storage.sf_artifact', 'label:web') }}"
+  run_once: true
 
 - name: Do not fail when an optional image is missing
   ansible.builtin.set_fact:
@@ -139,7 +155,7 @@ class LookupModule(SfLookupBase):
         results: List[Any] = []
         for term in terms:
             try:
-                resolution = self.client().resolver.resolve(
+                resolution = self.client(variables).resolver.resolve(
                     str(term), version=self.get_option('version'), sha512=self.get_option('sha512'),
                     prefer=self.get_option('prefer'))
             except SfNotFound as exc:

@@ -36,6 +36,19 @@ def build_client(
     if not HAS_PYDANTIC:
         raise SfMissingLibrary('pydantic', PYDANTIC_IMPORT_ERROR)
     settings = resolve_settings({name: options.get(name) for name in CONNECTION_OPTIONS})
+    return client_for(settings, log=log, read_only=read_only, image_base_url=image_base_url)
+
+
+def client_for(
+    settings: ConnectionSettings,
+    *,
+    log: Optional[Callable[[str], None]] = None,
+    read_only: bool = False,
+    image_base_url: Optional[str] = None,
+) -> SfClient:
+    """A client for settings already resolved (the lookup resolves them first to key its shared clients)."""
+    if not HAS_PYDANTIC:
+        raise SfMissingLibrary('pydantic', PYDANTIC_IMPORT_ERROR)
     transport = SfTransport(settings, log=log, read_only=read_only)
     api = SfApi(transport)
     return SfClient(settings, transport, api, Resolver(api, image_base_url or DEFAULT_IMAGE_BASE_URL))
