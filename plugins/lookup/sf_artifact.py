@@ -144,7 +144,7 @@ _raw:
 
 from typing import Any, Dict, List, Optional  # noqa: E402
 
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfNotFound  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfNotFound  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.plugin_utils._lookup import SfLookupBase, display  # noqa: E402
 
 
@@ -154,19 +154,18 @@ class LookupModule(SfLookupBase):
         on_missing = self.get_option('on_missing')
         results: List[Any] = []
         for term in terms:
-            try:
-                resolution = self.client(variables).resolver.resolve(
-                    str(term), version=self.get_option('version'), sha512=self.get_option('sha512'),
-                    prefer=self.get_option('prefer'))
-            except SfNotFound as exc:
-                if on_missing == 'error':
-                    raise self.lookup_error(str(term), exc) from None
-                if on_missing == 'warn':
-                    display.warning(self.redact(f'shakenfist.storage.sf_artifact: {exc}'))
-                continue
-            except SfError as exc:
-                raise self.lookup_error(str(term), exc) from None
-            for warning in resolution.warnings:
-                display.warning(f'shakenfist.storage.sf_artifact: {warning}')
-            results.append(resolution.as_dict())
+            with self.boundary(str(term)):
+                try:
+                    resolution = self.client(variables).resolver.resolve(
+                        str(term), version=self.get_option('version'), sha512=self.get_option('sha512'),
+                        prefer=self.get_option('prefer'))
+                except SfNotFound as exc:
+                    if on_missing == 'error':
+                        raise
+                    if on_missing == 'warn':
+                        display.warning(self.redact(f'shakenfist.storage.sf_artifact: {exc}'))
+                    continue
+                for warning in resolution.warnings:
+                    display.warning(f'shakenfist.storage.sf_artifact: {warning}')
+                results.append(resolution.as_dict())
         return results

@@ -5,13 +5,14 @@ and one client (token, artifact listing, resolutions) shared by the lookups of o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
@@ -23,7 +24,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._client import 
     client_for,
 )
 from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings, resolve_settings
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfMissingLibrary
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfMissingLibrary, SfUnexpected
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import DEFAULT_IMAGE_BASE_URL
 
 display = Display()
@@ -142,6 +143,19 @@ class SfLookupBase(LookupBase):
 
     def redact(self, text: str) -> str:
         return self._client.transport.redact(text) if self._client else text
+
+    @contextlib.contextmanager
+    def boundary(self, term: str) -> Iterator[None]:
+        """The one error boundary of a lookup: typed errors and anything unexpected become a clean, redacted
+        AnsibleLookupError naming the term, never a traceback."""
+        try:
+            yield
+        except AnsibleLookupError:
+            raise
+        except SfError as exc:
+            raise self.lookup_error(term, exc) from None
+        except Exception as exc:  # the last resort
+            raise self.lookup_error(term, SfUnexpected.wrap(exc)) from None
 
     def lookup_error(self, term: str, exc: SfError) -> AnsibleLookupError:
         message = f'resolve {term!r} failed: {exc}'

@@ -209,3 +209,28 @@ def test_cache_compares_owners_by_identity_and_stays_small() -> None:
     assert cache.get('k', (None, variables), object)[1] is False
     assert cache.get('other', (engine, variables), object)[1] is False
     assert len(cache.slots()) == 2
+
+
+def test_anything_unexpected_in_a_lookup_is_a_clean_lookup_error(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
+
+    def crash(self: Any, text: str, **kwargs: Any) -> Any:
+        raise KeyError(f'surprise ({KEYS["ci"]})')
+
+    monkeypatch.setattr(Resolver, 'resolve', crash)
+    with pytest.raises(AnsibleLookupError) as caught:
+        lookup(connection(server.url), 'label:web')
+    message = str(caught.value)
+    assert message.startswith("resolve 'label:web' failed: unexpected KeyError") and 'bug' in message
+    assert KEYS['ci'] not in message and 'Traceback' not in message
+
+
+def test_settings_missing_everywhere_are_a_clean_lookup_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr('ansible_collections.shakenfist.storage.plugins.module_utils._config.USER_CONFIG',
+                        '/nonexistent/.shakenfist')
+    monkeypatch.setattr('ansible_collections.shakenfist.storage.plugins.module_utils._config.SYSTEM_CONFIG',
+                        '/nonexistent/shakenfist.json')
+    with pytest.raises(AnsibleLookupError, match='no Shaken Fist api_url given'):
+        lookup({}, 'label:web')
