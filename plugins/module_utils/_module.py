@@ -81,7 +81,7 @@ class SfModule:
             self.result['changed'] = True
 
     def warn(self, text: str) -> None:
-        self.module.warn(text)
+        self.module.warn(self._redact(text))
 
     def set_diff(self, before: Dict[str, Any], after: Dict[str, Any]) -> None:
         if self.module._diff:
@@ -130,8 +130,9 @@ class SfModule:
         if prefix:
             message = f'{prefix}: {message}'
         extra = {key: value for key, value in self.result.items() if key not in ('changed', 'failed', 'msg')}
+        # Every string that leaves the module is redacted: a server may echo a token anywhere in an answer.
         self.module.fail_json(msg=self._redact(message), error=redact_value(exc.to_dict(), self._redact),
-                              changed=self.result['changed'], **extra)
+                              changed=self.result['changed'], **redact_value(extra, self._redact))
 
     def _finish(self) -> None:
         if self.module._verbosity >= 3 and self._log:
@@ -139,4 +140,4 @@ class SfModule:
         if self.client is not None:
             transport = self.client.transport
             self.result.setdefault('api_requests', {'total': transport.request_count, 'writes': transport.write_count})
-        self.module.exit_json(**self.result)
+        self.module.exit_json(**redact_value(self.result, self._redact))

@@ -74,3 +74,25 @@ def test_check_mode_runs_no_step(capsys: pytest.CaptureFixture[str]) -> None:
     assert not result.get('failed') and result['changed']
     assert result['actions'] == ['would do the first thing', 'would do the second thing', 'would do the third thing']
     assert {s['status'] for s in result['plan']} == {'planned'}
+
+
+class Echoes(SfModule):
+    activity = 'echo'
+
+    def run(self) -> None:
+        self.client.transport._token = 'a-bearer-token-0123456789'  # type: ignore[union-attr]
+        plan = Plan()
+
+        def step(taken: Any) -> None:
+            taken.result = f'the server said: key {KEY}, Authorization: Bearer a-bearer-token-0123456789'
+
+        plan.add('echo', 'ask the server', step)
+        plan.warnings.append(f'the server echoed {KEY}')
+        self.apply(plan)
+
+
+def test_every_string_of_a_result_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(Echoes, capsys)
+    text = json.dumps(result)
+    assert not result.get('failed') and KEY not in text and 'a-bearer-token-0123456789' not in text
+    assert '********' in result['actions'][0] and '********' in result['plan'][0]['action']
