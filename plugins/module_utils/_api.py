@@ -180,8 +180,9 @@ class SfApi:
         # An upload nobody converts is invisible to users and expires, so a repeated create is harmless.
         return self._write('POST', '/upload', idempotent=True, parse=one(Upload))
 
-    def append_upload(self, uuid: str, chunk: bytes, timeout: Optional[float] = None) -> int:
-        """Append raw bytes; returns the server's total size. Never retried here: the caller resumes."""
+    def append_upload(self, uuid: str, chunk: Any, timeout: Optional[float] = None) -> int:
+        """Append raw bytes (bytes or a memoryview, sent without copying); returns the server's total size.
+        Never retried here: the caller resumes."""
         return self.transport.request('POST', '/upload/{}', uuid, data=chunk, retries=0, timeout=timeout,
                                       headers={'Content-Type': 'application/octet-stream'}, parse=integer)
 

@@ -99,6 +99,22 @@ def _summarise_body(text: str) -> str:
     return first_line[:200]
 
 
+class _ViewBody:
+    """A request body over a memoryview that requests streams without copying: it has a length (so requests sets
+    Content-Length) and read() hands urllib3 the whole view at once, which goes to sendall() as it is."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view: Optional[memoryview] = view
+        self._length = len(view)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> Any:
+        view, self._view = self._view, None
+        return view if view is not None else b''
+
+
 class SfTransport:
     """An authenticated session against one Shaken Fist API endpoint."""
 
@@ -287,6 +303,9 @@ class SfTransport:
               **kwargs: Any) -> Any:
         url = self.base_url + ('' if path == '/' and self.base_url.endswith('/') else path)
         headers = dict(kwargs.pop('headers', None) or {})
+        if isinstance(kwargs.get('data'), memoryview):
+            # A fresh body for every send: a retry or a re-authentication sends the same bytes again.
+            kwargs['data'] = _ViewBody(kwargs['data'])
         if authenticated and self._token:
             headers['Authorization'] = f'Bearer {self._token}'
         self.request_count += 1

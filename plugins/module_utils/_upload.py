@@ -36,8 +36,16 @@ class UploadResult:
     sha512: Optional[str]
 
 
-def _read(handle: BinaryIO, size: int) -> bytes:
-    return handle.read(size)
+def _fill(handle: BinaryIO, buffer: bytearray, size: int) -> memoryview:
+    """Read up to `size` bytes into the start of `buffer` (reused: no allocation per chunk)."""
+    view = memoryview(buffer)[:size]
+    filled = 0
+    while filled < size:
+        count = handle.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not count:
+            break
+        filled += count
+    return view[:filled]
 
 
 def upload_file(
@@ -72,16 +80,22 @@ def upload_file(
     digest = hash_prefix(path, acknowledged) if hash_content else None
     sent = retried = 0
     next_report = PROGRESS_EVERY
+    # Two buffers, reused: one is on the wire (and being hashed) while the next chunk is read into the other, so
+    # memory stays at two chunks whatever the file size.
+    buffers = [bytearray(min(chunk_size, max(size - acknowledged, 1))) for _ in range(2)]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix='sf-upload') as helpers, \
             open(path, 'rb', buffering=0) as handle:
         handle.seek(acknowledged)
-        reading: Optional[Future] = helpers.submit(_read, handle, min(chunk_size, size - acknowledged))
+        reading: Optional[Future] = helpers.submit(_fill, handle, buffers[0], min(chunk_size, size - acknowledged))
+        turn = 0
         while acknowledged < size:
-            chunk = reading.result() if reading else b''
+            chunk = reading.result() if reading else memoryview(b'')
             if not chunk:
                 raise SfInvalidInput(f'{path} shrank while it was being uploaded; nothing was published')
             end = acknowledged + len(chunk)
-            reading = helpers.submit(_read, handle, min(chunk_size, size - end)) if end < size else None
+            turn ^= 1
+            reading = helpers.submit(_fill, handle, buffers[turn], min(chunk_size, size - end)) if end < size \
+                else None
             hashing = helpers.submit(digest.update, chunk) if digest is not None else None
             failures = 0
             while True:
