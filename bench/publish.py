@@ -65,6 +65,7 @@ class Run:
     seconds: float
     peak_rss_mib: float
     note: str = ''
+    cpu_seconds: float = 0.0
 
 
 def timed(label: str, command: list[str], env: dict[str, str] | None = None, note: str = '',
@@ -80,7 +81,7 @@ def timed(label: str, command: list[str], env: dict[str, str] | None = None, not
     output = output_bytes.decode(errors='replace')
     if process.returncode != 0:
         raise SystemExit(f'{label}: {shlex.join(command)} failed ({process.returncode}):\n{output[-4000:]}')
-    return Run(label, seconds, usage.ru_maxrss / 1024, note), output
+    return Run(label, seconds, usage.ru_maxrss / 1024, note, usage.ru_utime + usage.ru_stime), output
 
 
 def _communicate_then_wait(process: subprocess.Popen[bytes], stdin: str | None) -> tuple[bytes, None]:
@@ -362,7 +363,8 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
         run = runs[key]
         speed = f'{mb / run.seconds:.0f} MB/s' if key in ('sfclient', 'sha512sum', 'curl', 'publish', 'hash_first') \
             else ''
-        return f'| {run.label} | {run.seconds:.2f} | {speed} | {run.peak_rss_mib:.0f} | {run.note or extra} |'
+        return (f'| {run.label} | {run.seconds:.2f} | {run.cpu_seconds:.2f} | {speed} | {run.peak_rss_mib:.0f} | '
+                f'{run.note or extra} |')
 
     def verdict(name: str) -> str:
         return 'met' if met[name] else '**missed**'
@@ -381,16 +383,17 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
         'written just before the run, so all contenders read from the page cache.',
         f'- Rounds: {options.rounds} fresh uploads per contender (new bytes each round: the first 64 bytes are '
         'rewritten), in rotating order; each row is the median round.',
-        "- Times are wall-clock seconds of each process; peak RSS is that process's own (`os.wait4`). The module "
+        "- Times are wall-clock seconds of each process; CPU seconds (user + system) and peak RSS are that "
+        "process's own (`os.wait4`), not the server's. The module "
         'runs as `python sf_image_publish.py args.json` (no Ansible around it); the ansible-playbook row shows '
         'what Ansible adds.',
         '',
-        '| Contender | Seconds | Throughput | Peak RSS (MiB) | What it does |',
-        '| --- | ---: | ---: | ---: | --- |',
+        '| Contender | Seconds | CPU seconds | Throughput | Peak RSS (MiB) | What it does |',
+        '| --- | ---: | ---: | ---: | ---: | --- |',
         row('sfclient', 'hash, checksum lookup, chunked upload, convert'),
         row('sha512sum', 'floor, part 1: hash the file'),
         row('curl', 'floor, part 2: one raw upload of the whole file'),
-        f'| floor (sha512sum + curl) | {floor:.2f} | {mb / floor:.0f} MB/s | | the least any client can do |',
+        f'| floor (sha512sum + curl) | {floor:.2f} | | {mb / floor:.0f} MB/s | | the least any client can do |',
         row('publish'),
         row('hash_first'),
         row('republish_nocache'),

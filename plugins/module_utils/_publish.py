@@ -301,8 +301,17 @@ class Publisher:
         plan.result = self.run.result()
 
     # After the steps ran
+    def reread(self) -> Current:
+        """What the artifact holds now. By UUID when this run knows it (one cheap read; a listing can take a
+        second on a busy 0.7.2 cluster), else through the listing (a deleted or not yet created artifact)."""
+        artifact = self.run.artifact
+        if artifact is None or self.request.state == 'absent':
+            return self.read_again()
+        found = self.api.find_artifact(artifact.uuid)
+        return current_of(self.api, found if found is not None and found.state != 'deleted' else None)
+
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-        now = self.read_again()
+        now = self.reread()
         self.run.artifact = now.artifact
         if self.run.version is not None:
             self.run.version = next((v for v in now.versions if v.uuid == self.run.version.uuid), self.run.version)

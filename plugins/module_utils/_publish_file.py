@@ -270,7 +270,9 @@ class FilePublish:
     def _add_version(self, step: Step) -> None:
         run, request = self.run, self.request
         self.pub.lock_artifact()
-        now = read_upload(self.api, request.target, request.name or '', refresh=True)
+        # The world as it is now, under the lock: another run may have added this content meanwhile.
+        now = self.pub.reread() if self.pub.before.artifact is not None else \
+            read_upload(self.api, request.target, request.name or '', refresh=True)
         newest = now.newest
         if newest is not None and run.sha512 and newest.sha512 == run.sha512:
             self._discard_upload()
