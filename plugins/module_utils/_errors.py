@@ -127,6 +127,17 @@ class SfMissingLibrary(SfError):
         self.import_error = import_error
 
 
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a write that failed this way may still have happened: no answer (a timeout, a connection lost
+    after sending), a server error answer, or an answer that could not be read. Such writes are checked by reading
+    the state again, never assumed to have failed."""
+    if isinstance(exc, SfTimeout):
+        return True
+    if isinstance(exc, SfTransportError):
+        return not (isinstance(exc.detail, dict) and exc.detail.get('before_send'))
+    return isinstance(exc, SfServerError) and (exc.status is None or exc.status >= 500 or exc.status == 200)
+
+
 STATUS_TO_ERROR = {
     400: SfInvalidInput,
     401: SfUnauthenticated,

@@ -164,7 +164,7 @@ class SfTransport:
     def capabilities(self) -> str:
         """The root page text, read once; capability checks are substring tests like the official client."""
         if self._capabilities is None:
-            response = self._send('GET', '/', authenticated=False)
+            response = self._send_retrying('GET', '/')
             if response.status_code != 200:
                 self._raise_for(response, 'GET', '/')
             self._capabilities = response.text
@@ -173,9 +173,27 @@ class SfTransport:
     def has_capability(self, name: str) -> bool:
         return name in self.capabilities()
 
+    def _send_retrying(self, method: str, path: str, **kwargs: Any) -> Any:
+        """For requests that are always safe to repeat outside request()'s loop (POST /auth, GET /): retried after
+        a lost connection, a timeout or a 502/503/504, like any idempotent request."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(method, path, authenticated=False, **kwargs)
+            except (SfTransportError, SfTimeout) as exc:
+                if attempt > self.settings.retries:
+                    raise
+                self._backoff(attempt, f'{method} {path}: {exc.message}')
+                continue
+            if response.status_code in RETRY_STATUSES and attempt <= self.settings.retries:
+                self._backoff(attempt, f'{method} {path}: HTTP {response.status_code}')
+                continue
+            return response
+
     def authenticate(self) -> None:
         body = {'namespace': self.settings.namespace, 'key': self.settings.key}
-        response = self._send('POST', '/auth', json=body, authenticated=False)
+        response = self._send_retrying('POST', '/auth', json=body)
         if response.status_code != 200:
             if response.status_code in (401, 404):
                 raise SfUnauthenticated(
@@ -231,9 +249,11 @@ class SfTransport:
             try:
                 response = self._send(method, path, json=json, params=params, data=data, headers=headers,
                                       stream=stream, timeout=timeout)
-            except SfTransportError as exc:
-                # A refused connection never reached the server: always safe to repeat.
-                safe = idempotent or bool(exc.detail and exc.detail.get('before_send'))
+            except (SfTransportError, SfTimeout) as exc:
+                # A refused connection never reached the server: always safe to repeat. A timeout or a connection
+                # lost after sending is an unknown outcome: repeated only when repeating cannot change the result
+                # (reads, and writes the domain marks idempotent); other writes are checked by the domain.
+                safe = idempotent or bool(isinstance(exc.detail, dict) and exc.detail.get('before_send'))
                 if safe and attempt <= attempts:
                     self._backoff(attempt, f'{method} {path}: {exc.message}')
                     continue

@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from ._confirm import artifact_gone, artifact_is, metadata_is, version_gone
 from ._errors import SfAmbiguousReference, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
 from ._labels import (
     RESERVED_PREFIX,
@@ -38,6 +39,9 @@ class Written:
     """What the steps of one label plan learned while running (the UUID of a label they created)."""
 
     uuid: Optional[str]
+
+    def id(self) -> str:
+        return self.uuid or ''
 
 
 class LabelPlanner:
@@ -157,19 +161,24 @@ class LabelPlanner:
             if not before.exists:
                 after.max_versions = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS
         if request.max_versions is not None and after.max_versions != request.max_versions:
-            plan.add('set_max_versions', f'set max_versions of {before.ref} to {request.max_versions}',
-                     lambda step: self.api.set_max_versions(written.uuid or '', request.max_versions or 0))
+            wanted_max = request.max_versions
+            plan.add('set_max_versions', f'set max_versions of {before.ref} to {wanted_max}',
+                     lambda step: self.api.set_max_versions(written.uuid or '', wanted_max),
+                     artifact_is(self.api, written.id, lambda a: a.max_versions == wanted_max))
             after.max_versions = request.max_versions
         if request.max_versions is not None:
             del after.history[request.max_versions:]
         if request.shared is not None and request.shared != after.shared:
             verb = 'share' if request.shared else 'unshare'
+            shared = request.shared
             plan.add(verb, f'{verb} {before.ref}',
-                     lambda step: (self.api.share if request.shared else self.api.unshare)(written.uuid or ''))
+                     lambda step: (self.api.share if shared else self.api.unshare)(written.uuid or ''),
+                     artifact_is(self.api, written.id, lambda a: a.shared == shared))
             after.shared = request.shared
         for key, value in (request.metadata or {}).items():
             if before.metadata.get(key) != value:
-                plan.add('set_metadata', f'set metadata {key} on {before.ref}', self._set_metadata(written, key, value))
+                plan.add('set_metadata', f'set metadata {key} on {before.ref}', self._set_metadata(written, key, value),
+                         metadata_is(self.api, written.id, key, value))
                 after.metadata[key] = value
         if own:
             plan.after = after.diff_view()
@@ -212,7 +221,15 @@ class LabelPlanner:
             step.result = self.point_text(before, wanted)
             self._record_source(result.uuid, wanted, list(result.blobs), step)
 
-        return plan.add('point_label', self.point_text(before, wanted), run)
+        def confirm() -> bool:
+            now = self.reader.reread(before.namespace, before.name).current
+            if now is None or now.blob_uuid != wanted.blob_uuid:
+                return False
+            written.uuid = self.reader.find(before.namespace, before.name).uuid  # type: ignore[union-attr]
+            wanted.version = now.version
+            return True
+
+        return plan.add('point_label', self.point_text(before, wanted), run, confirm)
 
     def _record_source(self, uuid: str, wanted: LabelVersion, kept: List[int], step: Step) -> None:
         """Remember where the new version came from (the server keeps only blob UUIDs), then drop the entries of
@@ -250,13 +267,14 @@ class LabelPlanner:
                 plan.note(f'{before.ref} has no version {version}')
                 return plan
             plan.add('delete_version', f'delete version {version} of {before.ref}',
-                     lambda step: self.api.delete_version(uuid, version))
+                     lambda step: self.api.delete_version(uuid, version), version_gone(self.api, uuid, version))
             after = before.copy()
             after.history = [v for v in before.history if v.version != version]
             if not after.history:
                 after = LabelState(ref=before.ref, namespace=namespace, name=name)
         else:
-            plan.add('delete', f'delete {before.ref} (artifact {uuid})', lambda step: self.api.delete_artifact(uuid))
+            plan.add('delete', f'delete {before.ref} (artifact {uuid})', lambda step: self.api.delete_artifact(uuid),
+                     artifact_gone(self.api, uuid))
             after = LabelState(ref=before.ref, namespace=namespace, name=name)
         plan.after, plan.result = after.diff_view(), after.result()
         plan.finish = lambda: self._finish(before)

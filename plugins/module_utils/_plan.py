@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._errors import SfError, SfUnexpected
+from ._errors import SfError, SfUnexpected, outcome_unknown
 
 PLANNED, DONE, UNCHANGED, FAILED, NOT_RUN = 'planned', 'done', 'unchanged', 'failed', 'not run'
 
@@ -34,6 +34,9 @@ class Step:
     changed: bool = True
     status: str = PLANNED
     result: Optional[str] = None
+    # Reads the state again and says whether the step's change is in place: asked when `run` failed in a way that
+    # leaves the outcome unknown (a timeout, a lost connection, a 5xx), so a write that did happen is not a failure.
+    confirm: Optional[Callable[[], bool]] = None
 
     @property
     def is_note(self) -> bool:
@@ -55,8 +58,9 @@ class Plan:
     # After the steps ran: re-read the cluster and return (after view, result fields). Not called in check mode.
     finish: Optional[Callable[[], Tuple[Dict[str, Any], Dict[str, Any]]]] = None
 
-    def add(self, kind: str, text: str, run: Callable[[Step], Any]) -> Step:
-        step = Step(kind, text, run)
+    def add(self, kind: str, text: str, run: Callable[[Step], Any],
+            confirm: Optional[Callable[[], bool]] = None) -> Step:
+        step = Step(kind, text, run, confirm=confirm)
         self.steps.append(step)
         return step
 
@@ -115,6 +119,19 @@ def _outcome(plan: Plan, check_mode: bool, after: Dict[str, Any], result: Dict[s
                    before=plan.before, after=after, result=result, warnings=list(plan.warnings))
 
 
+def _confirmed(step: Step, exc: Exception) -> bool:
+    """After an unknown outcome, whether reading the state again shows the step's change in place."""
+    if step.confirm is None or not outcome_unknown(exc):
+        return False
+    try:
+        done = step.confirm()
+    except SfError:
+        return False
+    if done:
+        step.result = f'{step.result or step.text} (the answer was lost ({exc}), but reading again shows it done)'
+    return done
+
+
 def execute(plan: Plan, check_mode: bool) -> Outcome:
     """Return the plan in check mode; otherwise run its steps in order and read the real after-state."""
     if check_mode:
@@ -125,6 +142,9 @@ def execute(plan: Plan, check_mode: bool) -> Outcome:
         try:
             step.run(step)
         except Exception as exc:  # every failure stops the plan and reports the steps that did run
+            if _confirmed(step, exc):
+                step.status = DONE if step.changed else UNCHANGED
+                continue
             error = exc if isinstance(exc, SfError) else SfUnexpected.wrap(exc)
             step.status = FAILED
             step.result = f'{step.text}: failed'

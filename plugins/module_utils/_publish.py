@@ -14,6 +14,7 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._api import SfApi
+from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfForbidden, SfInvalidInput, SfNotFound
 from ._label_plan import LabelPlanner, Written
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
@@ -193,12 +194,17 @@ class Publisher:
             # created gets the setting written even when the view already shows it: the user chose it explicitly.
             plan.add('set_max_versions', f'set max_versions to {wanted}', self._setting(
                 lambda a: a.max_versions == wanted and not self.run.created,
-                lambda uuid: self.api.set_max_versions(uuid, wanted)))
+                lambda uuid: self.api.set_max_versions(uuid, wanted)),
+                artifact_is(self.api, self.artifact_uuid, lambda a: a.max_versions == wanted))
         if request.shared is not None and (not existing or artifact is None or artifact.shared != request.shared):
             shared = request.shared
             verb = 'share' if shared else 'unshare'
             plan.add(verb, f'{verb} the artifact', self._setting(
-                lambda a: a.shared == shared, self.api.share if shared else self.api.unshare))
+                lambda a: a.shared == shared, self.api.share if shared else self.api.unshare),
+                artifact_is(self.api, self.artifact_uuid, lambda a: a.shared == shared))
+
+    def artifact_uuid(self) -> str:
+        return self.run.artifact.uuid if self.run.artifact else ''
 
     def _setting(self, already: Callable[[Any], bool], change: Callable[[str], Any]) -> Callable[[Step], None]:
         def run(step: Step) -> None:
@@ -281,10 +287,11 @@ class Publisher:
             plan.note(f'{what} has no version {version}')
         elif version is not None:
             plan.add('delete_version', f'delete version {version} of {what} ({artifact.uuid})',
-                     lambda step: self.api.delete_version(artifact.uuid, version))
+                     lambda step: self.api.delete_version(artifact.uuid, version),
+                     version_gone(self.api, artifact.uuid, version))
         else:
             plan.add('delete', f'delete artifact {what} ({artifact.uuid}, state {artifact.state})',
-                     lambda step: self.api.delete_artifact(artifact.uuid))
+                     lambda step: self.api.delete_artifact(artifact.uuid), artifact_gone(self.api, artifact.uuid))
         self.predict_absent(plan, current)
         return plan
 

@@ -164,3 +164,64 @@ def test_capabilities_read_once_without_auth(scripted_server: Any) -> None:
     assert client.has_capability('blob-search-by-hash')
     assert not client.has_capability('network-delete-async')
     assert server.paths() == ['GET /']
+
+
+def test_a_read_that_times_out_is_retried(scripted_server: Any) -> None:
+    import time as clock
+
+    calls = {'n': 0}
+
+    def handler(record: Any) -> Any:
+        if record.path == '/auth':
+            return auth_ok(record)
+        calls['n'] += 1
+        if calls['n'] == 1:
+            clock.sleep(1.5)  # past the client's timeout
+        return 200, [1], {}
+
+    server = scripted_server(handler)
+    client = SfTransport(ConnectionSettings(api_url=server.url, namespace='ci', key=SECRET, retries=2, timeout=0.5),
+                         sleep=lambda _: None)
+    assert client.request('GET', '/artifacts') == [1]
+    assert calls['n'] == 2
+
+
+def test_a_write_that_times_out_is_not_repeated_blindly(scripted_server: Any) -> None:
+    import time as clock
+
+    def handler(record: Any) -> Any:
+        if record.path == '/auth':
+            return auth_ok(record)
+        clock.sleep(1.5)
+        return 200, {'uuid': 'u'}, {}
+
+    server = scripted_server(handler)
+    client = SfTransport(ConnectionSettings(api_url=server.url, namespace='ci', key=SECRET, retries=2, timeout=0.5),
+                         sleep=lambda _: None)
+    with pytest.raises(errors.SfTimeout) as caught:
+        client.request('POST', '/artifacts/upload/{}', 'web', json={})
+    assert errors.outcome_unknown(caught.value)
+    assert server.paths().count('POST /artifacts/upload/web') == 1
+
+
+def test_auth_is_retried_after_a_503_and_a_reset(scripted_server: Any) -> None:
+    answers = iter([(503, {'error': 'database unavailable, please retry', 'status': 503}, {})])
+
+    def handler(record: Any) -> Any:
+        if record.path == '/auth':
+            return next(answers, None) or auth_ok(record)
+        return 200, [], {}
+
+    server = scripted_server(handler)
+    assert transport(server.url).request('GET', '/artifacts') == []
+    assert server.paths() == ['POST /auth', 'POST /auth', 'GET /artifacts']
+
+
+def test_which_failures_leave_a_write_unknown() -> None:
+    assert errors.outcome_unknown(errors.SfTimeout('no answer'))
+    assert errors.outcome_unknown(errors.SfTransportError('reset'))
+    assert not errors.outcome_unknown(errors.SfTransportError('refused', detail={'before_send': True}))
+    assert errors.outcome_unknown(errors.SfServerError('boom', status=500))
+    assert errors.outcome_unknown(errors.SfServerError('unreadable answer', status=200))
+    assert not errors.outcome_unknown(errors.SfNotFound('gone', status=404))
+    assert not errors.outcome_unknown(errors.SfInvalidInput('bad', status=400))

@@ -413,3 +413,29 @@ def test_listing_marks_origins_and_filters_locally() -> None:
     assert [s.name for s in reader(api).listing(owner='system')] == ['base']
     assert found[0].current is not None and found[0].current.sha512 is None
     assert reader(api).listing(with_versions=True)[0].history[0].sha512 == blob.sha512
+
+
+def test_a_move_whose_answer_is_lost_is_confirmed_by_reading_again(ci: FakeApi) -> None:
+    present(ci, 'web', target='img-a')
+    update = ci.update_label
+
+    def applied_then_lost(*args: Any, **kwargs: Any) -> Artifact:
+        update(*args, **kwargs)
+        raise errors.SfTimeout('no answer within 60s', method='POST', path='/label/web')
+
+    ci.update_label = applied_then_lost  # type: ignore[method-assign]
+    outcome = present(ci, 'web', target='img-b')
+    assert outcome.changed and current(outcome)['blob_uuid'] == image_blob(ci, 'img-b')
+    assert 'reading again shows it done' in outcome.actions[0]
+
+
+def test_a_move_whose_answer_is_lost_and_did_not_happen_fails(ci: FakeApi) -> None:
+    present(ci, 'web', target='img-a')
+
+    def lost(*args: Any, **kwargs: Any) -> Artifact:
+        raise errors.SfTimeout('no answer within 60s', method='POST', path='/label/web')
+
+    ci.update_label = lost  # type: ignore[method-assign]
+    with pytest.raises(errors.SfError) as caught:
+        present(ci, 'web', target='img-b')
+    assert caught.value.kind == 'timeout'
