@@ -89,6 +89,7 @@ class Resolver:
         self.api = api
         self.image_base_url = image_base_url
         self._cache: Dict[Tuple[Any, ...], Resolution] = {}
+        self._notes: List[str] = []  # warnings gathered while finding candidates, for the resolution
 
     @property
     def namespace(self) -> str:
@@ -126,7 +127,7 @@ class Resolver:
             raise SfInvalidInput(f'sf://{want_type}/{uuid} names a {artifact.artifact_type}, not a {want_type}')
         return [self._candidate(artifact)]
 
-    def candidates(self, parsed: ParsedRef) -> List[Candidate]:
+    def candidates(self, parsed: ParsedRef, prefer: Optional[Sequence[str]] = None) -> List[Candidate]:
         """Every artifact the parsed reference could mean, in rule order."""
         kind = parsed.kind
         if kind in ('artifact', 'snapshot'):
@@ -141,18 +142,40 @@ class Resolver:
         if kind == 'namespaced':
             return [self._candidate(a) for a in index.named(parsed.namespace or '', parsed.name or '')]
         if kind == 'url':
-            found = index.fetched(None, parsed.url or '')
-            if found:
-                return self._prefer_owned([self._candidate(a) for a in found])
-            return [Candidate(('upstream',), 'upstream', parsed.url or '', url=parsed.url)]
-        return self._bare_candidates(parsed.name or '')
+            return self._upstream(parsed.url or '', parsed.url, prefer)
+        return self._bare_candidates(parsed.name or '', prefer)
 
-    def _prefer_owned(self, candidates: List[Candidate]) -> List[Candidate]:
-        # The server's URL rule: the caller's own artifact with that URL wins over visible ones.
-        owned = [c for c in candidates if 'namespace' in c.origins]
-        return owned if len(owned) == 1 else candidates
+    def _upstream(self, key: str, url: Optional[str], prefer: Optional[Sequence[str]]) -> List[Candidate]:
+        """The image the cluster would fetch from `url` (artifacts cached from it have source_url `key`).
 
-    def _bare_candidates(self, name: str) -> List[Candidate]:
+        A cached copy counts as that image only when the caller or system owns it: any namespace that trusts the
+        caller could otherwise show it its own bytes as the upstream image. Copies of other namespaces are offered,
+        with their true origin (trusted) and owner, only when prefer names `trusted`.
+        """
+        cached = self._index().fetched(None, key)
+        owned = [a for a in cached if a.namespace == self.namespace]
+        by_system = [a for a in cached if a.namespace == 'system' and self.namespace != 'system']
+        others = [a for a in cached if a not in owned and a not in by_system]
+        found: List[Candidate] = []
+        # The server's URL rule: the caller's own copy wins over visible ones; then system's.
+        trusted_copy = owned[0] if len(owned) == 1 else (by_system[0] if len(by_system) == 1 and not owned else None)
+        if trusted_copy is not None:
+            origins = ('upstream',) + self.origins_of(trusted_copy)
+            found.append(Candidate(origins, 'upstream', trusted_copy.ref, trusted_copy, url=url))
+        else:
+            for artifact in owned + by_system:
+                found.append(Candidate(('upstream',) + self.origins_of(artifact), 'upstream', artifact.ref, artifact,
+                                       url=url))
+        if not found:
+            found.append(Candidate(('upstream',), 'upstream', url or key, url=url))
+        if prefer and 'trusted' in prefer:
+            found += [self._candidate(artifact) for artifact in others]
+        elif others:
+            self._notes.append(f'{", ".join(sorted({a.namespace for a in others}))} also cached {key}; a copy another '
+                               'namespace made is not used as the upstream image unless prefer includes trusted')
+        return found
+
+    def _bare_candidates(self, name: str, prefer: Optional[Sequence[str]]) -> List[Candidate]:
         found: List[Candidate] = []
         seen = set()
 
@@ -170,11 +193,8 @@ class Resolver:
         for artifact in index.uploads(None, name):
             add(self._candidate(artifact))
         if is_upstream_shorthand(name):
-            cached = index.fetched(None, name)
-            owned = [a for a in cached if a.namespace == self.namespace]
-            chosen = owned[0] if len(owned) == 1 else (cached[0] if len(cached) == 1 else None)
-            url = upstream_url(name, self.image_base_url)
-            add(Candidate(('upstream',), 'upstream', url or name, artifact=chosen, url=url))
+            for candidate in self._upstream(name, upstream_url(name, self.image_base_url), prefer):
+                add(candidate)
         return found
 
     def near_names(self, name: str) -> List[str]:
@@ -226,7 +246,8 @@ class Resolver:
         if parsed.kind == 'blob':
             result = self._resolve_blob(text, parsed.uuid or '', version, sha512)
         else:
-            candidates = self.candidates(parsed)
+            self._notes = []
+            candidates = self.candidates(parsed, prefer)
             if not candidates:
                 raise self._not_found(text, parsed)
             chosen, shadowed = self.choose(text, candidates, prefer)
@@ -235,6 +256,7 @@ class Resolver:
                 result.shadowed = [c.ref for c in shadowed]
                 result.warnings.append(f'{text!r} matched {len(shadowed) + 1} candidates; prefer chose {chosen.ref} '
                                        f'over {", ".join(result.shadowed)}')
+            result.warnings.extend(self._notes)
         self._cache[key] = result
         return result
 

@@ -96,6 +96,30 @@ def test_bare_upstream_name_uses_an_already_fetched_copy(tenant: FakeApi) -> Non
     assert found.uuid == cached.uuid and found.version == 1 and found.disk_base == f'sf://blob/{cached.blob_uuid}'
 
 
+def test_a_copy_of_an_upstream_image_another_namespace_made_is_not_the_upstream_image(tenant: FakeApi) -> None:
+    # 'evil' trusts 'ci', so ci sees evil's artifact; evil uploaded its own bytes with source_url debian:12.
+    planted = tenant.add('image', 'debian:12', 'evil')
+    found = resolver(tenant).resolve('debian:12')
+    assert found.uuid is None and found.kind == 'upstream' and found.origin == 'upstream'
+    assert found.disk_base == 'https://images.shakenfist.com/debian:12/latest.qcow2'
+    assert any("evil also cached debian:12" in warning for warning in found.warnings)
+    # Asked for on purpose, the copy is used, with its true origin and owner.
+    chosen = resolver(tenant).resolve('debian:12', prefer=['trusted'])
+    assert chosen.uuid == planted.uuid and chosen.origin == 'trusted' and chosen.namespace == 'evil'
+    # The same rule for the explicit URL form.
+    url = resolver(tenant).resolve('https://images.shakenfist.com/debian:12/latest.qcow2')
+    assert url.uuid is None
+
+
+def test_copies_of_an_upstream_image_by_system_or_the_caller_count_as_upstream(tenant: FakeApi) -> None:
+    tenant.add('image', 'debian:12', 'evil')
+    by_system = tenant.add('image', 'debian:12', 'system', shared=True)
+    found = resolver(tenant).resolve('debian:12')
+    assert found.uuid == by_system.uuid and found.origin == 'upstream' and found.namespace == 'system'
+    own = tenant.add('image', 'debian:12', 'ci')
+    assert resolver(tenant).resolve('debian:12').uuid == own.uuid
+
+
 def test_bare_name_single_system_label(tenant: FakeApi) -> None:
     label = tenant.add('label', 'sf://label/system/web', 'system', versions=2, shared=True)
     found = resolver(tenant).resolve('web')
