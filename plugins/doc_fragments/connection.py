@@ -24,23 +24,28 @@ options:
     type: str
   validate_certs:
     description:
-      - Verify the API's TLS certificate. Only set V(false) against a test cluster.
+      - Verify the API's TLS certificate. Only set V(false) against a test cluster; the task then warns.
+      - Applied to every request, so CA bundles named in the environment (E(REQUESTS_CA_BUNDLE),
+        E(CURL_CA_BUNDLE)) never override it or O(ca_path).
     type: bool
     default: true
   ca_path:
     description:
-      - A CA bundle file to verify the API's certificate with, for clusters with a private CA.
+      - A CA bundle file (or directory) to verify the API's certificate with, for clusters with a private CA.
+        Also used for O(shakenfist.storage.sf_image_publish#module:fetch=controller) downloads.
+      - A path that does not exist is an error before anything is sent.
     type: path
   timeout:
     description:
-      - Seconds to wait for any single HTTP answer.
+      - Seconds to wait for any single HTTP answer. A read that times out is repeated; a write that times out
+        is checked by reading the state again, never assumed to have failed.
     type: float
     default: 60
   retries:
     description:
-      - How many times a request that failed for a transient reason (connection error, HTTP 502/503/504) is
-        repeated, with jittered exponential backoff. Requests whose repetition could change the outcome are
-        never repeated blindly.
+      - How many times a request that failed for a transient reason (connection error, timeout of a read,
+        HTTP 502/503/504) is repeated, with jittered exponential backoff. Requests whose repetition could change
+        the outcome are never repeated blindly.
     type: int
     default: 5
   image_base_url:
@@ -95,7 +100,8 @@ options:
       - name: shakenfist_key
   validate_certs:
     description:
-      - Verify the API's TLS certificate.
+      - Verify the API's TLS certificate. V(false) warns. Applied to every request, so CA bundles named in the
+        environment never override it or O(ca_path).
     type: bool
     default: true
     env:
@@ -107,7 +113,8 @@ options:
       - name: shakenfist_validate_certs
   ca_path:
     description:
-      - A CA bundle file to verify the API's certificate with.
+      - A CA bundle file (or directory) to verify the API's certificate with. A path that does not exist is an
+        error before anything is sent.
     type: path
     env:
       - name: SHAKENFIST_CA_PATH

@@ -9,6 +9,7 @@ then /etc/sf/shakenfist.json. A setting missing everywhere is an SfInvalidInput 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
@@ -23,6 +24,9 @@ SYSTEM_CONFIG = '/etc/sf/shakenfist.json'
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 5
+MAX_RETRIES = 100
+INSECURE_WARNING = ('validate_certs is false: the certificate of the Shaken Fist API is not checked, so anyone on the '
+                    'network path can read the key and every answer; use ca_path instead')
 
 
 @dataclass(frozen=True)
@@ -84,20 +88,27 @@ def resolve_settings(
     api_url = values['api_url'].rstrip('/')
     if not api_url.startswith(('http://', 'https://')):
         raise SfInvalidInput(f'api_url must start with http:// or https://, got {api_url!r}')
-    timeout = float(explicit.get('timeout') or DEFAULT_TIMEOUT)
-    retries = explicit.get('retries')
-    retries = DEFAULT_RETRIES if retries is None else int(retries)
-    if timeout <= 0:
-        raise SfInvalidInput('timeout must be a positive number of seconds')
-    if retries < 0:
-        raise SfInvalidInput('retries must not be negative')
+    try:
+        timeout = float(explicit.get('timeout') or DEFAULT_TIMEOUT)
+        retries = explicit.get('retries')
+        retries = DEFAULT_RETRIES if retries is None else int(retries)
+    except (OverflowError, TypeError, ValueError):
+        raise SfInvalidInput('timeout must be a number of seconds and retries a whole number') from None
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise SfInvalidInput('timeout must be a positive, finite number of seconds')
+    if retries < 0 or retries > MAX_RETRIES:
+        raise SfInvalidInput(f'retries must be between 0 and {MAX_RETRIES}')
+    ca_path = explicit.get('ca_path') or None
+    if ca_path and not os.path.exists(os.path.expanduser(ca_path)):
+        raise SfInvalidInput(f'ca_path {ca_path} does not exist',
+                             hint='give the PEM file (or directory) of the CA that signs the cluster certificate')
     validate_certs = explicit.get('validate_certs')
     return ConnectionSettings(
         api_url=api_url,
         namespace=values['namespace'],
         key=values['key'],
         validate_certs=True if validate_certs is None else bool(validate_certs),
-        ca_path=explicit.get('ca_path') or None,
+        ca_path=os.path.expanduser(ca_path) if ca_path else None,
         timeout=timeout,
         retries=retries,
         sources=sources,

@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, List, Optional
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ._client import SfClient, build_client
-from ._errors import SfCheckModeWrite, SfError, SfMissingLibrary, SfUnexpected
+from ._config import INSECURE_WARNING
+from ._errors import SfCheckModeWrite, SfError, SfInvalidInput, SfMissingLibrary, SfUnexpected
 from ._plan import Outcome, Plan, PlanFailed, execute
 
 
@@ -25,6 +26,13 @@ def connection_argument_spec() -> Dict[str, Any]:
         'retries': {'type': 'int', 'default': 5},
         'image_base_url': {'type': 'str', 'default': 'https://images.shakenfist.com/'},
     }
+
+
+def _finite_integer(value: Any) -> bool:
+    try:
+        return float(value) == int(float(value))
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 def redact_value(value: Any, redact: Callable[[str], str]) -> Any:
@@ -49,12 +57,29 @@ class SfModule:
     def __init__(self) -> None:
         spec = connection_argument_spec()
         spec.update(self.argument_spec)
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
+        try:
+            self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
+        except OverflowError:
+            self._refuse_infinite_numbers(spec)
         self.params: Dict[str, Any] = self.module.params
         self.check_mode: bool = self.module.check_mode
         self.result: Dict[str, Any] = {'changed': False, 'actions': []}
         self._log: List[str] = []
         self.client: Optional[SfClient] = None
+
+    def _refuse_infinite_numbers(self, spec: Dict[str, Any]) -> None:
+        """ansible-core's int conversion overflows on an infinite number (`.inf` in YAML) instead of reporting it:
+        read the options again with the int ones taken as given, and fail cleanly naming the option."""
+        lenient = {name: {**option, 'type': 'raw'} if option.get('type') == 'int' else option
+                   for name, option in spec.items()}
+        self.module = AnsibleModule(argument_spec=lenient, supports_check_mode=True, **self.module_kwargs)
+        for name, option in spec.items():
+            value = self.module.params.get(name)
+            if option.get('type') == 'int' and value is not None and not _finite_integer(value):
+                self.module.fail_json(msg=f'{self.activity} failed: option {name} must be a whole number, got '
+                                          f'{value!r}', error=SfInvalidInput(f'option {name} is not finite').to_dict())
+        self.module.fail_json(msg=f'{self.activity} failed: a number option is out of range',
+                              error=SfInvalidInput('a number option is out of range').to_dict())
 
     # Helpers for subclasses
     def _require_client(self) -> SfClient:
@@ -108,6 +133,8 @@ class SfModule:
         try:
             self.client = build_client(
                 self.params, log=self.log, read_only=self.check_mode, image_base_url=self.params.get('image_base_url'))
+            if not self.client.settings.validate_certs:
+                self.warn(INSECURE_WARNING)
             self.run()
         except SfMissingLibrary as exc:
             self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.import_error)

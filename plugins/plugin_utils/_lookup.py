@@ -23,7 +23,11 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._client import 
     SfClient,
     client_for,
 )
-from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings, resolve_settings
+from ansible_collections.shakenfist.storage.plugins.module_utils._config import (
+    INSECURE_WARNING,
+    ConnectionSettings,
+    resolve_settings,
+)
 from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfMissingLibrary, SfUnexpected
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import DEFAULT_IMAGE_BASE_URL
 
@@ -132,6 +136,8 @@ class SfLookupBase(LookupBase):
             except SfMissingLibrary as exc:
                 raise AnsibleLookupError(f'{exc.message}: install it on the controller') from None
             display.vvvv(f'shakenfist.storage: {"reusing" if reused else "new"} client {key}')
+            if not settings.validate_certs and not reused:
+                display.warning(f'shakenfist.storage.sf_artifact: {INSECURE_WARNING}')
         return self._client
 
     def rendered_option(self, name: str) -> Any:

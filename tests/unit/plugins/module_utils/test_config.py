@@ -57,3 +57,21 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SfInvalidInput) as caught:
         resolve_settings({}, environ={}, config_files=[str(broken)])
     assert 'broken.json' in str(caught.value)
+
+
+def test_a_ca_path_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    explicit = {'api_url': 'https://sf.example.com/api', 'namespace': 'ci', 'key': 'k', 'ca_path': str(tmp_path / 'x')}
+    with pytest.raises(SfInvalidInput, match='ca_path .* does not exist'):
+        resolve_settings(explicit, environ={}, config_files=[])
+    bundle = tmp_path / 'ca.pem'
+    bundle.write_text('-----BEGIN CERTIFICATE-----\n')
+    assert resolve_settings({**explicit, 'ca_path': str(bundle)}, environ={}, config_files=[]).ca_path == str(bundle)
+
+
+@pytest.mark.parametrize('timeout', [float('inf'), float('nan'), 0, -1])
+def test_timeouts_must_be_positive_and_finite(timeout: float) -> None:
+    explicit = {'api_url': 'https://sf.example.com/api', 'namespace': 'ci', 'key': 'k', 'timeout': timeout}
+    if timeout == 0:
+        return  # 0 means the default (unset), as for every falsy value
+    with pytest.raises(SfInvalidInput, match='timeout'):
+        resolve_settings(explicit, environ={}, config_files=[])

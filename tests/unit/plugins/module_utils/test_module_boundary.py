@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput
@@ -18,6 +19,8 @@ CONNECTION = {'api_url': 'http://127.0.0.1:9', 'namespace': 'ci', 'key': KEY}
 
 
 def run(module_class: type, capsys: pytest.CaptureFixture[str], **args: Any) -> dict[str, Any]:
+    # Ansible keeps warnings process-wide (a module process runs one module); start each run without them.
+    ansible_warnings._global_warnings.clear()
     with patch_module_args({**CONNECTION, **args}), pytest.raises(SystemExit):
         module_class()()
     return dict(json.loads(capsys.readouterr().out))
@@ -96,3 +99,25 @@ def test_every_string_of_a_result_is_redacted(capsys: pytest.CaptureFixture[str]
     text = json.dumps(result)
     assert not result.get('failed') and KEY not in text and 'a-bearer-token-0123456789' not in text
     assert '********' in result['actions'][0] and '********' in result['plan'][0]['action']
+
+
+class Counts(SfModule):
+    activity = 'count'
+    argument_spec = {'count': {'type': 'int'}}
+
+    def run(self) -> None:
+        self.result['count'] = self.params['count']
+
+
+@pytest.mark.parametrize('value', [float('inf'), float('-inf'), 'inf', '-Infinity'])
+def test_an_infinite_number_for_an_int_option_is_a_clean_failure(capsys: pytest.CaptureFixture[str],
+                                                                  value: Any) -> None:
+    # ansible-core's own int conversion overflows on these (OverflowError) before the module's code runs.
+    result = run(Counts, capsys, count=value)
+    assert result['failed'] and result['msg'].startswith('count failed: option count must be a whole number')
+    assert result['error']['type'] == 'invalid_input' and 'Traceback' not in json.dumps(result)
+
+
+def test_validate_certs_false_warns(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(Counts, capsys, count=3, validate_certs=False)
+    assert result['count'] == 3 and 'validate_certs is false' in json.dumps(result.get('warnings'))

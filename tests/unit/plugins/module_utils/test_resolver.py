@@ -102,7 +102,7 @@ def test_a_copy_of_an_upstream_image_another_namespace_made_is_not_the_upstream_
     found = resolver(tenant).resolve('debian:12')
     assert found.uuid is None and found.kind == 'upstream' and found.origin == 'upstream'
     assert found.disk_base == 'https://images.shakenfist.com/debian:12/latest.qcow2'
-    assert any("evil also cached debian:12" in warning for warning in found.warnings)
+    assert any('evil also cached debian:12' in warning for warning in found.warnings)
     # Asked for on purpose, the copy is used, with its true origin and owner.
     chosen = resolver(tenant).resolve('debian:12', prefer=['trusted'])
     assert chosen.uuid == planted.uuid and chosen.origin == 'trusted' and chosen.namespace == 'evil'
