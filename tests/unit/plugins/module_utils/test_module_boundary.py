@@ -92,9 +92,13 @@ class Echoes(SfModule):
         self.apply(plan)
 
 
-def test_every_string_of_a_result_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_string_of_a_result_is_redacted(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    warned: list[str] = []
+    monkeypatch.setattr(AnsibleModule, 'warn', lambda self, text: warned.append(text))
     result = run(Echoes, capsys)
-    text = json.dumps(result)
+    text = json.dumps(result) + json.dumps(warned)
+    assert warned and '********' in warned[0]
     assert not result.get('failed') and KEY not in text and 'a-bearer-token-0123456789' not in text
     assert '********' in result['actions'][0] and '********' in result['plan'][0]['action']
 
