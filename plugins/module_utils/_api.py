@@ -267,11 +267,14 @@ class SfApi:
         return self._read('/instances/{}', ref, parse=one(Instance))
 
     def snapshot_instance(self, uuid: str, *, all_disks: bool, device: Optional[str], thin: bool,
-                          max_versions: Optional[int] = None) -> Dict[str, SnapshotRef]:
+                          max_versions: Optional[int] = None, ready_within: Optional[float] = None
+                          ) -> Dict[str, SnapshotRef]:
+        """Take a snapshot; a 406 (the instance is not ready yet) is retried for `ready_within` seconds."""
         body: Dict[str, Any] = {'all': all_disks, 'device': device, 'thin': thin}
         if max_versions:
             body['max_versions'] = max_versions
-        return self._write('POST', '/instances/{}/snapshot', uuid, json=body, parse=snapshot_refs)
+        extra: Dict[str, Any] = {} if ready_within is None else {'not_ready_deadline': ready_within}
+        return self._write('POST', '/instances/{}/snapshot', uuid, json=body, parse=snapshot_refs, **extra)
 
     def instance_snapshots(self, uuid: str) -> List[Dict[str, Any]]:
         return self._read('/instances/{}/snapshot', uuid, parse=lambda raw: [mapping(item) for item in raw or []])

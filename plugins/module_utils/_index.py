@@ -49,6 +49,11 @@ class ArtifactIndex:
         """Snapshot artifacts called `<instance uuid>/<device>`."""
         return [a for a in self.artifacts if a.artifact_type == 'snapshot' and a.name == name]
 
+    def of_instance(self, instance_uuid: str) -> List[Artifact]:
+        """The snapshot artifacts of an instance's disks (`sf://instance/<uuid>/<device>`)."""
+        prefix = f'sf://instance/{instance_uuid}/'
+        return [a for a in self.artifacts if a.artifact_type == 'snapshot' and a.source_url.startswith(prefix)]
+
     def named(self, namespace: str, name: str) -> List[Artifact]:
         """Anything owned by `namespace` whose name is `name`."""
         return [a for a in self.artifacts if a.namespace == namespace and a.name == name]

@@ -142,7 +142,10 @@ class Instance(ApiModel):
     namespace: str
     state: str
     disk_spec: List[Dict[str, Any]] = Field(default_factory=list)
+    disks: List[Dict[str, Any]] = Field(default_factory=list)
+    uefi: bool = False
     error_message: Optional[str] = None
+    last_cluster_operation: Optional[Dict[str, Any]] = None
 
 
 class SnapshotRef(ApiModel):
@@ -158,3 +161,4 @@ class ClusterOperation(ApiModel):
     uuid: str
     state: str
     tasks: List[str] = Field(default_factory=list)
+    error_message: Optional[str] = None

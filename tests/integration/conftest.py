@@ -63,7 +63,9 @@ def run_target(backend: Backend, file_server: tuple[str, Path], tmp_path: Path) 
         variables = {
             'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key,
             'sf_system_key': backend.system_key, 'sf_backend': backend.kind, 'sf_prefix': f'it{secrets.token_hex(3)}',
-            'sf_workdir': str(tmp_path), 'sf_www_url': url, 'sf_www_dir': str(www), **extra,
+            'sf_workdir': str(tmp_path), 'sf_www_url': url, 'sf_www_dir': str(www),
+            # Emulator targets may look at the bytes it stores (instance disks, blobs) to check what a user sees.
+            'sf_emulator_dir': str(backend.emulator.data_dir) if backend.is_emulator else '', **extra,
         }
         vars_file = tmp_path / 'vars.json'
         vars_file.write_text(json.dumps(variables))

@@ -1,0 +1,405 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Snapshots as a domain object: decide whether to take a set, take it, label it, apply retention; as a Plan.
+
+Idempotency is the user's choice and never guessed: a set `name` (no new set when the instance has one of that
+name), `min_age` (no new set while the newest is younger) or `force`. Retention (`keep`, `older_than`) deletes whole
+sets, oldest first, and keeps any set a label points at unless `force`. See docs/snapshots.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from ._api import SfApi
+from ._confirm import version_gone
+from ._durations import parse_duration
+from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
+from ._instances import disk_devices, find_instance
+from ._label_plan import LabelPlanner
+from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
+from ._models import Instance, SnapshotRef
+from ._plan import Plan, Step
+from ._refs import validate_name
+from ._resolver import Resolver
+from ._snapshot_sets import SetDevice, SnapshotSet, read_sets, set_entry, set_key
+
+OP_TYPE = 'node_inst_snap_op'
+POLL_CAP = 2.0
+
+
+@dataclass
+class SnapshotRequest:
+    """sf_snapshot's options."""
+
+    instance: str
+    target: Optional[str] = None
+    devices: Union[None, str, Sequence[str]] = None
+    thin: bool = False
+    name: Optional[str] = None
+    min_age: Any = None
+    force: bool = False
+    wait: bool = True
+    wait_timeout: float = 900
+    label: Optional[str] = None
+    label_create: bool = True
+    keep: Optional[int] = None
+    older_than: Any = None
+    state: str = 'present'
+
+
+@dataclass
+class Taken:
+    """What the snapshot step made, filled in while it runs."""
+
+    snapshot_set: Optional[SnapshotSet] = None
+    answers: Dict[str, SnapshotRef] = field(default_factory=dict)
+
+
+class Snapshotter:
+    def __init__(self, api: SfApi, resolver: Resolver, request: SnapshotRequest,
+                 clock: Any = time.time) -> None:
+        self.api = api
+        self.request = request
+        self.labels = LabelPlanner(LabelReader(api, resolver))
+        self.clock = clock
+        self.taken = Taken()
+        self.kept: List[Tuple[SnapshotSet, str]] = []
+        self.doomed: List[SnapshotSet] = []
+        self.label_name: Tuple[str, str] = ('', '')
+        self.min_age: Optional[float] = None
+        self.older_than: Optional[float] = None
+
+    # Validation: everything is checked before anything is read or written.
+    def validate(self) -> None:
+        request = self.request
+        if request.name is not None:
+            validate_name(request.name, 'name')
+        if request.min_age is not None:
+            self.min_age = parse_duration(request.min_age, 'min_age')
+        if request.older_than is not None:
+            self.older_than = parse_duration(request.older_than, 'older_than')
+        if request.keep is not None and request.keep < 1:
+            raise SfInvalidInput('keep must be 1 or more (the number of newest sets to keep)',
+                                 hint='to delete every set, use state: absent with each set name')
+        if request.wait_timeout <= 0:
+            raise SfInvalidInput('wait_timeout must be a positive number of seconds')
+        devices = request.devices
+        if isinstance(devices, str) and devices != 'all':
+            raise SfInvalidInput(f"devices must be a list of device names or 'all', got {devices!r}")
+        if request.state == 'absent':
+            if not request.name:
+                raise SfInvalidInput('state absent deletes a named snapshot set: give its name',
+                                     hint='to delete sets by age or count, use state: present with keep or older_than')
+            return
+        if request.label and not request.wait:
+            raise SfInvalidInput('label needs wait: true (a label can only point at a finished snapshot)')
+
+    def plan(self) -> Plan:
+        self.validate()
+        request = self.request
+        instance = find_instance(self.api, request.instance, request.target)
+        self.instance = instance
+        sets = read_sets(self.api, instance.uuid, instance.name)
+        plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)
+        if request.state == 'absent':
+            doomed = [s for s in sets if s.name == request.name]
+            self.doomed = doomed
+            if not doomed:
+                plan.note(f'instance {instance.name} has no snapshot set {request.name!r}')
+            for snapshot_set in doomed:
+                self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()}')
+            self._predict(plan, sets, None, doomed)
+            return plan
+        devices = self.devices(instance)
+        label_before = self._check_label(devices)
+        taking, existing = self.decide(sets)
+        if taking:
+            plan.add('snapshot', f'snapshot {", ".join(devices)} of instance {instance.name} ({instance.uuid})'
+                                 f'{" as set " + repr(request.name) if request.name else ""}',
+                     lambda step: self._take(step, instance, devices))
+        elif existing is not None:
+            plan.note(self._why_not(existing))
+        if label_before is not None:
+            self._add_label(plan, label_before, None if taking else existing)
+        kept, doomed = self.retention(sets, taking)
+        self.kept, self.doomed = kept, doomed
+        for snapshot_set, reason in kept:
+            plan.note(f'keep snapshot set {snapshot_set.summary()}: {reason}', kind='keep')
+        for snapshot_set in doomed:
+            self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()} '
+                                                 f'(created {_when(snapshot_set.created)})')
+        self._predict(plan, sets, devices if taking else None, doomed)
+        if not taking and existing is not None:
+            plan.result['snapshot_set'] = existing.as_dict()
+        return plan
+
+    # What to take
+    def devices(self, instance: Instance) -> List[str]:
+        known = disk_devices(instance)
+        wanted = self.request.devices
+        if wanted is None:
+            if not known:
+                raise SfInvalidInput(f'instance {instance.name} has no disk to snapshot')
+            return known[:1]
+        if wanted == 'all':
+            return known
+        unknown = [d for d in wanted if d not in known]
+        if unknown:
+            raise SfInvalidInput(f'instance {instance.name} has no device {", ".join(map(repr, unknown))}; it has '
+                                 f'{", ".join(known) or "none"}')
+        return list(dict.fromkeys(wanted))
+
+    def decide(self, sets: List[SnapshotSet]) -> Tuple[bool, Optional[SnapshotSet]]:
+        """Whether to take a new set, and the set that makes it unnecessary."""
+        request = self.request
+        if request.force:
+            return True, None
+        if request.name:
+            named = [s for s in sets if s.name == request.name]
+            return (not named), (named[0] if named else None)
+        if self.min_age is not None:
+            newest = sets[0] if sets else None
+            young = newest is not None and self.clock() - newest.created < self.min_age
+            return (not young), (newest if young else None)
+        raise SfInvalidInput('say when a new snapshot set is wanted: name (one set of that name per instance), '
+                             'min_age (a new set only when the newest is older), or force: true (always)',
+                             hint='this module never guesses: without one of them every run would add a set')
+
+    def _why_not(self, existing: SnapshotSet) -> str:
+        if self.request.name:
+            return f'instance {self.instance.name} already has snapshot set {existing.summary()}'
+        return f'the newest snapshot set {existing.summary()} is younger than min_age ({_when(existing.created)})'
+
+    # Taking the set
+    def _take(self, step: Step, instance: Instance, devices: List[str]) -> None:
+        request = self.request
+        set_id, created = str(uuidlib.uuid4()), self.clock()
+        name = request.name
+        self._room_for(instance)
+        deadline = request.wait_timeout
+        answers: Dict[str, SnapshotRef] = {}
+        if request.devices == 'all':
+            # One operation for every disk; the server leaves out the ones it never snapshots (the config drive).
+            answers = self.api.snapshot_instance(instance.uuid, all_disks=True, device=None, thin=request.thin,
+                                                 max_versions=self._versions_needed(), ready_within=deadline)
+            if not answers:
+                raise SfServerError(f'the cluster took no snapshot of any disk of instance {instance.name}')
+        for device in devices if request.devices != 'all' else []:
+            taken = self.api.snapshot_instance(instance.uuid, all_disks=False, device=device, thin=request.thin,
+                                               max_versions=self._versions_needed(), ready_within=deadline)
+            if device not in taken:
+                raise SfServerError(f'the cluster took no snapshot of {device} (it answered {sorted(taken)})')
+            answers[device] = taken[device]
+        self.taken.answers = answers
+        entry = set_entry(set_id, name, created, instance, sorted(answers))
+        for ref in answers.values():
+            # Recorded at once: the blob UUID is allocated before the snapshot exists, so even wait: false keeps it.
+            self.api.set_metadata(ref.artifact_uuid, set_key(ref.blob_uuid), entry)
+        snapshot_set = SnapshotSet(set_id, name, instance.uuid, instance.name, created, [
+            SetDevice(device, ref.artifact_uuid, ref.blob_uuid, state='initial') for device, ref in answers.items()])
+        self.taken.snapshot_set = snapshot_set
+        if not request.wait:
+            step.result = f'{step.text}: asked, not waiting ({", ".join(a.blob_uuid for a in answers.values())})'
+            return
+        self._wait(instance, snapshot_set)
+        step.result = f'{step.text}: ' + ', '.join(f'{d.device} version {d.version}' for d in snapshot_set.devices)
+
+    def _versions_needed(self) -> Optional[int]:
+        """Room for `keep` sets plus the new one, so the server's own trimming never runs ahead of retention."""
+        return self.request.keep + 1 if self.request.keep else None
+
+    def _room_for(self, instance: Instance) -> None:
+        """Sets are deleted by retention only, never trimmed by the server behind the user's back: make room on each
+        disk's artifact for every version it has plus the new one (and for keep + 1)."""
+        for artifact in self.api.index().of_instance(instance.uuid):
+            needed = max(len(artifact.blobs) + 1, self._versions_needed() or 0)
+            if artifact.max_versions < needed:
+                self.api.set_max_versions(artifact.uuid, needed)
+
+    def _wait(self, instance: Instance, snapshot_set: SnapshotSet) -> None:
+        """Until every blob of the set exists, or the snapshot operation failed (with the server's reason)."""
+        deadline = time.monotonic() + self.request.wait_timeout
+        op = self._operation(instance)
+        attempt = 0
+        pending = {d.blob_uuid: d for d in snapshot_set.devices}
+        while pending:
+            attempt += 1
+            for blob_uuid in list(pending):
+                try:
+                    blob = self.api.get_blob(blob_uuid)
+                except SfNotFound:
+                    continue
+                if blob.state == 'created':
+                    pending.pop(blob_uuid).state = 'created'
+                elif blob.state in ('error', 'deleted'):
+                    raise SfServerError(f'the snapshot of {pending[blob_uuid].device} failed (blob {blob_uuid} is '
+                                        f'{blob.state})')
+            if not pending:
+                break
+            state, message = self._op_state(op)
+            if state in ('error', 'abort'):
+                raise SfServerError(f'the snapshot of instance {instance.name} failed: {message or "no reason given"}',
+                                    hint='look at the instance with sf-client instance show, then run again')
+            if state in ('complete', 'gone'):
+                self._unchanged(pending)  # the server skipped versions of disks that did not change
+                break
+            if time.monotonic() > deadline:
+                raise SfTimeout(f'the snapshot of instance {instance.name} did not finish within '
+                                f'{self.request.wait_timeout:.0f}s', hint='raise wait_timeout, or set wait: false')
+            self.api.transport.pause(attempt, f'waiting for the snapshot of {instance.name}', cap=POLL_CAP)
+        self._fill_versions(snapshot_set)
+
+    def _operation(self, instance: Instance) -> Optional[Dict[str, Any]]:
+        if not self.api.has_capability('get-cluster-operations'):
+            return None
+        with contextlib.suppress(SfError):
+            op = self.api.get_instance(instance.uuid).last_cluster_operation or {}
+            if op.get('op_type') == OP_TYPE:
+                return op
+        return None
+
+    def _op_state(self, op: Optional[Dict[str, Any]]) -> Tuple[str, Optional[str]]:
+        if op is None:
+            return 'unknown', None
+        try:
+            view = self.api.get_operation(OP_TYPE, str(op.get('op_uuid')))
+        except SfNotFound:
+            return 'gone', None
+        except SfError:
+            return 'unknown', None
+        return view.state, view.error_message
+
+    def _unchanged(self, pending: Dict[str, SetDevice]) -> None:
+        """The operation finished but these blobs never appeared: their disks had not changed, and the server kept
+        the newest version instead (its skip rule). The set then holds that version."""
+        for device in pending.values():
+            newest = sorted(self.api.artifact_versions(device.artifact_uuid, refresh=True), key=lambda v: v.index)
+            if not newest:
+                raise SfServerError(f'the snapshot of {device.device} made no version')
+            device.blob_uuid, device.state = newest[-1].uuid, 'created'
+
+    def _fill_versions(self, snapshot_set: SnapshotSet) -> None:
+        for device in snapshot_set.devices:
+            for version in self.api.artifact_versions(device.artifact_uuid, refresh=True):
+                if version.uuid == device.blob_uuid:
+                    device.version, device.sha512, device.size = version.index, version.sha512, version.size
+
+    # The label
+    def _check_label(self, devices: List[str]) -> Optional[LabelState]:
+        request = self.request
+        if not request.label:
+            return None
+        if len(devices) != 1:
+            raise SfInvalidInput(f'label points at one disk, and this snapshot has {len(devices)} '
+                                 f'({", ".join(devices)})', hint='snapshot one device (devices: [vda]) to label it')
+        before = self.labels.check(request.label, LabelRequest(create=request.label_create))
+        self.label_name = (before.namespace, before.name)
+        return before
+
+    def _add_label(self, plan: Plan, before: LabelState, existing: Optional[SnapshotSet]) -> None:
+        if existing is not None:
+            device = existing.devices[0]
+            current = before.current
+            if current and current.blob_uuid == device.blob_uuid:
+                plan.note(f'label {before.ref} already points at snapshot set {existing.summary()}')
+                return
+        wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
+                              existing.devices[0].blob_uuid if existing else '(the new snapshot)')
+        step = self.labels.add_point(plan, before, wanted)
+        point = step.run
+
+        def run(step: Step) -> None:
+            snapshot_set = self.taken.snapshot_set or existing
+            if snapshot_set is None:
+                raise SfNotFound('there is no snapshot to point the label at')
+            device = snapshot_set.devices[0]
+            wanted.blob_uuid, wanted.sha512, wanted.size = device.blob_uuid, device.sha512, device.size
+            wanted.resolved_from = {'input': self.request.instance, 'ref': f'sf://snapshot/{device.artifact_uuid}',
+                                    'version': device.version, 'snapshot_set': snapshot_set.name or snapshot_set.id}
+            if point is not None:
+                point(step)
+
+        step.run = run
+
+    # Retention
+    def retention(self, sets: List[SnapshotSet], taking: bool) -> Tuple[List[Tuple[SnapshotSet, str]],
+                                                                         List[SnapshotSet]]:
+        """(sets kept with the reason, sets to delete). With both keep and older_than, a set is deleted only when
+        both say so. A new set counts as the newest."""
+        request = self.request
+        if request.keep is None and self.older_than is None:
+            return [], []
+        keep_newest = (request.keep or 0) - (1 if taking else 0)
+        now = self.clock()
+        kept: List[Tuple[SnapshotSet, str]] = []
+        doomed: List[SnapshotSet] = []
+        for position, snapshot_set in enumerate(sets):
+            beyond_keep = request.keep is None or position >= keep_newest
+            old = self.older_than is None or now - snapshot_set.created > self.older_than
+            if not (beyond_keep and old):
+                continue
+            if snapshot_set.labels and not request.force:
+                kept.append((snapshot_set, f'label {", ".join(snapshot_set.labels)} points at it (force: true '
+                                           'deletes it anyway)'))
+                continue
+            doomed.append(snapshot_set)
+        return kept, doomed
+
+    def _add_delete(self, plan: Plan, snapshot_set: SnapshotSet, text: str) -> None:
+        def run(step: Step) -> None:
+            for device in snapshot_set.devices:
+                if device.version is None:
+                    continue
+                # Gone already (trimmed, or deleted by another run) is what we wanted.
+                with contextlib.suppress(SfNotFound):
+                    self.api.delete_version(device.artifact_uuid, device.version)
+                with contextlib.suppress(SfError):
+                    self.api.delete_metadata(device.artifact_uuid, set_key(device.blob_uuid))
+
+        def confirm() -> bool:
+            return all(version_gone(self.api, d.artifact_uuid, d.version or 0)() for d in snapshot_set.devices)
+
+        plan.add('delete_set', text, run, confirm)
+
+    # Views
+    def _predict(self, plan: Plan, sets: List[SnapshotSet], taking: Optional[List[str]],
+                 doomed: List[SnapshotSet]) -> None:
+        remaining = [s.summary() for s in sets if s not in doomed]
+        if taking is not None:
+            name = self.request.name or '(new set)'
+            remaining.insert(0, f'{name} ({", ".join(taking)})')
+        plan.after = {'sets': remaining}
+        plan.result = {'instance': {'uuid': self.instance.uuid, 'name': self.instance.name}, **self._retained()}
+        if taking is not None:
+            plan.result['snapshot_set'] = {'id': None, 'name': self.request.name, 'instance': plan.result['instance'],
+                                           'created': None, 'devices': [{'device': d} for d in taking], 'labels': []}
+
+    def _retained(self) -> Dict[str, Any]:
+        return {'deleted': [s.as_dict() for s in self.doomed],
+                'kept': [{'id': s.id, 'name': s.name, 'reason': reason} for s, reason in self.kept]}
+
+    def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        sets = read_sets(self.api, self.instance.uuid, self.instance.name, refresh=True)
+        result: Dict[str, Any] = {'instance': {'uuid': self.instance.uuid, 'name': self.instance.name},
+                                  'sets': [s.as_dict() for s in sets], **self._retained()}
+        if self.request.label:
+            label = self.labels.reader.read(*self.label_name)
+            result['label'] = label.as_dict()
+        taken = self.taken.snapshot_set
+        if taken is not None:
+            stored = next((s for s in sets if s.id == taken.id), None)
+            result['snapshot_set'] = (stored or taken).as_dict()
+        elif self.request.name and self.request.state == 'present':
+            named = next((s for s in sets if s.name == self.request.name), None)
+            if named is not None:
+                result['snapshot_set'] = named.as_dict()
+        return {'sets': [s.summary() for s in sets]}, result
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(timestamp))

@@ -1,0 +1,117 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Snapshot sets: the per-disk snapshot versions one snapshot operation made, read back as one object.
+
+The server keeps one `snapshot` artifact per instance disk (`sf://instance/<uuid>/<device>`) and adds a version to
+it on every snapshot; nothing ties the disks of one operation together. This collection records each version it
+made in its artifact's metadata, keyed by the version's blob (`shakenfist.storage.snapshot.<blob uuid>`: the set's
+id, name, time, instance and devices). A key per blob is written once, by the run that took the snapshot, so
+concurrent runs never overwrite each other's entries, and it is known as soon as the server answers (the blob
+UUID is allocated up front), before the snapshot is finished. Versions without such an entry (taken by other
+clients) are sets of one disk, without a name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ._api import SfApi, newest_first
+from ._errors import SfError
+from ._models import Artifact, ArtifactVersion, Instance
+
+SET_PREFIX = 'shakenfist.storage.snapshot.'
+
+
+def set_key(blob_uuid: str) -> str:
+    return f'{SET_PREFIX}{blob_uuid}'
+
+
+@dataclass
+class SetDevice:
+    device: str
+    artifact_uuid: str
+    blob_uuid: str
+    version: Optional[int] = None
+    sha512: Optional[str] = None
+    size: Optional[int] = None
+    state: str = 'created'
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {'device': self.device, 'artifact_uuid': self.artifact_uuid, 'version': self.version,
+                'blob_uuid': self.blob_uuid, 'sha512': self.sha512, 'size': self.size, 'state': self.state,
+                'ref': f'sf://snapshot/{self.artifact_uuid}', 'disk_base': f'sf://blob/{self.blob_uuid}'}
+
+
+@dataclass
+class SnapshotSet:
+    id: str
+    name: Optional[str]
+    instance_uuid: str
+    instance_name: Optional[str]
+    created: float
+    devices: List[SetDevice] = field(default_factory=list)
+    labels: List[str] = field(default_factory=list)
+
+    def blobs(self) -> List[str]:
+        return [d.blob_uuid for d in self.devices]
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {'id': self.id, 'name': self.name, 'instance': {'uuid': self.instance_uuid, 'name': self.instance_name},
+                'created': self.created, 'devices': [d.as_dict() for d in self.devices], 'labels': list(self.labels)}
+
+    def summary(self) -> str:
+        return f'{self.name or self.id} ({", ".join(d.device for d in self.devices)})'
+
+
+def set_entry(set_id: str, name: Optional[str], created: float, instance: Instance, devices: List[str]) -> Dict:
+    """What is recorded for each disk version of a set."""
+    return {'set': set_id, 'name': name, 'created': created, 'instance': instance.uuid,
+            'instance_name': instance.name, 'devices': list(devices)}
+
+
+def _device_of(artifact: Artifact) -> str:
+    return artifact.source_url.rstrip('/').rsplit('/', 1)[-1]
+
+
+def _metadata(api: SfApi, artifact: Artifact) -> Dict[str, Any]:
+    metadata = dict(artifact.metadata)
+    if not any(str(k).startswith(SET_PREFIX) for k in metadata):
+        with contextlib.suppress(SfError):  # the metadata route needs ownership; views may leave metadata out
+            metadata.update(api.get_metadata(artifact.uuid))
+    return metadata
+
+
+def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = None,
+              refresh: bool = False) -> List[SnapshotSet]:
+    """Every snapshot set of an instance, newest first, with the labels that point at each."""
+    index = api.index(refresh)
+    sets: Dict[str, SnapshotSet] = {}
+    for artifact in index.of_instance(instance_uuid):
+        device = _device_of(artifact)
+        if device == 'console':
+            continue
+        metadata = _metadata(api, artifact)
+        versions: List[ArtifactVersion] = newest_first(api.artifact_versions(artifact.uuid, refresh=refresh))
+        for version in versions:
+            entry = metadata.get(set_key(version.uuid))
+            if isinstance(entry, dict) and entry.get('set'):
+                set_id = str(entry['set'])
+                found = sets.setdefault(set_id, SnapshotSet(
+                    set_id, entry.get('name'), instance_uuid, entry.get('instance_name') or instance_name,
+                    float(entry.get('created') or version.fetched_at or version.modified or 0)))
+            else:
+                set_id = f'{artifact.uuid}:{version.index}'
+                found = sets.setdefault(set_id, SnapshotSet(set_id, None, instance_uuid, instance_name,
+                                                            float(version.fetched_at or version.modified or 0)))
+            found.devices.append(SetDevice(device, artifact.uuid, version.uuid, version.index, version.sha512,
+                                           version.size, version.state))
+    pointing: Dict[str, List[str]] = {}
+    for label in index.labels(None):
+        if label.blob_uuid:
+            pointing.setdefault(label.blob_uuid, []).append(label.ref)
+    for snapshot_set in sets.values():
+        snapshot_set.devices.sort(key=lambda d: d.device)
+        snapshot_set.labels = sorted({ref for blob in snapshot_set.blobs() for ref in pointing.get(blob, [])})
+    return sorted(sets.values(), key=lambda s: s.created, reverse=True)

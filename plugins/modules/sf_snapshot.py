@@ -1,0 +1,268 @@
+#!/usr/bin/python
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: sf_snapshot
+short_description: Take, label and prune snapshot sets of Shaken Fist instances
+version_added: 0.1.0
+author:
+  - Shaken Fist storage collection contributors (@shakenfist)
+description:
+  - Snapshots one or more disks of an instance as one B(snapshot set), points a label at it, and applies
+    retention (keep the newest N sets, or delete those older than a duration), in one declarative task.
+  - The server keeps one C(snapshot) artifact per instance disk and adds a version to it on every snapshot. A set
+    groups the per-disk versions one task made; the collection records it in the artifacts' metadata (one key per
+    snapshot blob, C(shakenfist.storage.snapshot.<blob uuid>)), so sets survive across runs and other tools'
+    snapshots show as sets of one disk without a name. See C(docs/snapshots.md).
+  - Whether a new set is wanted is the user's choice, never a guess. O(name) takes a set once (no change when the
+    instance already has a set of that name); O(min_age) takes one only when the newest set is older; O(force)
+    always takes one. With none of them the module refuses and says which to choose.
+  - The result never points at C(sf://instance/...), which the server cannot boot from (shakenfist#1167). Each disk
+    of the set has a C(disk_base) (C(sf://blob/<uuid>)) that boots exactly that snapshot.
+extends_documentation_fragment:
+  - shakenfist.storage.connection
+  - shakenfist.storage.attributes
+  - shakenfist.storage.attributes.action_group
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Returns the plan (the set that would be taken, the sets that would be deleted and the ones kept, in order)
+        and sends no write.
+  diff_mode:
+    support: full
+    details:
+      - Shows the instance's sets before and after.
+  idempotent:
+    support: full
+    details:
+      - With O(name) or O(min_age). O(force=true) takes a set on every run, by design.
+options:
+  instance:
+    description:
+      - The instance, by name or UUID. A name that matches several instances is an error that lists them.
+    type: str
+    required: true
+  target_namespace:
+    description:
+      - Look the instance up in this namespace only (for C(system), which sees every namespace). The namespace you
+        authenticate as stays O(namespace).
+    type: str
+  devices:
+    description:
+      - The disks to snapshot. Unset means the first disk, as the server does. A list of device names (for example
+        V([vda, vdb])), or V(all) for every disk (and C(nvram) for UEFI instances).
+      - A device the instance does not have is an error before anything is written.
+    type: raw
+  thin:
+    description:
+      - Thin snapshots record only the changes since the disk's base image (the base blob is then kept alive).
+        V(false) leaves the choice to the cluster's default.
+    type: bool
+    default: false
+  name:
+    description:
+      - The snapshot set's name, unique per instance by this module's choice. When the instance already has a set of
+        this name, no new one is taken. Must not contain C(/).
+      - With O(state=absent), the set to delete.
+    type: str
+  min_age:
+    description:
+      - Take a new set only when the instance's newest set is older than this, for example V(20h) for a nightly
+        schedule that tolerates a late run. Units C(s), C(m), C(h), C(d), C(w), combined as in V(1d12h).
+    type: str
+  force:
+    description:
+      - Take a new set on every run. Also lets retention delete sets a label points at.
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait until every disk's snapshot exists, and fail with the server's reason when one fails. With V(false)
+        the set's handles come back at once (each disk's C(state) is then C(initial)).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for the snapshot, and for an instance that is not ready yet (the server answers 406 until it
+        is).
+    type: int
+    default: 900
+  label:
+    description:
+      - Point this label at the snapshot, through the same code as M(shakenfist.storage.sf_label) (sharing rules,
+        history). Only for a single disk: with several devices this is an error before anything is written.
+      - With O(name) and a set of that name already there, the label is pointed at that set.
+    type: str
+  label_create:
+    description:
+      - Whether O(label) may be created. V(false) turns a typo into an error before anything is written.
+    type: bool
+    default: true
+  keep:
+    description:
+      - Keep the newest this many sets of the instance (a new set counts) and delete the rest.
+      - Sets are only ever deleted by this retention (or O(state=absent)): before a set is taken, each disk's
+        C(max_versions) is raised where needed, so the server never trims a version of its own accord. Without
+        O(keep) or O(older_than), sets accumulate.
+    type: int
+  older_than:
+    description:
+      - Delete the sets older than this duration (same units as O(min_age)). With O(keep) too, a set is deleted only
+        when both say so.
+      - Sets a label points at are kept unless O(force); RV(kept) says why.
+    type: str
+  state:
+    description:
+      - V(present) takes (as decided above) and prunes. V(absent) deletes the set called O(name), every disk of it.
+    type: str
+    choices: [present, absent]
+    default: present
+seealso:
+  - module: shakenfist.storage.sf_snapshot_info
+  - module: shakenfist.storage.sf_label
+'''
+
+EXAMPLES = r'''
+- name: Snapshot the database server once per night, keep seven sets
+  shakenfist.storage.sf_snapshot:
+    instance: db-1
+    devices: all
+    min_age: 20h
+    keep: 7
+
+- name: Snapshot before an upgrade, by name (running it again changes nothing), and label it
+  shakenfist.storage.sf_snapshot:
+    instance: web-1
+    name: before-upgrade-2026-12
+    label: web-golden
+  register: golden
+
+- name: Boot a clone from exactly that snapshot
+  ansible.builtin.debug:
+    msg: "disk base {{ golden.snapshot_set.devices[0].disk_base }}"
+
+- name: Delete snapshot sets older than a month, except labelled ones
+  shakenfist.storage.sf_snapshot:
+    instance: web-1
+    older_than: 30d
+
+- name: Delete one set
+  shakenfist.storage.sf_snapshot:
+    instance: web-1
+    name: before-upgrade-2026-12
+    state: absent
+'''
+
+RETURN = r'''
+snapshot_set:
+  description: The set this task took, or the existing set that made it unnecessary (O(name), O(min_age)).
+  returned: when a set was taken or found
+  type: dict
+  contains:
+    id:
+      description: The set's id, recorded in metadata. Snapshots other tools took have an C(<artifact>:<version>) id.
+      type: str
+    name: {description: The set's name, or null., type: str}
+    instance: {description: The instance's uuid and name., type: dict}
+    created: {description: When the set was taken (epoch seconds, client clock)., type: float}
+    labels: {description: Labels that point at one of its disks., type: list, elements: str}
+    devices:
+      description: One entry per disk.
+      type: list
+      elements: dict
+      contains:
+        device: {description: The disk's device name., type: str}
+        artifact_uuid: {description: The disk's snapshot artifact., type: str}
+        version: {description: The version this set holds (null while not finished)., type: int}
+        blob_uuid: {description: The blob holding the snapshot., type: str}
+        sha512: {description: Its sha512, when known., type: str}
+        size: {description: Its size in bytes., type: int}
+        state: {description: "V(created), or V(initial) while not finished (O(wait=false)).", type: str}
+        ref:
+          description: The artifact's explicit reference, V(sf://snapshot/<artifact uuid>) (its newest version).
+          type: str
+        disk_base: {description: What to put in an instance disk spec to boot exactly this snapshot., type: str}
+sets:
+  description: Every set of the instance after the task, newest first (not in check mode).
+  returned: success, not in check mode
+  type: list
+  elements: dict
+deleted:
+  description: The sets deleted (or that would be, in check mode), with the same keys as RV(snapshot_set).
+  returned: always
+  type: list
+  elements: dict
+kept:
+  description: Sets retention would have deleted but kept, with the reason (a label points at them).
+  returned: always
+  type: list
+  elements: dict
+instance:
+  description: The instance the task acted on.
+  returned: always
+  type: dict
+label:
+  description: The label after the task, as M(shakenfist.storage.sf_label) returns it.
+  returned: when O(label) is set, not in check mode
+  type: dict
+actions:
+  description: What was done (or would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+plan:
+  description: The planned steps in order, with what happened to each.
+  returned: always
+  type: list
+  elements: dict
+'''
+
+from typing import Any, Dict  # noqa: E402
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot import (  # noqa: E402
+    SnapshotRequest,
+    Snapshotter,
+)
+
+
+class SfSnapshot(SfModule):
+    activity = 'snapshot'
+    argument_spec: Dict[str, Any] = {
+        'instance': {'type': 'str', 'required': True},
+        'target_namespace': {'type': 'str'},
+        'devices': {'type': 'raw'},
+        'thin': {'type': 'bool', 'default': False},
+        'name': {'type': 'str'},
+        'min_age': {'type': 'str'},
+        'force': {'type': 'bool', 'default': False},
+        'wait': {'type': 'bool', 'default': True},
+        'wait_timeout': {'type': 'int', 'default': 900},
+        'label': {'type': 'str'},
+        'label_create': {'type': 'bool', 'default': True},
+        'keep': {'type': 'int'},
+        'older_than': {'type': 'str'},
+        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+    }
+
+    def run(self) -> None:
+        params = self.params
+        self.activity = f'snapshot instance {params["instance"]!r}'
+        request = SnapshotRequest(
+            instance=params['instance'], target=params['target_namespace'], devices=params['devices'],
+            thin=params['thin'], name=params['name'], min_age=params['min_age'], force=params['force'],
+            wait=params['wait'], wait_timeout=params['wait_timeout'], label=params['label'],
+            label_create=params['label_create'], keep=params['keep'], older_than=params['older_than'],
+            state=params['state'])
+        self.apply(Snapshotter(self.api, self.resolver, request).plan())
+
+
+def main() -> None:
+    SfSnapshot()()
+
+
+if __name__ == '__main__':
+    main()
