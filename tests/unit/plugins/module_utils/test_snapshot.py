@@ -1,0 +1,120 @@
+"""Snapshot decisions without a cluster: when a set is taken, which devices, which sets retention deletes and keeps,
+durations, and the refusals that come before any write."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._durations import parse_duration
+from ansible_collections.shakenfist.storage.plugins.module_utils._models import Instance
+from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot import SnapshotRequest, Snapshotter
+from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import SetDevice, SnapshotSet
+
+NOW = 1_800_000_000.0
+HOUR = 3600.0
+
+
+def snapshotter(**request: Any) -> Snapshotter:
+    api = SimpleNamespace(namespace='ci')  # any API call fails: these decisions must not need one
+    found = Snapshotter(api, None, SnapshotRequest(instance='web-1', **request), clock=lambda: NOW)  # type: ignore[arg-type]
+    found.validate()
+    return found
+
+
+def a_set(name: str | None, hours_ago: float, labels: tuple[str, ...] = ()) -> SnapshotSet:
+    return SnapshotSet(f'id-{name}-{hours_ago}', name, 'i-1', 'web-1', NOW - hours_ago * HOUR,
+                       [SetDevice('vda', 'a-1', f'b-{name}-{hours_ago}', 1)], list(labels))
+
+
+def instance(devices: list[str], uefi: bool = False) -> Instance:
+    disks = [{'device': d, 'snapshot_ignores': False} for d in devices]
+    disks.insert(1, {'device': 'vdz', 'snapshot_ignores': True})  # the config drive
+    return Instance(uuid='i-1', name='web-1', namespace='ci', state='created', disks=disks, uefi=uefi)
+
+
+@pytest.mark.parametrize(('text', 'seconds'), [('90s', 90), ('30m', 1800), ('12h', 43200), ('7d', 604800),
+                                               ('2w', 1209600), ('1d12h', 129600), ('45', 45), (3.5, 3.5)])
+def test_durations_as_users_write_them(text: Any, seconds: float) -> None:
+    assert parse_duration(text, 'older_than') == seconds
+
+
+@pytest.mark.parametrize('text', ['soon', '7 days', '1x', '', '0', '-5', 'h', True, float('inf'), '3d soon'])
+def test_durations_that_do_not_parse(text: Any) -> None:
+    with pytest.raises(errors.SfInvalidInput, match='older_than'):
+        parse_duration(text, 'older_than')
+
+
+def test_without_name_min_age_or_force_it_refuses_to_guess() -> None:
+    with pytest.raises(errors.SfInvalidInput, match='name .*min_age.*force'):
+        snapshotter().decide([a_set('x', 1)])
+
+
+def test_a_name_is_taken_once() -> None:
+    assert snapshotter(name='nightly').decide([a_set('other', 1)]) == (True, None)
+    existing = a_set('nightly', 30)
+    assert snapshotter(name='nightly').decide([a_set('other', 1), existing]) == (False, existing)
+
+
+def test_min_age_waits_for_the_newest_to_age() -> None:
+    young = a_set(None, 2)
+    assert snapshotter(min_age='20h').decide([young, a_set(None, 30)]) == (False, young)
+    assert snapshotter(min_age='1h').decide([young]) == (True, None)
+    assert snapshotter(min_age='1h').decide([]) == (True, None)
+
+
+def test_force_always_takes_one() -> None:
+    assert snapshotter(force=True, name='x').decide([a_set('x', 0)]) == (True, None)
+
+
+def test_devices_default_list_all_and_unknown() -> None:
+    two = instance(['vda', 'vdc'])
+    assert snapshotter(force=True).devices(two) == ['vda']
+    assert snapshotter(force=True, devices=['vdc', 'vda', 'vdc']).devices(two) == ['vdc', 'vda']
+    assert snapshotter(force=True, devices='all').devices(instance(['vda'], uefi=True)) == ['vda', 'nvram']
+    with pytest.raises(errors.SfInvalidInput, match="no device 'vdq'.*vda, vdc"):
+        snapshotter(force=True, devices=['vdq']).devices(two)
+    with pytest.raises(errors.SfInvalidInput, match='list of device names'):
+        snapshotter(force=True, devices='vda')
+
+
+def test_keep_counts_a_new_set_and_keeps_labelled_ones() -> None:
+    sets = [a_set('d', 1), a_set('c', 2, ('sf://label/ci/golden',)), a_set('b', 3), a_set('a', 4)]
+    kept, doomed = snapshotter(force=False, name='e', keep=2).retention(sets, taking=True)
+    # The new set and d are the newest two; c is labelled, so kept with the reason; b and a go.
+    assert [s.name for s in doomed] == ['b', 'a']
+    assert [(s.name, 'sf://label/ci/golden' in reason) for s, reason in kept] == [('c', True)]
+    # force deletes labelled sets too; without a new set, keep 2 keeps d and c.
+    kept, doomed = snapshotter(force=True, keep=1).retention(sets, taking=False)
+    assert [s.name for s in doomed] == ['c', 'b', 'a'] and kept == []
+
+
+def test_older_than_and_both_rules() -> None:
+    sets = [a_set('new', 1), a_set('mid', 30), a_set('old', 200)]
+    assert [s.name for s in snapshotter(name='x', older_than='1d').retention(sets, False)[1]] == ['mid', 'old']
+    # With keep too, a set goes only when both say so: mid is old but among the newest two.
+    assert [s.name for s in snapshotter(name='x', older_than='1d', keep=2).retention(sets, False)[1]] == ['old']
+    assert snapshotter(name='x').retention(sets, False) == ([], [])
+
+
+@pytest.mark.parametrize(('request_options', 'message'), [
+    ({'keep': 0, 'force': True}, 'keep must be 1 or more'),
+    ({'keep': -3, 'force': True}, 'keep must be 1 or more'),
+    ({'older_than': 'whenever', 'force': True}, 'older_than must be a duration'),
+    ({'min_age': 'a while'}, 'min_age must be a duration'),
+    ({'name': 'a/b'}, 'must not contain'),
+    ({'name': 'x', 'label': 'web', 'wait': False}, 'label needs wait'),
+    ({'state': 'absent'}, 'state absent deletes a named snapshot set'),
+    ({'force': True, 'wait_timeout': 0}, 'wait_timeout must be a positive'),
+])
+def test_bad_input_is_refused_before_anything_is_read(request_options: dict[str, Any], message: str) -> None:
+    with pytest.raises(errors.SfInvalidInput, match=message):
+        snapshotter(**request_options)
+
+
+def test_a_label_needs_a_single_device() -> None:
+    with pytest.raises(errors.SfInvalidInput, match='label points at one disk, and this snapshot has 2'):
+        snapshotter(name='x', label='golden')._check_label(['vda', 'vdc'])
