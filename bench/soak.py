@@ -638,7 +638,7 @@ def soak(options: argparse.Namespace, workdir: Path) -> Soak:
         for record in play.records:
             op = ops.get(record.get('id'))
             if record['status'] == 'ok' and op and op.slot == 'publish' and op.sha512 and 'src' in op.params:
-                publishes.append((op.id, record['host'], record['result'], op.sha512))
+                publishes.append((op.id, record['host'], op.params['name'], record['result'], op.sha512))
         consistency = check_cluster(backend, namespace, backend.emulator.data_dir / 'uploads', publishes)
         check_seconds = time.monotonic() - checked
     return Soak(options, seed, started_at, plan, setup, play, outcomes(play.records),
@@ -661,9 +661,10 @@ def command_line(options: argparse.Namespace, seed: int) -> str:
 
 
 def evidence(result: Soak, clue: tuple[Any, ...]) -> list[str]:
-    """The task records behind a finding: the publishes of a file the size of a left-over upload, or the tasks that
-    made or deleted the label versions concerned."""
+    """The task records behind a finding: the publishes of a file the size of a left-over upload, the tasks that
+    made or deleted the label versions concerned, or the deletes of an artifact while a publish to it ran."""
     lines = []
+    until = next((r['time'] for r in result.play.records if clue[0] == 'deleted' and r.get('id') == clue[2]), 0.0)
     for record in result.play.records:
         op = result.ops.get(record.get('id'))
         data = record['result']
@@ -676,6 +677,12 @@ def evidence(result: Soak, clue: tuple[Any, ...]) -> list[str]:
         elif clue[0] == 'label':
             if clue[1] not in said or not any(re.search(rf'version {v}\b', said) for v in clue[2]):
                 continue
+        elif clue[0] == 'deleted':
+            # A delete of that name that finished shortly before the publish did.
+            if not op or op.kind != 'artifact_absent' or op.params.get('name') != clue[1] or \
+                    not until - 15 <= record['time'] <= until:
+                continue
+            said = f"{said} (finished {until - record['time']:.1f}s before op {clue[2]})"
         else:
             continue
         kind = error_type(record) if record['status'] == 'failed' else record['status']
@@ -869,7 +876,15 @@ reproducible with the seed shown, although which task a fault lands on varies fr
    when the variable is a number. The lookup renders templated string options itself (`shakenfist_api_url: "{{
    ... }}"` works) but Ansible type-checks float, int and bool options before that. The soak passes the lookup's
    settings as plain values for this reason.
-6. Minor: a 406 on `POST /auth` fails the task at once (`not_ready`), while a 406 on any other request is
+6. **A publish whose artifact another host deletes before the task ends reports `changed` with no `version`.**
+   The module adds its version, then reads the artifact again for the result; when another run deleted the
+   artifact in between, the result has the file's `sha512` but no `version` and no `artifact`, so the caller
+   cannot tell which version it made, nor that it is gone. Evidence (seed 1256620602, the default run): op 775
+   on h14 `added version 2 of sf://upload/.../soak-shared-0`, and op 806 on h13 deleted `soak-shared-0` 0.1 s
+   before op 775 finished; op 68 (h11, with `label`) added version 4 of `soak-shared-5`, which op 93 (h04)
+   deleted. Nothing is corrupt (the check reports these apart from a wrong sha512); returning the version the run
+   added, and that the artifact has gone since, would keep the run's own answer.
+7. Minor: a 406 on `POST /auth` fails the task at once (`not_ready`), while a 406 on any other request is
    retried until the not-ready deadline.
 
 One thing in the emulator, not the collection, came up while writing the soak: a `drop` fault whose `after_bytes`

@@ -59,15 +59,16 @@ def blob_sha512(backend: Backend, uuid: str) -> tuple[str, int]:
 
 
 def check_cluster(backend: Backend, namespace: str, uploads_dir: Path,
-                  publishes: Iterable[tuple[int, str, dict[str, Any], str]]) -> Consistency:
-    """Every check the soak promises. `publishes`: (op id, host, result, expected sha512) of each successful
-    publish of a file."""
+                  publishes: Iterable[tuple[int, str, str, dict[str, Any], str]]) -> Consistency:
+    """Every check the soak promises. `publishes`: (op id, host, artifact name, result, expected sha512) of each
+    successful publish of a file."""
     blobs_check = Check("every stored blob's bytes hash to its recorded sha512")
     versions_check = Check('every artifact version holds a created blob with a sha512')
     initial_check = Check('no artifact left in `initial` with no versions')
     uploads_check = Check('no upload with bytes left')
     history_check = Check('label history keys exist exactly for the kept versions')
     publish_check = Check("every successful publish reported its file's sha512")
+    reported_check = Check('every successful publish reported a version')
     label_check = Check('a publish with label reports the label version it made, at its own blob')
 
     artifacts = backend.call('GET', '/artifacts') or []
@@ -128,9 +129,15 @@ def check_cluster(backend: Backend, namespace: str, uploads_dir: Path,
         if size:
             uploads_check.fail(f'upload {path.name} holds {size} bytes', 'upload', size)
 
-    for op_id, host, result, expected in publishes:
-        publish_check.checked += 1
+    for op_id, host, name, result, expected in publishes:
+        reported_check.checked += 1
         version = result.get('version') or {}
+        if not version:
+            # Not a wrong answer but none: kept apart from a mismatch, with what deleted the artifact meanwhile.
+            reported_check.fail(f'op {op_id} on {host}: ok and changed, but no version and no artifact reported; '
+                                f'actions: {result.get("actions")}', 'deleted', name, op_id)
+            continue
+        publish_check.checked += 1
         if version.get('sha512') != expected:
             publish_check.fail(f'op {op_id} on {host}: reported version {version.get("index")} with sha512 '
                                f'{str(version.get("sha512"))[:16]}..., the file has {expected[:16]}...; '
@@ -146,5 +153,6 @@ def check_cluster(backend: Backend, namespace: str, uploads_dir: Path,
                                  f'{label.get("version")} at blob {label.get("blob_uuid")}, but the published version '
                                  f'is blob {version.get("blob_uuid")}; actions: {result.get("actions")}')
 
-    checks = [blobs_check, versions_check, initial_check, uploads_check, history_check, publish_check, label_check]
+    checks = [blobs_check, versions_check, initial_check, uploads_check, history_check, reported_check, publish_check,
+              label_check]
     return Consistency(checks, counts)
