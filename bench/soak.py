@@ -761,7 +761,9 @@ def render(result: Soak) -> str:
         'Faults injected by kind: ' + ', '.join(f'{kind} {count}' for kind, count in sorted(result.faults.items()))
         + f'. Each is for one request on a random read or write route; one not used within {FAULT_EXPIRY:.0f}s '
         'is cleared (so faults do not pile up on rare routes). Answers seen by the emulator: '
-        + ', '.join(f'{key} {value}' for key, value in sorted(result.requests.items()) if key != 'total') + '.',
+        + ', '.join(f'{key} {value}' for key, value in sorted(result.requests.items()) if key != 'total') + '.'
+        + (f' The fault thread failed to add {len(result.fault_errors)} faults (first: '
+           f'{short(result.fault_errors[0])}).' if result.fault_errors else ''),
         '',
         'Tasks by module:',
         '',
