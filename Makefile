@@ -117,6 +117,13 @@ $(SFCLIENT_VENV)/.installed:
 bench: venv collection-link sfclient-venv
 	$(BIN)/python bench/publish.py --write-docs $(BENCH_ARGS)
 
+# Soak benchmark (not part of make test): a thousand mixed tasks across 16 forks against one fresh emulator, faults
+# injected at a steady rate, then a consistency check; writes the soak section of docs/reliability.md and fails on
+# any inconsistency. SOAK_ARGS='--tasks 200 --seed 1' for a shorter or repeatable run.
+.PHONY: soak
+soak: venv collection-link
+	$(BIN)/python bench/soak.py --write-docs $(SOAK_ARGS)
+
 # The emulator's slow tests (16 concurrent 64 MiB uploads, 5,000-artifact listing, upload throughput) belong to make test.
 .PHONY: emulator-slow
 emulator-slow: venv
