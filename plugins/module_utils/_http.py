@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test sanity's imp
 COLLECTION_VERSION = '0.1.0'
 USER_AGENT = f'shakenfist.storage/{COLLECTION_VERSION} (Ansible collection)'
 READ_METHODS = frozenset(('GET', 'HEAD'))
-RETRY_STATUSES = frozenset((502, 503, 504))
+RETRY_STATUSES = (502, 503, 504)
 REDACTED = '********'
 MAX_BACKOFF = 8.0
 NOT_READY_DEADLINE = 120.0
@@ -186,7 +186,8 @@ class SfTransport:
                     raise
                 self._backoff(attempt, f'{method} {path}: {exc.message}')
                 continue
-            if response.status_code in RETRY_STATUSES and attempt <= self.settings.retries:
+            # 406: not ready yet, which POST /auth never means; retried like elsewhere rather than failing at once.
+            if response.status_code in RETRY_STATUSES + (406,) and attempt <= self.settings.retries:
                 self._backoff(attempt, f'{method} {path}: HTTP {response.status_code}')
                 continue
             return response
@@ -269,7 +270,10 @@ class SfTransport:
                     self._backoff(min(attempt, 3), f'{method} {path}: not ready yet')
                     continue
                 self._raise_for(response, method, path, error_class=SfNotReady)
-            if status in RETRY_STATUSES and idempotent and attempt <= attempts:
+            # A 502/503/504 is transient; a 500 on a read is a server bug that repeats (0.7.2 has several), but on a
+            # write that is safe to repeat it may be a passing failure, and repeating it cannot change the result.
+            transient = status in RETRY_STATUSES or (status == 500 and method not in READ_METHODS)
+            if transient and idempotent and attempt <= attempts:
                 self._backoff(attempt, f'{method} {path}: HTTP {status}')
                 continue
             if status not in (200, 202):

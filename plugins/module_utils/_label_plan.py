@@ -233,8 +233,8 @@ class LabelPlanner:
 
     def _record_source(self, uuid: str, wanted: LabelVersion, kept: List[int], step: Step) -> None:
         """Remember where the new version came from (the server keeps only blob UUIDs), then drop the entries of
-        versions the server no longer keeps. Only entries below the oldest kept version are dropped: anything
-        newer may be a concurrent run's fresh entry."""
+        versions the server no longer keeps. Only entries below the newest kept version are dropped: anything newer
+        may be a concurrent run's fresh entry for a version this answer did not show yet."""
         if not self.api.has_capability('artifact-metadata'):
             return
         try:
@@ -242,12 +242,18 @@ class LabelPlanner:
         except SfError as exc:
             step.result = f'{step.result}; recording where it came from failed: {exc}'
             return
-        oldest = min(kept, default=wanted.version)
+        newest = max(kept, default=wanted.version)
         with contextlib.suppress(SfError):
             metadata = self.api.get_metadata(uuid)
             for version in read_resolved_from({k: v for k, v in metadata.items() if k != RESOLVED_FROM_KEY}):
-                if version < oldest:
+                if version not in kept and version < newest:
                     self.api.delete_metadata(uuid, resolved_from_key(version))
+
+    def _delete_version(self, uuid: str, version: int) -> None:
+        self.api.delete_version(uuid, version)
+        # Its history entry goes with it (the label lives on, so its metadata does).
+        with contextlib.suppress(SfError):
+            self.api.delete_metadata(uuid, resolved_from_key(version))
 
     def plan_absent(self, text: str, version: Optional[int] = None) -> Plan:
         namespace, name, explicit = split_label_name(text, self.caller)
@@ -267,7 +273,7 @@ class LabelPlanner:
                 plan.note(f'{before.ref} has no version {version}')
                 return plan
             plan.add('delete_version', f'delete version {version} of {before.ref}',
-                     lambda step: self.api.delete_version(uuid, version), version_gone(self.api, uuid, version))
+                     lambda step: self._delete_version(uuid, version), version_gone(self.api, uuid, version))
             after = before.copy()
             after.history = [v for v in before.history if v.version != version]
             if not after.history:

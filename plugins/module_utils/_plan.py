@@ -11,6 +11,7 @@ No Ansible imports: the module adapter turns an Outcome into the task result thr
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -57,6 +58,9 @@ class Plan:
     warnings: List[str] = field(default_factory=list)
     # After the steps ran: re-read the cluster and return (after view, result fields). Not called in check mode.
     finish: Optional[Callable[[], Tuple[Dict[str, Any], Dict[str, Any]]]] = None
+    # When a step fails: undo what the plan made that must not outlive it (an upload's bytes, say). Each is
+    # called once, in order; its own errors are ignored, so one cleanup never hides the failure.
+    on_failure: List[Callable[[], Any]] = field(default_factory=list)
 
     def add(self, kind: str, text: str, run: Callable[[Step], Any],
             confirm: Optional[Callable[[], bool]] = None) -> Step:
@@ -151,6 +155,9 @@ def execute(plan: Plan, check_mode: bool) -> Outcome:
             for later in plan.steps[position + 1:]:
                 if not later.is_note:
                     later.status = NOT_RUN
+            for cleanup in plan.on_failure:
+                with contextlib.suppress(Exception):
+                    cleanup()
             raise PlanFailed(error, _outcome(plan, False, plan.before, {})) from None
         step.status = DONE if step.changed else UNCHANGED
     after, result = plan.finish() if plan.finish else (plan.after, plan.result)

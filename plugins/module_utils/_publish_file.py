@@ -72,6 +72,8 @@ class FilePublish:
         self.pub.locks.take(f'file:{settings.api_url}:{settings.namespace}:{os.path.realpath(path)}:{self.identity}')
         current = read_upload(self.api, request.target, request.name or '')
         plan = self.pub.new_plan(current, self.pub.upload_reader())
+        # Whatever fails after the upload and before the conversion took its bytes, nothing stays behind.
+        plan.on_failure.append(self._discard_upload)
         newest = current.newest
         sha512 = sha512 or self.cache.get(path)
         if sha512 is None and self._hash_first(newest):
@@ -216,7 +218,8 @@ class FilePublish:
                                                                'size': self.size, 'pid': os.getpid()})
 
     def _forget_upload(self) -> None:
-        """This run's upload is done with (converted, dropped or abandoned): nothing is left to resume."""
+        """This run's upload is done with (converted, dropped or abandoned): nothing is left to resume or empty."""
+        self.run.upload_uuid = None
         if self.pub.state:
             self.pub.state.remove(UPLOADS, self._record_key())
 

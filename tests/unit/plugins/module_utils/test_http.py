@@ -225,3 +225,14 @@ def test_which_failures_leave_a_write_unknown() -> None:
     assert errors.outcome_unknown(errors.SfServerError('unreadable answer', status=200))
     assert not errors.outcome_unknown(errors.SfNotFound('gone', status=404))
     assert not errors.outcome_unknown(errors.SfInvalidInput('bad', status=400))
+
+
+def test_an_idempotent_write_is_repeated_after_a_500_but_a_read_is_not(scripted_server: Any) -> None:
+    answers = iter([(500, {'error': 'server error: OSError()', 'status': 500}, {}), (200, None, {})])
+    server = scripted_server(lambda r: auth_ok(r) or next(answers))
+    transport(server.url).request('PUT', '/artifacts/{}/metadata/{}', 'a', 'k', json={'value': 1})
+    assert server.paths().count('PUT /artifacts/a/metadata/k') == 2
+    reads = scripted_server(lambda r: auth_ok(r) or (500, {'error': 'server error: IndexError()', 'status': 500}, {}))
+    with pytest.raises(errors.SfServerError):
+        transport(reads.url).request('GET', '/label/{}', 'web')
+    assert reads.paths().count('GET /label/web') == 1
