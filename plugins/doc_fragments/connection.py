@@ -102,7 +102,8 @@ options:
     description:
       - Verify the API's TLS certificate. V(false) warns. Applied to every request, so CA bundles named in the
         environment never override it or O(ca_path).
-    type: bool
+      - A boolean, or a template that renders to one (variables reach lookups unrendered).
+    type: raw
     default: true
     env:
       - name: SHAKENFIST_VALIDATE_CERTS
@@ -125,8 +126,8 @@ options:
       - name: shakenfist_ca_path
   timeout:
     description:
-      - Seconds to wait for any single HTTP answer.
-    type: float
+      - Seconds to wait for any single HTTP answer. A number, or a template that renders to one.
+    type: raw
     default: 60
     ini:
       - section: shakenfist_storage
@@ -135,8 +136,9 @@ options:
       - name: shakenfist_timeout
   retries:
     description:
-      - Retries of transient failures, with jittered exponential backoff.
-    type: int
+      - Retries of transient failures, with jittered exponential backoff. A whole number, or a template that renders
+        to one.
+    type: raw
     default: 5
     ini:
       - section: shakenfist_storage

@@ -55,6 +55,7 @@ class Publisher:
         self.run = PublishRun()
         self.before = Current()
         self.label_before: Optional[LabelState] = None
+        self.label_moved: Optional[LabelVersion] = None
         self.read_again: Callable[[], Current] = Current
         self.warnings: List[str] = []
         self.cleanup: List[Callable[[], Any]] = []
@@ -265,6 +266,8 @@ class Publisher:
                                     'version': version.index}
             if point is not None:
                 point(step)
+            if step.changed:
+                self.label_moved = wanted
 
         step.run = run
 
@@ -319,18 +322,24 @@ class Publisher:
 
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         now = self.reread()
-        self.run.artifact = now.artifact
-        if self.run.version is not None:
-            self.run.version = next((v for v in now.versions if v.uuid == self.run.version.uuid), self.run.version)
-        if now.artifact is None:
-            self.run.version = None
+        made = self.run.artifact
+        if now.artifact is None and made is not None and self.request.state == 'present':
+            # Deleted by someone else since this run wrote: say so, and still report what this run made.
+            self.warnings.append(f'{made.ref} ({made.uuid}) was deleted by another client after this task wrote it')
+            self.run.artifact = made.model_copy(update={'state': 'deleted'})
+        else:
+            self.run.artifact = now.artifact
+            if self.run.version is not None:
+                self.run.version = next((v for v in now.versions if v.uuid == self.run.version.uuid),
+                                        self.run.version)
         after = now.summary()
         if self.label_before is not None:
             label = self.labels.reader.reread(self.label_before.namespace, self.label_before.name)
             after['label'] = label.diff_view()
-            current = label.current
-            self.run.label = {'ref': label.ref, 'uuid': label.uuid, 'version': current.version if current else None,
-                              'blob_uuid': current.blob_uuid if current else None}
+            # This run's own move (another run may have moved the label again since); else the label as it is.
+            pointed = self.label_moved or label.current
+            self.run.label = {'ref': label.ref, 'uuid': label.uuid, 'version': pointed.version if pointed else None,
+                              'blob_uuid': pointed.blob_uuid if pointed else None}
         return after, self.run.result()
 
     def predicted_label(self, blob_uuid: Optional[str], sha512: Optional[str]) -> Optional[Dict[str, Any]]:

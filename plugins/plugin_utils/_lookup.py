@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 from ansible.errors import AnsibleLookupError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
@@ -28,10 +29,18 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._config import 
     ConnectionSettings,
     resolve_settings,
 )
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfMissingLibrary, SfUnexpected
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import (
+    SfError,
+    SfInvalidInput,
+    SfMissingLibrary,
+    SfUnexpected,
+)
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import DEFAULT_IMAGE_BASE_URL
 
 display = Display()
+
+TYPED_OPTIONS: Dict[str, Callable[[Any], Any]] = {'validate_certs': boolean, 'timeout': float, 'retries': int}
+TYPE_WORDS = {'validate_certs': 'a boolean', 'timeout': 'a number of seconds', 'retries': 'a whole number'}
 
 SHARE_TTL = 10.0
 MAX_SHARED = 16
@@ -141,10 +150,16 @@ class SfLookupBase(LookupBase):
         return self._client
 
     def rendered_option(self, name: str) -> Any:
-        # Options taken from variables arrive unrendered (shakenfist_api_url: "{{ sf_url }}").
+        # Options taken from variables arrive unrendered (shakenfist_api_url: "{{ sf_url }}"), so the non-string
+        # ones are declared raw and get their type here, after rendering.
         value = self.get_option(name)
         if isinstance(value, str) and self._templar is not None and self._templar.is_template(value):
             value = self._templar.template(value)
+        if name in TYPED_OPTIONS and value is not None:
+            try:
+                value = TYPED_OPTIONS[name](value)
+            except (TypeError, ValueError, OverflowError):
+                raise SfInvalidInput(f'{name} must be {TYPE_WORDS[name]}, got {value!r}') from None
         return value
 
     def redact(self, text: str) -> str:

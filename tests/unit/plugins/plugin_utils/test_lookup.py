@@ -234,3 +234,16 @@ def test_settings_missing_everywhere_are_a_clean_lookup_error(monkeypatch: pytes
                         '/nonexistent/shakenfist.json')
     with pytest.raises(AnsibleLookupError, match='no Shaken Fist api_url given'):
         lookup({}, 'label:web')
+
+
+def test_number_and_boolean_settings_may_be_templates(server: Any) -> None:
+    # Variables reach lookups unrendered: shakenfist_timeout: "{{ my_timeout }}" must work, not fail a type check.
+    variables = {**connection(server.url), 'my_timeout': 7, 'my_retries': '2', 'my_verify': 'yes',
+                 'shakenfist_timeout': trust_as_template('{{ my_timeout }}'),
+                 'shakenfist_retries': trust_as_template('{{ my_retries }}'),
+                 'shakenfist_validate_certs': trust_as_template('{{ my_verify }}')}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    text = trust_as_template("{{ lookup('shakenfist.storage.sf_artifact', 'label:web').blob_uuid }}")
+    assert templar.template(text) == BLOBS['ci']
+    with pytest.raises(AnsibleLookupError, match='timeout must be a number of seconds'):
+        lookup({**connection(server.url), 'shakenfist_timeout': 'soon'}, 'label:web')
