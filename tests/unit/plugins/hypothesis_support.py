@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 from unittest import mock
 
+from ansible.module_utils import _internal as ansible_internal
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 from hypothesis import strategies as st
 
@@ -104,6 +106,8 @@ class World:
     cluster: EchoingCluster
     uuids: Dict[str, str] = field(default_factory=dict)
     blobs: Dict[str, str] = field(default_factory=dict)
+    # What module runs create is numbered on from here, so a second run against the same world makes new UUIDs.
+    new_uuid: Callable[[], uuidlib.UUID] = field(default_factory=lambda: counting_uuids(1000))
 
 
 def _label(cluster: FakeCluster, namespace: str, name: str, blob_uuid: str, shared: bool = False) -> str:
@@ -217,11 +221,16 @@ def run_module(module_class: type, args: Dict[str, Any], world: Optional[World] 
         return SfClient(settings, cluster.transport, cluster,  # type: ignore[arg-type]
                         Resolver(cluster, image_base_url or DEFAULT_IMAGE_BASE_URL))  # type: ignore[arg-type]
 
+    # A module process starts with no warnings; in this one process the previous run's are still held.
+    ansible_warnings._global_warnings.clear()
+    ansible_warnings._global_deprecations.clear()
     out, err = io.StringIO(), io.StringIO()
     exit_code: Any = None
-    with private_home(), patch_module_args(args), \
+    # Once a test imported the controller (the plugin loader), ansible-core prints module warnings to stderr instead
+    # of returning them; a module process is never the controller.
+    with private_home(), patch_module_args(args), mock.patch.object(ansible_internal, 'is_controller', False), \
             mock.patch.object(_module, 'build_client', build_client), \
-            mock.patch.object(uuidlib, 'uuid4', counting_uuids(1000)), \
+            mock.patch.object(uuidlib, 'uuid4', world.new_uuid), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             module_class()()
