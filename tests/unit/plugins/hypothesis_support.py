@@ -361,7 +361,7 @@ def module_arguments(draw: st.DrawFn, spec: Dict[str, Dict[str, Any]], bases: Li
     Connection options change less often: a broken connection ends a run before the module's own code."""
     args = dict(draw(st.sampled_from(bases)))
     own = sorted(set(spec) - set(CONNECTION_SPEC))
-    for _ in range(draw(st.integers(0, 3))):
+    for _change in range(draw(st.integers(0, 3))):
         change = draw(st.sampled_from(['own'] * 6 + ['connection', 'remove', 'remove', 'unknown']))
         if change in ('own', 'connection'):
             name = draw(st.sampled_from(own if change == 'own' else sorted(CONNECTION_SPEC)))

@@ -267,9 +267,9 @@ def test_invalid_input_fails_and_writes_nothing(module: str, data: st.DataObject
 
 # ansible-core converts an int option with int(float(value)), and int(float('inf')) raises OverflowError inside
 # AnsibleModule, before any of the collection's code runs (issue 10: the int options are to validate themselves).
+INT_NAMES = ('max_versions', 'version', 'rollback', 'retries', 'chunk_size', 'wait_timeout')
 INT_OPTIONS = sorted({(module, name) for module, spec in SPECS.items() for name, option in spec.items()
-                      if option.get('type') == 'int' or name in ('max_versions', 'version', 'rollback', 'retries',
-                                                                  'chunk_size', 'wait_timeout')})
+                      if option.get('type') == 'int' or name in INT_NAMES})
 
 
 @pytest.mark.xfail(strict=True, raises=OverflowError, reason=(

@@ -88,7 +88,7 @@ def listings(draw: st.DrawFn) -> Listing:
     server = draw(st.sampled_from((FakeCluster, OldServer)))
     cluster = server(caller, trusted_by=draw(st.sampled_from(((), ('friend',)))))
     with mock.patch.object(uuidlib, 'uuid4', counting_uuids(1)):
-        for _ in range(draw(st.integers(2, 10))):
+        for _position in range(draw(st.integers(2, 10))):
             kind = draw(st.sampled_from(('upload', 'upload', 'label', 'label', 'fetched', 'upstream', 'snapshot')))
             owner = draw(st.sampled_from(NAMESPACES))
             name = draw(st.sampled_from(NAMES))
@@ -280,8 +280,8 @@ def named_by(listing: Listing, parsed: ParsedRef) -> List[str]:
     if parsed.kind == 'upload':
         return [r.uuid for r in rows if r.artifact_type in ('image', 'other') and r.namespace == parsed.namespace
                 and r.source_url.startswith('sf://upload/') and r.source_url.rsplit('/', 1)[-1] == parsed.name]
-    return [r.uuid for r in rows if r.uuid == parsed.uuid and (parsed.kind != 'snapshot'
-                                                                or r.artifact_type == 'snapshot')]
+    snapshot_only = parsed.kind == 'snapshot'
+    return [r.uuid for r in rows if r.uuid == parsed.uuid and (r.artifact_type == 'snapshot' or not snapshot_only)]
 
 
 @given(data=st.data())
@@ -344,7 +344,7 @@ def test_parse_version_is_none_a_positive_int_or_a_typed_error(value: Any) -> No
         version = parse_version(value)
     except SfInvalidInput:
         return
-    assert version is None or (type(version) is int and version >= 1)
+    assert version is None or (isinstance(version, int) and not isinstance(version, bool) and version >= 1)
 
 
 @pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
@@ -364,4 +364,3 @@ def test_parse_version_refuses_infinity(value: float) -> None:
 def test_parse_version_refuses_a_number_that_is_not_whole(value: float) -> None:
     with pytest.raises(SfInvalidInput):
         parse_version(value)
-
