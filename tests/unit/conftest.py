@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 
 @dataclass
@@ -78,3 +83,17 @@ def scripted_server() -> Iterator[Callable[[Callable[[Recorded], tuple[int, Any,
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# Property tests (hypothesis): CI replays the same examples every run (derandomize) and keeps no database; a developer
+# explores new examples each run and keeps failures under .tmp/ (ignored by git and the collection build) to replay.
+# HYPOTHESIS_PROFILE=deep runs many more examples for a longer fuzzing session. Failures print the falsifying example
+# and a reproduction blob.
+_HYPOTHESIS_DIR = Path(__file__).resolve().parents[2] / '.tmp' / 'hypothesis'
+set_hypothesis_home_dir(str(_HYPOTHESIS_DIR))  # its caches too, not a .hypothesis/ in the checkout
+settings.register_profile('ci', max_examples=50, deadline=None, derandomize=True, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile('dev', settings.get_profile('ci'), derandomize=False,
+                          database=DirectoryBasedExampleDatabase(str(_HYPOTHESIS_DIR / 'examples')))
+settings.register_profile('deep', settings.get_profile('dev'), max_examples=3000)
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE') or ('ci' if os.environ.get('CI') else 'dev'))
