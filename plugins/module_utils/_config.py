@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from ._errors import SfInvalidInput
+from ._refs import validate_name
 
 ENV_VARS = {'api_url': 'SHAKENFIST_API_URL', 'namespace': 'SHAKENFIST_NAMESPACE', 'key': 'SHAKENFIST_KEY'}
 # Keys used by the official client's JSON config files.
@@ -25,6 +26,7 @@ SYSTEM_CONFIG = '/etc/sf/shakenfist.json'
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 5
 MAX_RETRIES = 100
+MAX_TIMEOUT = 86400.0  # beyond this the platform's clock overflows in the socket layer (about 1e12 s here)
 INSECURE_WARNING = ('validate_certs is false: the certificate of the Shaken Fist API is not checked, so anyone on the '
                     'network path can read the key and every answer; use ca_path instead')
 
@@ -85,17 +87,19 @@ def resolve_settings(
         values[name] = str(value)
         sources[name] = source
 
+    validate_name(values['namespace'], 'namespace')
     api_url = values['api_url'].rstrip('/')
     if not api_url.startswith(('http://', 'https://')):
         raise SfInvalidInput(f'api_url must start with http:// or https://, got {api_url!r}')
     try:
-        timeout = float(explicit.get('timeout') or DEFAULT_TIMEOUT)
+        timeout = explicit.get('timeout')
+        timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
         retries = explicit.get('retries')
         retries = DEFAULT_RETRIES if retries is None else int(retries)
     except (OverflowError, TypeError, ValueError):
         raise SfInvalidInput('timeout must be a number of seconds and retries a whole number') from None
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise SfInvalidInput('timeout must be a positive, finite number of seconds')
+    if not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
+        raise SfInvalidInput(f'timeout must be a positive number of seconds, at most {MAX_TIMEOUT:.0f} (a day)')
     if retries < 0 or retries > MAX_RETRIES:
         raise SfInvalidInput(f'retries must be between 0 and {MAX_RETRIES}')
     ca_path = explicit.get('ca_path') or None

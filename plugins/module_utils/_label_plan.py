@@ -95,8 +95,9 @@ class LabelPlanner:
         return LabelVersion(0, found.blob_uuid or '', found.sha512, found.size, source)
 
     # Checks
-    def check(self, text: str, request: LabelRequest) -> LabelState:
-        """Read the label and refuse what must not happen (shadowing, typos, sharing rules) before any write."""
+    def check(self, text: str, request: LabelRequest, sharing: bool = True) -> LabelState:
+        """Read the label and refuse what must not happen (shadowing, typos and, unless told, the sharing rules)
+        before any write."""
         namespace, name, explicit = split_label_name(text, self.caller)
         for key in (request.metadata or {}):
             validate_metadata_key(key)
@@ -112,8 +113,9 @@ class LabelPlanner:
             raise SfNotFound(f'label {before.ref} does not exist and create is false, so nothing was created',
                              detail={'near': self._near(namespace, name)},
                              hint='check the spelling (near names are in error.detail.near), or set create: true')
-        check_write(self.caller, before, creating=not before.exists, shared=request.shared,
-                    trusts=self.api.namespace_trusts)
+        if sharing:
+            check_write(self.caller, before, creating=not before.exists, shared=request.shared,
+                        trusts=self.api.namespace_trusts)
         return before
 
     def _refuse_shadowing(self, label: LabelState) -> None:
@@ -133,7 +135,7 @@ class LabelPlanner:
     # Plans
     def plan_present(self, text: str, request: LabelRequest, plan: Optional[Plan] = None) -> Plan:
         """Create or move a label, set its retention, sharing and metadata. Steps go into `plan` when given."""
-        before = self.check(text, request)
+        before = self.check(text, request, sharing=False)
         wanted: Optional[LabelVersion] = None
         warnings: List[str] = []
         if request.target or request.blob or request.rollback is not None or not before.exists:
@@ -142,6 +144,12 @@ class LabelPlanner:
         if wanted is not None and current and (current.blob_uuid == wanted.blob_uuid or (
                 current.sha512 and current.sha512 == wanted.sha512)):
             wanted = None
+        changes = self.plan_change(before, wanted, request, Plan(), warnings)
+        # The sharing rules guard changes: a label already as asked is no change, whoever may write it (a label a
+        # namespace created in another that trusts it can be asked for again, though it may not be changed).
+        if changes.changes:
+            check_write(self.caller, before, creating=not before.exists, shared=request.shared,
+                        trusts=self.api.namespace_trusts)
         return self.plan_change(before, wanted, request, plan, warnings)
 
     def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], request: LabelRequest,

@@ -140,10 +140,16 @@ def split_label_name(text: str, caller: str) -> Tuple[str, str, bool]:
     if not isinstance(text, str) or not text.strip():
         raise SfInvalidInput('name must be a label name or <namespace>/<name>')
     text = text.strip()
+    # The prefixed forms mean what they mean for the resolver: sf://label/ names a namespace, label: never does.
     if text.startswith('sf://label/'):
         text = text[len('sf://label/'):]
+        if text.count('/') != 1:
+            raise SfInvalidInput(f'label name {"sf://label/" + text!r} must look like sf://label/<namespace>/<name>')
     elif text.startswith('label:'):
         text = text[len('label:'):]
+        if '/' in text:
+            raise SfInvalidInput(f'label name {"label:" + text!r} names a label in your own namespace: write '
+                                 '<namespace>/<name> for another one')
     parts = text.split('/')
     if len(parts) == 1:
         return caller, validate_label_name(parts[0]), False

@@ -17,7 +17,7 @@ from ._api import SfApi
 from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfForbidden, SfInvalidInput, SfNotFound
 from ._label_plan import LabelPlanner, Written
-from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
+from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelReader, LabelRequest, LabelState, LabelVersion
 from ._local_state import Locks, StateDir
 from ._plan import Plan, Step
 from ._publish_file import FilePublish
@@ -79,6 +79,7 @@ class Publisher:
     # Validation happens before anything is read or written, so bad input changes nothing.
     def validate(self) -> None:
         request = self.request
+        validate_name(request.target, 'target_namespace')
         if request.max_versions is not None and request.max_versions < 0:
             raise SfInvalidInput('max_versions must not be negative')
         if request.chunk_size < MIB or request.chunk_size > 512 * MIB:
@@ -188,13 +189,15 @@ class Publisher:
         adding it never trims a version the user asked to keep; a new artifact gets it right after creation."""
         request = self.request
         artifact = self.before.artifact
+        # 0 asks for the cluster default; views show the value in effect, which for 0 is the default (3).
+        in_effect = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS if request.max_versions is not None else None
         if request.max_versions is not None and (not existing or artifact is None
-                                                 or artifact.max_versions != request.max_versions):
+                                                 or artifact.max_versions != in_effect):
             wanted = request.max_versions
             # Views show the value in effect (a stored 0 reads as the server default), so an artifact this run
             # created gets the setting written even when the view already shows it: the user chose it explicitly.
             plan.add('set_max_versions', f'set max_versions to {wanted}', self._setting(
-                lambda a: a.max_versions == wanted and not self.run.created,
+                lambda a: a.max_versions == in_effect and not self.run.created,
                 lambda uuid: self.api.set_max_versions(uuid, wanted)),
                 artifact_is(self.api, self.artifact_uuid, lambda a: a.max_versions == wanted))
         if request.shared is not None and (not existing or artifact is None or artifact.shared != request.shared):

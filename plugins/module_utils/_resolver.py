@@ -328,7 +328,9 @@ def parse_version(version: VersionSpec) -> Optional[int]:
         return None
     try:
         number = int(version)
-    except (TypeError, ValueError):
+        if isinstance(version, float) and version != number:
+            raise ValueError('not a whole number')
+    except (TypeError, ValueError, OverflowError):
         raise SfInvalidInput(f'version must be "latest" or a version number, got {version!r}') from None
     if number < 1:
         raise SfInvalidInput(f'version numbers start at 1, got {number}')

@@ -77,6 +77,8 @@ class Snapshotter:
     # Validation: everything is checked before anything is read or written.
     def validate(self) -> None:
         request = self.request
+        if request.target is not None:
+            validate_name(request.target, 'target_namespace')
         if request.name is not None:
             validate_name(request.name, 'name')
         if request.min_age is not None:

@@ -82,7 +82,8 @@ def upload_file(
     next_report = PROGRESS_EVERY
     # Two buffers, reused: one is on the wire (and being hashed) while the next chunk is read into the other, so
     # memory stays at two chunks whatever the file size.
-    buffers = [bytearray(min(chunk_size, max(size - acknowledged, 1))) for _ in range(2)]
+    buffer_size = min(chunk_size, max(size - acknowledged, 1))
+    buffers = [bytearray(buffer_size), bytearray(buffer_size)]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix='sf-upload') as helpers, \
             open(path, 'rb', buffering=0) as handle:
         handle.seek(acknowledged)

@@ -18,9 +18,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import connection_argument_spec
-from ansible_collections.shakenfist.storage.plugins.module_utils._refs import validate_name
 from ansible_collections.shakenfist.storage.plugins.modules.sf_artifact_info import ArtifactInfo
 from ansible_collections.shakenfist.storage.plugins.modules.sf_image_publish import ImagePublish
 from ansible_collections.shakenfist.storage.plugins.modules.sf_label import SfLabel
@@ -232,14 +230,6 @@ INVALID: Dict[str, List[Tuple[Dict[str, Any], Tuple[str, ...]]]] = {
 }
 
 
-def segment(value: Any) -> bool:
-    """Whether a namespace is usable as one URL path segment (None: the default applies)."""
-    try:
-        return value is None or bool(validate_name(str(value)))
-    except SfInvalidInput:
-        return False
-
-
 def apply_changes(base: Dict[str, Any], changes: Dict[str, Any]) -> Dict[str, Any]:
     args = dict(base)
     for name, value in changes.items():
@@ -272,9 +262,6 @@ INT_OPTIONS = sorted({(module, name) for module, spec in SPECS.items() for name,
                       if option.get('type') == 'int' or name in INT_NAMES})
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    'ansible-core bug, to be worked around in the collection (issue 10): an int option given .inf (or "inf") '
-    'makes AnsibleModule raise OverflowError (int(float("inf"))) instead of failing the task cleanly'))
 @pytest.mark.parametrize('value', [float('inf'), '-Infinity'], ids=['inf', "'-Infinity'"])
 @pytest.mark.parametrize(('module', 'option'), INT_OPTIONS, ids=[f'{m}.{o}' for m, o in INT_OPTIONS])
 def test_int_options_refuse_infinity(module: str, option: str, value: Any) -> None:
@@ -285,11 +272,6 @@ def test_int_options_refuse_infinity(module: str, option: str, value: Any) -> No
     assert option in result['msg']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug: sf_label and sf_label_info accept label names the resolver refuses as malformed. "sf://label/web" (the '
-    'explicit form without its namespace) is taken as the label web of the caller, "label:ci/web" (label: names a '
-    'label in your own namespace) as ci/web; parse_ref answers invalid_input for both, so one text names a label in '
-    'one module and is an error in another (split_label_name strips the prefix, then splits on "/")'))
 @pytest.mark.parametrize('module', ['sf_label_info', 'sf_label'])
 @pytest.mark.parametrize('name', ['sf://label/web', 'label:ci/web'])
 def test_label_names_are_parsed_like_references(module: str, name: str) -> None:
@@ -299,10 +281,6 @@ def test_label_names_are_parsed_like_references(module: str, name: str) -> None:
     assert result.get('failed') and result['error']['type'] == 'invalid_input', result.get('label')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug: sf_label target_version is a raw option and the resolver\'s parse_version lets int(float("inf")) raise '
-    'OverflowError, so target_version: .inf fails as an internal_error ("a bug in the collection") instead of '
-    'invalid_input'))
 @pytest.mark.parametrize('value', [float('inf'), float('-inf')], ids=['inf', '-inf'])
 def test_target_version_infinity_is_invalid_input(value: float) -> None:
     result = check_clean_exit(run_module(SfLabel, c(name='web', target='db', target_version=value)))
@@ -317,15 +295,6 @@ def test_a_run_that_succeeded_changes_nothing_when_repeated(module: str, data: s
     world = build_world()
     first = run_module(MODULES[module], args, world)
     assume(not check_clean_exit(first).get('failed') and 'rollback' not in args)
-    label = first.result.get('label') or {}
-    # test_a_label_created_in_a_trusting_namespace_can_be_pointed_again covers a label the caller may create but not
-    # change (a known bug): it is left out here.
-    assume(module != 'sf_label' or label.get('namespace') in (args.get('namespace'), None)
-           or args.get('namespace') == 'system')
-    # test_a_namespace_that_is_not_a_path_segment_is_refused covers namespaces such as '/' (a known bug).
-    assume(all(segment(args.get(option)) for option in ('namespace', 'target_namespace')))
-    # test_publish_max_versions_zero_is_idempotent covers max_versions: 0 (a known bug).
-    assume(module != 'sf_image_publish' or args.get('max_versions') != 0)
     # wait: false only asks for a fetch, and asking again for one that failed is documented as a change.
     assume(first.result['invocation']['module_args'].get('wait') is not False)
     second = run_module(MODULES[module], args, world)
@@ -334,10 +303,6 @@ def test_a_run_that_succeeded_changes_nothing_when_repeated(module: str, data: s
     assert result['changed'] is False, result['actions']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug: not idempotent. A namespace trusted by another may create a label there, but the same task run again '
-    'fails with forbidden ("only friend or system may change or delete it"): the sharing rules are checked before '
-    'the plan sees that the label already points at the target, so the no-op is refused as a change'))
 def test_a_label_created_in_a_trusting_namespace_can_be_pointed_again() -> None:
     world, args = build_world(), c(name='friend/new', target='db')
     assert not check_clean_exit(run_module(SfLabel, args, world)).get('failed')
@@ -345,11 +310,6 @@ def test_a_label_created_in_a_trusting_namespace_can_be_pointed_again() -> None:
     assert not result.get('failed') and result['changed'] is False, result.get('msg')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug: names are checked to be one URL path segment (validate_name), namespaces are not. Publishing as system '
-    'with target_namespace: x/y records the artifact as sf://upload/x/y/web, which no later run finds by name '
-    '(it reads the name back as y/web), so every run adds another version: the task is never idempotent. The same '
-    'holds for a connection namespace such as "/"'))
 @pytest.mark.parametrize('options', [{'namespace': 'system', 'target_namespace': 'x/y'}, {'namespace': '/'},
                                      {'namespace': 'system', 'target_namespace': '..'}], ids=['x/y', '/', '..'])
 def test_a_namespace_that_is_not_a_path_segment_is_refused(options: Dict[str, Any]) -> None:
@@ -358,9 +318,6 @@ def test_a_namespace_that_is_not_a_path_segment_is_refused(options: Dict[str, An
     assert result.get('failed') and result['error']['type'] == 'invalid_input' and run.writes == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug: not idempotent. sf_image_publish max_versions: 0 (documented as "the cluster default (3)") is compared '
-    'with the value in effect that views show (3), so every run plans "set max_versions to 0" and reports a change'))
 def test_publish_max_versions_zero_is_idempotent() -> None:
     world, args = build_world(), c(name='web', src=str(KNOWN_FILE), max_versions=0)
     assert not check_clean_exit(run_module(ImagePublish, args, world)).get('failed')

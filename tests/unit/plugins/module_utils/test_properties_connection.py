@@ -9,7 +9,6 @@ a typed error (connection refused). Nothing else may come out: at the module bou
 from __future__ import annotations
 
 import contextlib
-import math
 import socket
 from typing import Any
 
@@ -44,10 +43,8 @@ def request_with(scheme: str = 'http', **options: Any) -> None:
     SfTransport(settings, sleep=lambda delay: None).request('GET', '/artifacts')
 
 
-# Known bugs (xfails below): timeouts that are not finite or are too large for the platform's clock escape as
-# ValueError / OverflowError, and a missing ca_path as OSError (issue 10 item 2).
-finite_timeouts = st.one_of(edge_numbers, st.floats(min_value=-1e9, max_value=1e9)).filter(
-    lambda t: isinstance(t, str) or (not (isinstance(t, float) and math.isnan(t)) and abs(t) <= 1e9))
+# Every number, infinities, NaN and values beyond the platform clock included: each is a request or a typed error.
+finite_timeouts = st.one_of(edge_numbers, st.floats())
 
 
 @given(timeout=st.one_of(st.none(), finite_timeouts), retries=st.one_of(st.none(), st.integers(-2, 2)),
@@ -72,28 +69,18 @@ def test_an_unexpected_type_for_any_option_never_escapes_as_another_exception(va
                               option: value}, environ={}, config_files=[])
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, OverflowError), reason=(
-    'bug: resolve_settings refuses timeout <= 0 but accepts NaN, infinity and timeouts beyond the platform clock '
-    '(about 1e12 s here); the transport then raises ValueError ("Invalid value NaN") or OverflowError ("timestamp '
-    'out of range for platform time_t"), which the modules report as an internal_error'))
 @pytest.mark.parametrize('timeout', [float('nan'), float('inf'), 1e12, 1e300])
 def test_timeouts_that_are_not_usable_are_invalid_input(timeout: float) -> None:
     with pytest.raises(SfError):
         request_with(timeout=timeout)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug: timeout: 0 is silently replaced by the default (60 s): resolve_settings reads "timeout or DEFAULT_TIMEOUT", '
-    'so its own "timeout must be a positive number" check never sees the 0'))
 def test_a_zero_timeout_is_refused() -> None:
     with pytest.raises(SfInvalidInput):
         resolve_settings({'api_url': 'http://127.0.0.1:1', 'namespace': 'ci', 'key': 'k3y-secret', 'timeout': 0},
                          environ={}, config_files=[])
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason=(
-    'known, issue 10 item 2 (being fixed in the transport): a ca_path that does not exist makes requests raise '
-    'OSError for an https api_url, instead of a typed invalid_input'))
 def test_a_missing_ca_path_is_a_typed_error() -> None:
     with pytest.raises(SfError):
         request_with('https', ca_path='/nonexistent/ca.pem', retries=0)

@@ -132,9 +132,8 @@ def references(listing: Listing) -> st.SearchStrategy[str]:
     return st.one_of(forms, forms, forms, padded, texts, st.sampled_from(SPECIAL_TEXT + SURROGATES))
 
 
-# Float infinities are test_parse_version_refuses_infinity's (a known bug); every other value is fair game.
 versions = st.one_of(st.none(), st.none(), st.none(), st.sampled_from(('latest', 'LATEST', '', 1, 2, 3, 4, '2', ' 3 ')),
-                     edge_numbers, texts)
+                     edge_numbers, texts, st.floats())
 sha512s = st.one_of(st.none(), st.none(), st.none(), st.sampled_from([sha(data) for data in CONTENTS]),
                     st.sampled_from([f'sha512:{sha(b"a")}', sha(b'b').upper(), '', 'g' * 128]), texts)
 origin_lists = st.permutations(ORIGINS).flatmap(lambda p: st.integers(1, 4).map(lambda n: list(p[:n])))
@@ -347,19 +346,12 @@ def test_parse_version_is_none_a_positive_int_or_a_typed_error(value: Any) -> No
     assert version is None or (isinstance(version, int) and not isinstance(version, bool) and version >= 1)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    'bug: parse_version catches TypeError and ValueError from int(), but int(float("inf")) raises OverflowError, '
-    'which escapes the resolver: sf_label target_version: .inf fails as an internal_error ("a bug in the '
-    'collection") instead of invalid_input'))
 @pytest.mark.parametrize('value', [float('inf'), float('-inf')], ids=['inf', '-inf'])
 def test_parse_version_refuses_infinity(value: float) -> None:
     with pytest.raises(SfInvalidInput):
         parse_version(value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug: parse_version truncates a number that is not whole (int(2.5) == 2), so target_version: 2.5 silently '
-    'pins version 2 instead of being refused'))
 @pytest.mark.parametrize('value', [1.5, 2.999, 3.25])
 def test_parse_version_refuses_a_number_that_is_not_whole(value: float) -> None:
     with pytest.raises(SfInvalidInput):
