@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from ._errors import SfInvalidInput
@@ -28,6 +29,6 @@ def parse_duration(text: object, option: str) -> float:
                 raise SfInvalidInput(f'{option} must be a duration such as 7d, 12h, 30m or 1d12h, got {text!r}',
                                      hint='units: s (seconds), m (minutes), h (hours), d (days), w (weeks)')
             seconds = float(sum(int(number) * UNITS[unit] for number, unit in parts))
-    if not seconds > 0 or seconds == float('inf'):
+    if not math.isfinite(seconds) or seconds <= 0:
         raise SfInvalidInput(f'{option} must be a positive duration, got {text!r}')
     return seconds

@@ -40,9 +40,9 @@ def find_instance(api: SfApi, ref: str, namespace: Optional[str] = None) -> Inst
                         for i in matches])
     near = difflib.get_close_matches(ref, sorted({i.name for i in listing}), n=5, cutoff=0.6)
     where = f' in namespace {namespace!r}' if namespace else f' visible to namespace {api.namespace!r}'
-    raise SfNotFound(f'there is no instance called {ref!r}{where}' + (f'; did you mean {", ".join(near)}?'
-                                                                        if near else ''),
-                     detail={'near': near}, hint='give the instance name or UUID exactly')
+    suggestion = f'; did you mean {", ".join(near)}?' if near else ''
+    raise SfNotFound(f'there is no instance called {ref!r}{where}{suggestion}', detail={'near': near},
+                     hint='give the instance name or UUID exactly')
 
 
 def disk_devices(instance: Instance) -> List[str]:

@@ -29,6 +29,7 @@ from ._resolver import Resolver
 from ._snapshot_sets import SetDevice, SnapshotSet, read_sets, set_entry, set_key
 
 OP_TYPE = 'node_inst_snap_op'
+Kept = Tuple[SnapshotSet, str]  # a set retention would delete, and why it stays
 POLL_CAP = 2.0
 
 
@@ -329,8 +330,7 @@ class Snapshotter:
         step.run = run
 
     # Retention
-    def retention(self, sets: List[SnapshotSet], taking: bool) -> Tuple[List[Tuple[SnapshotSet, str]],
-                                                                         List[SnapshotSet]]:
+    def retention(self, sets: List[SnapshotSet], taking: bool) -> Tuple[List[Kept], List[SnapshotSet]]:
         """(sets kept with the reason, sets to delete). With both keep and older_than, a set is deleted only when
         both say so. A new set counts as the newest."""
         request = self.request

@@ -93,7 +93,7 @@ options:
   label:
     description:
       - Point this label at the snapshot, through the same code as M(shakenfist.storage.sf_label) (sharing rules,
-        history). Only for a single disk: with several devices this is an error before anything is written.
+        history). Only for a single disk; with several devices this is an error before anything is written.
       - With O(name) and a set of that name already there, the label is pointed at that set.
     type: str
   label_create:
@@ -104,7 +104,7 @@ options:
   keep:
     description:
       - Keep the newest this many sets of the instance (a new set counts) and delete the rest.
-      - Sets are only ever deleted by this retention (or O(state=absent)): before a set is taken, each disk's
+      - Sets are only ever deleted by this retention (or O(state=absent)). Before a set is taken, each disk's
         C(max_versions) is raised where needed, so the server never trims a version of its own accord. Without
         O(keep) or O(older_than), sets accumulate.
     type: int
@@ -165,9 +165,9 @@ snapshot_set:
     id:
       description: The set's id, recorded in metadata. Snapshots other tools took have an C(<artifact>:<version>) id.
       type: str
-    name: {description: The set's name, or null., type: str}
+    name: {description: "The set's name, or null.", type: str}
     instance: {description: The instance's uuid and name., type: dict}
-    created: {description: When the set was taken (epoch seconds, client clock)., type: float}
+    created: {description: "When the set was taken (epoch seconds, by the client's clock).", type: float}
     labels: {description: Labels that point at one of its disks., type: list, elements: str}
     devices:
       description: One entry per disk.
@@ -178,7 +178,7 @@ snapshot_set:
         artifact_uuid: {description: The disk's snapshot artifact., type: str}
         version: {description: The version this set holds (null while not finished)., type: int}
         blob_uuid: {description: The blob holding the snapshot., type: str}
-        sha512: {description: Its sha512, when known., type: str}
+        sha512: {description: "Its sha512, when known.", type: str}
         size: {description: Its size in bytes., type: int}
         state: {description: "V(created), or V(initial) while not finished (O(wait=false)).", type: str}
         ref:

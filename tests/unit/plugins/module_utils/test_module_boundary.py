@@ -92,8 +92,8 @@ class Echoes(SfModule):
         self.apply(plan)
 
 
-def test_every_string_of_a_result_is_redacted(capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_string_of_a_result_is_redacted(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     warned: list[str] = []
     monkeypatch.setattr(AnsibleModule, 'warn', lambda self, text: warned.append(text))
     result = run(Echoes, capsys)
@@ -112,8 +112,8 @@ class Counts(SfModule):
 
 
 @pytest.mark.parametrize('value', [float('inf'), float('-inf'), 'inf', '-Infinity'])
-def test_an_infinite_number_for_an_int_option_is_a_clean_failure(capsys: pytest.CaptureFixture[str],
-                                                                  value: Any) -> None:
+def test_an_infinite_number_for_an_int_option_is_a_clean_failure(
+        capsys: pytest.CaptureFixture[str], value: Any) -> None:
     # ansible-core's own int conversion overflows on these (OverflowError) before the module's code runs.
     result = run(Counts, capsys, count=value)
     assert result['failed'] and result['msg'].startswith('count failed: option count must be a whole number')
