@@ -23,6 +23,7 @@ from ._models import (
     ClusterOperation,
     Instance,
     Namespace,
+    Network,
     SnapshotRef,
     Upload,
 )
@@ -66,6 +67,14 @@ def mapping(raw: Any) -> Dict[str, Any]:
 def nothing(raw: Any) -> None:
     """Routes that answer `null` (or anything: the answer carries no information we use)."""
     return None
+
+
+def strings(raw: Any) -> List[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TypeError(f'expected a list, got {type(raw).__name__}')
+    return [str(item) for item in raw]
 
 
 def snapshot_refs(raw: Any) -> Dict[str, SnapshotRef]:
@@ -278,6 +287,35 @@ class SfApi:
 
     def instance_snapshots(self, uuid: str) -> List[Dict[str, Any]]:
         return self._read('/instances/{}/snapshot', uuid, parse=lambda raw: [mapping(item) for item in raw or []])
+
+    def delete_instance(self, uuid: str) -> None:
+        self._write('DELETE', '/instances/{}', uuid)
+
+    def delete_instances(self, namespace: str) -> List[str]:
+        """Delete every instance of a namespace (queued); the UUIDs queued."""
+        return self._write('DELETE', '/instances', json={'confirm': True, 'namespace': namespace},
+                           parse=strings)
+
+    # Networks
+    def list_networks(self, all_states: bool = False) -> List[Network]:
+        return self._read('/networks', json={'all': all_states}, parse=many(Network))
+
+    def delete_network(self, uuid: str) -> None:
+        # 202 with an operation handle on newer servers, 200 with the view on older ones: either way it is queued.
+        self._write('DELETE', '/networks/{}', uuid)
+
+    def delete_networks(self, namespace: str, clean_wait: bool = True) -> Any:
+        """Delete every network of a namespace; with clean_wait the server waits for their interfaces to go."""
+        return self._write('DELETE', '/networks', json={'confirm': True, 'namespace': namespace,
+                                                        'clean_wait': clean_wait})
+
+    # Bulk artifacts and namespaces
+    def delete_artifacts(self, namespace: str) -> List[str]:
+        """Delete every artifact a namespace owns (shared ones included: never use it on system)."""
+        return self._write('DELETE', '/artifacts', json={'confirm': True, 'namespace': namespace}, parse=strings)
+
+    def delete_namespace(self, name: str) -> None:
+        self._write('DELETE', '/auth/namespaces/{}', name)
 
     def get_operation(self, op_type: str, uuid: str) -> ClusterOperation:
         return self._read('/clusteroperations/{}/{}', op_type, uuid, parse=one(ClusterOperation))

@@ -141,10 +141,20 @@ class Instance(ApiModel):
     name: str
     namespace: str
     state: str
+    metadata: Dict[str, Any] = Field(default_factory=dict)
     disk_spec: List[Dict[str, Any]] = Field(default_factory=list)
     disks: List[Dict[str, Any]] = Field(default_factory=list)
     uefi: bool = False
     error_message: Optional[str] = None
+    last_cluster_operation: Optional[Dict[str, Any]] = None
+
+
+class Network(ApiModel):
+    uuid: str
+    name: Optional[str] = None
+    namespace: str
+    state: str
+    metadata: Dict[str, Any] = Field(default_factory=dict)
     last_cluster_operation: Optional[Dict[str, Any]] = None
 
 

@@ -61,6 +61,8 @@ class Plan:
     # When a step fails: undo what the plan made that must not outlive it (an upload's bytes, say). Each is
     # called once, in order; its own errors are ignored, so one cleanup never hides the failure.
     on_failure: List[Callable[[], Any]] = field(default_factory=list)
+    # When a step fails: the result fields that say what the steps that ran did (what is left, and why).
+    partial: Optional[Callable[[], Dict[str, Any]]] = None
 
     def add(self, kind: str, text: str, run: Callable[[Step], Any],
             confirm: Optional[Callable[[], bool]] = None) -> Step:
@@ -158,7 +160,11 @@ def execute(plan: Plan, check_mode: bool) -> Outcome:
             for cleanup in plan.on_failure:
                 with contextlib.suppress(Exception):
                     cleanup()
-            raise PlanFailed(error, _outcome(plan, False, plan.before, {})) from None
+            partial: Dict[str, Any] = {}
+            if plan.partial is not None:
+                with contextlib.suppress(Exception):
+                    partial = plan.partial()
+            raise PlanFailed(error, _outcome(plan, False, plan.before, partial)) from None
         step.status = DONE if step.changed else UNCHANGED
     after, result = plan.finish() if plan.finish else (plan.after, plan.result)
     return _outcome(plan, False, after, result)

@@ -1,0 +1,371 @@
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cleaning a namespace as a Plan: instances, then networks, then the artifacts it owns, then the namespace.
+
+Everything is read first and every keep filter applied, so the plan (check mode) is exactly what a real run
+deletes. The server's bulk routes are used when nothing of that kind is kept (one request for the lot); otherwise
+objects are deleted one by one, `concurrency` at a time. Pending objects are polled together, one listing per
+round, with the shared backoff. Shared artifacts are never deleted, nor anything another namespace owns.
+See docs/cleanup.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ._api import SfApi
+from ._durations import parse_duration
+from ._errors import SfError, SfForbidden, SfInvalidInput, SfNotFound, outcome_unknown
+from ._models import Artifact
+from ._plan import Plan, Step
+from ._refs import validate_name
+
+RESOURCES = ('instances', 'networks', 'artifacts')
+INSTANCE_GONE = ('deleted',)
+NETWORK_GONE = ('deleted',)
+POLL_CAP = 1.0
+
+
+@dataclass
+class CleanupRequest:
+    target: str
+    resources: Sequence[str] = RESOURCES
+    keep_names: Sequence[str] = ()
+    keep_types: Sequence[str] = ()
+    keep_labelled: bool = False
+    keep_metadata: Dict[str, Any] = field(default_factory=dict)
+    older_than: Any = None
+    delete_namespace: bool = False
+    allow_system: bool = False
+    missing_ok: bool = False
+    wait: bool = True
+    wait_timeout: float = 900
+    concurrency: int = 8
+
+
+@dataclass
+class Thing:
+    """One object of the namespace, as the plan and the result name it."""
+
+    kind: str  # instance, network, artifact
+    uuid: str
+    name: Optional[str]
+    detail: Dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self, reason: Optional[str] = None) -> Dict[str, Any]:
+        found = {'kind': self.kind, 'uuid': self.uuid, 'name': self.name, **self.detail}
+        if reason is not None:
+            found['reason'] = reason
+        return found
+
+
+@dataclass
+class Survey:
+    """What the namespace holds, split into what goes and what stays (with the reason)."""
+
+    doomed: Dict[str, List[Thing]] = field(default_factory=lambda: {kind: [] for kind in RESOURCES})
+    kept: List[Tuple[Thing, str]] = field(default_factory=list)
+
+    def kept_of(self, kind: str) -> List[Thing]:
+        return [thing for thing, _reason in self.kept if thing.kind + 's' == kind]
+
+
+class Cleaner:
+    def __init__(self, api: SfApi, request: CleanupRequest, clock: Callable[[], float] = time.time) -> None:
+        self.api = api
+        self.request = request
+        self.clock = clock
+        self.older_than: Optional[float] = None
+        self.deleted: Dict[str, List[Dict[str, Any]]] = {kind: [] for kind in RESOURCES}
+        self.failed: List[Dict[str, Any]] = []
+        self.timings: Dict[str, float] = {}
+        self.survey = Survey()
+
+    # Validation, before anything is read
+    def validate(self) -> None:
+        request = self.request
+        validate_name(request.target, 'target_namespace')
+        unknown = [r for r in request.resources if r not in RESOURCES]
+        if unknown or not request.resources:
+            raise SfInvalidInput(f'resources must be a list drawn from {", ".join(RESOURCES)}; got '
+                                 f'{", ".join(map(str, unknown)) or "nothing"}')
+        for pattern in request.keep_names:
+            if not isinstance(pattern, str) or not pattern:
+                raise SfInvalidInput(f'keep.names must be non-empty shell-style patterns, got {pattern!r}')
+        kinds = ('image', 'label', 'snapshot', 'other')
+        bad_types = [t for t in request.keep_types if t not in kinds]
+        if bad_types:
+            raise SfInvalidInput(f'keep.types must be drawn from {", ".join(kinds)}; got {", ".join(bad_types)}')
+        if request.older_than is not None:
+            self.older_than = parse_duration(request.older_than, 'older_than')
+        if not 1 <= request.concurrency <= 64:
+            raise SfInvalidInput('concurrency must be between 1 and 64')
+        if request.wait_timeout <= 0:
+            raise SfInvalidInput('wait_timeout must be a positive number of seconds')
+        caller = self.api.namespace
+        if caller != 'system' and request.target != caller:
+            raise SfForbidden(f'namespace {caller!r} may only clean itself, not {request.target!r}',
+                              hint='run the task as that namespace, or as system')
+        if request.target == 'system' and not request.allow_system:
+            raise SfForbidden('cleaning the system namespace needs allow_system: true (shared artifacts are never '
+                              'deleted, even then)')
+        if request.delete_namespace and caller != 'system':
+            raise SfForbidden('only system may delete a namespace (delete_namespace needs the system key)')
+        if request.delete_namespace and request.target == 'system':
+            raise SfForbidden('the system namespace cannot be deleted')
+
+    # Reading and filtering
+    def plan(self) -> Plan:
+        self.validate()
+        request = self.request
+        plan = Plan(finish=self.finish, partial=lambda: self._result())
+        if not self._namespace_exists():
+            if not request.missing_ok:
+                raise SfNotFound(f'there is no namespace {request.target!r}',
+                                 hint='check the name, or set missing_ok: true to treat it as clean')
+            plan.note(f'namespace {request.target!r} does not exist: nothing to clean')
+            plan.before = plan.after = {'exists': False}
+            plan.result = self._result()
+            return plan
+        survey = self.survey = self.read()
+        plan.before = self._view(survey, before=True)
+        for kind in RESOURCES:
+            if survey.doomed[kind]:
+                self._add_deletes(plan, kind, survey.doomed[kind], bulk=not survey.kept_of(kind))
+        for thing, reason in survey.kept:
+            plan.note(f'keep {thing.kind} {thing.name or thing.uuid}: {reason}', kind='keep')
+        if request.delete_namespace:
+            if survey.kept:
+                plan.note(f'keep namespace {request.target!r}: it still holds what the keep filters keep',
+                          kind='keep')
+            else:
+                plan.add('delete_namespace', f'delete namespace {request.target!r}', self._delete_namespace,
+                         lambda: not self._namespace_exists())
+        plan.after = self._view(survey, before=False)
+        plan.result = self._result(planned=True)
+        return plan
+
+    def _namespace_exists(self) -> bool:
+        try:
+            record = self.api.get_namespace(self.request.target)
+        except SfNotFound:
+            return False
+        return record.state != 'deleted'
+
+    def read(self) -> Survey:
+        request, survey = self.request, Survey()
+        target = request.target
+        things: Dict[str, List[Tuple[Thing, Dict[str, Any], Optional[float]]]] = {kind: [] for kind in RESOURCES}
+        if 'instances' in request.resources:
+            things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), i.metadata, None)
+                                   for i in self.api.list_instances() if i.namespace == target
+                                   and i.state not in INSTANCE_GONE]
+        if 'networks' in request.resources:
+            things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), n.metadata, None)
+                                  for n in self.api.list_networks() if n.namespace == target
+                                  and n.state not in NETWORK_GONE]
+        if 'artifacts' in request.resources:
+            index = self.api.index(refresh=True)
+            pointed = self._pointed_at(index)
+            for artifact in index:
+                if artifact.namespace != target:
+                    continue  # visible here, owned elsewhere: never ours to delete
+                thing = Thing('artifact', artifact.uuid, artifact.name,
+                              {'type': artifact.artifact_type, 'ref': artifact.ref, 'shared': artifact.shared})
+                if artifact.shared:
+                    survey.kept.append((thing, 'shared with every namespace: never deleted by a cleanup'))
+                    continue
+                labelled = self._labelled(artifact, pointed) if request.keep_labelled else None
+                if labelled:
+                    survey.kept.append((thing, labelled))
+                    continue
+                if artifact.artifact_type in request.keep_types:
+                    survey.kept.append((thing, f'its type is {artifact.artifact_type} (keep.types)'))
+                    continue
+                things['artifacts'].append((thing, artifact.metadata, self._age(artifact)))
+        for kind in RESOURCES:
+            for thing, metadata, age in things[kind]:
+                keep = self._keep_reason(thing, metadata, age)
+                if keep:
+                    survey.kept.append((thing, keep))
+                else:
+                    survey.doomed[kind].append(thing)
+        return survey
+
+    @staticmethod
+    def _labelled(artifact: Artifact, pointed: Dict[str, str]) -> Optional[str]:
+        if artifact.artifact_type == 'label':
+            return 'it is a label (keep.labelled)'
+        for version in artifact.blobs.values():  # any version a label points at, not only the newest
+            if version.uuid in pointed:
+                return f'label {pointed[version.uuid]} points at it (keep.labelled)'
+        return None
+
+    @staticmethod
+    def _pointed_at(index: Any) -> Dict[str, str]:
+        """blob UUID -> the ref of a label pointing at it (any label the caller can see)."""
+        return {label.blob_uuid: label.ref for label in index.labels(None) if label.blob_uuid}
+
+    def _age(self, artifact: Artifact) -> Optional[float]:
+        """Seconds since the artifact's newest version was made, when the server says."""
+        newest = artifact.blobs.get(artifact.index) if artifact.index else None
+        if newest is None:
+            return None
+        try:
+            blob = self.api.get_blob(newest.uuid)
+        except SfError:
+            return None
+        made = blob.fetched_at or blob.modified
+        return self.clock() - made if made else None
+
+    def _keep_reason(self, thing: Thing, metadata: Dict[str, Any], age: Optional[float]) -> Optional[str]:
+        request = self.request
+        for pattern in request.keep_names:
+            if thing.name and fnmatch.fnmatchcase(thing.name, pattern):
+                return f'its name matches {pattern!r} (keep.names)'
+        if request.keep_metadata and all(metadata.get(k) == v for k, v in request.keep_metadata.items()):
+            return 'its metadata matches keep.metadata'
+        if self.older_than is not None:
+            if age is None:
+                return 'its age is unknown, and older_than deletes only what is known to be older'
+            if age <= self.older_than:
+                return f'younger than older_than ({age:.0f}s old)'
+        return None
+
+    # The steps
+    def _add_deletes(self, plan: Plan, kind: str, doomed: List[Thing], bulk: bool) -> None:
+        names = ', '.join(t.name or t.uuid for t in doomed[:5]) + (f' and {len(doomed) - 5} more'
+                                                                   if len(doomed) > 5 else '')
+        # Bulk routes delete everything of a kind in the namespace: only when nothing of that kind is kept (and
+        # never for system's artifacts, where the bulk route would take shared ones too).
+        bulk = bulk and not (kind == 'artifacts' and self.request.target == 'system')
+        how = 'in one request' if bulk else f'{min(self.request.concurrency, len(doomed))} at a time'
+        plan.add(f'delete_{kind}', f'delete {len(doomed)} {kind} ({names}), {how}',
+                 lambda step: self._delete(step, kind, doomed, bulk))
+
+    def _delete(self, step: Step, kind: str, doomed: List[Thing], bulk: bool) -> None:
+        started = time.monotonic()
+        target = self.request.target
+        if bulk:
+            try:
+                self._bulk(kind, target)
+            except SfError as exc:
+                if not outcome_unknown(exc) and not isinstance(exc, SfForbidden):
+                    raise
+                # A lost answer, or networks still in use (403 with what it could not delete): single deletes and
+                # the wait below sort out what is left.
+                self._singles(kind, doomed)
+        else:
+            self._singles(kind, doomed)
+        if self.request.wait and kind != 'artifacts':
+            self._wait_gone(kind, doomed)
+        self.timings[kind] = round(time.monotonic() - started, 3)
+        gone = {t.uuid for t in doomed} - {f['uuid'] for f in self.failed if f['kind'] + 's' == kind}
+        self.deleted[kind] = [t.as_dict() for t in doomed if t.uuid in gone]
+        failed = [f for f in self.failed if f['kind'] + 's' == kind]
+        step.result = f'deleted {len(gone)} {kind} in {self.timings[kind]:.2f}s' + (
+            '' if self.request.wait or kind == 'artifacts' else ' (asked; not waiting)')
+        if failed:
+            raise SfError(f'{len(failed)} {kind} could not be deleted: ' + '; '.join(
+                f'{f["name"] or f["uuid"]}: {f["reason"]}' for f in failed[:5]),
+                detail={'failed': failed}, hint='see failed in the result; run the task again to retry them')
+
+    def _bulk(self, kind: str, target: str) -> None:
+        if kind == 'instances':
+            self.api.delete_instances(target)
+        elif kind == 'networks':
+            self.api.delete_networks(target, clean_wait=True)
+        else:
+            self.api.delete_artifacts(target)
+
+    def _singles(self, kind: str, doomed: List[Thing]) -> None:
+        delete = {'instances': self.api.delete_instance, 'networks': self.api.delete_network,
+                  'artifacts': self.api.delete_artifact}[kind]
+
+        def one(thing: Thing) -> Optional[Dict[str, Any]]:
+            try:
+                delete(thing.uuid)
+            except SfNotFound:
+                return None  # gone already: fine
+            except SfError as exc:
+                if kind == 'artifacts' and outcome_unknown(exc) and self._artifact_gone(thing.uuid):
+                    return None  # answered with an error, but done: reading again shows it gone
+                if kind != 'artifacts' and outcome_unknown(exc):
+                    return None  # the wait below reads the state again and judges
+                return thing.as_dict(str(exc))
+            return None
+
+        with ThreadPoolExecutor(max_workers=min(self.request.concurrency, len(doomed)),
+                                thread_name_prefix='sf-cleanup') as pool:
+            for problem in pool.map(one, doomed):
+                if problem is not None:
+                    self.failed.append(problem)
+
+    def _artifact_gone(self, uuid: str) -> bool:
+        try:
+            found = self.api.get_artifact(uuid)
+        except SfNotFound:
+            return True
+        except SfError:
+            return False
+        return found.state == 'deleted'
+
+    def _wait_gone(self, kind: str, doomed: List[Thing]) -> None:
+        """Poll every pending object together: one listing per round, on the shared backoff schedule."""
+        deadline = time.monotonic() + self.request.wait_timeout
+        pending = {t.uuid: t for t in doomed}
+        attempt = 0
+        retried_networks = False
+        while pending:
+            attempt += 1
+            listing = self.api.list_instances(all_states=True) if kind == 'instances' else \
+                self.api.list_networks(all_states=True)
+            states = {item.uuid: item.state for item in listing}
+            for uuid in list(pending):
+                if states.get(uuid, 'deleted') in (INSTANCE_GONE if kind == 'instances' else NETWORK_GONE):
+                    pending.pop(uuid)
+            if not pending:
+                return
+            if kind == 'networks' and not retried_networks and attempt > 2:
+                # A network still in use when the bulk delete ran was refused: ask again now instances are gone.
+                retried_networks = True
+                self._singles(kind, [t for uuid, t in pending.items() if states.get(uuid) == 'created'])
+            if time.monotonic() > deadline:
+                waited = f'{self.request.wait_timeout:.0f}s'
+                for uuid, thing in pending.items():
+                    self.failed.append(thing.as_dict(f'still {states.get(uuid)} after {waited}'))
+                return
+            self.api.transport.pause(attempt, f'waiting for {len(pending)} {kind} to be deleted', cap=POLL_CAP)
+
+    def _delete_namespace(self, step: Step) -> None:
+        self.api.delete_namespace(self.request.target)
+
+    # Views
+    def _view(self, survey: Survey, before: bool) -> Dict[str, Any]:
+        view: Dict[str, Any] = {'exists': True}
+        for kind in RESOURCES:
+            kept = sorted(t.name or t.uuid for t in survey.kept_of(kind))
+            doomed = sorted(t.name or t.uuid for t in survey.doomed[kind])
+            view[kind] = sorted(kept + doomed) if before else kept
+        if not before and self.request.delete_namespace and not survey.kept:
+            view['exists'] = False
+        return view
+
+    def _result(self, planned: bool = False) -> Dict[str, Any]:
+        survey = self.survey
+        deleted = {kind: [t.as_dict() for t in survey.doomed[kind]] for kind in RESOURCES} if planned else \
+            self.deleted
+        return {'target_namespace': self.request.target, 'deleted': deleted,
+                'kept': [thing.as_dict(reason) for thing, reason in survey.kept], 'failed': list(self.failed),
+                'timings': dict(self.timings)}
+
+    def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        after = self._view(self.survey, before=False)
+        if self.request.delete_namespace:
+            after['exists'] = self._namespace_exists()
+        return after, self._result()
+

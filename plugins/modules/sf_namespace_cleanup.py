@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: sf_namespace_cleanup
+short_description: Planned, ordered, safe teardown of a Shaken Fist namespace
+version_added: 0.1.0
+author:
+  - Shaken Fist storage collection contributors (@shakenfist)
+description:
+  - Deletes what a namespace holds, in the order the server needs. Instances go first, waiting until they are
+    gone, then networks (which refuse while instances use them), then the artifacts the namespace owns, and
+    optionally the namespace itself.
+  - Everything is read first and the O(keep) filters applied, so check mode returns the exact plan. That is what
+    would be deleted, in what order, and what is kept and why. A real run returns the same plan with what
+    happened.
+  - Never deletes another namespace's artifacts (shared ones it can see included), nor a shared artifact, even
+    when cleaning C(system) with O(allow_system).
+  - Uses the server's bulk routes when nothing of a kind is kept, and otherwise deletes one by one, O(concurrency)
+    at a time. Pending objects are polled together, one listing per round, with backoff.
+  - A delete answered with an error is checked by reading the state again (some servers answer 500 after
+    deleting). A network still in use is asked again once its instances are gone. A partial failure says exactly
+    what is left and why. See C(docs/cleanup.md).
+extends_documentation_fragment:
+  - shakenfist.storage.connection
+  - shakenfist.storage.attributes
+  - shakenfist.storage.attributes.action_group
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Returns the full plan and deletes nothing.
+  diff_mode:
+    support: full
+    details:
+      - Lists the namespace's instances, networks and artifacts before and after.
+  idempotent:
+    support: full
+    details:
+      - A clean namespace gives no change and sends no write.
+options:
+  target_namespace:
+    description:
+      - The namespace to clean. The namespace you authenticate as (O(namespace)) must be this one, or C(system).
+    type: str
+    required: true
+  resources:
+    description:
+      - What to delete.
+    type: list
+    elements: str
+    choices: [instances, networks, artifacts]
+    default: [instances, networks, artifacts]
+  keep:
+    description:
+      - What to keep. An object that matches any filter stays, and RV(kept) says why.
+    type: dict
+    suboptions:
+      names:
+        description:
+          - Shell-style patterns (V(ci-base-*)) matched against instance, network and artifact names.
+        type: list
+        elements: str
+      types:
+        description:
+          - Artifact types to keep.
+        type: list
+        elements: str
+        choices: [image, label, snapshot, other]
+      labelled:
+        description:
+          - Keep every label of the namespace and every artifact one of its versions a label points at.
+        type: bool
+        default: false
+      metadata:
+        description:
+          - Keep objects whose metadata has all these keys with these values.
+        type: dict
+  older_than:
+    description:
+      - Only delete objects older than this (V(7d), V(12h), V(30m), combined as in V(1d12h)). The age of an artifact
+        is its newest version's. Objects whose age the server does not report (instances, networks) are then kept,
+        with that reason.
+    type: str
+  delete_namespace:
+    description:
+      - Delete the namespace too, once it is empty. Needs the C(system) key. Skipped, with a note, when something is
+        kept.
+    type: bool
+    default: false
+  allow_system:
+    description:
+      - Allow cleaning the C(system) namespace. Shared artifacts are kept even then.
+    type: bool
+    default: false
+  missing_ok:
+    description:
+      - A namespace that does not exist is clean (no change) instead of an error.
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait until instances and networks are gone. Artifacts are deleted at once either way.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for each kind of object, and for a network in use to become free.
+    type: int
+    default: 900
+  concurrency:
+    description:
+      - How many single deletes run at once, when a kind cannot be deleted in one request.
+    type: int
+    default: 8
+seealso:
+  - module: shakenfist.storage.sf_artifact_info
+'''
+
+EXAMPLES = r'''
+- name: Tear down a CI namespace after the pipeline, keeping its base images
+  shakenfist.storage.sf_namespace_cleanup:
+    target_namespace: "ci-{{ pipeline_id }}"
+    keep:
+      names: ['base-*']
+      labelled: true
+  module_defaults:
+    group/shakenfist.storage.sf:
+      namespace: system
+      key: "{{ vault_sf_system_key }}"
+
+- name: Preview what a cleanup would delete
+  shakenfist.storage.sf_namespace_cleanup:
+    target_namespace: ci
+  check_mode: true
+  register: preview
+
+- name: Delete a tenant namespace and everything in it
+  shakenfist.storage.sf_namespace_cleanup:
+    target_namespace: old-tenant
+    delete_namespace: true
+    missing_ok: true
+'''
+
+RETURN = r'''
+deleted:
+  description: What was deleted (in check mode, what would be), per kind, each with C(uuid) and C(name).
+  returned: always
+  type: dict
+  contains:
+    instances: {description: Instances., type: list, elements: dict}
+    networks: {description: Networks., type: list, elements: dict}
+    artifacts: {description: "Artifacts, with C(type) and C(ref).", type: list, elements: dict}
+kept:
+  description: What stays, each with C(kind), C(uuid), C(name) and the C(reason).
+  returned: always
+  type: list
+  elements: dict
+failed:
+  description: What could not be deleted, each with C(kind), C(uuid), C(name) and the C(reason).
+  returned: always
+  type: list
+  elements: dict
+timings:
+  description: Seconds each kind took, deleting and waiting.
+  returned: always
+  type: dict
+target_namespace:
+  description: The namespace cleaned.
+  returned: always
+  type: str
+actions:
+  description: What was done (or would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+plan:
+  description: The planned steps in order, with what happened to each.
+  returned: always
+  type: list
+  elements: dict
+'''
+
+from typing import Any, Dict  # noqa: E402
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._cleanup import (  # noqa: E402
+    RESOURCES,
+    Cleaner,
+    CleanupRequest,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+
+
+class SfNamespaceCleanup(SfModule):
+    activity = 'clean namespace'
+    argument_spec: Dict[str, Any] = {
+        'target_namespace': {'type': 'str', 'required': True},
+        'resources': {'type': 'list', 'elements': 'str', 'choices': list(RESOURCES), 'default': list(RESOURCES)},
+        'keep': {'type': 'dict', 'options': {
+            'names': {'type': 'list', 'elements': 'str'},
+            'types': {'type': 'list', 'elements': 'str', 'choices': ['image', 'label', 'snapshot', 'other']},
+            'labelled': {'type': 'bool', 'default': False},
+            'metadata': {'type': 'dict'},
+        }},
+        'older_than': {'type': 'str'},
+        'delete_namespace': {'type': 'bool', 'default': False},
+        'allow_system': {'type': 'bool', 'default': False},
+        'missing_ok': {'type': 'bool', 'default': False},
+        'wait': {'type': 'bool', 'default': True},
+        'wait_timeout': {'type': 'int', 'default': 900},
+        'concurrency': {'type': 'int', 'default': 8},
+    }
+
+    def run(self) -> None:
+        params = self.params
+        keep = params['keep'] or {}
+        self.activity = f'clean namespace {params["target_namespace"]!r}'
+        request = CleanupRequest(
+            target=params['target_namespace'], resources=params['resources'], keep_names=keep.get('names') or (),
+            keep_types=keep.get('types') or (), keep_labelled=bool(keep.get('labelled')),
+            keep_metadata=keep.get('metadata') or {}, older_than=params['older_than'],
+            delete_namespace=params['delete_namespace'], allow_system=params['allow_system'],
+            missing_ok=params['missing_ok'], wait=params['wait'], wait_timeout=params['wait_timeout'],
+            concurrency=params['concurrency'])
+        self.apply(Cleaner(self.api, request).plan())
+
+
+def main() -> None:
+    SfNamespaceCleanup()()
+
+
+if __name__ == '__main__':
+    main()
