@@ -147,36 +147,49 @@ class Cell:
         return sizes
 
 
-# Running tasks through ansible-playbook. One play per cell: the first run, then a gate where the test checks the
-# cluster and hands over the second and third runs' options, then those runs. The hand-overs use the pipe lookup
-# (a shell on the controller) instead of modules, which cost most of a second each: this keeps the matrix fast.
-PLAY = '''---
+# Running tasks through ansible-playbook. One play per cell: the first run; a gate where the test checks the cluster
+# and hands over the next runs' options; the second run; a gate where the test says whether a third run is needed
+# (not when the second changed nothing: it is the fixed point already); the third run. The hand-overs use the pipe
+# lookup (a shell on the controller), not modules, which cost most of a second each: this keeps the matrix fast.
+def hand_over(value: str, name: str, then_wait: bool) -> str:
+    """A pipe lookup writing the Jinja expression `value` as JSON to file `name` (atomically), then optionally
+    reading the gate (a FIFO: blocks until the test writes to it)."""
+    path = f'(files.{name} | quote)'
+    command = f"'printf %s ' ~ ({value} | to_json | quote) ~ ' > ' ~ {path} ~ '.tmp && mv ' ~ {path} ~ '.tmp ' ~ {path}"
+    if then_wait:
+        command += " ~ ' && cat ' ~ (files.gate | quote)"
+    return f"lookup('ansible.builtin.pipe', {command})"
+
+
+# MODULE is replaced by the module's name.
+PLAY = f'''---
 - name: Fault matrix cell
   hosts: localhost
   gather_facts: false
   tasks:
     - name: First run, under the fault
-      {module}: "{{{{ first }}}}"
+      MODULE: "{{{{ first }}}}"
       register: run0
       ignore_errors: true
       when: first is not none
     - name: Hand the first result over and wait for the next runs' options
       ansible.builtin.set_fact:
-        again: "{{{{ lookup('ansible.builtin.pipe', 'printf %s ' ~ (run0 | to_json | quote) ~ ' > '
-                  ~ (first_file | quote) ~ '.tmp && mv ' ~ (first_file | quote) ~ '.tmp ' ~ (first_file | quote)
-                  ~ ' && cat ' ~ (gate | quote)) | from_json }}}}"
+        again: "{{{{ {hand_over('run0', 'first', True)} | from_json }}}}"
     - name: Second run
-      {module}: "{{{{ again[0] }}}}"
+      MODULE: "{{{{ again[0] }}}}"
       register: run1
       ignore_errors: true
+    - name: Hand the second result over and learn whether a third run is needed
+      ansible.builtin.set_fact:
+        third: "{{{{ {hand_over('run1', 'second', True)} | from_json }}}}"
     - name: Third run
-      {module}: "{{{{ again[1] }}}}"
+      MODULE: "{{{{ again[1] }}}}"
       register: run2
       ignore_errors: true
-    - name: Hand the second and third results over
+      when: third
+    - name: Hand the third result over
       ansible.builtin.set_fact:
-        handed: "{{{{ lookup('ansible.builtin.pipe', 'printf %s ' ~ ([run1, run2] | to_json | quote) ~ ' > '
-                   ~ (again_file | quote) ~ '.tmp && mv ' ~ (again_file | quote) ~ '.tmp ' ~ (again_file | quote)) }}}}"
+        handed: "{{{{ {hand_over('run2', 'third', False)} }}}}"
 '''
 
 
@@ -184,24 +197,23 @@ class Playbook:
     """The runs of one cell, as tasks of one play (see PLAY); `first=None` skips the first run (after a kill)."""
 
     def __init__(self, cell: Cell, module: str, first: dict[str, Any] | None, label: str) -> None:
-        self.first_file = cell.workdir / f'{label}-first.json'
-        self.again_file = cell.workdir / f'{label}-again.json'
+        self.files = {name: cell.workdir / f'{label}-{name}.json' for name in ('first', 'second', 'third')}
         self.gate = cell.workdir / f'{label}-gate'
-        for path in (self.first_file, self.again_file, self.gate):
+        for path in (*self.files.values(), self.gate):
             path.unlink(missing_ok=True)
         os.mkfifo(self.gate)
         variables = cell.workdir / f'{label}-vars.json'
-        variables.write_text(json.dumps({'first': first, 'first_file': str(self.first_file), 'gate': str(self.gate),
-                                         'again_file': str(self.again_file)}))
+        variables.write_text(json.dumps({'first': first, 'files': {'gate': str(self.gate), **{
+            name: str(path) for name, path in self.files.items()}}}))
         playbook = cell.workdir / f'{label}.yml'
-        playbook.write_text(PLAY.format(module=module))
+        playbook.write_text(PLAY.replace('MODULE', module))
         env = {**os.environ, 'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'), 'ANSIBLE_NOCOLOR': '1',
                'ANSIBLE_PYTHON_INTERPRETER': str(VENV_BIN / 'python'), 'ANSIBLE_RETRY_FILES_ENABLED': 'false',
                # Modules fed to Python on stdin: no temporary files, fewer forks per task.
                'ANSIBLE_PIPELINING': 'true'}
         for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY'):
             env.pop(name, None)
-        # Output goes to a file: a play waiting at the gate must never block on a full pipe.
+        # Output goes to a file: a play waiting at a gate must never block on a full pipe.
         self.log = cell.workdir / f'{label}.log'
         with open(self.log, 'w') as log:
             self.process = subprocess.Popen(
@@ -218,30 +230,36 @@ class Playbook:
         self.killed = True
         self.process.wait(timeout=30)
 
-    def _wait_for(self, path: Path) -> Any:
-        deadline = time.monotonic() + 300
+    def _wait_for(self, name: str) -> Any:
+        path, deadline = self.files[name], time.monotonic() + 300
         while not path.exists():
             if not self.running() or time.monotonic() > deadline:
                 self.stop()
                 output = self.log.read_text(errors='replace')
-                raise AssertionError(f'the play ended without handing over {path.name}:\n{output[-8000:]}')
+                raise AssertionError(f'the play ended without handing over its {name} result:\n{output[-8000:]}')
             time.sleep(0.02)
-        return json.loads(path.read_text())
+        result = json.loads(path.read_text())
+        return None if result.get('skipped') else dict(result)
+
+    def _open_gate(self, value: Any) -> None:
+        with open(self.gate, 'w') as gate:
+            gate.write(json.dumps(value))
 
     def first(self) -> dict[str, Any] | None:
         """The first run's registered result (None when killed or skipped)."""
-        if self.killed:
-            return None
-        result = self._wait_for(self.first_file)
-        return None if result.get('skipped') else dict(result)
+        return None if self.killed else self._wait_for('first')
 
-    def again(self, second: dict[str, Any], third: dict[str, Any]) -> list[dict[str, Any]]:
-        """Let the play go on with the second and third runs, and return their results."""
-        with open(self.gate, 'w') as gate:
-            gate.write(json.dumps([second, third]))
-        results = self._wait_for(self.again_file)
+    def second(self, second: dict[str, Any], third: dict[str, Any]) -> dict[str, Any]:
+        """Let the play go on with the second run (and these options for a third), and return its result."""
+        self._open_gate([second, third])
+        return dict(self._wait_for('second'))
+
+    def third(self, needed: bool) -> dict[str, Any] | None:
+        """Let the play run the third run, or skip it; returns its result (None when skipped)."""
+        self._open_gate(needed)
+        result = self._wait_for('third')
         self.process.wait(timeout=60)
-        return list(results)
+        return result
 
     def stop(self) -> None:
         """End a play still running (a failed check left it waiting at the gate)."""
@@ -302,6 +320,15 @@ def wait_answered(cell: Cell, route: Route, mark: int, count: int, seconds: floa
     while sum(1 for r in cell.emulator.request_log(since=mark) if route.matches(r)) <= count:
         assert time.monotonic() < deadline, f'the held {route.method} {route.path} never ended'
         time.sleep(0.05)
+
+
+def lingering(cell: Cell, route: Route, result: dict[str, Any] | None) -> bool:
+    """Whether a `route` request the run gave up on may still be on the server: its fault was taken, or the run
+    failed on that request (a busy machine can take longer to hand it to the server than the run waited)."""
+    error = (result or {}).get('error') or {}
+    if error.get('method') and error.get('path') and route.matches(error):
+        return True
+    return all((f['method'], f['path']) != (route.method, route.path) for f in cell.emulator.faults())
 
 
 # What must hold afterwards, whatever the fault
@@ -397,9 +424,8 @@ def run_cell(cell: Cell, operation: Operation, fault: Fault) -> str:
                 # The server still finishes what the killed run had sent: judge the world after that.
                 wait_answered(cell, operation.strike_at, mark, answered, fault.hold + 10)
         first = play.first()
-        commit = operation.commit
-        if fault.lingers and all((f['method'], f['path']) != (commit.method, commit.path) for f in emulator.faults()):
-            wait_answered(cell, commit, mark, 0, 30)  # the fault was taken: the commit is still on the server
+        if fault.lingers and lingering(cell, operation.commit, first):
+            wait_answered(cell, operation.commit, mark, 0, 30)
         emulator.clear_faults()
         if play.killed:
             play = Playbook(cell, operation.module, None, 'rerun')
@@ -408,13 +434,16 @@ def run_cell(cell: Cell, operation: Operation, fault: Fault) -> str:
         assert_nothing_half_made(cell, None)
         operation.check(cell, False)
         second, third = operation.rerun(cell, first) if operation.rerun else (operation.args(cell),) * 2
-        again = play.again(*({**cell.connection(), 'timeout': RERUN_TIMEOUT, **extra} for extra in (second, third)))
+        second_run = play.second(*({**cell.connection(), 'timeout': RERUN_TIMEOUT, **extra}
+                                    for extra in (second, third)))
+        succeeded(second_run)
+        third_run = play.third(bool(second_run['changed']))
     finally:
         play.stop()
-    succeeded(again[0])
-    succeeded(again[1])
-    assert again[1]['changed'] is False, \
-        f'the second run did not converge: a third run changed something: {again[1].get("actions")}'
+    if third_run is not None:
+        succeeded(third_run)
+        assert third_run['changed'] is False, \
+            f'the second run did not converge: a third run changed something: {third_run.get("actions")}'
     assert_nothing_half_made(cell, uploads_before)
     operation.check(cell, True)
     return outcome

@@ -5,9 +5,9 @@ operation's task through ansible-playbook while the emulator injects the row's f
 either recovered or failed with a clean typed error (`failed`, a `msg`, no traceback, an `error` with a `type`).
 Then, checked through the API: no half-made version (every version's bytes hash to its sha512), no artifact left
 in `initial` without versions, no mis-pointed label or image (the world is as before the task or as it asked), and
-a second run of the task converges (succeeds, then a third run reports no change) with the world exactly as asked
-and no upload left holding bytes. Machinery: fault_matrix.py. Table: docs/reliability.md (generated from the run by
-tools/fault_matrix_table.py).
+a second run of the task converges (succeeds; if it changed something, a third run reports no change) with the
+world exactly as asked and no upload left holding bytes. Machinery: fault_matrix.py. The table in
+docs/reliability.md is generated from the recorded run by tools/fault_matrix_table.py.
 
 Adding an operation (a column), e.g. sf_snapshot, sf_namespace_cleanup or sf_artifact_download when they land, is
 one entry in COLUMNS:
@@ -132,22 +132,22 @@ def rollback_rerun(cell: Cell, first: dict[str, Any] | None) -> tuple[Args, Args
 
 
 COLUMNS = [
-    Operation('publish_file', 'sf_image_publish file (4 MiB, chunk_size 1)', 'shakenfist.storage.sf_image_publish',
+    Operation('publish_file', 'sf_image_publish file', 'shakenfist.storage.sf_image_publish',
               setup_file, lambda cell: {'name': 'image', 'src': cell.facts['src'], 'chunk_size': 1,
                                         'checksum_cache_dir': str(cell.state_dir)},
               check_file, (CONVERT, CREATE_UPLOAD, CHUNK, TRUNCATE), midway=CHUNK, midway_after=2),
-    Operation('publish_url', 'sf_image_publish url (cluster fetch)', 'shakenfist.storage.sf_image_publish',
+    Operation('publish_url', 'sf_image_publish url', 'shakenfist.storage.sf_image_publish',
               setup_url, lambda cell: {'url': cell.facts['url'], 'wait_timeout': 60}, check_url, (FETCH,)),
-    Operation('publish_absent', 'sf_image_publish state absent', 'shakenfist.storage.sf_image_publish',
+    Operation('publish_absent', 'sf_image_publish absent', 'shakenfist.storage.sf_image_publish',
               setup_image, lambda cell: {'name': 'image', 'state': 'absent'}, check_image_gone, (DELETE_ARTIFACT,)),
     # Creating a label sends the same write as moving one (POST /label/<name>), so one column covers both.
-    Operation('label_move', 'sf_label create/move (move)', 'shakenfist.storage.sf_label',
+    Operation('label_move', 'sf_label create/move', 'shakenfist.storage.sf_label',
               lambda cell: setup_images(cell, 'a'), lambda cell: {'name': 'web', 'target': 'image-b'},
               label_check(['a'], ['a', 'b']), LABEL_WRITES),
     Operation('label_rollback', 'sf_label rollback', 'shakenfist.storage.sf_label',
               lambda cell: setup_images(cell, 'a', 'b'), lambda cell: {'name': 'web', 'rollback': 1},
               label_check(['a', 'b'], ['a', 'b', 'a']), LABEL_WRITES, rerun=rollback_rerun),
-    Operation('label_absent', 'sf_label state absent', 'shakenfist.storage.sf_label',
+    Operation('label_absent', 'sf_label absent', 'shakenfist.storage.sf_label',
               lambda cell: setup_images(cell, 'a'), lambda cell: {'name': 'web', 'state': 'absent'},
               label_check(['a'], None), (DELETE_ARTIFACT,)),
 ]
@@ -185,15 +185,15 @@ def kill(cell: Cell, play: Playbook) -> None:
 
 
 ROWS = [
-    Fault('reset', 'connection reset mid-request (commit write)', inject=on_commit(kind='drop', after_bytes=0)),
-    Fault('500', 'HTTP 500 on the commit write', inject=on_commit(kind='fail', status=500)),
-    Fault('503', 'HTTP 503, twice on every write route', inject=on_every_write(kind='fail', status=503, count=2)),
-    Fault('406', '406 storm: every write route answers 406 twice', inject=on_every_write(kind='not_ready', count=2)),
-    Fault('slow', f'commit answered {SLOW_PAST} s after `timeout: {SLOW_TIMEOUT}` ran out',
+    Fault('reset', 'connection reset', inject=on_commit(kind='drop', after_bytes=0)),
+    Fault('500', '500 on the commit', inject=on_commit(kind='fail', status=500)),
+    Fault('503', '503 twice on every write', inject=on_every_write(kind='fail', status=503, count=2)),
+    Fault('406', '406 storm', inject=on_every_write(kind='not_ready', count=2)),
+    Fault('slow', f'answer {SLOW_PAST:g} s past `timeout: {SLOW_TIMEOUT:g}`',
           inject=on_commit(kind='latency', seconds=SLOW_TIMEOUT + SLOW_PAST), timeout=SLOW_TIMEOUT, lingers=True),
-    Fault('expire', 'tokens expire mid-operation', strike=expire_tokens, hold=0.5),
-    Fault('restart', 'emulator restart mid-operation', strike=restart, hold=5.0),
-    Fault('kill', '`kill -9` mid-operation, then a re-run', strike=kill, hold=1.0),
+    Fault('expire', 'token expiry', strike=expire_tokens, hold=0.5),
+    Fault('restart', 'emulator restart', strike=restart, hold=5.0),
+    Fault('kill', '`kill -9`, re-run', strike=kill, hold=1.0),
 ]
 
 # Cells that fail because of the collection, with the behaviour that fails them: (row, column) -> reason.
