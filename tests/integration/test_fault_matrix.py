@@ -201,12 +201,8 @@ XFAIL: dict[tuple[str, str], str] = {
     ('slow', 'publish_file'):
         'sf_image_publish looks for the version of a convert answered after `timeout` for `timeout` more, then '
         'empties the upload the server is still converting: the server stores an empty version (the sha512 of '
-        'nothing) and the next run adds a second one (a timeout after a write is not yet an unknown outcome, '
-        'issue 10 item 4)',
-    ('slow', 'label_rollback'):
-        'sf_label reports a POST /label answered after `timeout` as a failed task although the server moved the label '
-        '(a timeout after a write is not yet an unknown outcome that is re-read, issue 10 item 4), so re-running the '
-        'failed rollback, as a user does, rolls the label back a second time',
+        'nothing) and the next run adds a second one (an outcome still unknown when the run gives up must keep the '
+        'upload, not empty it: issue 10 item 4)',
     ('kill', 'label_rollback'):
         'a rollback killed after its POST /label reached the server leaves nothing the next run can see (the '
         'collection records interrupted uploads, not interrupted rollbacks), so re-running it rolls back a second time',
