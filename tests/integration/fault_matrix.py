@@ -434,8 +434,8 @@ def run_cell(cell: Cell, operation: Operation, fault: Fault) -> str:
         assert_nothing_half_made(cell, None)
         operation.check(cell, False)
         second, third = operation.rerun(cell, first) if operation.rerun else (operation.args(cell),) * 2
-        second_run = play.second(*({**cell.connection(), 'timeout': RERUN_TIMEOUT, **extra}
-                                    for extra in (second, third)))
+        rerun_args = [{**cell.connection(), 'timeout': RERUN_TIMEOUT, **extra} for extra in (second, third)]
+        second_run = play.second(*rerun_args)
         succeeded(second_run)
         third_run = play.third(bool(second_run['changed']))
     finally:

@@ -243,4 +243,3 @@ def test_cell(fault: Fault, operation: Operation, matrix_backend: Backend, file_
         matrix_backend.emulator.clear_faults()
     record(ROWS, COLUMNS, fault, operation, status='xpassed' if xfail else 'passed', outcome=outcome, reason=xfail,
            detail=None, seconds=round(time.monotonic() - started, 1))
-
