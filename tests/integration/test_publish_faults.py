@@ -5,12 +5,10 @@ what the cluster holds: the right bytes, or nothing half-made (no artifact, no v
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROOT, VENV_BIN
+from tests.integration.processes import kill_tree
 from tests.support.backend import Backend, backend_kind
 
 pytestmark = pytest.mark.skipif(backend_kind() != 'emulator', reason='fault injection needs the emulator')
@@ -247,22 +246,6 @@ def test_tokens_expire_mid_upload(case: Case) -> None:
         assert sum(1 for r in log if r['path'] == '/auth' and r['status'] == 200) >= 2
 
 
-def descendants(root: int) -> list[int]:
-    """Every process below `root`, children first (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path('/proc').iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry.name)] = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
-    found: list[int] = []
-    frontier = [root]
-    while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        found = children + found
-        frontier = children
-    return found
-
-
 def kill_mid_upload(case: Case, chunks: int) -> int:
     """Start a publish, SIGKILL the playbook and its module process once `chunks` chunks were stored (as an AWX job
     timeout or a lost controller would), and return the upload UUID it was writing to."""
@@ -275,10 +258,7 @@ def kill_mid_upload(case: Case, chunks: int) -> int:
         assert process.poll() is None, 'the publish ended before it could be killed'
         assert time.monotonic() < deadline, 'no upload chunks seen'
         time.sleep(0.02)
-    # Ansible's workers start sessions of their own, so the module is found as a descendant of our playbook.
-    for pid in [*descendants(process.pid), process.pid]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kill_tree(process.pid)
     process.wait(timeout=30)
     backend.emulator.clear_faults()
     return mark
