@@ -122,7 +122,7 @@ class Cleaner:
     def plan(self) -> Plan:
         self.validate()
         request = self.request
-        plan = Plan(finish=self.finish, partial=lambda: self._result())
+        plan = Plan(finish=self.finish, partial=self._result)
         if not self._namespace_exists():
             if not request.missing_ok:
                 raise SfNotFound(f'there is no namespace {request.target!r}',
@@ -368,4 +368,3 @@ class Cleaner:
         if self.request.delete_namespace:
             after['exists'] = self._namespace_exists()
         return after, self._result()
-
