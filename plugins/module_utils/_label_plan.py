@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ._confirm import artifact_gone, artifact_is, metadata_is, version_gone
 from ._errors import SfAmbiguousReference, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
 from ._labels import (
+    PENDING_KEY,
     RESERVED_PREFIX,
     RESOLVED_FROM_KEY,
     SERVER_DEFAULT_MAX_VERSIONS,
@@ -136,6 +137,10 @@ class LabelPlanner:
     def plan_present(self, text: str, request: LabelRequest, plan: Optional[Plan] = None) -> Plan:
         """Create or move a label, set its retention, sharing and metadata. Steps go into `plan` when given."""
         before = self.check(text, request, sharing=False)
+        if request.rollback is not None:
+            finished = self._interrupted_rollback(before, plan)
+            if finished is not None:
+                return finished
         wanted: Optional[LabelVersion] = None
         warnings: List[str] = []
         if request.target or request.blob or request.rollback is not None or not before.exists:
@@ -151,6 +156,33 @@ class LabelPlanner:
             check_write(self.caller, before, creating=not before.exists, shared=request.shared,
                         trusts=self.api.namespace_trusts)
         return self.plan_change(before, wanted, request, plan, warnings)
+
+    def _interrupted_rollback(self, before: LabelState, plan: Optional[Plan]) -> Optional[Plan]:
+        """A rollback is an action: repeated, it moves the label again. A run killed after its move reached the
+        server must not make the next run roll back twice, so each rollback records its intent first
+        (PENDING_KEY: the version it started from and the blob it moves to). When the label has moved to that blob
+        since, that run got through: finish its bookkeeping instead of rolling back again."""
+        pending = before.metadata.get(PENDING_KEY)
+        current = before.current
+        if not isinstance(pending, dict) or current is None or not before.uuid:
+            return None
+        if not (current.version > int(pending.get('from') or 0) and current.blob_uuid == pending.get('blob')):
+            return None  # the interrupted run never moved the label: this rollback goes ahead (and clears it)
+        plan = plan or Plan(before=before.diff_view(), after=before.diff_view(), result=before.result())
+        uuid = before.uuid
+        source = pending.get('source') if isinstance(pending.get('source'), dict) else {}
+
+        def finish(step: Step) -> None:
+            step.changed = False
+            if not current.resolved_from and self.api.has_capability('artifact-metadata'):
+                self.api.set_metadata(uuid, resolved_from_key(current.version), source)
+            self.api.delete_metadata(uuid, PENDING_KEY)
+
+        plan.note(f'the rollback of {before.ref} to blob {current.blob_uuid} was done by an interrupted run '
+                  f'(version {current.version}): not rolling back again')
+        plan.add('finish_rollback', f'finish the bookkeeping of that rollback on {before.ref}', finish)
+        plan.finish = plan.finish or (lambda: self._finish(before))
+        return plan
 
     def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], request: LabelRequest,
                     plan: Optional[Plan] = None, warnings: Optional[List[str]] = None) -> Plan:
@@ -213,7 +245,14 @@ class LabelPlanner:
         in a blob that does not exist yet at planning time (sf_image_publish labels what it is about to upload)."""
         written = written or Written(before.uuid)
 
+        relative = (wanted.resolved_from or {}).get('via', '').startswith('rollback')
+
         def run(step: Step) -> None:
+            if relative and before.uuid:
+                # Intent first, so a run killed after the move cannot make the next one roll back again.
+                self.api.set_metadata(before.uuid, PENDING_KEY, {
+                    'from': max([v.version for v in before.history], default=0), 'blob': wanted.blob_uuid,
+                    'source': wanted.resolved_from or {}})
             result = self.api.update_label(before.namespace, before.name, wanted.blob_uuid,
                                            max_versions if not before.exists else None)
             written.uuid = result.uuid
@@ -228,6 +267,9 @@ class LabelPlanner:
             wanted.version = max(ours)
             step.result = self.point_text(before, wanted)
             self._record_source(result.uuid, wanted, list(result.blobs), step)
+            if relative:
+                with contextlib.suppress(SfError):
+                    self.api.delete_metadata(result.uuid, PENDING_KEY)
 
         def confirm() -> bool:
             now = self.reader.reread(before.namespace, before.name).current

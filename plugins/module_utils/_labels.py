@@ -27,6 +27,8 @@ RESERVED_PREFIX = 'shakenfist.storage.'
 # The layout before per-version keys: one key holding {version: source}. Still read, never written.
 RESOLVED_FROM_KEY = 'shakenfist.storage.resolved_from'
 RESOLVED_FROM_PREFIX = RESOLVED_FROM_KEY + '.'
+# A rollback's intent, written before it moves the label and removed after (see LabelPlanner).
+PENDING_KEY = 'shakenfist.storage.rollback_pending'
 SERVER_DEFAULT_MAX_VERSIONS = 3
 
 

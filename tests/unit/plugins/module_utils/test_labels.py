@@ -441,3 +441,32 @@ def test_a_move_whose_answer_is_lost_and_did_not_happen_fails(ci: FakeApi) -> No
     with pytest.raises(errors.SfError) as caught:
         present(ci, 'web', target='img-b')
     assert caught.value.kind == 'timeout'
+
+
+def test_a_rollback_killed_after_its_move_is_not_repeated(ci: FakeApi) -> None:
+    from ansible_collections.shakenfist.storage.plugins.module_utils._labels import PENDING_KEY
+
+    for name in ('img-a', 'img-b'):
+        present(ci, 'web', target=name)
+    uuid = reader(ci).read('ci', 'web').uuid or ''
+    # What a killed rollback leaves: its intent, and the move (the server got it), but no history entry.
+    ci.set_metadata(uuid, PENDING_KEY, {'from': 2, 'blob': image_blob(ci, 'img-a'), 'source': {'ref': 'x'}})
+    ci.update_label('ci', 'web', image_blob(ci, 'img-a'))
+    ci.writes.clear()
+    outcome = present(ci, 'web', rollback=1)
+    assert not outcome.changed and 'done by an interrupted run' in outcome.actions[0]
+    assert current(outcome)['blob_uuid'] == image_blob(ci, 'img-a') and current(outcome)['version'] == 3
+    assert ci.writes == [f'metadata {resolved_from_key(3)}', f'delete metadata {PENDING_KEY}']
+    # With the intent gone, a new rollback is a new action again.
+    assert present(ci, 'web', rollback=1).changed
+
+
+def test_a_rollback_records_its_intent_then_clears_it(ci: FakeApi) -> None:
+    from ansible_collections.shakenfist.storage.plugins.module_utils._labels import PENDING_KEY
+
+    for name in ('img-a', 'img-b'):
+        present(ci, 'web', target=name)
+    ci.writes.clear()
+    assert present(ci, 'web', rollback=1).changed
+    assert ci.writes[0] == f'metadata {PENDING_KEY}' and ci.writes[-1] == f'delete metadata {PENDING_KEY}'
+    assert PENDING_KEY not in ci.artifacts[reader(ci).read('ci', 'web').uuid or ''].metadata
