@@ -38,6 +38,11 @@ UPLOADS = 'uploads'
 UPLOAD_RECORD_DAYS = 7  # servers drop abandoned uploads after a day (older docs) to a week (newer code)
 
 
+def _answered(exc: SfError) -> bool:
+    """Whether the server answered (it is done with the request), as opposed to no answer at all."""
+    return isinstance(exc, SfServerError) and exc.status is not None
+
+
 def human(size: int) -> str:
     value = float(size)
     for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
@@ -265,6 +270,8 @@ class FilePublish:
         step.result = '; '.join(words)
 
     def _discard_upload(self) -> None:
+        if self.run.keep_upload:
+            return
         if self.run.upload_uuid:
             abandon(self.api, self.run.upload_uuid)
             self.run.upload_uuid = None
@@ -286,19 +293,35 @@ class FilePublish:
         if now.artifact is not None and request.max_versions and now.artifact.max_versions != request.max_versions:
             # Created meanwhile by another run: retention first, so our version does not trim what is kept.
             self.api.set_max_versions(now.artifact.uuid, request.max_versions)
-        try:
-            answer = self.api.convert_upload(
-                request.name or '', namespace=request.target, source_url=self.ref, artifact_type=request.artifact_type,
-                blob_uuid=run.reuse_blob, upload_uuid=None if run.reuse_blob else run.upload_uuid)
-        except UNKNOWN_OUTCOME as exc:
-            if not self._recover(now, step, exc):
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                answer = self.api.convert_upload(
+                    request.name or '', namespace=request.target, source_url=self.ref,
+                    artifact_type=request.artifact_type, blob_uuid=run.reuse_blob,
+                    upload_uuid=None if run.reuse_blob else run.upload_uuid)
+                break
+            except UNKNOWN_OUTCOME as exc:
+                if self._recover(now, step, exc):
+                    return
+                if not _answered(exc):
+                    # No answer: the server may still be converting. Emptying the upload now could turn that into
+                    # a version of nothing, so it is left for the server (and the next run) as it is.
+                    self.run.keep_upload = True
+                    raise SfTimeout(f'the conversion into {self.ref} did not answer ({exc}) and no version appeared '
+                                    f'within {self.api.transport.settings.timeout:.0f}s; it may still finish',
+                                    hint='run the task again: it finds the version if the conversion finished, and '
+                                         'converts again if not') from None
+                if attempt > self.pub.retries or not self._upload_intact():
+                    self._clean_after_failed_convert(now)
+                    raise
+                # The server answered that it failed, and our upload is whole: nothing was converted, so again.
+                self.api.transport.pause(attempt, f'conversion into {self.ref} failed ({exc}); converting again')
+            except SfError:
+                # Refused (a 4xx): some servers leave an empty artifact behind even then (0.7.2 on a vanished blob).
                 self._clean_after_failed_convert(now)
                 raise
-            return
-        except SfError:
-            # Refused (a 4xx): some servers leave an empty artifact behind even then (0.7.2 on a vanished blob).
-            self._clean_after_failed_convert(now)
-            raise
         self._forget_upload()
         run.created = now.artifact is None
         self._identify(now, current_of(self.api, answer), answer.blob_uuid, step)
@@ -342,6 +365,15 @@ class FilePublish:
         raise SfServerError(f'the cluster kept no version of {self.ref} with sha512 {run.sha512} (versions now: '
                             f'{kept}); nothing was removed, because none of them was provably added by this run',
                             hint='another client may be changing this artifact at the same time; run the task again')
+
+    def _upload_intact(self) -> bool:
+        """Whether this run's upload still holds the whole file (so no conversion took it)."""
+        if self.run.reuse_blob:
+            return True
+        try:
+            return self.api.upload_size(self.run.upload_uuid or '') == self.size
+        except SfError:
+            return False
 
     def _recover(self, before: Current, step: Step, error: SfError) -> bool:
         """The conversion's outcome is unknown (an error answer, a timeout, a dropped connection): the server may

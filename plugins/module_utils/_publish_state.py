@@ -104,6 +104,7 @@ class PublishRun:
     sha512: Optional[str] = None
     size: Optional[int] = None
     upload_uuid: Optional[str] = None
+    keep_upload: bool = False  # a conversion may still be using it: leave it, and its record, to the next run
     reuse_blob: Optional[str] = None
     uploaded_bytes: int = 0
     resumed_bytes: int = 0

@@ -168,6 +168,7 @@ class FakeCluster:
         self.after_convert: List[Callable[[], Any]] = []
         self.store: Callable[[bytes], bytes] = lambda data: data
         self.convert_fault: Optional[ConvertFault] = None
+        self.convert_faults_stay = False  # every conversion fails, not only the next one
         self.on_append: Optional[Callable[[int], None]] = None  # hears the call count before each append
         self.report_sha512 = True
         self._index: Optional[ArtifactIndex] = None
@@ -417,7 +418,7 @@ class FakeCluster:
         source_url = source_url or f'sf://upload/{self.namespace}/{name}'
         while self.before_convert:
             self.before_convert.pop(0)()
-        fault, self.convert_fault = self.convert_fault, None
+        fault, self.convert_fault = self.convert_fault, (self.convert_fault if self.convert_faults_stay else None)
         if fault and not fault.stored:
             if fault.creates_artifact:
                 self._owned_or_new(namespace, artifact_type, source_url, 'initial')

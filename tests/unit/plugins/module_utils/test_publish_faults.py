@@ -182,22 +182,37 @@ def test_a_stored_version_is_recovered_after_an_error_answer(api: FakeCluster, t
     assert 'but the version was stored' in outcome.actions[1] and str(error) in outcome.actions[1]
 
 
-@pytest.mark.parametrize('error', [SfServerError('boom', status=500), SfTimeout('no answer within 60s')])
-def test_a_conversion_that_stored_nothing_leaves_nothing(api: FakeCluster, tmp_path: Path, error: SfError) -> None:
-    api.fail_next_convert(error, stored=False, creates_artifact=True)
-    failed = failing(api, name='web', src=a_file(tmp_path, b'ours'), state_dir=str(tmp_path / 'state'))
-    assert failed.kind == error.kind and api.transport.pauses >= 1
-    upload = api.wrote('create_upload')[0][1]
-    assert ('truncate_upload', upload, 0) in api.writes and api.uploads[upload] == b''
-    created = [a for a in api.artifacts.values() if a.source_url == 'sf://upload/ci/web']
-    assert len(created) == 1 and created[0].state == 'deleted'
-    assert deletes(api) == [('delete_artifact', created[0].uuid)]
+def test_a_conversion_that_failed_and_stored_nothing_is_sent_again(api: FakeCluster, tmp_path: Path) -> None:
+    # The server answered 500 and our upload still holds the whole file: nothing was converted, so convert again.
+    api.fail_next_convert(SfServerError('boom', status=500), stored=False, creates_artifact=True)
+    outcome = publish(api, name='web', src=a_file(tmp_path, b'ours'), state_dir=str(tmp_path / 'state'))
+    assert outcome.changed and outcome.result['sha512'] == sha512(b'ours') and api.transport.pauses >= 1
+    assert len(api.wrote('convert_upload')) == 2 and deletes(api) == []
+    web = api.find('sf://upload/ci/web')
+    assert web is not None and web.state == 'created' and api.indexes(web.uuid) == [1]
     assert StateDir(str(tmp_path / 'state')).entries(UPLOADS) == []
+
+
+def test_a_conversion_that_never_answered_leaves_the_upload_for_the_server(api: FakeCluster,
+                                                                            tmp_path: Path) -> None:
+    # No answer: the server may still be converting, so nothing is emptied or deleted, and the next run finishes.
+    api.fail_next_convert(SfTimeout('no answer within 60s'), stored=False, creates_artifact=True)
+    src, state = a_file(tmp_path, b'ours'), str(tmp_path / 'state')
+    failed = failing(api, name='web', src=src, state_dir=state)
+    assert failed.kind == 'timeout' and 'it may still finish' in str(failed)
+    upload = api.wrote('create_upload')[0][1]
+    assert not any(w[0] == 'truncate_upload' for w in api.writes) and api.uploads[upload] == b'ours'
+    assert deletes(api) == [] and len(StateDir(state).entries(UPLOADS)) == 1
+    again = publish(api, name='web', src=src, state_dir=state)
+    assert again.changed and again.result['resumed_bytes'] == 4 and again.result['uploaded_bytes'] == 0
+    web = api.find('sf://upload/ci/web')
+    assert web is not None and api.indexes(web.uuid) == [1] and StateDir(state).entries(UPLOADS) == []
 
 
 def test_a_failed_conversion_never_deletes_an_artifact_that_was_there(api: FakeCluster, tmp_path: Path) -> None:
     web = api.seed('sf://upload/ci/web', [], state='initial')
     api.fail_next_convert(SfServerError('boom', status=500), stored=False)
+    api.convert_faults_stay = True
     failing(api, name='web', src=a_file(tmp_path, b'ours'))
     assert deletes(api) == [] and api.artifacts[web].state == 'initial'
 
