@@ -316,10 +316,14 @@ def convert_upload(
 # --- caching from a URL (the fetch itself is in fetch.py) -------------------------------------------------------
 @route('POST', '/artifacts')
 def cache_url(req: Request, url: Any = None, shared: Any = False, namespace: Any = None) -> dict[str, Any]:
-    from sf_emulator.fetch import queue_fetch
+    from sf_emulator.fetch import FetchError, check_url, queue_fetch
 
     if not url or not isinstance(url, str):
         raise bad_request('no url specified')
+    try:
+        check_url(req.config, url)  # before anything is created: only http(s) is ever fetched
+    except FetchError as exc:
+        raise bad_request(str(exc)) from None
     make_shared = _flag(shared, 'shared')
     if make_shared and not req.is_admin:
         raise forbidden('only the system namespace can create shared artifacts')
