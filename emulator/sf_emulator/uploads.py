@@ -3,28 +3,38 @@
 Bytes go straight from the socket to DATA/uploads/<uuid> in large reads while the sha512 is updated with the same
 buffer, so converting a finished upload into a blob needs no second pass. The running hash lives in memory; after
 a restart or a truncate it is rebuilt from the file when next needed.
+
+One lock per upload serialises appends, truncates and the convert. The convert holds it from hashing until the
+file is the blob's and the upload row is gone, and marks the upload closed: an append that was waiting for the
+lock then finds no upload (404 `upload not found`, as after any conversion) instead of writing into the blob.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sf_emulator.db import register_schema
+from sf_emulator.blobs_model import blob_path, create_blob
+from sf_emulator.db import Tx, register_schema
 from sf_emulator.errors import bad_request, not_found
 from sf_emulator.jobs import register_periodic
 from sf_emulator.prealloc import reserve
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sf_emulator.app import App
     from sf_emulator.server import BodyReader, Request
+
+T = TypeVar('T')
 
 register_schema(
     'uploads',
@@ -44,11 +54,13 @@ PIPELINE_MIN = 16 * 1024 * 1024
 
 @dataclass
 class Running:
-    """The sha512 of the first `size` bytes of an upload file; the lock serialises appends to one upload."""
+    """The sha512 of the first `size` bytes of an upload file; the lock serialises appends, truncates and the
+    convert of one upload. `closed`: converted (or expired) while someone waited for the lock."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     digest: Any = None
     size: int = -1
+    closed: bool = False
 
 
 class UploadState:
@@ -86,12 +98,40 @@ def _sync_digest(running: Running, path: Path) -> None:
     running.digest, running.size = digest, size
 
 
-def finished_sha512(app: App, upload_uuid: str) -> tuple[int, str]:
-    """(size, sha512 hex) of an upload's bytes; used when it becomes a blob."""
+def _check_open(app: App, upload_uuid: str, running: Running) -> None:
+    """Under the upload's lock: the upload still exists (not converted or expired while we waited)."""
+    if running.closed:
+        raise not_found('upload not found')
+    with app.db.read() as tx:
+        if tx.one('SELECT 1 FROM uploads WHERE uuid = ?', (upload_uuid,)) is None:
+            raise not_found('upload not found')
+
+
+def convert_to_blob(app: App, upload_uuid: str, blob_uuid: str, commit: Callable[[Tx], T]) -> T:
+    """Turn an upload into blob `blob_uuid`: hash, move the file and commit (upload row gone, blob row made, then
+    `commit(tx)` for the caller's changes) all under the upload's lock, so no append can slip in between."""
     running = state(app).get(upload_uuid)
     with running.lock:
-        _sync_digest(running, upload_path(app, upload_uuid))
-        return running.size, running.digest.hexdigest()
+        _check_open(app, upload_uuid, running)
+        source = upload_path(app, upload_uuid)
+        _sync_digest(running, source)
+        size, sha512 = running.size, running.digest.hexdigest()
+        destination = blob_path(app.blob_dir, blob_uuid)
+        if source.exists():
+            os.replace(source, destination)
+        else:
+            destination.touch()
+        try:
+            with app.db.write() as tx:
+                tx.execute('DELETE FROM uploads WHERE uuid = ?', (upload_uuid,))
+                create_blob(tx, blob_uuid, size, sha512)
+                result = commit(tx)
+        except BaseException:
+            os.replace(destination, source)  # refused (e.g. a namespace check): the upload stays as it was
+            raise
+        running.closed = True
+    state(app).forget(upload_uuid)
+    return result
 
 
 def _fill(body: BodyReader, view: memoryview) -> int:
@@ -182,6 +222,7 @@ def append(req: Request, upload_uuid: str) -> int:
     running = state(req.app).get(upload_uuid)
     assert req.body is not None
     with running.lock:
+        _check_open(req.app, upload_uuid, running)
         _sync_digest(running, path)
         try:
             with open(path, 'ab', buffering=0) as handle:
@@ -210,6 +251,7 @@ def truncate(req: Request, upload_uuid: str, offset: int) -> None:
     path = upload_path(req.app, upload_uuid)
     running = state(req.app).get(upload_uuid)
     with running.lock:
+        _check_open(req.app, upload_uuid, running)
         size = path.stat().st_size if path.exists() else 0
         if size == 0:
             if offset > 0:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
+from typing import Any
 
 from sfe_helpers import Api, make_namespace
 
@@ -178,3 +180,46 @@ def test_tenant_can_read_blob_it_cannot_list(system: Api) -> None:
     other = make_namespace(system)
     blob = other.upload_bytes('private', b'secret-bytes')['blob_uuid']
     assert system.call('GET', f'/blobs/{blob}/data').content == b'secret-bytes'
+
+
+def test_appends_racing_a_convert_never_corrupt_the_blob(emulator: EmulatorProcess) -> None:
+    """A convert and appends to the same upload, many times over: the blob's bytes always hash to the recorded
+    sha512, every append the server acknowledged is in the blob, and every other one was refused as the server
+    refuses appends to a converted upload (404 `upload not found`)."""
+    system = Api(emulator.url, 'system', emulator.system_key)
+    appenders, chunk = 3, 512 * 1024
+    for attempt in range(25):
+        upload = system.ok('POST', '/upload')['uuid']
+        initial = os.urandom(4 << 20)
+        system.ok('POST', f'/upload/{upload}', data=initial, headers=OCTETS)
+        start = threading.Barrier(appenders + 1)
+        outcomes: list[tuple[int, Any]] = []
+
+        def append(n: int, upload: str = upload, start: threading.Barrier = start,
+                   outcomes: list[tuple[int, Any]] = outcomes) -> None:
+            api = Api(emulator.url, 'system', emulator.system_key)
+            api.login()
+            start.wait()
+            for _ in range(8):
+                answer = api.call('POST', f'/upload/{upload}', data=os.urandom(chunk), headers=OCTETS)
+                outcomes.append((answer.status_code, answer.json()))
+                if answer.status_code != 200:
+                    return
+
+        threads = [threading.Thread(target=append, args=(n,)) for n in range(appenders)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        time.sleep(0.002 * (attempt % 5))
+        art = system.ok('POST', f'/artifacts/upload/race-{attempt}', {'upload_uuid': upload})
+        for thread in threads:
+            thread.join(timeout=60)
+        blob = system.ok('GET', f'/blobs/{art["blob_uuid"]}')
+        data = system.call('GET', f'/blobs/{art["blob_uuid"]}/data').content
+        assert len(data) == blob['size'] and hashlib.sha512(data).hexdigest() == blob['sha512'], attempt
+        assert data.startswith(initial)
+        accepted = [body for status, body in outcomes if status == 200]
+        refused = [(status, body) for status, body in outcomes if status != 200]
+        assert blob['size'] == len(initial) + chunk * len(accepted), (attempt, outcomes)
+        assert all(answer == (404, {'error': 'upload not found', 'status': 404}) for answer in refused), refused
+    assert list((emulator.data_dir / 'uploads').iterdir()) == []  # no append re-created a converted upload
