@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sf_emulator import artifacts_model as model
 from sf_emulator.blobs_model import blob_path, checksums, create_blob
 from sf_emulator.config import Config
+from sf_emulator.crashpoints import reached
 from sf_emulator.db import Tx
 from sf_emulator.events import add_event
 from sf_emulator.hooks import HOOKS
@@ -186,6 +187,7 @@ def run_fetch(app: App, payload: dict[str, Any]) -> None:
             tmp.unlink(missing_ok=True)
         else:
             os.replace(tmp, blob_path(app.blob_dir, blob_uuid))
+            reached('fetch-moved')  # killed here: the file has no row, start-up removes it, the job runs again
             create_blob(tx, blob_uuid, size, sha512)
             model.add_version(tx, app.config, artifact_uuid, blob_uuid)
         tx.execute("UPDATE artifacts SET state = 'created', error_message = NULL WHERE uuid = ?", (artifact_uuid,))

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,14 @@ class EmulatorProcess:
         port: int | None = None,
         system_key: str | None = None,
         extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self._fixed_port = port
         self.port = port or 0
         self.system_key = system_key or secrets.token_urlsafe(18)
         self.extra_args = list(extra_args)
+        self.env = dict(env or {})  # added to this process's environment for the child (e.g. SF_EMULATOR_PAUSE_AT)
         self.url = ''
         self.pid: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -82,7 +84,8 @@ class EmulatorProcess:
         ]
         log = open(self.log_path, 'ab')  # noqa: SIM115 - the child keeps writing to it
         try:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             env={**os.environ, **self.env})
         finally:
             log.close()
         self.pid = self._process.pid
@@ -114,6 +117,17 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=STOP_TIMEOUT)
+        self.pid = None
+        self._token = None
+
+    def kill(self) -> None:
+        """SIGKILL the process (a crash: nothing is flushed or cleaned up) and wait for it to be gone."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT)
         self.pid = None
         self._token = None
 

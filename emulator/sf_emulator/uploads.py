@@ -11,9 +11,11 @@ lock then finds no upload (404 `upload not found`, as after any conversion) inst
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
+import shutil
 import threading
 import time
 import uuid
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sf_emulator.blobs_model import blob_path, create_blob
+from sf_emulator.blobs_model import blob_path, create_blob, remove_unreferenced
+from sf_emulator.crashpoints import reached
 from sf_emulator.db import Tx, register_schema
 from sf_emulator.errors import bad_request, not_found
-from sf_emulator.jobs import register_periodic
+from sf_emulator.jobs import register_periodic, register_startup
 from sf_emulator.prealloc import reserve
 from sf_emulator.router import route
 
@@ -98,40 +101,69 @@ def _sync_digest(running: Running, path: Path) -> None:
     running.digest, running.size = digest, size
 
 
-def _check_open(app: App, upload_uuid: str, running: Running) -> None:
-    """Under the upload's lock: the upload still exists (not converted or expired while we waited)."""
+def _check_open(app: App, upload_uuid: str, running: Running) -> Any:
+    """Under the upload's lock: the upload's row, if it still exists (not converted or expired while we waited)."""
     if running.closed:
         raise not_found('upload not found')
     with app.db.read() as tx:
-        if tx.one('SELECT 1 FROM uploads WHERE uuid = ?', (upload_uuid,)) is None:
-            raise not_found('upload not found')
+        row = tx.one('SELECT * FROM uploads WHERE uuid = ?', (upload_uuid,))
+    if row is None:
+        raise not_found('upload not found')
+    return row
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    """A second name for the upload's bytes, so that until the commit the upload is untouched."""
+    try:
+        os.link(source, destination)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        shutil.copyfile(source, destination)  # a file system without hard links: slower, just as safe
 
 
 def convert_to_blob(app: App, upload_uuid: str, blob_uuid: str, commit: Callable[[Tx], T]) -> T:
-    """Turn an upload into blob `blob_uuid`: hash, move the file and commit (upload row gone, blob row made, then
-    `commit(tx)` for the caller's changes) all under the upload's lock, so no append can slip in between."""
+    """Turn an upload into blob `blob_uuid` under the upload's lock, so no append can slip in between.
+
+    Crash safety without an intent log: the blob file is a hard link to the upload file until the commit (upload
+    row gone, blob row made, then `commit(tx)` for the caller's changes), and the upload's name is removed after
+    it. Killed before the commit, the blob file has no row; killed after it, the upload file has none: either
+    way start-up removes the file no row references and the other one is whole.
+    """
     running = state(app).get(upload_uuid)
     with running.lock:
-        _check_open(app, upload_uuid, running)
+        row = _check_open(app, upload_uuid, running)
         source = upload_path(app, upload_uuid)
+        if not source.exists():
+            # Never a version of nothing: these bytes were lost (or never sent).
+            raise not_found('upload data missing' if row['size'] else 'upload has no data')
         _sync_digest(running, source)
+        if running.size < row['size']:
+            raise not_found('upload data missing')  # shorter than the size an append acknowledged
         size, sha512 = running.size, running.digest.hexdigest()
         destination = blob_path(app.blob_dir, blob_uuid)
-        if source.exists():
-            os.replace(source, destination)
-        else:
-            destination.touch()
+        _link_or_copy(source, destination)
+        reached('convert-linked')
         try:
             with app.db.write() as tx:
                 tx.execute('DELETE FROM uploads WHERE uuid = ?', (upload_uuid,))
                 create_blob(tx, blob_uuid, size, sha512)
                 result = commit(tx)
         except BaseException:
-            os.replace(destination, source)  # refused (e.g. a namespace check): the upload stays as it was
+            destination.unlink(missing_ok=True)  # refused (e.g. a namespace check): the upload stays as it was
             raise
         running.closed = True
+        reached('convert-committed')
+        source.unlink(missing_ok=True)
     state(app).forget(upload_uuid)
     return result
+
+
+def remove_orphan_files(app: App) -> None:
+    """At start-up: upload files no row references (converted or expired when the process died)."""
+    with app.db.read() as tx:
+        known = {r['uuid'] for r in tx.all('SELECT uuid FROM uploads')}
+    remove_unreferenced(app.upload_dir, known)
 
 
 def _fill(body: BodyReader, view: memoryview) -> int:
@@ -282,3 +314,4 @@ def expire_uploads(app: App) -> None:
 
 
 register_periodic(expire_uploads)
+register_startup(remove_orphan_files)
