@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import sys
 import time
@@ -23,6 +24,15 @@ if TYPE_CHECKING:
 log = logging.getLogger('sf_emulator.http')
 
 MAX_JSON_BODY = 16 * 1024 * 1024
+# JSON bodies nest no deeper than this (the API's own are 2-3 levels; metadata values may add a few): deeper is a
+# 400, not a RecursionError or a value that later cannot be serialised.
+MAX_JSON_DEPTH = 64
+# The request line and headers together (gunicorn, in front of the real server, allows 100 fields of 8 KiB each
+# and answers 400 beyond; one budget for the whole head is simpler and stops a never-ending header section).
+MAX_HEAD_BYTES = 64 * 1024
+MAX_TRAILER_BYTES = 8 * 1024
+_DIGITS = re.compile(r'[0-9]+')
+_CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,16}')
 # Bodies left unread up to this size are drained so the client reads our answer (e.g. a 401 before it re-authenticates
 # and retries an upload chunk) instead of a connection reset; larger ones close the connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
@@ -62,8 +72,62 @@ def decode_path(raw: str) -> str:
     return '/' + decoded.lstrip('/')
 
 
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_JSON_DEPTH:
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 class DropConnection(Exception):
     """Injected fault: abandon the request without an answer."""
+
+
+class MalformedRequest(ApiError):
+    """A 400 for a request whose framing cannot be trusted (length, chunks): answered, then the connection closes,
+    because where the next request starts is unknown."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+class HeadTooLarge(Exception):
+    """The request line and headers went over MAX_HEAD_BYTES."""
+
+
+class RequestStream:
+    """The connection's input stream; while a request head is read it counts the bytes against a budget."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.head_left: int | None = None
+
+    def readline(self, size: int = -1) -> bytes:
+        if self.head_left is None:
+            return bytes(self._raw.readline(size))
+        limit = self.head_left + 1 if size is None or size < 0 else min(size, self.head_left + 1)
+        line = bytes(self._raw.readline(limit))
+        self.head_left -= len(line)
+        if self.head_left < 0:
+            raise HeadTooLarge()
+        return line
+
+    def readinto(self, buffer: Any) -> int | None:
+        return self._raw.readinto(buffer)
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._raw.read(size))
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class BodyReader:
@@ -113,13 +177,12 @@ class BodyReader:
             line = self._rfile.readline(1024)
             if not line:
                 raise ConnectionError('client closed the connection inside a chunked body')
-            try:
-                self._chunk_left = int(line.split(b';')[0].strip(), 16)
-            except ValueError:
-                raise ConnectionError('bad chunk size line') from None
+            size = line.split(b';')[0].strip()
+            if not line.endswith(b'\n') or not _CHUNK_SIZE.fullmatch(size):
+                raise MalformedRequest('malformed chunked body: bad chunk size line')
+            self._chunk_left = int(size, 16)
             if self._chunk_left == 0:
-                while self._rfile.readline(1024) not in (b'\r\n', b'\n', b''):
-                    pass  # trailers
+                self._read_trailers()
                 self._chunked_done = True
                 return 0
         size = self._limit(min(len(buffer), self._chunk_left))
@@ -129,8 +192,24 @@ class BodyReader:
         self._chunk_left -= got
         self.bytes_read += got
         if self._chunk_left == 0:
-            self._rfile.readline(16)
+            end = self._rfile.readline(3)
+            if not end:
+                raise ConnectionError('client closed the connection inside a chunked body')
+            if end not in (b'\r\n', b'\n'):
+                raise MalformedRequest('malformed chunked body: no line end after a chunk')
         return got
+
+    def _read_trailers(self) -> None:
+        budget = MAX_TRAILER_BYTES
+        while True:
+            line = self._rfile.readline(budget + 1)
+            if not line:
+                raise ConnectionError('client closed the connection inside a chunked body')
+            budget -= len(line)
+            if budget < 0 or not line.endswith(b'\n'):
+                raise MalformedRequest('malformed chunked body: trailers too large')
+            if line in (b'\r\n', b'\n'):
+                return
 
     def read_all(self, limit: int) -> bytes:
         out = bytearray()
@@ -183,6 +262,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         pass  # requests are logged once, by _log(), and only with --verbose
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = RequestStream(self.rfile)  # type: ignore[assignment]
+
     def finish(self) -> None:
         # One handler thread per connection: close its database connection when the connection ends.
         try:
@@ -191,10 +274,24 @@ class Handler(BaseHTTPRequestHandler):
             self.server.app.db.close_thread_connection()
 
     def handle_one_request(self) -> None:
+        stream: RequestStream = self.rfile  # type: ignore[assignment]
+        stream.head_left = MAX_HEAD_BYTES
         try:
             super().handle_one_request()
+        except HeadTooLarge:
+            for name in ('requestline', 'request_version', 'command'):
+                if not hasattr(self, name):
+                    setattr(self, name, '')
+            self.send_error(400, 'Request header too large')
         except (ConnectionError, socket.timeout, DropConnection):
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The HTTP layer's own refusals (before any handler runs). gunicorn answers 400 for a request line or
+        header section over its limits where http.server says 414 or 431: follow gunicorn."""
+        if code in (414, 431):
+            code = 400
+        super().send_error(code, message, explain)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith('do_'):
@@ -209,16 +306,10 @@ class Handler(BaseHTTPRequestHandler):
         path = decode_path(raw_path)
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
         req = Request(app, self.command, path, query, self.headers)
+        self.rfile.head_left = None  # type: ignore[attr-defined]
         status, sent = 500, 0
         try:
-            length_header = self.headers.get('Content-Length')
-            chunked = 'chunked' in self.headers.get('Transfer-Encoding', '').lower()
-            try:
-                length = int(length_header) if length_header is not None else None
-            except ValueError:
-                length = None
-            if length is None and not chunked:
-                length = 0
+            length, chunked = self._framing()
             resolution = ROUTER.resolve(self.command, path)
             route = resolution.route
             faults = [] if route is not None and route.emulator_only else app.faults.take(self.command, path)
@@ -243,6 +334,8 @@ class Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
         except ApiError as exc:
+            if isinstance(exc, MalformedRequest):
+                self.close_connection = True
             if exc.status == 302:
                 status, sent = self._send_error(req, 302, exc.body(), {'Location': '/'})
             else:
@@ -257,6 +350,24 @@ class Handler(BaseHTTPRequestHandler):
             self._finish_body(req)
             duration = time.monotonic() - started
             self._log(req, status, duration, sent)
+
+    def _framing(self) -> tuple[int | None, bool]:
+        """(Content-Length, chunked) of the body. Anything ambiguous is a 400 that closes the connection: a
+        negative or non-numeric length would otherwise be read until the client gives up."""
+        lengths = {value.strip() for value in self.headers.get_all('Content-Length') or []}
+        codings = self.headers.get_all('Transfer-Encoding') or []
+        if codings:
+            if [c.strip().lower() for c in ','.join(codings).split(',')] != ['chunked']:
+                raise MalformedRequest('unsupported Transfer-Encoding: only chunked is understood')
+            if lengths:
+                raise MalformedRequest('a request cannot have both Content-Length and Transfer-Encoding')
+            return None, True
+        if not lengths:
+            return 0, False
+        value = lengths.pop()
+        if lengths or not _DIGITS.fullmatch(value):
+            raise MalformedRequest('invalid Content-Length')
+        return int(value), False
 
     def _unrouted(self, resolution: Resolution, raw_query: str) -> RawResponse | Response:
         """Flask's answers when no API handler runs: a redirect, automatic OPTIONS, a 405 or an HTML 404."""
@@ -299,6 +410,8 @@ class Handler(BaseHTTPRequestHandler):
                 kwargs[key] = value
         if not route.raw_body:
             assert req.body is not None
+            if (req.body.length or 0) > MAX_JSON_BODY:
+                raise ApiError(413, 'request body too large')  # before reading any of it
             raw = req.body.read_all(MAX_JSON_BODY)
             body = self._parse_body(raw)
             unexpected = route.unexpected_keys(list(body))
@@ -315,6 +428,13 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise bad_request('the request body is not valid JSON') from None
+        except RecursionError:
+            body = None
+            depth = MAX_JSON_DEPTH + 1
+        else:
+            depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            raise bad_request(f'the request body nests deeper than {MAX_JSON_DEPTH} levels')
         if body is None:
             return {}
         if not isinstance(body, dict):
