@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import resource
 import signal
 import sys
 import threading
@@ -13,6 +15,7 @@ from typing import Any, NoReturn
 
 from sf_emulator import __version__
 from sf_emulator.config import coerce, settings
+from sf_emulator.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -30,6 +33,16 @@ def _fault(text: str) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise argparse.ArgumentTypeError('--fault needs a JSON object')
     return spec
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'needs a whole number, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'needs at least 1, got {value}')
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument('--verbose', action='store_true', help='log one line per request to stderr')
     serve.add_argument(
+        '--max-connections', type=_positive, default=DEFAULT_MAX_CONNECTIONS, metavar='N',
+        help='open client connections at most; beyond, a new one is answered 503 "too many connections" with '
+        'Retry-After: 1 (default: %(default)s). Idle keep-alive connections hold no thread.',
+    )
+    serve.add_argument(
+        '--request-threads', type=_positive, default=DEFAULT_REQUEST_THREADS, metavar='N',
+        help='requests answered at the same time at most; more wait for a free thread (default: %(default)s)',
+    )
+    serve.add_argument(
         '--fault',
         type=_fault,
         action='append',
@@ -75,6 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
             help=f'{setting.help} (default: {setting.default})',
         )
     return parser
+
+
+def fit_file_limit(max_connections: int, reserve: int = 128) -> int:
+    """The connection cap the open-file limit allows: raise the soft limit towards the hard one when the cap
+    needs it (each connection is a file descriptor; `reserve` covers the database, blobs and refusals)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + reserve
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return max_connections
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft >= needed:
+        return max_connections
+    allowed = max(1, soft - reserve)
+    print(f'sf-emulator: warning: the open-file limit ({soft}) allows {allowed} connections, not {max_connections}',
+          file=sys.stderr, flush=True)
+    return allowed
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -108,7 +149,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f'sf-emulator: error: cannot open the database in {args.data_dir}: {exc}', file=sys.stderr)
         return 1
     try:
-        server = EmulatorHTTPServer((args.host, args.port), app)
+        server = EmulatorHTTPServer((args.host, args.port), app, max_connections=fit_file_limit(args.max_connections),
+                                    request_threads=args.request_threads)
     except OSError as exc:
         print(f'sf-emulator: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}', file=sys.stderr)
         return 1

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import re
 import socket
+import ssl
 import sys
+import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
+from sf_emulator.connections import Connection, Parker, Refusals, RequestThreads
 from sf_emulator.errors import ApiError, bad_request
 from sf_emulator.responses import FileResponse, RawResponse, Response
 from sf_emulator.router import ROUTER, Resolution, Route
@@ -23,6 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger('sf_emulator.http')
 
+# Open connections beyond this get a 503; requests are answered by at most this many threads (idle connections
+# hold no thread). Both are `serve` flags.
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_REQUEST_THREADS = 64
+TLS_HANDSHAKE_TIMEOUT = 30.0
 MAX_JSON_BODY = 16 * 1024 * 1024
 # JSON bodies nest no deeper than this (the API's own are 2-3 levels; metadata values may add a few): deeper is a
 # 400, not a RecursionError or a value that later cannot be serialised.
@@ -125,6 +134,9 @@ class RequestStream:
 
     def read(self, size: int = -1) -> bytes:
         return bytes(self._raw.read(size))
+
+    def peek(self, size: int = 0) -> bytes:
+        return bytes(self._raw.peek(size))
 
     def close(self) -> None:
         self._raw.close()
@@ -255,23 +267,44 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'sf-emulator'
     sys_version = ''
-    timeout = 600  # seconds of socket silence before an idle keep-alive connection (and its thread) is dropped
+    timeout = 600  # seconds of socket silence in a request, or between requests, before a connection is dropped
     server: EmulatorHTTPServer
 
     # --- plumbing -----------------------------------------------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         pass  # requests are logged once, by _log(), and only with --verbose
 
+    @classmethod
+    def for_connection(cls, sock: Any, address: Any, server: EmulatorHTTPServer) -> Handler:
+        """A handler that stays with its connection across requests and threads (BaseRequestHandler's constructor
+        would serve the whole connection on the calling thread)."""
+        if isinstance(sock, ssl.SSLSocket):
+            sock.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            sock.do_handshake()
+        handler = cls.__new__(cls)
+        handler.request, handler.client_address, handler.server = sock, address, server
+        handler.setup()
+        return handler
+
     def setup(self) -> None:
         super().setup()
         self.rfile = RequestStream(self.rfile)  # type: ignore[assignment]
 
-    def finish(self) -> None:
-        # One handler thread per connection: close its database connection when the connection ends.
+    def input_pending(self) -> bool:
+        """Whether bytes of a next request were already read (pipelining, TLS records): checked without blocking,
+        so the connection is parked only when the selector will see its next request."""
+        sock = self.connection
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        sock.setblocking(False)
         try:
-            super().finish()
+            return bool(self.rfile.peek(1))  # type: ignore[attr-defined]
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except OSError:
+            return True  # the next read meets the error and closes the connection
         finally:
-            self.server.app.db.close_thread_connection()
+            sock.settimeout(self.timeout)
 
     def handle_one_request(self) -> None:
         stream: RequestStream = self.rfile  # type: ignore[assignment]
@@ -543,14 +576,30 @@ class Handler(BaseHTTPRequestHandler):
             )
 
 
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
+class EmulatorHTTPServer(HTTPServer):
+    """Accepts connections up to `max_connections` (503 beyond); idle ones wait in one selector thread and
+    requests run on at most `request_threads` threads (see connections.py)."""
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: App,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_threads: int = DEFAULT_REQUEST_THREADS,
+    ) -> None:
         self.app = app
-        super().__init__(address, Handler)
+        self.max_connections = max(1, max_connections)
+        self._open = 0
+        self._open_lock = threading.Lock()
+        self.request_threads = RequestThreads(self, request_threads)
+        self.parker = Parker(self, idle_timeout=Handler.timeout)
+        self.refusals = Refusals(self)
+        super().__init__(address, Handler)  # binds and listens; on failure it calls server_close()
+        self.parker.start()
 
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -558,3 +607,34 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 self.socket.setsockopt(socket.SOL_SOCKET, option, 4 * 1024 * 1024)
         super().server_bind()
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    def get_request(self) -> tuple[Any, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                time.sleep(0.1)  # out of file descriptors: the listening socket stays readable, do not spin on it
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Called by the accept loop: count the connection and park it until it has a request to read."""
+        with self._open_lock:
+            accepted = self._open < self.max_connections
+            if accepted:
+                self._open += 1
+        if not accepted:
+            self.refusals.refuse(request)
+            return
+        self.parker.park(Connection(self, request, client_address))
+
+    def connection_closed(self) -> None:
+        with self._open_lock:
+            self._open -= 1
+
+    def server_close(self) -> None:
+        self.parker.stop()
+        super().server_close()

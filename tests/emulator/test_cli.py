@@ -27,7 +27,8 @@ def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]
 def test_help_documents_every_flag() -> None:
     result = run_cli('serve', '--help')
     assert result.returncode == 0
-    for flag in ('--host', '--port', '--data-dir', '--system-key', '--verbose', '--fault', '--latency'):
+    for flag in ('--host', '--port', '--data-dir', '--system-key', '--verbose', '--fault', '--latency',
+                 '--max-connections', '--request-threads'):
         assert flag in result.stdout
     for name in settings():
         assert '--' + name.replace('_', '-') in result.stdout
@@ -36,7 +37,9 @@ def test_help_documents_every_flag() -> None:
 def test_bad_flag_is_one_line(tmp_path: Path) -> None:
     for args in (['serve', '--data-dir', str(tmp_path), '--bogus'], ['serve', '--data-dir', str(tmp_path),
                  '--port', 'abc'], ['serve'], ['serve', '--data-dir', str(tmp_path), '--op-delay', 'soon'],
-                 ['serve', '--data-dir', str(tmp_path), '--fault', '{"kind": "nope"}']):
+                 ['serve', '--data-dir', str(tmp_path), '--fault', '{"kind": "nope"}'],
+                 ['serve', '--data-dir', str(tmp_path), '--max-connections', '0'],
+                 ['serve', '--data-dir', str(tmp_path), '--request-threads', 'many']):
         result = run_cli(*args)
         assert result.returncode != 0, args
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
