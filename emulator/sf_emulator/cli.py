@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import resource
 import signal
 import sys
@@ -16,6 +17,8 @@ from typing import Any, NoReturn
 from sf_emulator import __version__
 from sf_emulator.config import coerce, settings
 from sf_emulator.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS
+
+SYSTEM_KEY_ENV = 'SF_EMULATOR_SYSTEM_KEY'
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,9 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument('--host', default='127.0.0.1', help='address to listen on (default: %(default)s)')
     serve.add_argument('--port', type=int, default=13000, help='TCP port to listen on (default: %(default)s)')
     serve.add_argument('--data-dir', type=Path, required=True, help='directory for the database, blobs and uploads')
-    serve.add_argument(
-        '--system-key',
-        help='secret of the key "deploy" in the system (admin) namespace; generated and printed when omitted',
+    key = serve.add_mutually_exclusive_group()
+    key.add_argument(
+        '--system-key-file', type=Path, metavar='FILE',
+        help=f'read the secret of the key "deploy" in the system (admin) namespace from FILE (one line). Or set '
+        f'{SYSTEM_KEY_ENV}. With neither, a key is generated and printed.',
+    )
+    key.add_argument(
+        '--system-key', metavar='KEY',
+        help=f'the system key on the command line: every local user can read it (ps); prefer {SYSTEM_KEY_ENV} '
+        'or --system-key-file',
     )
     serve.add_argument('--verbose', action='store_true', help='log one line per request to stderr')
     serve.add_argument(
@@ -118,6 +128,24 @@ def fit_file_limit(max_connections: int, reserve: int = 128) -> int:
     return allowed
 
 
+def system_key(args: argparse.Namespace) -> str | None:
+    """The system key from --system-key-file, --system-key (warned: visible in ps) or the environment."""
+    from_env = os.environ.pop(SYSTEM_KEY_ENV, None)  # not passed on to anything this process starts
+    if args.system_key_file is not None:
+        try:
+            key = args.system_key_file.read_text(encoding='utf-8').rstrip('\r\n')
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f'cannot read --system-key-file {args.system_key_file}: {exc}') from None
+        if not key:
+            raise ValueError(f'--system-key-file {args.system_key_file} is empty')
+        return key
+    if args.system_key is not None:
+        print(f'sf-emulator: warning: --system-key shows the key to every local user (ps, /proc/<pid>/cmdline); '
+              f'use {SYSTEM_KEY_ENV} or --system-key-file', file=sys.stderr, flush=True)
+        return str(args.system_key)
+    return from_env or None
+
+
 def serve(args: argparse.Namespace) -> int:
     from sf_emulator.app import App
     from sf_emulator.server import EmulatorHTTPServer
@@ -135,7 +163,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.latency is not None:
         faults.append({'kind': 'latency', 'seconds': args.latency, 'count': None})
     try:
-        app = App(args.data_dir.resolve(), system_key=args.system_key, settings=values, faults=faults,
+        app = App(args.data_dir.resolve(), system_key=system_key(args), settings=values, faults=faults,
                   verbose=args.verbose)
     except ValueError as exc:
         print(f'sf-emulator: error: {exc}', file=sys.stderr)

@@ -27,6 +27,8 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 # Requests made by this helper carry this User-Agent, so tests counting requests can leave them out.
 USER_AGENT = 'sf-emulator-testing'
+# The system key reaches the process in its environment: on the command line every local user could read it.
+SYSTEM_KEY_ENV = 'SF_EMULATOR_SYSTEM_KEY'
 
 
 def free_port() -> int:
@@ -79,13 +81,12 @@ class EmulatorProcess:
         command = [
             sys.executable, '-m', 'sf_emulator', 'serve',
             '--host', '127.0.0.1', '--port', str(self.port),
-            '--data-dir', str(self.data_dir), f'--system-key={self.system_key}',
-            *self.extra_args,
+            '--data-dir', str(self.data_dir), *self.extra_args,
         ]
         log = open(self.log_path, 'ab')  # noqa: SIM115 - the child keeps writing to it
         try:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                             env={**os.environ, **self.env})
+                                             env={**os.environ, **self.env, SYSTEM_KEY_ENV: self.system_key})
         finally:
             log.close()
         self.pid = self._process.pid
