@@ -51,6 +51,7 @@ class App:
         settings: dict[str, Any] | None = None,
         faults: list[dict[str, Any]] | None = None,
         verbose: bool = False,
+        admin_routes: bool = True,
     ) -> None:
         self.modules = load_domain_modules()
         self.data_dir = data_dir
@@ -65,6 +66,7 @@ class App:
             self.faults.add(spec)
         self.request_log = RequestLog()
         self.verbose = verbose
+        self.admin_routes = admin_routes  # False: no /_emulator/ routes at all (--no-admin-routes)
         self.system_key = system_key
         self.generated_system_key: str | None = None
         self.jwt_secret = b''

@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument('--verbose', action='store_true', help='log one line per request to stderr')
     serve.add_argument(
+        '--no-admin-routes', dest='admin_routes', action='store_false',
+        help='serve without the emulator-only /_emulator/ routes (request log, faults, config, info): those paths '
+        'then answer like any unknown path. --fault and --latency still apply.',
+    )
+    serve.add_argument(
         '--max-connections', type=_positive, default=DEFAULT_MAX_CONNECTIONS, metavar='N',
         help='open client connections at most; beyond, a new one is answered 503 "too many connections" with '
         'Retry-After: 1 (default: %(default)s). Idle keep-alive connections hold no thread.',
@@ -164,7 +169,7 @@ def serve(args: argparse.Namespace) -> int:
         faults.append({'kind': 'latency', 'seconds': args.latency, 'count': None})
     try:
         app = App(args.data_dir.resolve(), system_key=system_key(args), settings=values, faults=faults,
-                  verbose=args.verbose)
+                  verbose=args.verbose, admin_routes=args.admin_routes)
     except ValueError as exc:
         print(f'sf-emulator: error: {exc}', file=sys.stderr)
         return 2

@@ -343,7 +343,7 @@ class Handler(BaseHTTPRequestHandler):
         status, sent = 500, 0
         try:
             length, chunked = self._framing()
-            resolution = ROUTER.resolve(self.command, path)
+            resolution = ROUTER.resolve(self.command, path, emulator_routes=app.admin_routes)
             route = resolution.route
             faults = [] if route is not None and route.emulator_only else app.faults.take(self.command, path)
             drop_after = next((f.after_bytes for f in faults if f.kind == 'drop'), None)
