@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any, NoReturn
 
 from sf_emulator import __version__
 from sf_emulator.config import coerce, settings
-from sf_emulator.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS
+from sf_emulator.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS, tls_context
 
 SYSTEM_KEY_ENV = 'SF_EMULATOR_SYSTEM_KEY'
 
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         'or --system-key-file',
     )
     serve.add_argument('--verbose', action='store_true', help='log one line per request to stderr')
+    serve.add_argument('--tls-cert', type=Path, metavar='FILE',
+                       help='serve HTTPS (TLS 1.2 or newer) with this PEM certificate chain; needs --tls-key')
+    serve.add_argument('--tls-key', type=Path, metavar='FILE', help='the PEM private key of --tls-cert')
     serve.add_argument(
         '--no-admin-routes', dest='admin_routes', action='store_false',
         help='serve without the emulator-only /_emulator/ routes (request log, faults, config, info): those paths '
@@ -164,6 +168,17 @@ def serve(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(f'sf-emulator: error: --{name.replace("_", "-")}: {exc}', file=sys.stderr)
                 return 2
+    tls = None
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print('sf-emulator: error: --tls-cert and --tls-key go together', file=sys.stderr)
+        return 2
+    if args.tls_cert is not None:
+        try:
+            tls = tls_context(str(args.tls_cert), str(args.tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            print(f'sf-emulator: error: cannot use --tls-cert {args.tls_cert} and --tls-key {args.tls_key}: '
+                  f'{getattr(exc, "strerror", None) or exc}', file=sys.stderr)
+            return 2
     faults = list(args.fault)
     if args.latency is not None:
         faults.append({'kind': 'latency', 'seconds': args.latency, 'count': None})
@@ -183,7 +198,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     try:
         server = EmulatorHTTPServer((args.host, args.port), app, max_connections=fit_file_limit(args.max_connections),
-                                    request_threads=args.request_threads)
+                                    request_threads=args.request_threads, tls=tls)
     except OSError as exc:
         print(f'sf-emulator: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}', file=sys.stderr)
         return 1
@@ -198,7 +213,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     app.start_background()
     host, port = server.server_address[:2]
-    print(f'sf-emulator listening on http://{host}:{port} (data dir {app.data_dir})', flush=True)
+    print(f'sf-emulator listening on {server.scheme}://{host}:{port} (data dir {app.data_dir})', flush=True)
     if app.generated_system_key:
         print(f'system key (namespace system, key name deploy): {app.generated_system_key}', flush=True)
     try:

@@ -406,7 +406,7 @@ class Handler(BaseHTTPRequestHandler):
         """Flask's answers when no API handler runs: a redirect, automatic OPTIONS, a 405 or an HTML 404."""
         allow = {'Allow': ', '.join(sorted(resolution.allowed))}
         if resolution.redirect is not None:
-            location = f'http://{self._host()}{quote(resolution.redirect, safe=_REDIRECT_SAFE)}'
+            location = f'{self.server.scheme}://{self._host()}{quote(resolution.redirect, safe=_REDIRECT_SAFE)}'
             location += f'?{raw_query}' if raw_query else ''
             shown = location.translate(_HTML_ESCAPES)
             page = (
@@ -424,13 +424,13 @@ class Handler(BaseHTTPRequestHandler):
         return RawResponse(NOT_FOUND_HTML, HTML, 404)
 
     def _host(self) -> str:
-        """The host part of a redirect, as Werkzeug builds it: the Host header, without a default :80."""
+        """The host part of a redirect, as Werkzeug builds it: the Host header, without the scheme's default port."""
         host = self.headers.get('Host')
         if not host:
             address, port = self.server.server_address[:2]
             name = address.decode() if isinstance(address, bytes) else address
             host = f'{name}:{port}'
-        return str(host).removesuffix(':80')
+        return str(host).removesuffix(':443' if self.server.tls is not None else ':80')
 
     def _run(self, app: App, route: Route, params: dict[str, Any], req: Request) -> Any:
         if route.emulator_only or not route.public:
@@ -576,6 +576,14 @@ class Handler(BaseHTTPRequestHandler):
             )
 
 
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server context for `--tls-cert`/`--tls-key`: TLS 1.2 or newer, the Python defaults otherwise."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
 class EmulatorHTTPServer(HTTPServer):
     """Accepts connections up to `max_connections` (503 beyond); idle ones wait in one selector thread and
     requests run on at most `request_threads` threads (see connections.py)."""
@@ -590,8 +598,11 @@ class EmulatorHTTPServer(HTTPServer):
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         request_threads: int = DEFAULT_REQUEST_THREADS,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.app = app
+        self.tls = tls  # HTTPS: each accepted connection is wrapped; its handshake runs on a request thread
+        self.scheme = 'https' if tls is not None else 'http'
         self.max_connections = max(1, max_connections)
         self._open = 0
         self._open_lock = threading.Lock()
@@ -626,6 +637,14 @@ class EmulatorHTTPServer(HTTPServer):
             accepted = self._open < self.max_connections
             if accepted:
                 self._open += 1
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            except (OSError, ValueError):
+                self.shutdown_request(request)
+                if accepted:
+                    self.connection_closed()
+                return
         if not accepted:
             self.refusals.refuse(request)
             return

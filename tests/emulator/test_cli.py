@@ -28,7 +28,8 @@ def test_help_documents_every_flag() -> None:
     result = run_cli('serve', '--help')
     assert result.returncode == 0
     for flag in ('--host', '--port', '--data-dir', '--system-key', '--verbose', '--fault', '--latency',
-                 '--max-connections', '--request-threads', '--system-key-file', '--no-admin-routes'):
+                 '--max-connections', '--request-threads', '--system-key-file', '--no-admin-routes',
+                 '--tls-cert', '--tls-key'):
         assert flag in result.stdout
     for name in settings():
         assert '--' + name.replace('_', '-') in result.stdout
