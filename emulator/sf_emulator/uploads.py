@@ -388,17 +388,28 @@ def truncate(req: Request, upload_uuid: str, offset: int) -> None:
 
 
 def expire_uploads(app: App) -> None:
-    """Abandoned uploads disappear `upload_max_age` seconds after their last write."""
+    """Abandoned uploads disappear `upload_max_age` seconds after their last write. One in use (an append still
+    writing, a convert) is not abandoned: its lock is busy, and it is skipped."""
     cutoff = time.time() - float(app.config['upload_max_age'])
     with app.db.read() as tx:
-        if tx.one('SELECT 1 FROM uploads WHERE last_write < ? LIMIT 1', (cutoff,)) is None:
-            return  # the common case: no write transaction at all
-    with app.db.write() as tx:
         rows = tx.all('SELECT uuid FROM uploads WHERE last_write < ?', (cutoff,))
-        tx.executemany('DELETE FROM uploads WHERE uuid = ?', [(r['uuid'],) for r in rows])
-    for row in rows:
-        upload_path(app, row['uuid']).unlink(missing_ok=True)
-        state(app).forget(row['uuid'])
+    for row in rows:  # the common case: none, and no write transaction at all
+        running = state(app).get(row['uuid'])
+        if not running.lock.acquire(blocking=False):
+            continue
+        try:
+            with app.db.write() as tx:
+                gone = tx.execute('DELETE FROM uploads WHERE uuid = ? AND last_write < ?',
+                                  (row['uuid'], cutoff)).rowcount
+            if gone:
+                running.closed = True
+                if running.hasher is not None:
+                    running.hasher.close()
+                upload_path(app, row['uuid']).unlink(missing_ok=True)
+        finally:
+            running.lock.release()
+        if gone:
+            state(app).forget(row['uuid'])
 
 
 register_periodic(expire_uploads)

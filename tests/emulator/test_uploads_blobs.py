@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -223,3 +225,23 @@ def test_appends_racing_a_convert_never_corrupt_the_blob(emulator: EmulatorProce
         assert blob['size'] == len(initial) + chunk * len(accepted), (attempt, outcomes)
         assert all(answer == (404, {'error': 'upload not found', 'status': 404}) for answer in refused), refused
     assert list((emulator.data_dir / 'uploads').iterdir()) == []  # no append re-created a converted upload
+
+
+def test_an_upload_is_not_expired_while_an_append_is_writing(tmp_path) -> None:
+    """The cleaner removed an upload whose append was still writing (last_write is set when an append ends): the
+    append answered a size of 0 and its bytes were gone. An upload in use is not abandoned."""
+    with EmulatorProcess(tmp_path / 'd', extra_args=['--upload-max-age', '0.5', '--cleaner-interval', '0.1']) as sf:
+        api = Api(sf.url, 'system', sf.system_key)
+        upload = api.ok('POST', '/upload')['uuid']
+        with socket.create_connection(('127.0.0.1', sf.port), timeout=30) as sock:
+            sock.sendall(f'POST /upload/{upload} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.login()}\r\n'
+                         'Transfer-Encoding: chunked\r\n\r\n'.encode())
+            for _ in range(10):  # two seconds of a slow client, four times the upload's maximum age
+                sock.sendall(b'3e8\r\n' + b'x' * 1000 + b'\r\n')
+                time.sleep(0.2)
+            sock.sendall(b'0\r\n\r\n')
+            answer = http.client.HTTPResponse(sock)
+            answer.begin()
+            assert (answer.status, answer.read()) == (200, b'10000\n')
+        art = api.ok('POST', '/artifacts/upload/slow-writer', {'upload_uuid': upload})
+        assert api.call('GET', f'/blobs/{art["blob_uuid"]}/data').content == b'x' * 10000
