@@ -12,7 +12,7 @@ from typing import Any
 from sf_emulator.config import Config, make_current
 from sf_emulator.db import Database
 from sf_emulator.faults import Faults
-from sf_emulator.jobs import Cleaner, Workers
+from sf_emulator.jobs import Cleaner, Workers, run_startup_tasks
 from sf_emulator.requestlog import RequestLog
 
 # Domain modules register routes, tables, settings, job kinds and periodic tasks when imported. The optional
@@ -51,6 +51,7 @@ class App:
         settings: dict[str, Any] | None = None,
         faults: list[dict[str, Any]] | None = None,
         verbose: bool = False,
+        admin_routes: bool = True,
     ) -> None:
         self.modules = load_domain_modules()
         self.data_dir = data_dir
@@ -65,6 +66,7 @@ class App:
             self.faults.add(spec)
         self.request_log = RequestLog()
         self.verbose = verbose
+        self.admin_routes = admin_routes  # False: no /_emulator/ routes at all (--no-admin-routes)
         self.system_key = system_key
         self.generated_system_key: str | None = None
         self.jwt_secret = b''
@@ -99,6 +101,7 @@ class App:
             if stored is None or not verify_secret(key, stored['hash']):  # same key: keep its tokens valid
                 set_key(tx, SYSTEM, 'deploy', key)
         self.system_key = key
+        run_startup_tasks(self)
 
     def start_background(self) -> None:
         self._workers = Workers(self, int(self.config['workers']))

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from sf_emulator import artifacts_model as model
 from sf_emulator import metadata
-from sf_emulator.blobs_model import blob_path, blob_view, create_blob, get_blob, instances_by_blob
+from sf_emulator.blobs_model import blob_view, get_blob, instances_by_blob, release_if_unused
 from sf_emulator.db import Tx, dumps
 from sf_emulator.errors import bad_request, forbidden, not_found, unauthorized
 from sf_emulator.events import add_event, list_events
 from sf_emulator.hooks import HOOKS
 from sf_emulator.namespaces_model import SYSTEM, get_namespace, namespaces_trusting, trusts
 from sf_emulator.router import route
-from sf_emulator.uploads import finished_sha512, upload_path
-from sf_emulator.uploads import state as upload_state
+from sf_emulator.uploads import convert_to_blob
 
 if TYPE_CHECKING:
     from sf_emulator.server import Request
@@ -281,45 +279,35 @@ def convert_upload(
                 raise not_found('blob not found')
         elif tx.one('SELECT 1 FROM uploads WHERE uuid = ?', (str(upload_uuid),)) is None:
             raise not_found('upload not found')
-    new_blob = None
-    if upload_uuid:
-        new_blob = str(uuid.uuid4())
-        size, sha512 = finished_sha512(req.app, upload_uuid)
-        source = upload_path(req.app, upload_uuid)
-        destination = blob_path(req.app.blob_dir, new_blob)
-        if source.exists():
-            os.replace(source, destination)
-        else:
-            destination.touch()
-    with req.db.write() as tx:
-        if new_blob is not None:
-            if tx.execute('DELETE FROM uploads WHERE uuid = ?', (upload_uuid,)).rowcount == 0:
-                os.replace(blob_path(req.app.blob_dir, new_blob), upload_path(req.app, upload_uuid))
-                raise not_found('upload not found')  # converted by a concurrent request meanwhile
-            create_blob(tx, new_blob, size, sha512)
-            blob_uuid = new_blob
+
+    def finish(tx: Tx, use_blob: str, fresh: bool) -> dict[str, Any]:
         art_uuid, _ = owned_or_new(tx, req.namespace, target, artifact_type, source_url, artifact_name)
         if make_shared:
             tx.execute('UPDATE artifacts SET shared = 1 WHERE uuid = ?', (art_uuid,))
-        added = model.add_version(tx, req.config, art_uuid, str(blob_uuid))
-        if new_blob is not None and not added:
-            from sf_emulator.blobs_model import release_if_unused
-
-            release_if_unused(tx, new_blob)  # the same bytes as the newest version: nothing keeps this blob
+        added = model.add_version(tx, req.config, art_uuid, use_blob)
+        if fresh and not added:
+            release_if_unused(tx, use_blob)  # the same bytes as the newest version: nothing keeps this blob
         tx.execute("UPDATE artifacts SET state = 'created', error_message = NULL WHERE uuid = ?", (art_uuid,))
-        view = model.full_view(tx, model.get_artifact(tx, art_uuid))
+        return model.full_view(tx, model.get_artifact(tx, art_uuid))
+
     if upload_uuid:
-        upload_state(req.app).forget(upload_uuid)
-    return view
+        new_blob = str(uuid.uuid4())
+        return convert_to_blob(req.app, str(upload_uuid), new_blob, lambda tx: finish(tx, new_blob, True))
+    with req.db.write() as tx:
+        return finish(tx, str(blob_uuid), False)
 
 
 # --- caching from a URL (the fetch itself is in fetch.py) -------------------------------------------------------
 @route('POST', '/artifacts')
 def cache_url(req: Request, url: Any = None, shared: Any = False, namespace: Any = None) -> dict[str, Any]:
-    from sf_emulator.fetch import queue_fetch
+    from sf_emulator.fetch import FetchError, check_url, queue_fetch
 
     if not url or not isinstance(url, str):
         raise bad_request('no url specified')
+    try:
+        check_url(req.config, url)  # before anything is created: only http(s) is ever fetched
+    except FetchError as exc:
+        raise bad_request(str(exc)) from None
     make_shared = _flag(shared, 'shared')
     if make_shared and not req.is_admin:
         raise forbidden('only the system namespace can create shared artifacts')

@@ -6,11 +6,11 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sf_emulator import metadata
-from sf_emulator.blobs_model import ALGORITHMS, blob_path, blob_view, get_blob, set_checksum
+from sf_emulator.blobs_model import ALGORITHMS, blob_path, blob_view, get_blob, remove_unreferenced, set_checksum
 from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, not_found
 from sf_emulator.events import list_events
-from sf_emulator.jobs import enqueue, register_job_kind, register_periodic
+from sf_emulator.jobs import enqueue, register_job_kind, register_periodic, register_startup
 from sf_emulator.responses import FileResponse
 from sf_emulator.router import route
 
@@ -176,3 +176,14 @@ def remove_deleted_blob_files(app: App) -> None:
 
 
 register_periodic(remove_deleted_blob_files)
+
+
+def remove_orphan_files(app: App) -> None:
+    """At start-up: blob files no row references. A process killed between writing a blob file and committing its
+    row (a convert, a fetch, a snapshot) leaves one; the work itself was not committed, so nothing is lost."""
+    with app.db.read() as tx:
+        known = {r['uuid'] for r in tx.all('SELECT uuid FROM blobs')}
+    remove_unreferenced(app.blob_dir, known)
+
+
+register_startup(remove_orphan_files)

@@ -8,6 +8,7 @@ version index zero-padded to 12 digits, exactly like the real server.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,19 @@ ALGORITHMS = ('sha1', 'sha256', 'sha512', 'xxh128')
 
 def blob_path(blob_dir: Path, blob_uuid: str) -> Path:
     return blob_dir / blob_uuid
+
+
+def remove_unreferenced(directory: Path, known: set[str]) -> list[str]:
+    """Remove the files in `directory` whose name is not in `known` (start-up only: nothing writes meanwhile)."""
+    removed = []
+    for entry in sorted(directory.iterdir()):
+        if entry.name not in known and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    if removed:
+        print(f'sf-emulator: removed {len(removed)} file(s) no row references from {directory}: '
+              f'{", ".join(removed[:5])}{" ..." if len(removed) > 5 else ""}', file=sys.stderr, flush=True)
+    return removed
 
 
 def create_blob(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import resource
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -13,6 +17,9 @@ from typing import Any, NoReturn
 
 from sf_emulator import __version__
 from sf_emulator.config import coerce, settings
+from sf_emulator.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS, tls_context
+
+SYSTEM_KEY_ENV = 'SF_EMULATOR_SYSTEM_KEY'
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -32,6 +39,16 @@ def _fault(text: str) -> dict[str, Any]:
     return spec
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'needs a whole number, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'needs at least 1, got {value}')
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sf_emulator.app import load_domain_modules
 
@@ -48,11 +65,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument('--host', default='127.0.0.1', help='address to listen on (default: %(default)s)')
     serve.add_argument('--port', type=int, default=13000, help='TCP port to listen on (default: %(default)s)')
     serve.add_argument('--data-dir', type=Path, required=True, help='directory for the database, blobs and uploads')
-    serve.add_argument(
-        '--system-key',
-        help='secret of the key "deploy" in the system (admin) namespace; generated and printed when omitted',
+    key = serve.add_mutually_exclusive_group()
+    key.add_argument(
+        '--system-key-file', type=Path, metavar='FILE',
+        help=f'read the secret of the key "deploy" in the system (admin) namespace from FILE (one line). Or set '
+        f'{SYSTEM_KEY_ENV}. With neither, a key is generated and printed.',
+    )
+    key.add_argument(
+        '--system-key', metavar='KEY',
+        help=f'the system key on the command line: every local user can read it (ps); prefer {SYSTEM_KEY_ENV} '
+        'or --system-key-file',
     )
     serve.add_argument('--verbose', action='store_true', help='log one line per request to stderr')
+    serve.add_argument('--tls-cert', type=Path, metavar='FILE',
+                       help='serve HTTPS (TLS 1.2 or newer) with this PEM certificate chain; needs --tls-key')
+    serve.add_argument('--tls-key', type=Path, metavar='FILE', help='the PEM private key of --tls-cert')
+    serve.add_argument(
+        '--no-admin-routes', dest='admin_routes', action='store_false',
+        help='serve without the emulator-only /_emulator/ routes (request log, faults, config, info): those paths '
+        'then answer like any unknown path. --fault and --latency still apply.',
+    )
+    serve.add_argument(
+        '--max-connections', type=_positive, default=DEFAULT_MAX_CONNECTIONS, metavar='N',
+        help='open client connections at most; beyond, a new one is answered 503 "too many connections" with '
+        'Retry-After: 1 (default: %(default)s). Idle keep-alive connections hold no thread.',
+    )
+    serve.add_argument(
+        '--request-threads', type=_positive, default=DEFAULT_REQUEST_THREADS, metavar='N',
+        help='requests answered at the same time at most; more wait for a free thread (default: %(default)s)',
+    )
     serve.add_argument(
         '--fault',
         type=_fault,
@@ -77,6 +118,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fit_file_limit(max_connections: int, reserve: int = 128) -> int:
+    """The connection cap the open-file limit allows: raise the soft limit towards the hard one when the cap
+    needs it (each connection is a file descriptor; `reserve` covers the database, blobs and refusals)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + reserve
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return max_connections
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft >= needed:
+        return max_connections
+    allowed = max(1, soft - reserve)
+    print(f'sf-emulator: warning: the open-file limit ({soft}) allows {allowed} connections, not {max_connections}',
+          file=sys.stderr, flush=True)
+    return allowed
+
+
+def system_key(args: argparse.Namespace) -> str | None:
+    """The system key from --system-key-file, --system-key (warned: visible in ps) or the environment."""
+    from_env = os.environ.pop(SYSTEM_KEY_ENV, None)  # not passed on to anything this process starts
+    if args.system_key_file is not None:
+        try:
+            key = args.system_key_file.read_text(encoding='utf-8').rstrip('\r\n')
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f'cannot read --system-key-file {args.system_key_file}: {exc}') from None
+        if not key:
+            raise ValueError(f'--system-key-file {args.system_key_file} is empty')
+        return key
+    if args.system_key is not None:
+        print(f'sf-emulator: warning: --system-key shows the key to every local user (ps, /proc/<pid>/cmdline); '
+              f'use {SYSTEM_KEY_ENV} or --system-key-file', file=sys.stderr, flush=True)
+        return str(args.system_key)
+    return from_env or None
+
+
 def serve(args: argparse.Namespace) -> int:
     from sf_emulator.app import App
     from sf_emulator.server import EmulatorHTTPServer
@@ -90,12 +168,23 @@ def serve(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(f'sf-emulator: error: --{name.replace("_", "-")}: {exc}', file=sys.stderr)
                 return 2
+    tls = None
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print('sf-emulator: error: --tls-cert and --tls-key go together', file=sys.stderr)
+        return 2
+    if args.tls_cert is not None:
+        try:
+            tls = tls_context(str(args.tls_cert), str(args.tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            print(f'sf-emulator: error: cannot use --tls-cert {args.tls_cert} and --tls-key {args.tls_key}: '
+                  f'{getattr(exc, "strerror", None) or exc}', file=sys.stderr)
+            return 2
     faults = list(args.fault)
     if args.latency is not None:
         faults.append({'kind': 'latency', 'seconds': args.latency, 'count': None})
     try:
-        app = App(args.data_dir.resolve(), system_key=args.system_key, settings=values, faults=faults,
-                  verbose=args.verbose)
+        app = App(args.data_dir.resolve(), system_key=system_key(args), settings=values, faults=faults,
+                  verbose=args.verbose, admin_routes=args.admin_routes)
     except ValueError as exc:
         print(f'sf-emulator: error: {exc}', file=sys.stderr)
         return 2
@@ -108,7 +197,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f'sf-emulator: error: cannot open the database in {args.data_dir}: {exc}', file=sys.stderr)
         return 1
     try:
-        server = EmulatorHTTPServer((args.host, args.port), app)
+        server = EmulatorHTTPServer((args.host, args.port), app, max_connections=fit_file_limit(args.max_connections),
+                                    request_threads=args.request_threads, tls=tls)
     except OSError as exc:
         print(f'sf-emulator: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}', file=sys.stderr)
         return 1
@@ -123,7 +213,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     app.start_background()
     host, port = server.server_address[:2]
-    print(f'sf-emulator listening on http://{host}:{port} (data dir {app.data_dir})', flush=True)
+    print(f'sf-emulator listening on {server.scheme}://{host}:{port} (data dir {app.data_dir})', flush=True)
     if app.generated_system_key:
         print(f'system key (namespace system, key name deploy): {app.generated_system_key}', flush=True)
     try:

@@ -2,6 +2,10 @@
 
 The job downloads over real HTTP into DATA/tmp while hashing, then (under the write lock) adds the bytes as a new
 version unless they equal the newest version (so re-caching unchanged content adds nothing).
+
+Only http and https are ever fetched: `POST /artifacts` refuses anything else (after shorthand expansion) before it
+creates anything, and the job's opener has no handler for other schemes and follows no redirect to one. Otherwise a
+tenant could cache `file:///proc/self/environ` or the emulator's own database and read it back as a blob.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import urllib.error
 import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from sf_emulator import artifacts_model as model
 from sf_emulator.blobs_model import blob_path, checksums, create_blob
 from sf_emulator.config import Config
+from sf_emulator.crashpoints import reached
 from sf_emulator.db import Tx
 from sf_emulator.events import add_event
 from sf_emulator.hooks import HOOKS
@@ -30,10 +36,60 @@ OP_TYPE = 'artifact_fetch_op'
 READ_SIZE = 4 * 1024 * 1024
 DISTRIBUTIONS = ('centos', 'debian', 'fedora', 'rocky', 'ubuntu')
 USER_AGENT = 'Mozilla/5.0 (Ubuntu; Linux x86_64) Shaken Fist emulator'
+SCHEMES = ('http', 'https')
 
 
 class FetchError(Exception):
     pass
+
+
+def require_http(url: str) -> None:
+    """Refuse a URL that is not http(s) with a host, judged the way urllib will read it (it unwraps `<URL:...>`
+    and surrounding blanks, and lowercases the scheme)."""
+    try:
+        request = urllib.request.Request(url)
+    except ValueError:
+        raise FetchError(f'{url!r} is not a URL') from None
+    if request.type not in SCHEMES or not request.host:
+        raise FetchError(f'only http and https URLs can be fetched, not {url!r}')
+
+
+def check_url(config: Config, url: str) -> None:
+    """What `POST /artifacts` checks before creating anything: the URL, or the base URL a shorthand expands to.
+
+    A bare word that is no known shorthand (no scheme, no `/`) is left to the job, which fails it as before.
+    """
+    if '/' not in url:
+        if url.startswith(DISTRIBUTIONS):
+            require_http(config['image_base_url'])
+            return
+        if url.startswith('cirros'):
+            require_http(config['cirros_base_url'])
+            return
+        if not urlsplit(url.strip()).scheme:
+            return
+    require_http(url)
+
+
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """urllib follows redirects to ftp: too; only http(s) targets are followed here."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        try:
+            require_http(newurl)
+        except FetchError:
+            raise FetchError(f'fetching {req.full_url} failed: refusing a redirect to {newurl!r}') from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """An opener with http(s) handlers only: no file:, ftp: or data: (urlopen's default opener has them all)."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
+                    _HttpRedirectsOnly(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
 
 
 def _join(base: str, tail: str) -> str:
@@ -62,9 +118,10 @@ def _latest_cirros(base: str, config: Config) -> str:
 
 
 def _open(url: str, config: Config) -> Any:
+    require_http(url)  # again here: settings may have changed since the request was accepted
     request = urllib.request.Request(url, headers={'User-Agent': USER_AGENT})
     try:
-        return urllib.request.urlopen(request, timeout=float(config['fetch_timeout']))  # noqa: S310
+        return _opener().open(request, timeout=float(config['fetch_timeout']))
     except urllib.error.HTTPError as exc:
         raise FetchError(f'fetching {url} failed: HTTP {exc.code} {exc.reason}') from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -130,6 +187,7 @@ def run_fetch(app: App, payload: dict[str, Any]) -> None:
             tmp.unlink(missing_ok=True)
         else:
             os.replace(tmp, blob_path(app.blob_dir, blob_uuid))
+            reached('fetch-moved')  # killed here: the file has no row, start-up removes it, the job runs again
             create_blob(tx, blob_uuid, size, sha512)
             model.add_version(tx, app.config, artifact_uuid, blob_uuid)
         tx.execute("UPDATE artifacts SET state = 'created', error_message = NULL WHERE uuid = ?", (artifact_uuid,))

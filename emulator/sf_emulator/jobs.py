@@ -139,6 +139,17 @@ class Workers:
 
 PeriodicTask = Callable[['App'], None]
 _PERIODIC: list[PeriodicTask] = []
+_STARTUP: list[PeriodicTask] = []
+
+
+def register_startup(task: PeriodicTask) -> None:
+    """Run `task(app)` once when the data directory is opened, before any request or job (recovery, orphans)."""
+    _STARTUP.append(task)
+
+
+def run_startup_tasks(app: App) -> None:
+    for task in list(_STARTUP):
+        task(app)
 
 
 def register_periodic(task: PeriodicTask) -> None:

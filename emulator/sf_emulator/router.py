@@ -81,19 +81,19 @@ class Router:
                 raise ValueError(f'duplicate route {route.method} {route.pattern}')
         self.routes.append(route)
 
-    def resolve(self, method: str, path: str) -> Resolution:
+    def resolve(self, method: str, path: str, emulator_routes: bool = True) -> Resolution:
         """Match as Werkzeug's router does: the path as given, then with double slashes merged (a redirect).
 
         OPTIONS matches every route of a path (Flask answers it itself): the result then has no route, only
-        `allowed`.
+        `allowed`. Without `emulator_routes`, the `/_emulator/` routes do not exist (`--no-admin-routes`).
         """
-        found = self._match(method, path)
+        found = self._match(method, path, emulator_routes)
         if found.route is not None or (method == 'OPTIONS' and found.allowed):
             return found
         merged = _DOUBLE_SLASH.sub('/', path)
         if merged == path:
             return found
-        retry = self._match(method, merged)
+        retry = self._match(method, merged, emulator_routes)
         if retry.route is not None or (method == 'OPTIONS' and retry.allowed):
             return Resolution(redirect=merged)
         if not found.allowed and retry.allowed:
@@ -101,9 +101,11 @@ class Router:
             return Resolution(allowed=retry.allowed, broken_405=True)
         return Resolution(allowed=found.allowed | retry.allowed)
 
-    def _match(self, method: str, path: str) -> Resolution:
+    def _match(self, method: str, path: str, emulator_routes: bool) -> Resolution:
         allowed: set[str] = set()
         for candidate in self.routes:
+            if candidate.emulator_only and not emulator_routes:
+                continue
             params = candidate.match(path)
             if params is None:
                 continue

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
+import re
 import socket
+import ssl
 import sys
+import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
+from sf_emulator.connections import Connection, Parker, Refusals, RequestThreads
 from sf_emulator.errors import ApiError, bad_request
 from sf_emulator.responses import FileResponse, RawResponse, Response
 from sf_emulator.router import ROUTER, Resolution, Route
@@ -22,7 +27,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger('sf_emulator.http')
 
+# Open connections beyond this get a 503; requests are answered by at most this many threads (idle connections
+# hold no thread). Both are `serve` flags.
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_REQUEST_THREADS = 64
+TLS_HANDSHAKE_TIMEOUT = 30.0
 MAX_JSON_BODY = 16 * 1024 * 1024
+# JSON bodies nest no deeper than this (the API's own are 2-3 levels; metadata values may add a few): deeper is a
+# 400, not a RecursionError or a value that later cannot be serialised.
+MAX_JSON_DEPTH = 64
+# The request line and headers together (gunicorn, in front of the real server, allows 100 fields of 8 KiB each
+# and answers 400 beyond; one budget for the whole head is simpler and stops a never-ending header section).
+MAX_HEAD_BYTES = 64 * 1024
+MAX_TRAILER_BYTES = 8 * 1024
+_DIGITS = re.compile(r'[0-9]+')
+_CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,16}')
 # Bodies left unread up to this size are drained so the client reads our answer (e.g. a 401 before it re-authenticates
 # and retries an upload chunk) instead of a connection reset; larger ones close the connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
@@ -62,8 +81,65 @@ def decode_path(raw: str) -> str:
     return '/' + decoded.lstrip('/')
 
 
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_JSON_DEPTH:
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 class DropConnection(Exception):
     """Injected fault: abandon the request without an answer."""
+
+
+class MalformedRequest(ApiError):
+    """A 400 for a request whose framing cannot be trusted (length, chunks): answered, then the connection closes,
+    because where the next request starts is unknown."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+class HeadTooLarge(Exception):
+    """The request line and headers went over MAX_HEAD_BYTES."""
+
+
+class RequestStream:
+    """The connection's input stream; while a request head is read it counts the bytes against a budget."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.head_left: int | None = None
+
+    def readline(self, size: int = -1) -> bytes:
+        if self.head_left is None:
+            return bytes(self._raw.readline(size))
+        limit = self.head_left + 1 if size is None or size < 0 else min(size, self.head_left + 1)
+        line = bytes(self._raw.readline(limit))
+        self.head_left -= len(line)
+        if self.head_left < 0:
+            raise HeadTooLarge()
+        return line
+
+    def readinto(self, buffer: Any) -> int | None:
+        return self._raw.readinto(buffer)
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._raw.read(size))
+
+    def peek(self, size: int = 0) -> bytes:
+        return bytes(self._raw.peek(size))
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class BodyReader:
@@ -113,13 +189,12 @@ class BodyReader:
             line = self._rfile.readline(1024)
             if not line:
                 raise ConnectionError('client closed the connection inside a chunked body')
-            try:
-                self._chunk_left = int(line.split(b';')[0].strip(), 16)
-            except ValueError:
-                raise ConnectionError('bad chunk size line') from None
+            size = line.split(b';')[0].strip()
+            if not line.endswith(b'\n') or not _CHUNK_SIZE.fullmatch(size):
+                raise MalformedRequest('malformed chunked body: bad chunk size line')
+            self._chunk_left = int(size, 16)
             if self._chunk_left == 0:
-                while self._rfile.readline(1024) not in (b'\r\n', b'\n', b''):
-                    pass  # trailers
+                self._read_trailers()
                 self._chunked_done = True
                 return 0
         size = self._limit(min(len(buffer), self._chunk_left))
@@ -129,8 +204,24 @@ class BodyReader:
         self._chunk_left -= got
         self.bytes_read += got
         if self._chunk_left == 0:
-            self._rfile.readline(16)
+            end = self._rfile.readline(3)
+            if not end:
+                raise ConnectionError('client closed the connection inside a chunked body')
+            if end not in (b'\r\n', b'\n'):
+                raise MalformedRequest('malformed chunked body: no line end after a chunk')
         return got
+
+    def _read_trailers(self) -> None:
+        budget = MAX_TRAILER_BYTES
+        while True:
+            line = self._rfile.readline(budget + 1)
+            if not line:
+                raise ConnectionError('client closed the connection inside a chunked body')
+            budget -= len(line)
+            if budget < 0 or not line.endswith(b'\n'):
+                raise MalformedRequest('malformed chunked body: trailers too large')
+            if line in (b'\r\n', b'\n'):
+                return
 
     def read_all(self, limit: int) -> bytes:
         out = bytearray()
@@ -176,25 +267,64 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'sf-emulator'
     sys_version = ''
-    timeout = 600  # seconds of socket silence before an idle keep-alive connection (and its thread) is dropped
+    timeout = 600  # seconds of socket silence in a request, or between requests, before a connection is dropped
     server: EmulatorHTTPServer
 
     # --- plumbing -----------------------------------------------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         pass  # requests are logged once, by _log(), and only with --verbose
 
-    def finish(self) -> None:
-        # One handler thread per connection: close its database connection when the connection ends.
+    @classmethod
+    def for_connection(cls, sock: Any, address: Any, server: EmulatorHTTPServer) -> Handler:
+        """A handler that stays with its connection across requests and threads (BaseRequestHandler's constructor
+        would serve the whole connection on the calling thread)."""
+        if isinstance(sock, ssl.SSLSocket):
+            sock.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            sock.do_handshake()
+        handler = cls.__new__(cls)
+        handler.request, handler.client_address, handler.server = sock, address, server
+        handler.setup()
+        return handler
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = RequestStream(self.rfile)  # type: ignore[assignment]
+
+    def input_pending(self) -> bool:
+        """Whether bytes of a next request were already read (pipelining, TLS records): checked without blocking,
+        so the connection is parked only when the selector will see its next request."""
+        sock = self.connection
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        sock.setblocking(False)
         try:
-            super().finish()
+            return bool(self.rfile.peek(1))  # type: ignore[attr-defined]
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except OSError:
+            return True  # the next read meets the error and closes the connection
         finally:
-            self.server.app.db.close_thread_connection()
+            sock.settimeout(self.timeout)
 
     def handle_one_request(self) -> None:
+        stream: RequestStream = self.rfile  # type: ignore[assignment]
+        stream.head_left = MAX_HEAD_BYTES
         try:
             super().handle_one_request()
+        except HeadTooLarge:
+            for name in ('requestline', 'request_version', 'command'):
+                if not hasattr(self, name):
+                    setattr(self, name, '')
+            self.send_error(400, 'Request header too large')
         except (ConnectionError, socket.timeout, DropConnection):
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The HTTP layer's own refusals (before any handler runs). gunicorn answers 400 for a request line or
+        header section over its limits where http.server says 414 or 431: follow gunicorn."""
+        if code in (414, 431):
+            code = 400
+        super().send_error(code, message, explain)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith('do_'):
@@ -209,17 +339,11 @@ class Handler(BaseHTTPRequestHandler):
         path = decode_path(raw_path)
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
         req = Request(app, self.command, path, query, self.headers)
+        self.rfile.head_left = None  # type: ignore[attr-defined]
         status, sent = 500, 0
         try:
-            length_header = self.headers.get('Content-Length')
-            chunked = 'chunked' in self.headers.get('Transfer-Encoding', '').lower()
-            try:
-                length = int(length_header) if length_header is not None else None
-            except ValueError:
-                length = None
-            if length is None and not chunked:
-                length = 0
-            resolution = ROUTER.resolve(self.command, path)
+            length, chunked = self._framing()
+            resolution = ROUTER.resolve(self.command, path, emulator_routes=app.admin_routes)
             route = resolution.route
             faults = [] if route is not None and route.emulator_only else app.faults.take(self.command, path)
             drop_after = next((f.after_bytes for f in faults if f.kind == 'drop'), None)
@@ -243,6 +367,8 @@ class Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
         except ApiError as exc:
+            if isinstance(exc, MalformedRequest):
+                self.close_connection = True
             if exc.status == 302:
                 status, sent = self._send_error(req, 302, exc.body(), {'Location': '/'})
             else:
@@ -258,11 +384,29 @@ class Handler(BaseHTTPRequestHandler):
             duration = time.monotonic() - started
             self._log(req, status, duration, sent)
 
+    def _framing(self) -> tuple[int | None, bool]:
+        """(Content-Length, chunked) of the body. Anything ambiguous is a 400 that closes the connection: a
+        negative or non-numeric length would otherwise be read until the client gives up."""
+        lengths = {value.strip() for value in self.headers.get_all('Content-Length') or []}
+        codings = self.headers.get_all('Transfer-Encoding') or []
+        if codings:
+            if [c.strip().lower() for c in ','.join(codings).split(',')] != ['chunked']:
+                raise MalformedRequest('unsupported Transfer-Encoding: only chunked is understood')
+            if lengths:
+                raise MalformedRequest('a request cannot have both Content-Length and Transfer-Encoding')
+            return None, True
+        if not lengths:
+            return 0, False
+        value = lengths.pop()
+        if lengths or not _DIGITS.fullmatch(value):
+            raise MalformedRequest('invalid Content-Length')
+        return int(value), False
+
     def _unrouted(self, resolution: Resolution, raw_query: str) -> RawResponse | Response:
         """Flask's answers when no API handler runs: a redirect, automatic OPTIONS, a 405 or an HTML 404."""
         allow = {'Allow': ', '.join(sorted(resolution.allowed))}
         if resolution.redirect is not None:
-            location = f'http://{self._host()}{quote(resolution.redirect, safe=_REDIRECT_SAFE)}'
+            location = f'{self.server.scheme}://{self._host()}{quote(resolution.redirect, safe=_REDIRECT_SAFE)}'
             location += f'?{raw_query}' if raw_query else ''
             shown = location.translate(_HTML_ESCAPES)
             page = (
@@ -280,13 +424,13 @@ class Handler(BaseHTTPRequestHandler):
         return RawResponse(NOT_FOUND_HTML, HTML, 404)
 
     def _host(self) -> str:
-        """The host part of a redirect, as Werkzeug builds it: the Host header, without a default :80."""
+        """The host part of a redirect, as Werkzeug builds it: the Host header, without the scheme's default port."""
         host = self.headers.get('Host')
         if not host:
             address, port = self.server.server_address[:2]
             name = address.decode() if isinstance(address, bytes) else address
             host = f'{name}:{port}'
-        return str(host).removesuffix(':80')
+        return str(host).removesuffix(':443' if self.server.tls is not None else ':80')
 
     def _run(self, app: App, route: Route, params: dict[str, Any], req: Request) -> Any:
         if route.emulator_only or not route.public:
@@ -299,6 +443,8 @@ class Handler(BaseHTTPRequestHandler):
                 kwargs[key] = value
         if not route.raw_body:
             assert req.body is not None
+            if (req.body.length or 0) > MAX_JSON_BODY:
+                raise ApiError(413, 'request body too large')  # before reading any of it
             raw = req.body.read_all(MAX_JSON_BODY)
             body = self._parse_body(raw)
             unexpected = route.unexpected_keys(list(body))
@@ -315,6 +461,13 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise bad_request('the request body is not valid JSON') from None
+        except RecursionError:
+            body = None
+            depth = MAX_JSON_DEPTH + 1
+        else:
+            depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            raise bad_request(f'the request body nests deeper than {MAX_JSON_DEPTH} levels')
         if body is None:
             return {}
         if not isinstance(body, dict):
@@ -423,14 +576,41 @@ class Handler(BaseHTTPRequestHandler):
             )
 
 
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server context for `--tls-cert`/`--tls-key`: TLS 1.2 or newer, the Python defaults otherwise."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+
+class EmulatorHTTPServer(HTTPServer):
+    """Accepts connections up to `max_connections` (503 beyond); idle ones wait in one selector thread and
+    requests run on at most `request_threads` threads (see connections.py)."""
+
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: App,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_threads: int = DEFAULT_REQUEST_THREADS,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.app = app
-        super().__init__(address, Handler)
+        self.tls = tls  # HTTPS: each accepted connection is wrapped; its handshake runs on a request thread
+        self.scheme = 'https' if tls is not None else 'http'
+        self.max_connections = max(1, max_connections)
+        self._open = 0
+        self._open_lock = threading.Lock()
+        self.request_threads = RequestThreads(self, request_threads)
+        self.parker = Parker(self, idle_timeout=Handler.timeout)
+        self.refusals = Refusals(self)
+        super().__init__(address, Handler)  # binds and listens; on failure it calls server_close()
+        self.parker.start()
 
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -438,3 +618,42 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 self.socket.setsockopt(socket.SOL_SOCKET, option, 4 * 1024 * 1024)
         super().server_bind()
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    def get_request(self) -> tuple[Any, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                time.sleep(0.1)  # out of file descriptors: the listening socket stays readable, do not spin on it
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Called by the accept loop: count the connection and park it until it has a request to read."""
+        with self._open_lock:
+            accepted = self._open < self.max_connections
+            if accepted:
+                self._open += 1
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            except (OSError, ValueError):
+                self.shutdown_request(request)
+                if accepted:
+                    self.connection_closed()
+                return
+        if not accepted:
+            self.refusals.refuse(request)
+            return
+        self.parker.park(Connection(self, request, client_address))
+
+    def connection_closed(self) -> None:
+        with self._open_lock:
+            self._open -= 1
+
+    def server_close(self) -> None:
+        self.parker.stop()
+        super().server_close()

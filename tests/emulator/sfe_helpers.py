@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import secrets
+import socket
+import time
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -68,3 +72,28 @@ def make_namespace(system: Api, prefix: str = 'ns') -> Api:
     key = secrets.token_urlsafe(12)
     system.ok('POST', '/auth/namespaces', {'namespace': name, 'key_name': 'main', 'key': key})
     return Api(system.url, name, key)
+
+
+def process_status(pid: int) -> tuple[int, int]:
+    """(resident MiB, threads) of a process."""
+    fields = dict(line.split(':', 1) for line in Path(f'/proc/{pid}/status').read_text().splitlines())
+    return int(fields['VmRSS'].split()[0]) // 1024, int(fields['Threads'])
+
+
+def get_raw(sf: Any, path: str = '/livez') -> tuple[int, dict[str, str], bytes]:
+    """One GET on a fresh connection to an EmulatorProcess: (status, headers, body)."""
+    with socket.create_connection(('127.0.0.1', sf.port), timeout=10) as sock:
+        sock.sendall(f'GET {path} HTTP/1.1\r\nHost: x\r\n\r\n'.encode())
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, dict(answer.getheaders()), answer.read()
+
+
+def wait_until_ok(sf: Any, timeout: float = 5) -> float:
+    """Poll GET /livez until it answers 200; return the seconds that took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if get_raw(sf)[0] == 200:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError('the emulator did not answer 200 again')

@@ -27,7 +27,9 @@ def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]
 def test_help_documents_every_flag() -> None:
     result = run_cli('serve', '--help')
     assert result.returncode == 0
-    for flag in ('--host', '--port', '--data-dir', '--system-key', '--verbose', '--fault', '--latency'):
+    for flag in ('--host', '--port', '--data-dir', '--system-key', '--verbose', '--fault', '--latency',
+                 '--max-connections', '--request-threads', '--system-key-file', '--no-admin-routes',
+                 '--tls-cert', '--tls-key'):
         assert flag in result.stdout
     for name in settings():
         assert '--' + name.replace('_', '-') in result.stdout
@@ -36,7 +38,9 @@ def test_help_documents_every_flag() -> None:
 def test_bad_flag_is_one_line(tmp_path: Path) -> None:
     for args in (['serve', '--data-dir', str(tmp_path), '--bogus'], ['serve', '--data-dir', str(tmp_path),
                  '--port', 'abc'], ['serve'], ['serve', '--data-dir', str(tmp_path), '--op-delay', 'soon'],
-                 ['serve', '--data-dir', str(tmp_path), '--fault', '{"kind": "nope"}']):
+                 ['serve', '--data-dir', str(tmp_path), '--fault', '{"kind": "nope"}'],
+                 ['serve', '--data-dir', str(tmp_path), '--max-connections', '0'],
+                 ['serve', '--data-dir', str(tmp_path), '--request-threads', 'many']):
         result = run_cli(*args)
         assert result.returncode != 0, args
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -118,3 +122,65 @@ def test_state_survives_restart_mid_upload(tmp_path: Path) -> None:
         blob = tenant.ok('GET', f'/blobs/{done["blob_uuid"]}')
         assert blob['sha512'] == hashlib.sha512(first + second).hexdigest()
         assert api.ok('GET', f'/auth/namespaces/{tenant.namespace}')['keys'] == ['main']
+
+
+def _serve_until_ready(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, '-m', 'sf_emulator', 'serve', '--port', str(port), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    assert process.stdout is not None
+    assert 'listening on' in process.stdout.readline()
+    return process, port
+
+
+def _authenticates(port: int, key: str) -> bool:
+    answer = requests.post(f'http://127.0.0.1:{port}/auth', json={'namespace': 'system', 'key': key})
+    return answer.status_code == 200
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.terminate()
+    _, stderr = process.communicate(timeout=10)
+    return stderr
+
+
+def test_system_key_from_the_environment_or_a_file_stays_out_of_ps(tmp_path: Path) -> None:
+    key_file = tmp_path / 'system.key'
+    key_file.write_text('from-a-file\n')
+    cases = [([], {'SF_EMULATOR_SYSTEM_KEY': 'from-the-environment'}, 'from-the-environment'),
+             (['--system-key-file', str(key_file)], {'SF_EMULATOR_SYSTEM_KEY': 'ignored'}, 'from-a-file')]
+    for n, (args, env, key) in enumerate(cases):
+        process, port = _serve_until_ready(['--data-dir', str(tmp_path / f'd{n}'), *args], env)
+        try:
+            assert _authenticates(port, key)
+            assert key.encode() not in Path(f'/proc/{process.pid}/cmdline').read_bytes()
+        finally:
+            stderr = _stop(process)
+        assert 'warning' not in stderr and key not in stderr
+
+
+def test_system_key_on_the_command_line_still_works_with_a_warning(tmp_path: Path) -> None:
+    process, port = _serve_until_ready(['--data-dir', str(tmp_path / 'd'), '--system-key', 'visible-in-ps'])
+    try:
+        assert _authenticates(port, 'visible-in-ps')
+    finally:
+        stderr = _stop(process)
+    assert 'warning: --system-key shows the key to every local user' in stderr and 'visible-in-ps' not in stderr
+
+
+def test_system_key_file_errors_are_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / 'empty.key'
+    empty.write_text('\n')
+    for args in (['--system-key-file', str(tmp_path / 'missing.key')], ['--system-key-file', str(empty)],
+                 ['--system-key-file', str(empty), '--system-key', 'x']):
+        result = run_cli('serve', '--data-dir', str(tmp_path / 'd'), '--port', str(free_port()), *args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert 'system-key' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_emulator_process_passes_the_key_in_the_environment(tmp_path: Path) -> None:
+    with EmulatorProcess(tmp_path / 'd') as sf:
+        assert sf.system_key.encode() not in Path(f'/proc/{sf.pid}/cmdline').read_bytes()
+        assert _authenticates(sf.port, sf.system_key)
+        assert 'warning' not in sf.log_tail()

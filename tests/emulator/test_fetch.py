@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 from sfe_helpers import Api, make_namespace
@@ -119,3 +120,67 @@ def test_fetch_errors_and_sharing(fetching: tuple[Api, Path, str]) -> None:
     assert art['uuid'] in [a['uuid'] for a in tenant.ok('GET', '/artifacts')]
     mine = tenant.ok('POST', '/artifacts', {'url': base + 'shared.img'})
     assert mine['uuid'] != art['uuid'] and mine['namespace'] == tenant.namespace
+
+
+class Redirects(Quiet):
+    """`/to/<target>` answers a 302 to the percent-decoded target URL."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's naming
+        if not self.path.startswith('/to/'):
+            super().do_GET()
+            return
+        self.send_response(302)
+        self.send_header('Location', unquote(self.path[len('/to/'):]))
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+
+@pytest.fixture
+def redirect_site(tmp_path: Path) -> Iterator[str]:
+    root = tmp_path / 'redirect-site'
+    root.mkdir()
+    (root / 'real.img').write_bytes(b'reached over http')
+    server = ThreadingHTTPServer(('127.0.0.1', 0), partial(Redirects, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{server.server_address[1]}/'
+    server.shutdown()
+    server.server_close()
+
+
+def test_only_http_and_https_urls_are_fetched(tmp_path: Path) -> None:
+    """A tenant must not read local files (the system key in /proc/self/cmdline, the database) through a fetch."""
+    data_dir = tmp_path / 'data'
+    with EmulatorProcess(data_dir, extra_args=['--op-delay', '0.05', '--fetch-delay', '0.05']) as sf:
+        system = Api(sf.url, 'system', sf.system_key)
+        tenant = make_namespace(system)
+        local = ['file:///proc/self/cmdline', 'file:///proc/self/environ', 'file:///etc/passwd',
+                 f'file://{data_dir / "emulator.sqlite3"}', f'file://localhost{data_dir / "emulator.sqlite3"}',
+                 'FILE:///etc/passwd', ' file:///etc/passwd', '<URL:file:///etc/passwd>', 'file:/etc/passwd',
+                 'ftp://127.0.0.1/etc/passwd', 'data:,hello', 'data:text/plain;base64,aGVsbG8=',
+                 'gopher://127.0.0.1:70/x', 'http:///etc/passwd', 'https://']
+        for url in local:
+            status, message = tenant.error('POST', '/artifacts', {'url': url})
+            assert status == 400 and 'only http and https' in message, (url, message)
+        # A shorthand expands to a base URL: that is checked too (settings are system-only, but still).
+        sf.set_config(image_base_url='file:///etc/')
+        assert tenant.error('POST', '/artifacts', {'url': 'debian:12'})[0] == 400
+        assert system.error('POST', '/artifacts', {'url': 'file:///etc/passwd', 'shared': True})[0] == 400
+        # Nothing was created, and no blob holds the files' bytes.
+        assert tenant.ok('GET', '/artifacts') == [] and system.ok('GET', '/artifacts') == []
+        assert system.ok('GET', '/blobs') == []
+        secret = sf.system_key.encode()
+        for blob_file in (data_dir / 'blobs').iterdir():
+            assert secret not in blob_file.read_bytes()
+
+
+def test_redirects_to_other_schemes_are_not_followed(fetching: tuple[Api, Path, str], redirect_site: str) -> None:
+    api, _, _ = fetching
+    for target in ('file:///etc/passwd', 'ftp://127.0.0.1/etc/passwd', 'data:,hello', 'gopher://127.0.0.1/x'):
+        art = api.ok('POST', '/artifacts', {'url': f'{redirect_site}to/{quote(target, safe="")}'})
+        failed = wait_for(api, art['uuid'])
+        assert failed['state'] == 'error' and 'blob_uuid' not in failed, (target, failed)
+    followed = api.ok('POST', '/artifacts', {'url': f'{redirect_site}to/{quote(redirect_site + "real.img")}'})
+    done = wait_for(api, followed['uuid'])
+    assert done['state'] == 'created'
+    assert api.call('GET', f'/blobs/{done["blob_uuid"]}/data').content == b'reached over http'

@@ -233,3 +233,20 @@ def test_emulator_info_and_fault_listing(emulator: EmulatorProcess) -> None:
     assert [(f['kind'], f['count'], f['path']) for f in listed] == [('latency', 3, '^/nothing$')]
     emulator.clear_faults()
     assert emulator._call('GET', '/_emulator/faults') == []
+
+
+def test_no_admin_routes_serves_without_the_emulator_routes(tmp_path) -> None:
+    with EmulatorProcess(tmp_path / 'd', extra_args=['--no-admin-routes']) as sf:
+        api = Api(sf.url, 'system', sf.system_key)
+        unrouted = api.call('GET', '/no/such/thing')
+        for method, path in (('GET', '/_emulator/requests'), ('POST', '/_emulator/faults'), ('DELETE',
+                             '/_emulator/faults'), ('GET', '/_emulator/config'), ('PATCH', '/_emulator/info'),
+                             ('OPTIONS', '/_emulator/config')):
+            answer = api.call(method, path, {} if method == 'POST' else None)
+            assert (answer.status_code, answer.headers['Content-Type'], answer.content) == (
+                404, unrouted.headers['Content-Type'], unrouted.content), (method, path)
+            assert 'Allow' not in answer.headers
+        with pytest.raises(RuntimeError, match='404'):
+            sf.add_fault(kind='fail', path='^/livez$', status=500)
+        assert api.ok('GET', '/auth/namespaces')  # the API itself is all there
+        assert requests.get(sf.url + '/livez').status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from sfe_helpers import Api
+from sfe_helpers import Api, process_status, wait_until_ok
 
 from sf_emulator.testing import EmulatorProcess
 
@@ -147,3 +148,21 @@ def test_many_small_concurrent_requests_never_lock(emulator: EmulatorProcess) ->
     versions = system.ok('GET', '/artifacts/hot/versions')
     indexes = [v['index'] for v in versions]
     assert indexes == sorted(set(indexes)) and len(indexes) <= 50
+
+
+@pytest.mark.slow
+def test_4000_idle_connections(emulator: EmulatorProcess) -> None:
+    """http.server gave each connection a thread: 4,000 idle ones took about 100 MB and 4,000 threads, and the
+    request after closing them waited 5-20 s. Now: parked in a selector, the ones over the cap refused."""
+    pid = emulator.pid or 0
+    rss_before, threads_before = process_status(pid)
+    idle = [socket.create_connection(('127.0.0.1', emulator.port)) for _ in range(4000)]
+    time.sleep(2)
+    rss, threads = process_status(pid)
+    print(f'\n4,000 idle connections: {rss - rss_before} MiB more, {threads - threads_before} more threads')
+    assert rss - rss_before < 40 and threads - threads_before <= 10, (rss_before, rss, threads_before, threads)
+    for sock in idle:
+        sock.close()
+    waited = wait_until_ok(emulator)
+    print(f'first answer after closing them: {waited:.2f} s')
+    assert waited < 2

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import socket
+import threading
 import time
+from typing import Any
 
 from sfe_helpers import Api, make_namespace
 
@@ -178,3 +182,66 @@ def test_tenant_can_read_blob_it_cannot_list(system: Api) -> None:
     other = make_namespace(system)
     blob = other.upload_bytes('private', b'secret-bytes')['blob_uuid']
     assert system.call('GET', f'/blobs/{blob}/data').content == b'secret-bytes'
+
+
+def test_appends_racing_a_convert_never_corrupt_the_blob(emulator: EmulatorProcess) -> None:
+    """A convert and appends to the same upload, many times over: the blob's bytes always hash to the recorded
+    sha512, every append the server acknowledged is in the blob, and every other one was refused as the server
+    refuses appends to a converted upload (404 `upload not found`)."""
+    system = Api(emulator.url, 'system', emulator.system_key)
+    appenders, chunk = 3, 512 * 1024
+    for attempt in range(25):
+        upload = system.ok('POST', '/upload')['uuid']
+        initial = os.urandom(4 << 20)
+        system.ok('POST', f'/upload/{upload}', data=initial, headers=OCTETS)
+        start = threading.Barrier(appenders + 1)
+        outcomes: list[tuple[int, Any]] = []
+
+        def append(n: int, upload: str = upload, start: threading.Barrier = start,
+                   outcomes: list[tuple[int, Any]] = outcomes) -> None:
+            api = Api(emulator.url, 'system', emulator.system_key)
+            api.login()
+            start.wait()
+            for _ in range(8):
+                answer = api.call('POST', f'/upload/{upload}', data=os.urandom(chunk), headers=OCTETS)
+                outcomes.append((answer.status_code, answer.json()))
+                if answer.status_code != 200:
+                    return
+
+        threads = [threading.Thread(target=append, args=(n,)) for n in range(appenders)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        time.sleep(0.002 * (attempt % 5))
+        art = system.ok('POST', f'/artifacts/upload/race-{attempt}', {'upload_uuid': upload})
+        for thread in threads:
+            thread.join(timeout=60)
+        blob = system.ok('GET', f'/blobs/{art["blob_uuid"]}')
+        data = system.call('GET', f'/blobs/{art["blob_uuid"]}/data').content
+        assert len(data) == blob['size'] and hashlib.sha512(data).hexdigest() == blob['sha512'], attempt
+        assert data.startswith(initial)
+        accepted = [body for status, body in outcomes if status == 200]
+        refused = [(status, body) for status, body in outcomes if status != 200]
+        assert blob['size'] == len(initial) + chunk * len(accepted), (attempt, outcomes)
+        assert all(answer == (404, {'error': 'upload not found', 'status': 404}) for answer in refused), refused
+    assert list((emulator.data_dir / 'uploads').iterdir()) == []  # no append re-created a converted upload
+
+
+def test_an_upload_is_not_expired_while_an_append_is_writing(tmp_path) -> None:
+    """The cleaner removed an upload whose append was still writing (last_write is set when an append ends): the
+    append answered a size of 0 and its bytes were gone. An upload in use is not abandoned."""
+    with EmulatorProcess(tmp_path / 'd', extra_args=['--upload-max-age', '0.5', '--cleaner-interval', '0.1']) as sf:
+        api = Api(sf.url, 'system', sf.system_key)
+        upload = api.ok('POST', '/upload')['uuid']
+        with socket.create_connection(('127.0.0.1', sf.port), timeout=30) as sock:
+            sock.sendall(f'POST /upload/{upload} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.login()}\r\n'
+                         'Transfer-Encoding: chunked\r\n\r\n'.encode())
+            for _ in range(10):  # two seconds of a slow client, four times the upload's maximum age
+                sock.sendall(b'3e8\r\n' + b'x' * 1000 + b'\r\n')
+                time.sleep(0.2)
+            sock.sendall(b'0\r\n\r\n')
+            answer = http.client.HTTPResponse(sock)
+            answer.begin()
+            assert (answer.status, answer.read()) == (200, b'10000\n')
+        art = api.ok('POST', '/artifacts/upload/slow-writer', {'upload_uuid': upload})
+        assert api.call('GET', f'/blobs/{art["blob_uuid"]}/data').content == b'x' * 10000
