@@ -377,9 +377,10 @@ class FilePublish:
 
     def _recover(self, before: Current, step: Step, error: SfError) -> bool:
         """The conversion's outcome is unknown (an error answer, a timeout, a dropped connection): the server may
-        still be working on it. Watch for our version for up to the request timeout before giving up."""
+        still be working on it. Watch for our version for up to the request timeout before giving up; after an
+        answer (a 5xx) the server is done with the request, so one look is enough."""
         run = self.run
-        deadline = time.monotonic() + self.api.transport.settings.timeout
+        deadline = time.monotonic() + (0 if _answered(error) else self.api.transport.settings.timeout)
         attempt = 0
         while True:
             attempt += 1

@@ -197,16 +197,7 @@ ROWS = [
 ]
 
 # Cells that fail because of the collection, with the behaviour that fails them: (row, column) -> reason.
-XFAIL: dict[tuple[str, str], str] = {
-    ('slow', 'publish_file'):
-        'sf_image_publish looks for the version of a convert answered after `timeout` for `timeout` more, then '
-        'empties the upload the server is still converting: the server stores an empty version (the sha512 of '
-        'nothing) and the next run adds a second one (an outcome still unknown when the run gives up must keep the '
-        'upload, not empty it: issue 10 item 4)',
-    ('kill', 'label_rollback'):
-        'a rollback killed after its POST /label reached the server leaves nothing the next run can see (the '
-        'collection records interrupted uploads, not interrupted rollbacks), so re-running it rolls back a second time',
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 def cells() -> Iterator[Any]:
