@@ -129,3 +129,23 @@ soak: venv collection-link
 emulator-slow: venv
 	$(BIN)/python tools/pytest_run.py tests/emulator -q -m slow
 test: emulator-slow
+
+# What users get, in .tmp/dist: the collection tarball and the emulator's wheel and sdist (emulator/README.md).
+# dist-check installs the wheel in a fresh venv and serves as the README's CI recipe does; ee-context generates the
+# execution environment's build context and checks it without a container engine (docs/awx.md).
+DIST := $(TMP)/dist
+.PHONY: dist dist-collection dist-check ee-context
+dist-collection: venv
+	@mkdir -p $(DIST) && rm -f $(DIST)/shakenfist-storage-*.tar.gz
+	$(BIN)/ansible-galaxy collection build --force --output-path $(DIST) .
+
+dist: dist-collection
+	@rm -f $(DIST)/sf_emulator-*
+	$(BIN)/python -m build --no-isolation --outdir $(DIST) emulator > $(DIST)/build.log || { cat $(DIST)/build.log; exit 1; }
+
+dist-check: dist
+	$(BIN)/python tools/dist_check.py
+
+ee-context: dist-collection
+	$(BIN)/python tools/ee_context.py
+test: ee-context dist-check

@@ -21,6 +21,50 @@ from sf_emulator.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS,
 
 SYSTEM_KEY_ENV = 'SF_EMULATOR_SYSTEM_KEY'
 
+# Every registered route belongs to exactly one family, by its longest matching path prefix (a test checks this).
+ROUTE_FAMILIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (('/', '/livez', '/readyz', '/healthz'), 'API root (capabilities), health checks; no token'),
+    (('/auth',), 'a token for a namespace and key'),
+    (('/auth/namespaces',), 'namespaces, their keys, metadata and trusts'),
+    (('/artifacts',), 'artifacts: list, fetch a URL, convert an upload (upload/<name>),\n'
+                      'versions, share, metadata, events, cluster operations'),
+    (('/label',), 'labels: point at a blob, show, delete'),
+    (('/upload',), 'uploads: create, append bytes, truncate'),
+    (('/blobs', '/blob_checksums'), 'blobs: show, data, checksums, metadata, events; find by checksum'),
+    (('/instances',), 'instances: create, list, delete, snapshot, interfaces, metadata, events'),
+    (('/networks',), 'networks: create, list, delete, interfaces, metadata, events'),
+    (('/clusteroperations',), 'cluster operations and their chains'),
+    (('/_emulator',), 'emulator only (system key; gone with --no-admin-routes):\nrequest log, faults, config, info'),
+)
+
+
+def route_family(pattern: str) -> tuple[str, ...] | None:
+    """The family of a route pattern: the one with the longest prefix that is the path or a parent of it."""
+    best: tuple[int, tuple[str, ...] | None] = (-1, None)
+    for prefixes, _description in ROUTE_FAMILIES:
+        for prefix in prefixes:
+            fits = pattern == prefix or (prefix != '/' and pattern.startswith(prefix + '/'))
+            if fits and len(prefix) > best[0]:
+                best = (len(prefix), prefixes)
+    return best[1]
+
+
+def reference_text() -> str:
+    """Route families and fault kinds, for --help."""
+    from sf_emulator.faults import KIND_HELP
+
+    def row(name: str, text: str) -> str:
+        return '\n'.join(f'  {name if i == 0 else "":<28}{part}' for i, part in enumerate(text.split('\n')))
+
+    lines = ['route families (GET /_emulator/info lists every method and path):']
+    lines += [row(' '.join(prefixes), description) for prefixes, description in ROUTE_FAMILIES]
+    lines += ['', 'fault kinds (--fault JSON or POST /_emulator/faults; all but expire_tokens match "method"',
+              'and a "path" regex, and apply to the next "count" requests: default 1, null for ever):']
+    lines += [row(kind, description) for kind, description in KIND_HELP.items()]
+    lines += ['', f'system key: --system-key-file FILE or {SYSTEM_KEY_ENV} (never only the command line);',
+              'with neither, one is generated and printed.']
+    return '\n'.join(lines)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """Bad flags give a single `sf-emulator: error: ...` line and exit status 2."""
@@ -53,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     from sf_emulator.app import load_domain_modules
 
     load_domain_modules()  # so every module's settings get a flag
-    parser = OneLineParser(prog='sf-emulator', description='A Shaken Fist REST API emulator for tests and demos.')
+    parser = OneLineParser(prog='sf-emulator', description='A Shaken Fist REST API emulator for tests and demos.',
+                           epilog=reference_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--version', action='version', version=f'sf-emulator {__version__}')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=OneLineParser)
     serve = commands.add_parser(
@@ -61,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='run the API server in the foreground',
         description='Run the emulated Shaken Fist API until SIGTERM or Ctrl-C. State lives in --data-dir and '
         'survives a restart.',
+        epilog=reference_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument('--host', default='127.0.0.1', help='address to listen on (default: %(default)s)')
     serve.add_argument('--port', type=int, default=13000, help='TCP port to listen on (default: %(default)s)')
@@ -102,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='JSON',
         help='inject a fault from the start, same JSON as POST /_emulator/faults, e.g. '
         '\'{"kind": "fail", "method": "POST", "path": "^/upload/", "count": 2, "status": 503}\' '
-        '(kinds: fail, not_ready, drop, latency, expire_tokens; repeatable)',
+        '(kinds below; repeatable)',
     )
     serve.add_argument(
         '--latency', type=float, metavar='SECONDS', help='add this delay to every request (a latency fault)'

@@ -18,7 +18,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ('fail', 'not_ready', 'drop', 'latency', 'expire_tokens')
+# One line each, for `sf-emulator --help` and the README (the module docstring says the same at more length).
+KIND_HELP = {
+    'fail': 'answer `status` (default 503) with `message`',
+    'not_ready': 'answer 406, like a server still busy with the object',
+    'drop': 'read `after_bytes` of the body, then close the connection unanswered',
+    'latency': 'wait `seconds` before handling the request',
+    'expire_tokens': 'reject every token issued so far (clients must authenticate again)',
+}
+KINDS = tuple(KIND_HELP)
 
 
 @dataclass

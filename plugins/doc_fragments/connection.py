@@ -27,6 +27,7 @@ options:
       - Verify the API's TLS certificate. Only set V(false) against a test cluster; the task then warns.
       - Applied to every request, so CA bundles named in the environment (E(REQUESTS_CA_BUNDLE),
         E(CURL_CA_BUNDLE)) never override it or O(ca_path).
+      - When not set, taken from E(SHAKENFIST_VALIDATE_CERTS) (as the lookup does), then V(true).
     type: bool
     default: true
   ca_path:
@@ -34,6 +35,7 @@ options:
       - A CA bundle file (or directory) to verify the API's certificate with, for clusters with a private CA.
         Also used for O(shakenfist.storage.sf_image_publish#module:fetch=controller) downloads.
       - A path that does not exist is an error before anything is sent.
+      - When not set, taken from E(SHAKENFIST_CA_PATH) (as the lookup does); an empty value means none.
     type: path
   timeout:
     description:

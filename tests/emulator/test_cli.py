@@ -184,3 +184,23 @@ def test_emulator_process_passes_the_key_in_the_environment(tmp_path: Path) -> N
         assert sf.system_key.encode() not in Path(f'/proc/{sf.pid}/cmdline').read_bytes()
         assert _authenticates(sf.port, sf.system_key)
         assert 'warning' not in sf.log_tail()
+
+
+def test_help_and_readme_list_every_route_family_and_fault_kind() -> None:
+    from sf_emulator.app import load_domain_modules
+    from sf_emulator.cli import ROUTE_FAMILIES, route_family
+    from sf_emulator.faults import KINDS
+    from sf_emulator.router import ROUTER
+
+    load_domain_modules()  # as the CLI does: every route registered
+    unplaced = [r.pattern for r in ROUTER.routes if route_family(r.pattern) is None]
+    assert not unplaced, f'routes in no family of ROUTE_FAMILIES: {unplaced}'
+    used = {route_family(r.pattern) for r in ROUTER.routes}
+    assert [prefixes for prefixes, _ in ROUTE_FAMILIES if prefixes not in used] == []
+    readme = (Path(__file__).resolve().parents[2] / 'emulator' / 'README.md').read_text()
+    for text in (run_cli('--help').stdout, run_cli('serve', '--help').stdout, readme):
+        for prefixes, _ in ROUTE_FAMILIES:
+            for prefix in prefixes:
+                assert f'`{prefix}`' in text or f' {prefix} ' in text or f'{prefix}\n' in text, prefix
+        for kind in KINDS:
+            assert f'`{kind}`' in text or f'  {kind} ' in text, kind

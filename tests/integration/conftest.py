@@ -82,7 +82,8 @@ def run_target(backend: Backend, file_server: tuple[str, Path], tmp_path: Path) 
             'ANSIBLE_PYTHON_INTERPRETER': str(VENV_BIN / 'python'),
             'SF_RESULTS_FILE': str(results_file),
         }
-        for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY'):
+        for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY', 'SHAKENFIST_CA_PATH',
+                     'SHAKENFIST_VALIDATE_CERTS'):
             env.pop(name, None)
         process = subprocess.run(
             [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-e', f'@{vars_file}',
