@@ -34,6 +34,8 @@ options:
     description:
       - A CA bundle file (or directory) to verify the API's certificate with, for clusters with a private CA.
         Also used for O(shakenfist.storage.sf_image_publish#module:fetch=controller) downloads.
+      - When not set, the bundle named by E(REQUESTS_CA_BUNDLE), else E(CURL_CA_BUNDLE), on the host running the task
+        is used, else the one that comes with C(requests).
       - A path that does not exist is an error before anything is sent.
       - When not set, taken from E(SHAKENFIST_CA_PATH) (as the lookup does); an empty value means none.
     type: path
@@ -118,6 +120,8 @@ options:
     description:
       - A CA bundle file (or directory) to verify the API's certificate with. A path that does not exist is an
         error before anything is sent.
+      - When not set, the bundle named by E(REQUESTS_CA_BUNDLE), else E(CURL_CA_BUNDLE), on the controller is used,
+        else the one that comes with C(requests).
     type: path
     env:
       - name: SHAKENFIST_CA_PATH

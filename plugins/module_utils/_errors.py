@@ -97,6 +97,10 @@ class SfTransportError(SfError):
     default_hint = 'check that api_url is reachable from the host running the task'
 
 
+class SfCertificateError(SfTransportError):
+    """The server's TLS certificate was not trusted: nothing was sent, and repeating cannot change that."""
+
+
 class SfTimeout(SfError):
     kind = 'timeout'
 

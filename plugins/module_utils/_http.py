@@ -8,15 +8,19 @@ timeouts, jittered exponential backoff, typed errors and secret redaction. No An
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import ssl
 import time
 import traceback
+import warnings
 from typing import Any, Callable, Dict, Optional, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ._config import ConnectionSettings
 from ._errors import (
+    SfCertificateError,
     SfCheckModeWrite,
     SfMissingLibrary,
     SfNotReady,
@@ -29,6 +33,7 @@ from ._errors import (
 
 try:
     import requests
+    from urllib3.exceptions import InsecureRequestWarning
 
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR: Optional[str] = None
@@ -43,6 +48,11 @@ RETRY_STATUSES = (502, 503, 504)
 REDACTED = '********'
 MAX_BACKOFF = 8.0
 NOT_READY_DEADLINE = 120.0
+# The CA bundles requests reads from the environment, in its order, when a request is verified with `True`.
+CA_BUNDLE_VARIABLES = ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE')
+API_TLS_HINT = 'set ca_path to the CA bundle that signs the cluster certificate; validate_certs=false only for testing'
+DOWNLOAD_TLS_HINT = ('set ca_path to a CA bundle that signs this server too (ca_path verifies the API and controller '
+                     'downloads alike)')
 
 Logger = Callable[[str], None]
 T = TypeVar('T')
@@ -56,6 +66,22 @@ def backoff_delay(attempt: int, cap: float = MAX_BACKOFF, base: float = 0.25) ->
     """
     delay = min(cap, base * (2 ** max(attempt - 1, 0)))
     return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _ssl_cause(exc: BaseException) -> Optional[ssl.SSLError]:
+    """The ssl module's error under a requests SSLError (requests -> urllib3 -> ssl), when there is one."""
+    seen = set()
+    found: list = [exc]
+    while found:
+        item = found.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLError):
+            return item
+        nested = (getattr(item, 'reason', None), item.__cause__, item.__context__, *item.args)
+        found.extend(inner for inner in nested if isinstance(inner, BaseException))
+    return None
 
 
 def _describe_parse_error(exc: Exception) -> str:
@@ -139,6 +165,8 @@ class SfTransport:
         self.session.headers['Accept'] = 'application/json'
         self.session.verify = settings.ca_path if (settings.validate_certs and settings.ca_path) else (
             settings.validate_certs)
+        if self.session.verify is False:
+            self._quiet_unverified(self.base_url)
         self.request_count = 0
         self.write_count = 0
 
@@ -161,6 +189,42 @@ class SfTransport:
     def namespace(self) -> str:
         return self.settings.namespace
 
+    def trusted_cas(self) -> str:
+        """What a certificate is checked against, the way requests decides it: an explicit ca_path is passed on every
+        request, so only when the task gave none do the environment's CA bundles count."""
+        verify = self.session.verify
+        if verify is False:
+            return 'nothing (validate_certs is false)'
+        if isinstance(verify, str):
+            return f'ca_path {verify}'
+        for name in CA_BUNDLE_VARIABLES:
+            if os.environ.get(name):
+                return f'{name}={os.environ[name]} from the environment'
+        return 'the default CA bundle of the requests library'
+
+    @staticmethod
+    def _quiet_unverified(url: str) -> None:
+        """validate_certs=false already warns once, the collection's way: urllib3's warning on every request to that
+        host would otherwise reach the screen as raw stderr (from a lookup) or be lost (from a module)."""
+        host = urlsplit(url).hostname or ''
+        warnings.filterwarnings('ignore', message=f"Unverified HTTPS request is being made to host '{re.escape(host)}'",
+                                category=InsecureRequestWarning)
+
+    def _tls_error(self, exc: BaseException, url: str, hint: str, **context: Any) -> SfTransportError:
+        """One clear error for a failed TLS handshake: which certificate check failed and against what."""
+        cause = _ssl_cause(exc)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = cause.verify_message or str(cause)
+            return SfCertificateError(f'TLS verification failed for {url}: {self.redact(str(why))}; the certificate '
+                                      f'was checked against {self.trusted_cas()}', hint=hint,
+                                      detail={'before_send': True}, **context)
+        reason = getattr(cause, 'reason', None)
+        if reason == 'WRONG_VERSION_NUMBER':  # what a plain HTTP answer to a TLS hello looks like
+            which = 'api_url' if url == self.base_url else 'the URL'
+            hint = f'the server does not speak TLS on this port: check the scheme of {which}'
+        text = reason.lower().replace('_', ' ') if isinstance(reason, str) else self._short_reason(str(exc))
+        return SfTransportError(f'TLS handshake with {url} failed: {self.redact(text)}', hint=hint, **context)
+
     def capabilities(self) -> str:
         """The root page text, read once; capability checks are substring tests like the official client."""
         if self._capabilities is None:
@@ -182,7 +246,7 @@ class SfTransport:
             try:
                 response = self._send(method, path, authenticated=False, **kwargs)
             except (SfTransportError, SfTimeout) as exc:
-                if attempt > self.settings.retries:
+                if attempt > self.settings.retries or isinstance(exc, SfCertificateError):
                     raise
                 self._backoff(attempt, f'{method} {path}: {exc.message}')
                 continue
@@ -255,7 +319,7 @@ class SfTransport:
                 # lost after sending is an unknown outcome: repeated only when repeating cannot change the result
                 # (reads, and writes the domain marks idempotent); other writes are checked by the domain.
                 safe = idempotent or bool(isinstance(exc.detail, dict) and exc.detail.get('before_send'))
-                if safe and attempt <= attempts:
+                if safe and attempt <= attempts and not isinstance(exc, SfCertificateError):
                     self._backoff(attempt, f'{method} {path}: {exc.message}')
                     continue
                 raise
@@ -308,13 +372,14 @@ class SfTransport:
     # settings, timeouts and redaction apply, but never the API token.
     def open_url(self, url: str, method: str = 'GET', headers: Optional[Dict[str, str]] = None) -> Any:
         """A streamed response from `url` (status 200 or 206), or a typed error; the caller closes it."""
+        if self.session.verify is False:
+            self._quiet_unverified(url)
         try:
             response = self.session.request(method, url, stream=True, timeout=self.settings.timeout,
                                             headers={'Accept': '*/*', **(headers or {})}, allow_redirects=True,
                                             verify=self.session.verify)
         except requests.exceptions.SSLError as exc:
-            raise SfTransportError(f'TLS verification failed for {url}: {self.redact(str(exc))[:300]}',
-                                   hint='set ca_path to the CA bundle that signs this server') from None
+            raise self._tls_error(exc, url, DOWNLOAD_TLS_HINT, method=method) from None
         except requests.exceptions.RequestException as exc:
             raise SfTransportError(f'{method} {url} failed: {self._short_reason(str(exc))}') from None
         if response.status_code not in (200, 206):
@@ -340,10 +405,7 @@ class SfTransport:
             response = self.session.request(method, url, headers=headers, timeout=timeout or self.settings.timeout,
                                             allow_redirects=False, verify=self.session.verify, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise SfTransportError(
-                f'TLS verification failed for {self.base_url}: {self.redact(str(exc))[:300]}', method=method,
-                path=path, hint='set ca_path to the cluster CA bundle; validate_certs=false only for testing'
-            ) from None
+            raise self._tls_error(exc, self.base_url, API_TLS_HINT, method=method, path=path) from None
         except requests.exceptions.ConnectTimeout:
             raise SfTransportError(f'timed out connecting to {self.base_url}', method=method, path=path,
                                    detail={'before_send': True}) from None
