@@ -266,7 +266,7 @@ class LabelPlanner:
                 return
             wanted.version = max(ours)
             step.result = self.point_text(before, wanted)
-            self._record_source(result.uuid, wanted, list(result.blobs), step)
+            self._record_source(result.uuid, wanted, list(result.blobs), step, plan)
             if relative:
                 with contextlib.suppress(SfError):
                     self.api.delete_metadata(result.uuid, PENDING_KEY)
@@ -281,7 +281,7 @@ class LabelPlanner:
 
         return plan.add('point_label', self.point_text(before, wanted), run, confirm)
 
-    def _record_source(self, uuid: str, wanted: LabelVersion, kept: List[int], step: Step) -> None:
+    def _record_source(self, uuid: str, wanted: LabelVersion, kept: List[int], step: Step, plan: Plan) -> None:
         """Remember where the new version came from (the server keeps only blob UUIDs), then drop the entries of
         versions the server no longer keeps. Only entries below the newest kept version are dropped: anything newer
         may be a concurrent run's fresh entry for a version this answer did not show yet."""
@@ -291,6 +291,9 @@ class LabelPlanner:
             self.api.set_metadata(uuid, resolved_from_key(wanted.version), wanted.resolved_from or {})
         except SfError as exc:
             step.result = f'{step.result}; recording where it came from failed: {exc}'
+            # The move stands (failing now would not undo it); rolling back to this version still works, by blob.
+            plan.warnings.append(f'label version {wanted.version} was made, but where it came from could not be '
+                                 f'recorded ({exc}); its history shows only its blob')
             return
         newest = max(kept, default=wanted.version)
         with contextlib.suppress(SfError):

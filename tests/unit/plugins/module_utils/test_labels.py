@@ -470,3 +470,21 @@ def test_a_rollback_records_its_intent_then_clears_it(ci: FakeApi) -> None:
     assert present(ci, 'web', rollback=1).changed
     assert ci.writes[0] == f'metadata {PENDING_KEY}' and ci.writes[-1] == f'delete metadata {PENDING_KEY}'
     assert PENDING_KEY not in ci.artifacts[reader(ci).read('ci', 'web').uuid or ''].metadata
+
+
+def test_a_history_entry_that_cannot_be_written_is_a_warning_not_a_silent_loss(ci: FakeApi) -> None:
+    present(ci, 'web', target='img-a')
+    write = ci.set_metadata
+
+    def refuse_history(uuid: str, key: str, value: Any) -> None:
+        if key.startswith(resolved_from_key(0)[:-1]):
+            raise errors.SfServerError('PUT metadata failed: boom', status=500)
+        write(uuid, key, value)
+
+    ci.set_metadata = refuse_history  # type: ignore[method-assign]
+    outcome = present(ci, 'web', target='img-b')
+    assert outcome.changed and current(outcome)['blob_uuid'] == image_blob(ci, 'img-b')
+    assert any('where it came from could not be recorded' in w for w in outcome.warnings), outcome.warnings
+    # A rollback past it still works: the history holds the version by its blob.
+    back = present(ci, 'web', rollback=1)
+    assert back.changed and current(back)['blob_uuid'] == image_blob(ci, 'img-a')
