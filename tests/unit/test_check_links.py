@@ -15,8 +15,8 @@ _spec.loader.exec_module(check_links)
 
 def make_repo(tmp_path: Path, page: str) -> Path:
     (tmp_path / 'docs').mkdir()
-    (tmp_path / 'docs' / 'other.md').write_text('# Other page\n\n## The `sf_label` module: options\n\n## Twice\n\n'
-                                                 '## Twice\n\n<a id="custom"></a>\n')
+    other = '# Other page\n\n## The `sf_label` module: options\n\n## Twice\n\n## Twice\n\n<a id="custom"></a>\n'
+    (tmp_path / 'docs' / 'other.md').write_text(other)
     (tmp_path / 'docs' / 'page.md').write_text(page)
     return tmp_path
 
