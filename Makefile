@@ -149,3 +149,14 @@ dist-check: dist
 ee-context: dist-collection
 	$(BIN)/python tools/ee_context.py
 test: ee-context dist-check
+
+# Documentation checks: plugin docs as the Ansible docsite renders them (antsibull-docs, run on the collection path
+# so references resolve), changelog fragments, every link of every page, and every module task the pages show.
+.PHONY: docs-lint
+docs-lint: venv collection-link
+	cd $(COLL_LINK) && PATH=$(BIN):$$PATH $(BIN)/antsibull-docs lint-collection-docs --plugin-docs \
+		--validate-collection-refs all --disallow-unknown-collection-refs .
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/python tools/check_links.py
+	$(BIN)/python tools/check_doc_tasks.py
+test: docs-lint

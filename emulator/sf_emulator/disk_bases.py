@@ -1,4 +1,4 @@
-"""Disk `base` resolution for `POST /instances`, exactly as contract section C.6 (newest server).
+"""Disk `base` resolution for `POST /instances`, exactly as docs/api.md section C.6 (newest server).
 
 Order: noneish, `label:<name>`, `sf://snapshot/<uuid>`, `sf://upload/...`, `sf://label/...`, `sf://artifact/<uuid>`,
 `sf://blob/<uuid>`, and anything else is an image URL or a well-known shorthand. A bare `centos:7` is therefore

@@ -65,9 +65,13 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Pin the image every web server boots from
+- name: Pin the image every web server boots from (the connection from variables; or SHAKENFIST_* or ansible.cfg)
   ansible.builtin.set_fact:
     web_image: "{{ lookup('shakenfist.storage.sf_artifact', 'label:web') }}"
+  vars:
+    shakenfist_api_url: https://sf.example.com/api
+    shakenfist_namespace: ci
+    shakenfist_key: "{{ vault_sf_key }}"
 
 - name: Use the pinned blob as a disk base
   ansible.builtin.debug:

@@ -53,20 +53,27 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Every image I can see
-  shakenfist.storage.sf_artifact_info:
-    type: [image]
-  register: images
+- name: Artifact listings share one connection
+  module_defaults:
+    group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
+      namespace: ci
+      key: "{{ vault_sf_key }}"
+  block:
+    - name: Every image I can see
+      shakenfist.storage.sf_artifact_info:
+        type: [image]
+      register: images
 
-- name: Shared system images whose name starts with debian
-  shakenfist.storage.sf_artifact_info:
-    name: 'debian*'
-    owner: system
-    shared: true
+    - name: Shared system images whose name starts with debian
+      shakenfist.storage.sf_artifact_info:
+        name: 'debian*'
+        owner: system
+        shared: true
 
-- name: Show one label with its history
-  shakenfist.storage.sf_artifact_info:
-    ref: label:web
+    - name: Show one label with its history
+      shakenfist.storage.sf_artifact_info:
+        ref: label:web
 '''
 
 RETURN = r'''

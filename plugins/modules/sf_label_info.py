@@ -44,29 +44,36 @@ author:
 '''
 
 EXAMPLES = r'''
-- name: Every label you can see, including shared system labels
-  shakenfist.storage.sf_label_info:
-  register: all_labels
+- name: Label listings share one connection
+  module_defaults:
+    group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
+      namespace: ci
+      key: "{{ vault_sf_key }}"
+  block:
+    - name: Every label you can see, including shared system labels
+      shakenfist.storage.sf_label_info:
+      register: all_labels
 
-- name: Names of the shared labels
-  ansible.builtin.debug:
-    msg: "{{ all_labels.labels | selectattr('shared') | map(attribute='ref') | list }}"
+    - name: Names of the shared labels
+      ansible.builtin.debug:
+        msg: "{{ all_labels.labels | selectattr('shared') | map(attribute='ref') | list }}"
 
-- name: The web labels of one namespace, with their histories
-  shakenfist.storage.sf_label_info:
-    owner: ci
-    pattern: "web*"
-    history: true
+    - name: The web labels of one namespace, with their histories
+      shakenfist.storage.sf_label_info:
+        owner: ci
+        pattern: "web*"
+        history: true
 
-- name: One label with its full history
-  shakenfist.storage.sf_label_info:
-    name: web
-  register: web
+    - name: One label with its full history
+      shakenfist.storage.sf_label_info:
+        name: web
+      register: web
 
-- name: What web pointed at before
-  ansible.builtin.debug:
-    msg: "{{ web.history[1].resolved_from.ref | default('unknown') }}"
-  when: web.history | length > 1
+    - name: What web pointed at before
+      ansible.builtin.debug:
+        msg: "{{ web.history[1].resolved_from.ref | default('unknown') }}"
+      when: web.history | length > 1
 '''
 
 RETURN = r'''

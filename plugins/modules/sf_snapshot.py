@@ -126,34 +126,41 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Snapshot the database server once per night, keep seven sets
-  shakenfist.storage.sf_snapshot:
-    instance: db-1
-    devices: all
-    min_age: 20h
-    keep: 7
+- name: Snapshot tasks share one connection
+  module_defaults:
+    group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
+      namespace: ci
+      key: "{{ vault_sf_key }}"
+  block:
+    - name: Snapshot the database server once per night, keep seven sets
+      shakenfist.storage.sf_snapshot:
+        instance: db-1
+        devices: all
+        min_age: 20h
+        keep: 7
 
-- name: Snapshot before an upgrade, by name (running it again changes nothing), and label it
-  shakenfist.storage.sf_snapshot:
-    instance: web-1
-    name: before-upgrade-2026-12
-    label: web-golden
-  register: golden
+    - name: Snapshot before an upgrade, by name (running it again changes nothing), and label it
+      shakenfist.storage.sf_snapshot:
+        instance: web-1
+        name: before-upgrade-2026-12
+        label: web-golden
+      register: golden
 
-- name: Boot a clone from exactly that snapshot
-  ansible.builtin.debug:
-    msg: "disk base {{ golden.snapshot_set.devices[0].disk_base }}"
+    - name: Boot a clone from exactly that snapshot
+      ansible.builtin.debug:
+        msg: "disk base {{ golden.snapshot_set.devices[0].disk_base }}"
 
-- name: Delete snapshot sets older than a month, except labelled ones
-  shakenfist.storage.sf_snapshot:
-    instance: web-1
-    older_than: 30d
+    - name: Delete snapshot sets older than a month, except labelled ones
+      shakenfist.storage.sf_snapshot:
+        instance: web-1
+        older_than: 30d
 
-- name: Delete one set
-  shakenfist.storage.sf_snapshot:
-    instance: web-1
-    name: before-upgrade-2026-12
-    state: absent
+    - name: Delete one set
+      shakenfist.storage.sf_snapshot:
+        instance: web-1
+        name: before-upgrade-2026-12
+        state: absent
 '''
 
 RETURN = r'''

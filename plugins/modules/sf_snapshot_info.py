@@ -38,18 +38,25 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: The snapshot sets of one instance
-  shakenfist.storage.sf_snapshot_info:
-    instance: db-1
-  register: db_snapshots
+- name: Snapshot listings share one connection
+  module_defaults:
+    group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
+      namespace: ci
+      key: "{{ vault_sf_key }}"
+  block:
+    - name: The snapshot sets of one instance
+      shakenfist.storage.sf_snapshot_info:
+        instance: db-1
+      register: db_snapshots
 
-- name: Boot from the newest set's first disk
-  ansible.builtin.debug:
-    msg: "{{ db_snapshots.instances[0].sets[0].devices[0].disk_base }}"
+    - name: Boot from the newest set's first disk
+      ansible.builtin.debug:
+        msg: "{{ db_snapshots.instances[0].sets[0].devices[0].disk_base }}"
 
-- name: Every instance of the namespace that has a set called nightly-2026-12-01
-  shakenfist.storage.sf_snapshot_info:
-    name: nightly-2026-12-01
+    - name: Every instance of the namespace that has a set called nightly-2026-12-01
+      shakenfist.storage.sf_snapshot_info:
+        name: nightly-2026-12-01
 '''
 
 RETURN = r'''
