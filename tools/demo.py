@@ -87,6 +87,7 @@ def run_playbook(emulator: EmulatorProcess, key: str, work: Path) -> int:
         'ANSIBLE_LOCALHOST_WARNING': 'false',
         'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
         'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+        'ANSIBLE_PIPELINING': 'true',  # one process per task, no temporary files to copy
         'ANSIBLE_LOCAL_TEMP': str(work / 'ansible-tmp'),
         'SHAKENFIST_API_URL': emulator.url,
         'SHAKENFIST_NAMESPACE': NAMESPACE,

@@ -15,7 +15,7 @@ GLOSSARY_TERMS = ('blob', 'artifact', 'version', 'label', 'disk base', 'sf://upl
 
 
 def run_demo(**env: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, str(DEMO)], capture_output=True, text=True, timeout=300,
+    done = subprocess.run([sys.executable, str(DEMO)], capture_output=True, text=True, timeout=900, check=False,
                           env={**os.environ, 'ANSIBLE_NOCOLOR': '1', **env})
     return done.returncode, done.stdout + done.stderr
 
