@@ -121,8 +121,7 @@ def summary(results: dict[str, Any], requests: int, seconds: float) -> str:
         f'Snapshotted {results["instance"]} as the set {results["snapshot_set"]} and labelled it '
         f'{results["snapshot_label"]}.',
         f'Showed the cleanup plan ({len(results["plan"])} steps), then deleted {len(deleted["instances"])} '
-        f'instance(s) and {len(deleted["artifacts"])} artifact(s); running it again changed '
-        f'{flag(results["again_changed"])}.',
+        f'instance(s) and {len(deleted["artifacts"])} artifact(s) of namespace {NAMESPACE}, in that order.',
     ]
     lines = ['What happened']
     for number, step in enumerate(steps, 1):
