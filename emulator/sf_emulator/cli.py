@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='JSON',
         help='inject a fault from the start, same JSON as POST /_emulator/faults, e.g. '
         '\'{"kind": "fail", "method": "POST", "path": "^/upload/", "count": 2, "status": 503}\' '
-        '(kinds: fail, not_ready, drop, latency, expire_tokens; repeatable)',
+        '(kinds: fail, fail_after, not_ready, drop, latency, expire_tokens; repeatable; see emulator/README.md)',
     )
     serve.add_argument(
         '--latency', type=float, metavar='SECONDS', help='add this delay to every request (a latency fault)'
