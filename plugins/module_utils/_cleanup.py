@@ -29,7 +29,7 @@ INSTANCE_GONE = ('deleted',)
 NETWORK_GONE = ('deleted', 'error')  # an errored network is dead: the server has nothing left to delete
 LIVE = ('initial', 'created', 'error')  # states in which an object asked to go is not (yet) being deleted
 RETRY_EVERY = 3  # polling rounds between asking again for what the server refused or may not have done
-POLL_CAP = 1.0
+POLL_CAP = 0.5  # polling rounds are one listing each: cheap enough to look twice a second
 
 
 @dataclass
@@ -164,18 +164,24 @@ class Cleaner:
     def read(self) -> Survey:
         request, survey = self.request, Survey()
         target = request.target
+        # The listings do not depend on each other: read them at the same time (one round trip, not three).
+        readers: Dict[str, Callable[[], Any]] = {
+            'instances': self.api.list_instances, 'networks': self.api.list_networks,
+            'artifacts': lambda: self.api.index(refresh=True)}
+        wanted = [kind for kind in RESOURCES if kind in request.resources]
+        with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix='sf-cleanup-read') as pool:
+            listed = dict(zip(wanted, pool.map(lambda kind: readers[kind](), wanted)))
         things: Dict[str, List[Tuple[Thing, Dict[str, Any], Optional[float]]]] = {kind: [] for kind in RESOURCES}
-        if 'instances' in request.resources:
-            things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), i.metadata, None)
-                                   for i in self.api.list_instances() if i.namespace == target
-                                   and i.state not in INSTANCE_GONE]
-        if 'networks' in request.resources:
-            things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), n.metadata, None)
-                                  for n in self.api.list_networks() if n.namespace == target
-                                  and n.state not in NETWORK_GONE]
-        if 'artifacts' in request.resources:
-            index = self.api.index(refresh=True)
+        things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), i.metadata, None)
+                               for i in listed.get('instances', []) if i.namespace == target
+                               and i.state not in INSTANCE_GONE]
+        things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), n.metadata, None)
+                              for n in listed.get('networks', []) if n.namespace == target
+                              and n.state not in NETWORK_GONE]
+        if 'artifacts' in listed:
+            index = listed['artifacts']
             pointed = self._pointed_at(index)
+            candidates = []
             for artifact in index:
                 if artifact.namespace != target:
                     continue  # visible here, owned elsewhere: never ours to delete
@@ -191,7 +197,10 @@ class Cleaner:
                 if artifact.artifact_type in request.keep_types:
                     survey.kept.append((thing, f'its type is {artifact.artifact_type} (keep.types)'))
                     continue
-                things['artifacts'].append((thing, artifact.metadata, self._age(artifact)))
+                candidates.append((thing, artifact))
+            ages = self._ages([artifact for _thing, artifact in candidates])
+            things['artifacts'] = [(thing, artifact.metadata, ages.get(artifact.uuid))
+                                   for thing, artifact in candidates]
         for kind in RESOURCES:
             for thing, metadata, age in things[kind]:
                 keep = self._keep_reason(thing, metadata, age)
@@ -200,6 +209,14 @@ class Cleaner:
                 else:
                     survey.doomed[kind].append(thing)
         return survey
+
+    def _ages(self, artifacts: List[Artifact]) -> Dict[str, Optional[float]]:
+        """Artifact UUID -> age, read only when older_than needs it (one blob read each, `concurrency` at once)."""
+        if self.older_than is None or not artifacts:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(self.request.concurrency, len(artifacts)),
+                                thread_name_prefix='sf-cleanup-age') as pool:
+            return dict(zip((a.uuid for a in artifacts), pool.map(self._age, artifacts)))
 
     @staticmethod
     def _labelled(artifact: Artifact, pointed: Dict[str, str]) -> Optional[str]:
