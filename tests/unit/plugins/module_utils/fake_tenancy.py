@@ -213,4 +213,3 @@ class FakeTenancy(FakeCluster):
 
 def snapshot_of(cluster: FakeTenancy, instance: str, data: bytes, namespace: str) -> str:
     return cluster.seed(f'sf://instance/{instance}/vda', [data], namespace=namespace, artifact_type='snapshot')
-
