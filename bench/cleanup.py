@@ -249,6 +249,15 @@ def render(options: argparse.Namespace, rounds: list[dict[str, Any]], started_at
         ' seconds column with the wall time, and re-run before drawing conclusions from a small difference.',
         '',
     ]
+    work = sum(picked['timings'].values())
+    if ratio > GOALS['module_vs_sfclient']:
+        lines += [f"- Ratio goal missed: the module's deleting and waiting took {work:.2f} s against sf-client's "
+                  f"{picked['sfclient'].seconds:.2f} s for everything, but the `ansible-playbook` run around it "
+                  f"added {picked['module'].seconds - work:.2f} s (start-up, imports, authentication, the reads).", '']
+    if plan_seconds >= GOALS['plan_seconds']:
+        lines += [f"- Plan goal missed: the check-mode module used {picked['plan'].cpu_seconds:.2f} CPU seconds of "
+                  f"its {picked['plan'].seconds:.2f} s; the rest was waiting for the server and for a CPU (Python "
+                  'start-up and imports: pydantic, requests, Ansible module code).', '']
     if len(rounds) > 1:
         lines += ['Ratios of every round: ' + ', '.join(f'{r:.2f}' for r in ratios) + '.', '']
     return '\n'.join(lines)
