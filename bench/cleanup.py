@@ -187,9 +187,10 @@ def bench(options: argparse.Namespace, workdir: Path) -> str:
 
 def render(options: argparse.Namespace, rounds: list[dict[str, Any]], started_at: datetime.datetime) -> str:
     ratios = [r['module'].seconds / r['sfclient'].seconds for r in rounds]
-    middle = sorted(range(len(rounds)), key=lambda i: ratios[i])[(len(rounds) - 1) // 2]
+    # The median round; with an even number of rounds, the worse of the two middle ones.
+    middle = sorted(range(len(rounds)), key=lambda i: ratios[i])[len(rounds) // 2]
     picked, ratio = rounds[middle], ratios[middle]
-    plan_seconds = sorted(r['plan'].seconds for r in rounds)[(len(rounds) - 1) // 2]
+    plan_seconds = sorted(r['plan'].seconds for r in rounds)[len(rounds) // 2]
     info = machine()
     command = (f'.venv/bin/python bench/cleanup.py --instances {options.instances} --networks {options.networks} '
                f'--artifacts {options.artifacts} --op-delay {options.op_delay} --rounds {options.rounds} '
@@ -217,7 +218,8 @@ def render(options: argparse.Namespace, rounds: list[dict[str, Any]], started_at
         ' the module cleans the identical namespace B in an ad-hoc `ansible-playbook` run (one task, as system),'
         ' start-up included. Neither deletes the namespace itself.',
         f'- Rounds: {options.rounds} (a fresh pair of namespaces each, the order of the two cleanups alternating); '
-        'the round with the median ratio is shown. Times are wall-clock seconds of each process; CPU seconds and'
+        'the round with the median ratio is shown (the worse middle one for an even count). Times are wall-clock'
+        ' seconds of each process; CPU seconds and'
         " peak RSS are that process's own.",
         '',
         '| Contender | Seconds | CPU seconds | Peak RSS (MiB) | What it does |',
