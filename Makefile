@@ -117,6 +117,13 @@ $(SFCLIENT_VENV)/.installed:
 bench: venv collection-link sfclient-venv
 	$(BIN)/python bench/publish.py --write-docs $(BENCH_ARGS)
 
+# Cleanup benchmark (not part of make test): sf_namespace_cleanup in an ad-hoc ansible-playbook run against
+# `sf-client namespace clean` on one emulator with --op-delay 0.5; writes its own section of docs/performance.md.
+# BENCH_CLEANUP_ARGS='--instances 50 --artifacts 100' for a smaller run.
+.PHONY: bench-cleanup
+bench-cleanup: venv collection-link sfclient-venv
+	$(BIN)/python bench/cleanup.py --write-docs $(BENCH_CLEANUP_ARGS)
+
 # Soak benchmark (not part of make test): a thousand mixed tasks across 16 forks against one fresh emulator, faults
 # injected at a steady rate, then a consistency check; writes the soak section of docs/reliability.md and fails on
 # any inconsistency. SOAK_ARGS='--tasks 200 --seed 1' for a shorter or repeatable run.

@@ -431,18 +431,21 @@ def render(options: argparse.Namespace, runs: dict[str, Run], size: int, started
 def write_docs(section: str | None, backend: str) -> None:
     """Replace this backend's section of the doc, keep the other backend's, and rewrite the shared notes."""
     sections = {}
+    others = []  # other benchmarks' marked sections (bench/cleanup.py): kept as they are, after the notes
     if DOC.exists():
         for name in ('emulator', 'real'):
             found = re.search(f'<!-- begin {name} -->\n(.*?)<!-- end {name} -->', DOC.read_text(), re.DOTALL)
             if found:
                 sections[name] = found.group(1)
+        others = [m.group(0) for m in re.finditer(r'<!-- begin (\S+) -->\n.*?<!-- end \1 -->\n', DOC.read_text(),
+                                                  re.DOTALL) if m.group(1) not in ('emulator', 'real')]
     if section is not None:
         sections[backend] = section
     parts = [HEADER]
     for name in ('emulator', 'real'):
         if name in sections:
             parts += [f'<!-- begin {name} -->', sections[name].rstrip('\n') + '\n', f'<!-- end {name} -->', '']
-    DOC.write_text('\n'.join(parts + NOTES))
+    DOC.write_text('\n'.join(parts + NOTES) + ''.join('\n' + other for other in others))
 
 
 HEADER = '''# Performance: publishing an image

@@ -2,9 +2,12 @@
 
 Kinds (every kind but `expire_tokens` matches requests by `method` (default any) and `path` (a regex searched in
 the path, default any) and applies to the next `count` matching requests (default 1; null means for ever)):
-  fail           answer `status` (default 503) with `message` (default 'injected fault').
+  fail           answer `status` (default 503) with `message` (default 'injected fault'), without handling it.
+  fail_after     handle the request (whatever it changes stays changed), then answer `status` (default 500) with
+                 `message` instead of the real answer: a server that fails after doing the work.
   not_ready      answer 406 with `message` (default 'instance is not ready (injected)'), like a server still busy.
-  drop           read `after_bytes` bytes of the request body (default 0), then drop the connection unanswered.
+  drop           read `after_bytes` bytes of the request body (default 0), then drop the connection unanswered and
+                 unhandled; a body shorter than `after_bytes` is read to its end, then dropped.
   latency        sleep `seconds` before handling the request.
   expire_tokens  every token issued so far is rejected from now on (clients must re-authenticate).
 """
@@ -20,9 +23,10 @@ from typing import Any
 
 # One line each, for `sf-emulator --help` and the README (the module docstring says the same at more length).
 KIND_HELP = {
-    'fail': 'answer `status` (default 503) with `message`',
+    'fail': 'answer `status` (default 503) with `message`, without handling the request',
+    'fail_after': 'handle the request, then answer `status` (default 500) instead of the real answer',
     'not_ready': 'answer 406, like a server still busy with the object',
-    'drop': 'read `after_bytes` of the body, then close the connection unanswered',
+    'drop': 'read `after_bytes` of the body (at most all of it), then close the connection unanswered',
     'latency': 'wait `seconds` before handling the request',
     'expire_tokens': 'reject every token issued so far (clients must authenticate again)',
 }
@@ -96,7 +100,7 @@ class Faults:
             compiled = re.compile(path) if path else None
         except (re.error, TypeError) as exc:
             raise ValueError(f'path is not a valid regular expression: {exc}') from None
-        default_status = 406 if kind == 'not_ready' else 503
+        default_status = {'not_ready': 406, 'fail_after': 500}.get(kind, 503)
         status = _number(spec, 'status', default_status, int)
         if status is None or not 400 <= status <= 599:
             raise ValueError('status must be between 400 and 599')

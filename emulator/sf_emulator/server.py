@@ -353,13 +353,21 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(fault.seconds)
             if drop_after is not None:
                 req.body.read_all(1 << 62)  # reads up to the drop point, then raises DropConnection
+                raise DropConnection()  # the body ended before the drop point: drop at its end
             if route is None:
                 result: Any = self._unrouted(resolution, raw_query)
             else:
                 for fault in faults:
                     if fault.kind in ('fail', 'not_ready'):
                         raise ApiError(fault.status, fault.message)
-                result = self._run(app, route, resolution.params, req)
+                after = next((f for f in faults if f.kind == 'fail_after'), None)
+                try:
+                    result = self._run(app, route, resolution.params, req)
+                except ApiError as exc:
+                    if after is None or isinstance(exc, MalformedRequest):
+                        raise
+                if after is not None:  # handled, and what it changed stays changed, but answered with an error
+                    raise ApiError(after.status, after.message)
             status, sent = self._answer(req, result)
         except DropConnection:
             status = 0

@@ -15,19 +15,21 @@ import fnmatch
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ._api import SfApi
 from ._durations import parse_duration
-from ._errors import SfError, SfForbidden, SfInvalidInput, SfNotFound, outcome_unknown
+from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfTimeout, outcome_unknown
 from ._models import Artifact
 from ._plan import Plan, Step
 from ._refs import validate_name
 
 RESOURCES = ('instances', 'networks', 'artifacts')
 INSTANCE_GONE = ('deleted',)
-NETWORK_GONE = ('deleted',)
-POLL_CAP = 1.0
+NETWORK_GONE = ('deleted', 'error')  # an errored network is dead: the server has nothing left to delete
+LIVE = ('initial', 'created', 'error')  # states in which an object asked to go is not (yet) being deleted
+RETRY_EVERY = 3  # polling rounds between asking again for what the server refused or may not have done
+POLL_CAP = 0.5  # polling rounds are one listing each: cheap enough to look twice a second
 
 
 @dataclass
@@ -82,6 +84,8 @@ class Cleaner:
         self.older_than: Optional[float] = None
         self.deleted: Dict[str, List[Dict[str, Any]]] = {kind: [] for kind in RESOURCES}
         self.failed: List[Dict[str, Any]] = []
+        self.timed_out: Set[str] = set()
+        self.unsure: Dict[str, str] = {}  # uuid -> the answer to a delete that may not have happened (or refused)
         self.timings: Dict[str, float] = {}
         self.survey = Survey()
 
@@ -129,6 +133,7 @@ class Cleaner:
                                  hint='check the name, or set missing_ok: true to treat it as clean')
             plan.note(f'namespace {request.target!r} does not exist: nothing to clean')
             plan.before = plan.after = {'exists': False}
+            plan.finish = None  # nothing to read again: the after view is the plan's
             plan.result = self._result()
             return plan
         survey = self.survey = self.read()
@@ -159,18 +164,24 @@ class Cleaner:
     def read(self) -> Survey:
         request, survey = self.request, Survey()
         target = request.target
+        # The listings do not depend on each other: read them at the same time (one round trip, not three).
+        readers: Dict[str, Callable[[], Any]] = {
+            'instances': self.api.list_instances, 'networks': self.api.list_networks,
+            'artifacts': lambda: self.api.index(refresh=True)}
+        wanted = [kind for kind in RESOURCES if kind in request.resources]
+        with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix='sf-cleanup-read') as pool:
+            listed = dict(zip(wanted, pool.map(lambda kind: readers[kind](), wanted)))
         things: Dict[str, List[Tuple[Thing, Dict[str, Any], Optional[float]]]] = {kind: [] for kind in RESOURCES}
-        if 'instances' in request.resources:
-            things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), i.metadata, None)
-                                   for i in self.api.list_instances() if i.namespace == target
-                                   and i.state not in INSTANCE_GONE]
-        if 'networks' in request.resources:
-            things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), n.metadata, None)
-                                  for n in self.api.list_networks() if n.namespace == target
-                                  and n.state not in NETWORK_GONE]
-        if 'artifacts' in request.resources:
-            index = self.api.index(refresh=True)
+        things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), i.metadata, None)
+                               for i in listed.get('instances', []) if i.namespace == target
+                               and i.state not in INSTANCE_GONE]
+        things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), n.metadata, None)
+                              for n in listed.get('networks', []) if n.namespace == target
+                              and n.state not in NETWORK_GONE]
+        if 'artifacts' in listed:
+            index = listed['artifacts']
             pointed = self._pointed_at(index)
+            candidates = []
             for artifact in index:
                 if artifact.namespace != target:
                     continue  # visible here, owned elsewhere: never ours to delete
@@ -186,7 +197,10 @@ class Cleaner:
                 if artifact.artifact_type in request.keep_types:
                     survey.kept.append((thing, f'its type is {artifact.artifact_type} (keep.types)'))
                     continue
-                things['artifacts'].append((thing, artifact.metadata, self._age(artifact)))
+                candidates.append((thing, artifact))
+            ages = self._ages([artifact for _thing, artifact in candidates])
+            things['artifacts'] = [(thing, artifact.metadata, ages.get(artifact.uuid))
+                                   for thing, artifact in candidates]
         for kind in RESOURCES:
             for thing, metadata, age in things[kind]:
                 keep = self._keep_reason(thing, metadata, age)
@@ -195,6 +209,14 @@ class Cleaner:
                 else:
                     survey.doomed[kind].append(thing)
         return survey
+
+    def _ages(self, artifacts: List[Artifact]) -> Dict[str, Optional[float]]:
+        """Artifact UUID -> age, read only when older_than needs it (one blob read each, `concurrency` at once)."""
+        if self.older_than is None or not artifacts:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(self.request.concurrency, len(artifacts)),
+                                thread_name_prefix='sf-cleanup-age') as pool:
+            return dict(zip((a.uuid for a in artifacts), pool.map(self._age, artifacts)))
 
     @staticmethod
     def _labelled(artifact: Artifact, pointed: Dict[str, str]) -> Optional[str]:
@@ -256,22 +278,28 @@ class Cleaner:
             except SfError as exc:
                 if not outcome_unknown(exc) and not isinstance(exc, SfForbidden):
                     raise
-                # A lost answer, or networks still in use (403 with what it could not delete): single deletes and
-                # the wait below sort out what is left.
-                self._singles(kind, doomed)
+                # A lost or error answer (the server may have done it all), or networks refused while in use:
+                # what is still there is deleted one by one (artifacts) or asked again by the wait below.
+                if kind == 'artifacts':
+                    self._singles(kind, self._artifacts_left(doomed))
+                else:
+                    self.unsure.update({t.uuid: str(exc) for t in doomed})
         else:
             self._singles(kind, doomed)
         if self.request.wait and kind != 'artifacts':
             self._wait_gone(kind, doomed)
         self.timings[kind] = round(time.monotonic() - started, 3)
-        gone = {t.uuid for t in doomed} - {f['uuid'] for f in self.failed if f['kind'] + 's' == kind}
-        self.deleted[kind] = [t.as_dict() for t in doomed if t.uuid in gone]
         failed = [f for f in self.failed if f['kind'] + 's' == kind]
+        gone = {t.uuid for t in doomed} - {f['uuid'] for f in failed}
+        self.deleted[kind] = [t.as_dict() for t in doomed if t.uuid in gone]
         step.result = f'deleted {len(gone)} {kind} in {self.timings[kind]:.2f}s' + (
             '' if self.request.wait or kind == 'artifacts' else ' (asked; not waiting)')
         if failed:
-            raise SfError(f'{len(failed)} {kind} could not be deleted: ' + '; '.join(
-                f'{f["name"] or f["uuid"]}: {f["reason"]}' for f in failed[:5]),
+            # Only waits that ran out: a timeout; anything else (refused, failed) is a plain error.
+            error = SfTimeout if all(f['uuid'] in self.timed_out for f in failed) else SfError
+            raise error(f'{len(failed)} {kind} could not be deleted: ' + '; '.join(
+                f'{f["name"] or f["uuid"]}: {f["reason"]}' for f in failed[:5]) + (
+                f' and {len(failed) - 5} more' if len(failed) > 5 else ''),
                 detail={'failed': failed}, hint='see failed in the result; run the task again to retry them')
 
     def _bulk(self, kind: str, target: str) -> None:
@@ -282,7 +310,14 @@ class Cleaner:
         else:
             self.api.delete_artifacts(target)
 
+    def _artifacts_left(self, doomed: List[Thing]) -> List[Thing]:
+        """After a bulk delete whose outcome is unknown: the doomed artifacts a fresh listing still shows."""
+        present = {artifact.uuid for artifact in self.api.index(refresh=True) if artifact.state != 'deleted'}
+        return [t for t in doomed if t.uuid in present]
+
     def _singles(self, kind: str, doomed: List[Thing]) -> None:
+        if not doomed:
+            return
         delete = {'instances': self.api.delete_instance, 'networks': self.api.delete_network,
                   'artifacts': self.api.delete_artifact}[kind]
 
@@ -290,13 +325,19 @@ class Cleaner:
             try:
                 delete(thing.uuid)
             except SfNotFound:
+                self.unsure.pop(thing.uuid, None)
                 return None  # gone already: fine
             except SfError as exc:
                 if kind == 'artifacts' and outcome_unknown(exc) and self._artifact_gone(thing.uuid):
                     return None  # answered with an error, but done: reading again shows it gone
-                if kind != 'artifacts' and outcome_unknown(exc):
-                    return None  # the wait below reads the state again and judges
+                if kind != 'artifacts' and (outcome_unknown(exc) or (
+                        kind == 'networks' and isinstance(exc, (SfForbidden, SfConflict)))):
+                    # The wait below reads the state again, and asks again while it is not being deleted (a
+                    # network is refused while an interface is still attached).
+                    self.unsure[thing.uuid] = str(exc)
+                    return None
                 return thing.as_dict(str(exc))
+            self.unsure.pop(thing.uuid, None)
             return None
 
         with ThreadPoolExecutor(max_workers=min(self.request.concurrency, len(doomed)),
@@ -315,30 +356,35 @@ class Cleaner:
         return found.state == 'deleted'
 
     def _wait_gone(self, kind: str, doomed: List[Thing]) -> None:
-        """Poll every pending object together: one listing per round, on the shared backoff schedule."""
+        """Poll every pending object together: one listing per round, on the shared backoff schedule. What the
+        server refused or may not have done is asked again every few rounds, until the deadline."""
         deadline = time.monotonic() + self.request.wait_timeout
         pending = {t.uuid: t for t in doomed}
+        gone_states = INSTANCE_GONE if kind == 'instances' else NETWORK_GONE
         attempt = 0
-        retried_networks = False
         while pending:
             attempt += 1
             listing = self.api.list_instances(all_states=True) if kind == 'instances' else \
                 self.api.list_networks(all_states=True)
             states = {item.uuid: item.state for item in listing}
             for uuid in list(pending):
-                if states.get(uuid, 'deleted') in (INSTANCE_GONE if kind == 'instances' else NETWORK_GONE):
+                if states.get(uuid, 'deleted') in gone_states:
                     pending.pop(uuid)
+                    self.unsure.pop(uuid, None)
             if not pending:
                 return
-            if kind == 'networks' and not retried_networks and attempt > 2:
-                # A network still in use when the bulk delete ran was refused: ask again now instances are gone.
-                retried_networks = True
-                self._singles(kind, [t for uuid, t in pending.items() if states.get(uuid) == 'created'])
             if time.monotonic() > deadline:
-                waited = f'{self.request.wait_timeout:.0f}s'
+                waited = f'{self.request.wait_timeout:g}s'
                 for uuid, thing in pending.items():
-                    self.failed.append(thing.as_dict(f'still {states.get(uuid)} after {waited}'))
+                    why = f'still {states.get(uuid)} after {waited}'
+                    if uuid in self.unsure:
+                        why += f' (the delete was answered: {self.unsure[uuid]})'
+                    self.timed_out.add(uuid)
+                    self.failed.append(thing.as_dict(why))
                 return
+            if attempt % RETRY_EVERY == 0:
+                again = [t for uuid, t in pending.items() if uuid in self.unsure and states.get(uuid) in LIVE]
+                self._singles(kind, again)
             self.api.transport.pause(attempt, f'waiting for {len(pending)} {kind} to be deleted', cap=POLL_CAP)
 
     def _delete_namespace(self, step: Step) -> None:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 import requests
-from sfe_helpers import Api, make_namespace
+from sfe_helpers import Api, make_namespace, unique
 
 from sf_emulator.root import CAPABILITIES
 from sf_emulator.testing import USER_AGENT, EmulatorProcess
@@ -178,6 +178,36 @@ def test_drop_fault_cuts_the_body(emulator: EmulatorProcess) -> None:
         requests.post(emulator.url + '/auth', data=b'x' * (4 * 1024 * 1024))
     answer = requests.post(emulator.url + '/auth', json={'namespace': 'system', 'key': emulator.system_key})
     assert answer.status_code == 200
+
+
+def test_drop_fault_drops_at_the_end_of_a_shorter_body(emulator: EmulatorProcess, private_system: Api) -> None:
+    """A drop point past the body's end drops once the whole body arrived, and the request is not handled."""
+    name = unique('dropped')
+    emulator.add_fault(kind='drop', method='POST', path='^/auth/namespaces$', after_bytes=1 << 20, count=1)
+    with pytest.raises(requests.ConnectionError):
+        private_system.call('POST', '/auth/namespaces', {'namespace': name, 'key_name': 'k', 'key': 'secret-1'})
+    assert private_system.call('GET', f'/auth/namespaces/{name}').status_code == 404
+    emulator.add_fault(kind='drop', method='GET', path='^/livez$', after_bytes=10, count=1)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(emulator.url + '/livez')  # no body at all
+    assert requests.get(emulator.url + '/livez').status_code == 200
+    dropped = [e for e in emulator.request_log() if e['path'] in ('/auth/namespaces', '/livez')]
+    assert [e['status'] for e in dropped] == [0, 0, 200]
+
+
+def test_fail_after_fault_handles_the_request_then_answers_an_error(emulator: EmulatorProcess,
+                                                                    private_system: Api) -> None:
+    name = unique('doomed')
+    art = private_system.upload_bytes(name, b'bytes', namespace='system')
+    emulator.add_fault(kind='fail_after', method='DELETE', path='^/artifacts/', count=1)
+    assert private_system.error('DELETE', f'/artifacts/{art["uuid"]}') == (500, 'injected fault')
+    assert private_system.ok('GET', f'/artifacts/{art["uuid"]}')['state'] == 'deleted'  # it was done
+    # Whatever the handler answered (a 404: no artifact of that name now), the fault's status is the answer.
+    emulator.add_fault(kind='fail_after', method='DELETE', path='^/artifacts/', status=502, message='gateway')
+    assert private_system.error('DELETE', f'/artifacts/{name}') == (502, 'gateway')
+    assert private_system.error('DELETE', f'/artifacts/{name}')[0] == 404  # the fault was used up
+    listed = emulator.add_fault(kind='fail_after', path='^/nothing$')
+    assert (listed['kind'], listed['status'], listed['message']) == ('fail_after', 500, 'injected fault')
 
 
 def test_expire_tokens_fault(emulator: EmulatorProcess) -> None:

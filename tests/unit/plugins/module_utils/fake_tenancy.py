@@ -1,0 +1,215 @@
+"""The fake cluster with namespaces, instances and networks, for unit tests of the cleanup domain.
+
+It keeps the server's rules that matter to a cleanup: an instance or network asked to go is deleted later (after
+`delete_ticks` pauses of the client; the state does not change before), a network is deleted only once no live
+instance is on it, the bulk routes take everything a namespace owns (shared artifacts included), a namespace with
+live instances or networks cannot be deleted, and a tenant sees and deletes only its own namespace's objects.
+
+Tests inject behaviour per call name (`delete_instance`, `delete_instances`, `delete_network`, `delete_networks`,
+`delete_artifact`, `delete_artifacts`): `faults[call]` is a list of modes used one per call, `'after'` (do the work,
+then answer 500) or `'before'` (answer 500 without doing it). `refuse_busy` makes network deletes refuse (403) a
+network with a live instance instead of waiting for it, as servers without `clean_wait` do. Every write records
+(call, argument, live instances, live networks) at the moment it was sent, so tests can check the order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import (
+    SfForbidden,
+    SfInvalidInput,
+    SfNotFound,
+    SfServerError,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact, Instance, Namespace, Network
+from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import FakeCluster
+
+
+@dataclass
+class Thing:
+    uuid: str
+    name: str
+    namespace: str
+    state: str = 'created'
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    network: Optional[str] = None  # instances: the network they are on
+    countdown: Optional[int] = None  # pauses until an asked-for delete is done
+
+
+class FakeTenancy(FakeCluster):
+    def __init__(self, namespace: str = 'system', **kwargs: Any) -> None:
+        super().__init__(namespace, **kwargs)
+        self.namespaces: Dict[str, str] = {'system': 'created'}
+        self.instances: Dict[str, Thing] = {}
+        self.networks: Dict[str, Thing] = {}
+        self.delete_ticks = 2
+        self.refuse_busy = False
+        self.faults: Dict[str, List[str]] = {}
+        self.log: List[tuple] = []  # (call, argument, live instances, live networks) per write
+        self.listings = 0
+        self.delete_pause = 0.0  # seconds each single artifact delete takes (to see the concurrency)
+        self.busy_now = 0
+        self.busy_most = 0
+        self._lock = threading.Lock()
+
+    # Seeding (no request recorded)
+    def add_namespace(self, name: str) -> str:
+        self.namespaces[name] = 'created'
+        return name
+
+    def add_network(self, name: str, namespace: str, **metadata: Any) -> str:
+        thing = Thing(str(uuidlib.uuid4()), name, namespace, metadata=dict(metadata))
+        self.networks[thing.uuid] = thing
+        return thing.uuid
+
+    def add_instance(self, name: str, namespace: str, network: Optional[str] = None, **metadata: Any) -> str:
+        thing = Thing(str(uuidlib.uuid4()), name, namespace, metadata=dict(metadata), network=network)
+        self.instances[thing.uuid] = thing
+        return thing.uuid
+
+    def live(self, things: Dict[str, Thing], namespace: Optional[str] = None) -> List[Thing]:
+        return [t for t in things.values() if t.state != 'deleted' and namespace in (None, t.namespace)]
+
+    def calls(self) -> List[str]:
+        return [entry[0] for entry in self.log]
+
+    # Reads
+    def _sees(self, thing: Thing) -> bool:
+        return self.is_system or thing.namespace == self.namespace
+
+    def get_namespace(self, name: str) -> Namespace:
+        if name not in self.namespaces:
+            raise SfNotFound(f'namespace {name} not found', status=404)
+        return Namespace(name=name, state=self.namespaces[name])
+
+    def list_instances(self, all_states: bool = False) -> List[Instance]:
+        self.listings += 1
+        return [Instance(uuid=t.uuid, name=t.name, namespace=t.namespace, state=t.state, metadata=t.metadata)
+                for t in self.instances.values() if self._sees(t) and (all_states or t.state != 'deleted')]
+
+    def list_networks(self, all_states: bool = False) -> List[Network]:
+        self.listings += 1
+        return [Network(uuid=t.uuid, name=t.name, namespace=t.namespace, state=t.state, metadata=t.metadata)
+                for t in self.networks.values() if self._sees(t) and (all_states or t.state != 'deleted')]
+
+    # Writes
+    def _do(self, call: str, argument: str, work: Any) -> Any:
+        self._write(call, argument, forget=True)
+        with self._lock:
+            self.log.append((call, argument, len(self.live(self.instances)), len(self.live(self.networks))))
+            modes = self.faults.get(call)
+            mode = modes.pop(0) if modes else None
+        if mode == 'before':
+            raise SfServerError(f'{call} answered HTTP 500', status=500, method='DELETE')
+        answer = work()
+        if mode == 'after':
+            raise SfServerError(f'{call} answered HTTP 500 (after doing it)', status=500, method='DELETE')
+        return answer
+
+    def _own(self, namespace: str) -> None:
+        if not self.is_system and namespace != self.namespace:
+            raise SfForbidden('you cannot delete other namespaces', status=401)
+        if namespace not in self.namespaces:
+            raise SfNotFound('namespace not found', status=404)
+
+    def _ask(self, thing: Thing) -> None:
+        if thing.countdown is None:
+            thing.countdown = self.delete_ticks
+
+    def _busy(self, network: Thing) -> bool:
+        return any(i.network == network.uuid for i in self.live(self.instances))
+
+    def delete_instance(self, uuid: str) -> None:
+        def work() -> None:
+            thing = self.instances.get(uuid)
+            if thing is None or not self._sees(thing) or thing.state == 'deleted':
+                raise SfNotFound('instance not found', status=404)
+            self._ask(thing)
+        self._do('delete_instance', uuid, work)
+
+    def delete_instances(self, namespace: str) -> List[str]:
+        def work() -> List[str]:
+            self._own(namespace)
+            doomed = self.live(self.instances, namespace)
+            for thing in doomed:
+                self._ask(thing)
+            return [t.uuid for t in doomed]
+        return self._do('delete_instances', namespace, work)  # type: ignore[no-any-return]
+
+    def delete_network(self, uuid: str) -> None:
+        def work() -> None:
+            thing = self.networks.get(uuid)
+            if thing is None or not self._sees(thing) or thing.state in ('deleted', 'error'):
+                raise SfNotFound('network not found', status=404)
+            if self.refuse_busy and self._busy(thing):
+                raise SfForbidden('the network still has interfaces', status=403)
+            self._ask(thing)
+        self._do('delete_network', uuid, work)
+
+    def delete_networks(self, namespace: str, clean_wait: bool = True) -> Any:
+        def work() -> List[str]:
+            self._own(namespace)
+            unable = []
+            for thing in self.live(self.networks, namespace):
+                if self._busy(thing) and (self.refuse_busy or not clean_wait):
+                    unable.append(thing.uuid)
+                else:
+                    self._ask(thing)
+            if unable:
+                raise SfForbidden('some networks are in use', status=403, detail={'unable': unable})
+            return []
+        return self._do('delete_networks', namespace, work)
+
+    def delete_artifact(self, uuid: str) -> Optional[Artifact]:
+        def work() -> Optional[Artifact]:
+            with self._lock:
+                self.busy_now += 1
+                self.busy_most = max(self.busy_most, self.busy_now)
+            time.sleep(self.delete_pause)
+            with self._lock:
+                self.busy_now -= 1
+            row = self._row(uuid)
+            if row.state == 'deleted':
+                return None
+            row.state, row.versions = 'deleted', {}
+            return self._view(row)
+        return self._do('delete_artifact', uuid, work)  # type: ignore[no-any-return]
+
+    def delete_artifacts(self, namespace: str) -> List[str]:
+        def work() -> List[str]:
+            self._own(namespace)
+            doomed = [a for a in self.artifacts.values() if a.namespace == namespace and a.state != 'deleted']
+            for row in doomed:
+                row.state, row.versions = 'deleted', {}
+            return [a.uuid for a in doomed]
+        return self._do('delete_artifacts', namespace, work)  # type: ignore[no-any-return]
+
+    def delete_namespace(self, name: str) -> None:
+        def work() -> None:
+            if self.live(self.instances, name) or self.live(self.networks, name):
+                raise SfInvalidInput('you cannot delete a namespace with instances or networks', status=400)
+            self.namespaces[name] = 'deleted'
+        self._do('delete_namespace', name, work)
+
+    def tick(self) -> None:
+        """Time passes: asked-for deletes count down; a network goes only once no live instance is on it."""
+        super().tick()
+        for thing in self.live(self.instances):
+            if thing.countdown is not None:
+                thing.countdown -= 1
+                if thing.countdown <= 0:
+                    thing.state = 'deleted'
+        for thing in self.live(self.networks):
+            if thing.countdown is not None and not self._busy(thing):
+                thing.countdown -= 1
+                if thing.countdown <= 0:
+                    thing.state = 'deleted'
+
+
+def snapshot_of(cluster: FakeTenancy, instance: str, data: bytes, namespace: str) -> str:
+    return cluster.seed(f'sf://instance/{instance}/vda', [data], namespace=namespace, artifact_type='snapshot')

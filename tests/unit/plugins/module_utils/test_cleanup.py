@@ -1,0 +1,368 @@
+"""The cleanup domain against a fake cluster: what is planned, kept and deleted, in what order and by which route,
+what is never touched, and how it behaves when the server refuses, answers 500 after doing the work, or is slow."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Dict, List
+
+import pytest
+
+from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._cleanup import Cleaner, CleanupRequest
+from ansible_collections.shakenfist.storage.plugins.module_utils._plan import Outcome, PlanFailed, execute
+from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_tenancy import (
+    FakeTenancy,
+    snapshot_of,
+)
+
+NS = 'ci'
+
+
+def clean(api: FakeTenancy, check_mode: bool = False, **options: Any) -> Outcome:
+    """What sf_namespace_cleanup does: plan, then execute (check mode: a read-only transport)."""
+    options.setdefault('target', NS)
+    api.transport.read_only = check_mode
+    try:
+        return execute(Cleaner(api, CleanupRequest(**options)).plan(), check_mode)  # type: ignore[arg-type]
+    finally:
+        api.transport.read_only = False
+
+
+def failing(api: FakeTenancy, **options: Any) -> PlanFailed:
+    with pytest.raises(PlanFailed) as caught:
+        clean(api, **options)
+    return caught.value
+
+
+def as_caller(api: FakeTenancy, namespace: str) -> None:
+    api.transport.settings = dataclasses.replace(api.transport.settings, namespace=namespace)
+    api.forget()
+
+
+def names(found: List[Dict[str, Any]]) -> List[str]:
+    return sorted(str(item['name']) for item in found)
+
+
+@pytest.fixture
+def cluster() -> FakeTenancy:
+    """Namespace ci: two instances on a network, an image a label points at, a scratch image, a snapshot. Beside
+    it: a shared system image, and an image of a namespace that trusts ci (both visible to ci)."""
+    api = FakeTenancy('system', trusted_by=('other',))
+    api.add_namespace(NS)
+    api.add_namespace('other')
+    net = api.add_network('ci-net', NS)
+    vm1 = api.add_instance('ci-vm1', NS, net)
+    api.add_instance('ci-vm2', NS, net, team='web')
+    base = api.upload_named('base', [b'base-1', b'base-2'], namespace=NS)
+    api.upload_named('scratch', [b'scratch'], namespace=NS)
+    api.update_label(NS, 'web', api.artifacts[base].versions[1])  # the older version of base
+    snapshot_of(api, vm1, b'disk', NS)
+    api.upload_named('shared-os', [b'os'], namespace='system', shared=True)
+    api.upload_named('theirs', [b'theirs'], namespace='other')
+    other_net = api.add_network('other-net', 'other')
+    api.add_instance('other-vm', 'other', other_net)
+    api.writes.clear()
+    return api
+
+
+def live_names(api: FakeTenancy, namespace: str) -> Dict[str, List[str]]:
+    return {
+        'instances': sorted(t.name for t in api.live(api.instances, namespace)),
+        'networks': sorted(t.name for t in api.live(api.networks, namespace)),
+        'artifacts': sorted(a.source_url.rsplit('/', 2)[-1] if 'instance' not in a.source_url else 'snapshot'
+                            for a in api.artifacts.values() if a.namespace == namespace and a.state != 'deleted'),
+    }
+
+
+# The plan, check mode and the real run
+
+def test_check_mode_returns_the_exact_plan_and_sends_no_write(cluster: FakeTenancy) -> None:
+    outcome = clean(cluster, check_mode=True)
+    assert cluster.writes == [] and cluster.log == []
+    assert outcome.changed
+    assert [(p['step'], p['status']) for p in outcome.plan] == [
+        ('delete_instances', 'planned'), ('delete_networks', 'planned'), ('delete_artifacts', 'planned')]
+    deleted = outcome.result['deleted']
+    assert names(deleted['instances']) == ['ci-vm1', 'ci-vm2']
+    assert names(deleted['networks']) == ['ci-net']
+    assert sorted(a['type'] for a in deleted['artifacts']) == ['image', 'image', 'label', 'snapshot']
+    assert outcome.result['kept'] == [] and outcome.after['instances'] == []
+    assert 'ci-vm1' in outcome.before['instances']
+    assert all('in one request' in a for a in outcome.actions) and outcome.actions[0].startswith('would delete')
+    assert live_names(cluster, NS)['instances'] == ['ci-vm1', 'ci-vm2']
+
+
+def test_real_run_deletes_in_order_with_the_bulk_routes_and_waits(cluster: FakeTenancy) -> None:
+    outcome = clean(cluster)
+    # Instances first; networks once no instance is left; artifacts once no network is left.
+    assert cluster.log == [('delete_instances', NS, 3, 2), ('delete_networks', NS, 1, 2),
+                           ('delete_artifacts', NS, 1, 1)]
+    assert live_names(cluster, NS) == {'instances': [], 'networks': [], 'artifacts': []}
+    assert outcome.changed and outcome.result['failed'] == []
+    assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
+    assert [p['status'] for p in outcome.plan] == ['done', 'done', 'done']
+    assert set(outcome.result['timings']) == {'instances', 'networks', 'artifacts'}
+    # What another namespace owns, shared or trusting, is untouched.
+    assert live_names(cluster, 'other') == {'instances': ['other-vm'], 'networks': ['other-net'],
+                                            'artifacts': ['theirs']}
+    assert live_names(cluster, 'system')['artifacts'] == ['shared-os']
+
+
+def test_second_run_changes_nothing_and_sends_no_write(cluster: FakeTenancy) -> None:
+    clean(cluster)
+    cluster.writes.clear()
+    again = clean(cluster)
+    assert not again.changed and cluster.writes == []
+    assert again.plan == [] and again.result['deleted'] == {'instances': [], 'networks': [], 'artifacts': []}
+
+
+def test_pending_objects_are_polled_together(cluster: FakeTenancy) -> None:
+    for name in range(20):
+        cluster.add_instance(f'ci-more-{name}', NS)
+    cluster.delete_ticks = 3
+    before = cluster.listings
+    clean(cluster, resources=['instances'])
+    # One listing to plan, then one per polling round for all 22 instances, not one read per instance.
+    assert cluster.listings - before <= 1 + cluster.delete_ticks + 1
+
+
+# Keep filters: each keeps what it names, says why, and stops the bulk route for that kind only
+
+def test_keep_names_matches_instances_networks_and_artifacts(cluster: FakeTenancy) -> None:
+    cluster.add_network('keep-net', NS)
+    cluster.add_instance('keep-vm', NS)
+    outcome = clean(cluster, keep_names=['keep-*', 'ba?e'])
+    kept = {k['name']: k['reason'] for k in outcome.result['kept']}
+    assert set(kept) == {'keep-vm', 'keep-net', 'base'}
+    assert "'keep-*' (keep.names)" in kept['keep-vm'] and "'ba?e'" in kept['base']
+    assert live_names(cluster, NS) == {'instances': ['keep-vm'], 'networks': ['keep-net'], 'artifacts': ['base']}
+    # Something of every kind is kept: no bulk route, single deletes only.
+    assert sorted(set(cluster.calls())) == ['delete_artifact', 'delete_instance', 'delete_network']
+    assert cluster.calls().count('delete_artifact') == 3
+
+
+def test_keep_types_keeps_those_artifacts_and_the_rest_of_the_bulk(cluster: FakeTenancy) -> None:
+    outcome = clean(cluster, keep_types=['snapshot', 'label'])
+    assert sorted(k['type'] for k in outcome.result['kept']) == ['label', 'snapshot']
+    assert all('keep.types' in k['reason'] for k in outcome.result['kept'])
+    assert live_names(cluster, NS)['artifacts'] == ['snapshot', 'web']
+    assert cluster.calls() == ['delete_instances', 'delete_networks', 'delete_artifact', 'delete_artifact']
+
+
+def test_keep_labelled_keeps_labels_and_any_version_they_point_at(cluster: FakeTenancy) -> None:
+    outcome = clean(cluster, keep_labelled=True)
+    kept = {k['name']: k['reason'] for k in outcome.result['kept']}
+    assert kept == {'web': 'it is a label (keep.labelled)',
+                    'base': f'label sf://label/{NS}/web points at it (keep.labelled)'}
+    assert live_names(cluster, NS)['artifacts'] == ['base', 'web']
+
+
+def test_keep_metadata_needs_every_key(cluster: FakeTenancy) -> None:
+    cluster.add_instance('ci-vm3', NS, team='web', tier='front')
+    scratch = cluster.find(f'sf://upload/{NS}/scratch', NS)
+    assert scratch is not None
+    scratch.metadata.update(team='web', tier='front')
+    outcome = clean(cluster, keep_metadata={'team': 'web', 'tier': 'front'})
+    assert names(outcome.result['kept']) == ['ci-vm3', 'scratch']  # ci-vm2 has team but not tier
+    assert all(k['reason'] == 'its metadata matches keep.metadata' for k in outcome.result['kept'])
+    assert live_names(cluster, NS)['instances'] == ['ci-vm3']
+
+
+def test_older_than_deletes_only_what_is_known_to_be_older(cluster: FakeTenancy) -> None:
+    scratch = cluster.find(f'sf://upload/{NS}/scratch', NS)
+    assert scratch is not None
+    cluster.blobs[scratch.versions[max(scratch.versions)]].fetched_at = time.time() - 60  # a minute old
+    outcome = clean(cluster, older_than='30m', resources=['instances', 'artifacts'])
+    kept = {k['name']: k['reason'] for k in outcome.result['kept']}
+    assert kept['scratch'].startswith('younger than older_than')
+    assert 'age is unknown' in kept['ci-vm1'] and 'age is unknown' in kept['ci-vm2']
+    assert sorted(a['type'] for a in outcome.result['deleted']['artifacts']) == ['image', 'label', 'snapshot']
+    assert 'scratch' in live_names(cluster, NS)['artifacts'] and 'base' not in live_names(cluster, NS)['artifacts']
+    assert 'delete_instances' not in cluster.calls() and 'delete_instance' not in cluster.calls()
+
+
+@pytest.mark.parametrize(('options', 'message'), [
+    ({'resources': ['disks']}, 'resources must be a list drawn from'),
+    ({'resources': []}, 'resources must be a list drawn from'),
+    ({'keep_names': ['']}, 'keep.names must be non-empty'),
+    ({'keep_types': ['iso']}, 'keep.types must be drawn from'),
+    ({'older_than': 'soon'}, 'older_than must be a duration'),
+    ({'concurrency': 0}, 'concurrency must be between 1 and 64'),
+    ({'wait_timeout': 0}, 'wait_timeout must be a positive'),
+    ({'target': 'a/b'}, 'target_namespace'),
+    ({'target': ''}, 'target_namespace must be a non-empty string'),
+])
+def test_bad_input_is_refused_before_anything_is_read(cluster: FakeTenancy, options: Dict[str, Any],
+                                                      message: str) -> None:
+    with pytest.raises(errors.SfInvalidInput, match=message):
+        clean(cluster, **options)
+    assert cluster.writes == [] and cluster.listings == 0
+
+
+# What is never deleted, and who may clean what
+
+def test_resources_limit_the_run_to_those_kinds(cluster: FakeTenancy) -> None:
+    outcome = clean(cluster, resources=['artifacts'])
+    assert [p['step'] for p in outcome.plan] == ['delete_artifacts']
+    assert cluster.calls() == ['delete_artifacts'] and cluster.listings == 0
+    assert live_names(cluster, NS)['instances'] == ['ci-vm1', 'ci-vm2']
+
+
+def test_system_artifacts_never_go_by_the_bulk_route_and_shared_ones_stay(cluster: FakeTenancy) -> None:
+    cluster.upload_named('sys-scratch', [b'sys'], namespace='system')
+    with pytest.raises(errors.SfForbidden, match='allow_system'):
+        clean(cluster, target='system', resources=['artifacts'])
+    outcome = clean(cluster, target='system', allow_system=True, resources=['artifacts'])
+    assert cluster.calls() == ['delete_artifact']  # one by one: the bulk route would take shared ones too
+    assert [(k['name'], k['shared']) for k in outcome.result['kept']] == [('shared-os', True)]
+    assert 'never deleted' in outcome.result['kept'][0]['reason']
+    assert live_names(cluster, 'system')['artifacts'] == ['shared-os']
+    assert live_names(cluster, NS)['artifacts'] == ['base', 'scratch', 'snapshot', 'web']
+
+
+def test_system_artifacts_go_one_by_one_even_when_nothing_is_kept() -> None:
+    api = FakeTenancy('system')
+    api.upload_named('a', [b'a'], namespace='system')
+    api.upload_named('b', [b'b'], namespace='system')
+    outcome = clean(api, target='system', allow_system=True)
+    assert api.calls() == ['delete_artifact', 'delete_artifact'] and outcome.result['kept'] == []
+
+
+def test_a_tenant_cleans_itself_but_never_what_it_can_see_of_others(cluster: FakeTenancy) -> None:
+    as_caller(cluster, NS)
+    outcome = clean(cluster)
+    assert outcome.result['failed'] == [] and live_names(cluster, NS)['artifacts'] == []
+    assert live_names(cluster, 'other')['artifacts'] == ['theirs']
+    assert live_names(cluster, 'system')['artifacts'] == ['shared-os']
+    assert {entry[1] for entry in cluster.log} == {NS}
+
+
+def test_a_tenant_may_not_clean_another_namespace(cluster: FakeTenancy) -> None:
+    as_caller(cluster, 'other')
+    with pytest.raises(errors.SfForbidden, match="may only clean itself, not 'ci'"):
+        clean(cluster)
+    assert cluster.writes == [] and cluster.listings == 0
+
+
+def test_a_missing_namespace_is_an_error_or_clean_with_missing_ok(cluster: FakeTenancy) -> None:
+    with pytest.raises(errors.SfNotFound, match="no namespace 'gone'") as caught:
+        clean(cluster, target='gone')
+    assert 'missing_ok' in str(caught.value.hint)
+    outcome = clean(cluster, target='gone', missing_ok=True)
+    assert not outcome.changed and cluster.writes == [] and outcome.after == {'exists': False}
+
+
+def test_delete_namespace_rules(cluster: FakeTenancy) -> None:
+    with pytest.raises(errors.SfForbidden, match='cannot be deleted'):
+        clean(cluster, target='system', allow_system=True, delete_namespace=True)
+    as_caller(cluster, NS)
+    with pytest.raises(errors.SfForbidden, match='only system may delete a namespace'):
+        clean(cluster, delete_namespace=True)
+    as_caller(cluster, 'system')
+    kept = clean(cluster, delete_namespace=True, keep_names=['base'])
+    assert kept.plan[-1]['step'] == 'keep' and 'still holds' in kept.plan[-1]['action']
+    assert cluster.namespaces[NS] == 'created' and 'delete_namespace' not in cluster.calls()
+    gone = clean(cluster, delete_namespace=True)
+    assert cluster.calls()[-1] == 'delete_namespace' and cluster.namespaces[NS] == 'deleted'
+    assert gone.after['exists'] is False and gone.plan[-1]['step'] == 'delete_namespace'
+    assert not clean(cluster, delete_namespace=True, missing_ok=True).changed
+
+
+# The server misbehaving
+
+def test_a_network_refused_while_instances_exist_is_asked_again() -> None:
+    api = FakeTenancy('system')
+    api.add_namespace(NS)
+    net = api.add_network('ci-net', NS)
+    vm = api.add_instance('other-team-vm', NS, net)
+    api.instances[vm].countdown = 7  # someone else's delete of it finishes after a while
+    api.refuse_busy = True
+    outcome = clean(api, resources=['networks'], wait_timeout=2)
+    assert outcome.result['failed'] == [] and names(outcome.result['deleted']['networks']) == ['ci-net']
+    assert api.networks[net].state == 'deleted'
+    calls = api.calls()
+    assert calls[0] == 'delete_networks' and calls.count('delete_network') >= 2  # refused, then asked again
+
+
+def test_a_network_refused_until_the_deadline_fails_saying_why() -> None:
+    api = FakeTenancy('system')
+    api.add_namespace(NS)
+    net = api.add_network('ci-net', NS)
+    api.add_instance('kept-vm', NS, net)
+    api.refuse_busy = True
+    failure = failing(api, keep_names=['kept-*'], wait_timeout=0.05)
+    assert isinstance(failure.error, errors.SfTimeout)
+    [left] = failure.outcome.result['failed']
+    assert left['name'] == 'ci-net' and left['reason'].startswith('still created after 0.05s')
+    assert 'interfaces' in left['reason']
+
+
+@pytest.mark.parametrize('call', ['delete_instances', 'delete_networks', 'delete_artifacts'])
+def test_a_bulk_delete_answered_500_after_it_worked_is_a_success(cluster: FakeTenancy, call: str) -> None:
+    cluster.faults[call] = ['after']
+    outcome = clean(cluster)
+    assert outcome.result['failed'] == [] and [p['status'] for p in outcome.plan] == ['done'] * 3
+    assert live_names(cluster, NS) == {'instances': [], 'networks': [], 'artifacts': []}
+    assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
+    assert len(outcome.result['deleted']['artifacts']) == 4
+    if call == 'delete_artifacts':
+        assert 'delete_artifact' not in cluster.calls()  # read again: nothing left to delete one by one
+
+
+def test_single_deletes_answered_500_after_they_worked_are_a_success(cluster: FakeTenancy) -> None:
+    cluster.add_instance('keep-vm', NS)
+    cluster.add_network('keep-net', NS)
+    cluster.faults = {'delete_instance': ['after', 'after'], 'delete_network': ['after'],
+                      'delete_artifact': ['after'] * 3}
+    outcome = clean(cluster, keep_names=['keep-*', 'base'], wait_timeout=2)
+    assert outcome.result['failed'] == []
+    assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
+    assert names(outcome.result['deleted']['networks']) == ['ci-net']
+    assert len(outcome.result['deleted']['artifacts']) == 3
+    assert live_names(cluster, NS) == {'instances': ['keep-vm'], 'networks': ['keep-net'], 'artifacts': ['base']}
+
+
+def test_a_delete_answered_500_that_did_not_happen_is_asked_again_or_reported(cluster: FakeTenancy) -> None:
+    cluster.add_instance('keep-vm', NS)
+    cluster.faults = {'delete_instance': ['before'], 'delete_artifact': ['before']}
+    failure = failing(cluster, keep_names=['keep-*', 'base'], wait_timeout=2)
+    # The instance was asked again by the wait and went; the artifact is still there, and the task says so.
+    assert names(failure.outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
+    [left] = failure.outcome.result['failed']
+    assert left['kind'] == 'artifact' and 'HTTP 500' in left['reason']
+    assert '1 artifacts could not be deleted' in str(failure)
+    assert [p['status'] for p in failure.outcome.plan][:3] == ['done', 'done', 'failed']
+
+
+def test_wait_timeout_exceeded_is_a_clean_timeout_saying_what_is_left(cluster: FakeTenancy) -> None:
+    cluster.delete_ticks = 10 ** 6  # instances never finish deleting
+    failure = failing(cluster, wait_timeout=0.05)
+    assert isinstance(failure.error, errors.SfTimeout) and failure.kind == 'timeout'
+    assert names(failure.outcome.result['failed']) == ['ci-vm1', 'ci-vm2']
+    assert all(f['reason'] == 'still created after 0.05s' for f in failure.outcome.result['failed'])
+    assert str(failure).startswith('2 instances could not be deleted: ci-vm')
+    assert [p['status'] for p in failure.outcome.plan] == ['failed', 'not run', 'not run']
+    assert cluster.calls() == ['delete_instances']  # nothing after the failed step was sent
+
+
+def test_wait_false_asks_and_does_not_wait() -> None:
+    api = FakeTenancy('system')
+    api.add_namespace(NS)
+    api.add_instance('ci-vm', NS)
+    api.delete_ticks = 10 ** 6
+    outcome = clean(api, wait=False)
+    assert outcome.result['failed'] == [] and 'not waiting' in outcome.actions[0]
+    assert api.listings == 2  # the plan's two listings, no polling
+
+
+def test_single_deletes_run_concurrency_at_a_time() -> None:
+    api = FakeTenancy('system')
+    api.add_namespace(NS)
+    for name in range(6):
+        api.upload_named(f'scratch-{name}', [bytes([name])], namespace=NS)
+    api.upload_named('keep', [b'k'], namespace=NS)
+    api.delete_pause = 0.05
+    clean(api, keep_names=['keep'], concurrency=2)
+    assert api.calls().count('delete_artifact') == 6 and api.busy_most == 2
