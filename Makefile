@@ -129,3 +129,10 @@ soak: venv collection-link
 emulator-slow: venv
 	$(BIN)/python tools/pytest_run.py tests/emulator -q -m slow
 test: emulator-slow
+
+# Molecule scenarios of the roles (extensions/molecule/<scenario>): each starts a private emulator, converges its role
+# twice (the second run must change nothing), verifies with the info modules and stops the emulator by PID.
+.PHONY: molecule
+molecule: venv collection-link
+	PATH=$(BIN):$$PATH $(BIN)/molecule test --all
+test: molecule
