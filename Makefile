@@ -167,3 +167,10 @@ docs-lint: venv collection-link
 	$(BIN)/python tools/check_links.py
 	$(BIN)/python tools/check_doc_tasks.py
 test: docs-lint
+
+# Molecule scenarios of the roles (extensions/molecule/<scenario>): each starts a private emulator, converges its role
+# twice (the second run must change nothing), verifies with the info modules and stops the emulator by PID.
+.PHONY: molecule
+molecule: venv collection-link
+	PATH=$(BIN):$$PATH $(BIN)/molecule test --all
+test: molecule
