@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='JSON',
         help='inject a fault from the start, same JSON as POST /_emulator/faults, e.g. '
         '\'{"kind": "fail", "method": "POST", "path": "^/upload/", "count": 2, "status": 503}\' '
-        '(kinds: fail, not_ready, drop, latency, expire_tokens; repeatable)',
+        '(kinds: fail, not_ready, drop, latency, cut, expire_tokens; repeatable)',
     )
     serve.add_argument(
         '--latency', type=float, metavar='SECONDS', help='add this delay to every request (a latency fault)'

@@ -6,6 +6,8 @@ the path, default any) and applies to the next `count` matching requests (defaul
   not_ready      answer 406 with `message` (default 'instance is not ready (injected)'), like a server still busy.
   drop           read `after_bytes` bytes of the request body (default 0), then drop the connection unanswered.
   latency        sleep `seconds` before handling the request.
+  cut            answer a file (blob data) with its full Content-Length, but send only `after_bytes` of the body,
+                 wait `seconds`, then drop the connection: a download that breaks off midway.
   expire_tokens  every token issued so far is rejected from now on (clients must re-authenticate).
 """
 
@@ -18,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ('fail', 'not_ready', 'drop', 'latency', 'expire_tokens')
+KINDS = ('fail', 'not_ready', 'drop', 'latency', 'cut', 'expire_tokens')
 
 
 @dataclass
