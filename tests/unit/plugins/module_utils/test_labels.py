@@ -470,3 +470,12 @@ def test_a_rollback_records_its_intent_then_clears_it(ci: FakeApi) -> None:
     assert present(ci, 'web', rollback=1).changed
     assert ci.writes[0] == f'metadata {PENDING_KEY}' and ci.writes[-1] == f'delete metadata {PENDING_KEY}'
     assert PENDING_KEY not in ci.artifacts[reader(ci).read('ci', 'web').uuid or ''].metadata
+
+
+def test_label_metadata_replace_deletes_only_user_keys(ci: FakeApi) -> None:
+    present(ci, 'web', target='ci/img-a', metadata={'team': 'web', 'tier': 'prod'})
+    label = present(ci, 'web', metadata={'team': 'web'}, metadata_mode='replace')
+    assert [(s['step'], s['status']) for s in label.plan] == [('delete_metadata', 'done')]
+    assert label.result['label']['metadata'] == {'team': 'web'}
+    again = present(ci, 'web', metadata={'team': 'web'}, metadata_mode='replace')
+    assert not again.changed
