@@ -77,6 +77,14 @@ def strings(raw: Any) -> List[str]:
     return [str(item) for item in raw]
 
 
+def events_list(raw: Any) -> List[Dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TypeError(f'expected a list, got {type(raw).__name__}')
+    return [mapping(item) for item in raw]
+
+
 def snapshot_refs(raw: Any) -> Dict[str, SnapshotRef]:
     return {str(device): SnapshotRef.model_validate(item) for device, item in mapping(raw).items()}
 
@@ -194,6 +202,14 @@ class SfApi:
 
     def delete_metadata(self, uuid: str, key: str) -> None:
         self._write('DELETE', '/artifacts/{}/metadata/{}', uuid, key, idempotent=True)
+
+    def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
+        """The artifact's events, newest first, at most `limit`. The limit goes to the server only when it says it
+        takes one (`events-by-type`); 0.7.2 does not (docs/compatibility.md rows 1 and 41), so there the list is cut
+        here."""
+        body = {'limit': int(limit)} if self.has_capability('events-by-type') else None
+        events = self._read('/artifacts/{}/events', uuid, json=body, parse=events_list)
+        return events[:limit]
 
     def cache_url(self, url: str, namespace: Optional[str] = None, shared: bool = False) -> Artifact:
         # The server reuses an owned artifact with this URL, so repeating the request cannot duplicate it.
