@@ -314,6 +314,12 @@ class FakeCluster:
     def get_metadata(self, uuid: str) -> Dict[str, Any]:
         return dict(self._row(uuid).metadata)
 
+    def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
+        """One event per version, newest first, as the server lists them."""
+        row = self._row(uuid)
+        return [{'timestamp': float(index), 'type': 'audit', 'message': f'version {index} added', 'fqdn': 'sf-1',
+                 'duration': None, 'extra': {}} for index in sorted(row.versions, reverse=True)][:limit]
+
     def namespace_trusts(self, owner: str, caller: Optional[str] = None) -> bool:
         return (caller or self.namespace) in ('system', owner) or owner in self.trusted_by
 
