@@ -22,6 +22,7 @@ from ._local_state import Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import Artifact
 from ._plan import Plan, Step
+from ._prune import plan_prune
 from ._publish_file import FilePublish
 from ._publish_state import Current, PublishRequest, PublishRun, current_of, read_fetched, read_upload
 from ._publish_url import UrlPublish
@@ -30,6 +31,12 @@ from ._resolver import Resolver
 
 MIB = 1024 * 1024
 Log = Callable[[str], None]
+
+
+def _with(finished: Tuple[Dict[str, Any], Dict[str, Any]], key: str, value: Any
+          ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    after, result = finished
+    return after, {**result, key: value}
 
 
 def artifact_uuid_in(name: Optional[str]) -> Optional[str]:
@@ -97,6 +104,8 @@ class Publisher:
             raise SfInvalidInput(f'url must be an http:// or https:// URL, got {request.url!r}')
         request.metadata = check_metadata(request.metadata, request.metadata_mode)
         if request.state == 'absent':
+            if request.prune_unused:
+                raise SfInvalidInput('prune_unused is only used with state: present')
             if request.metadata is not None:
                 raise SfInvalidInput('metadata is only used with state: present')
             if request.version is not None and request.version < 1:
@@ -109,6 +118,8 @@ class Publisher:
             return
         if request.version is not None:
             raise SfInvalidInput('version is only used with state: absent')
+        if request.keep_newest < 1:
+            raise SfInvalidInput('keep_newest must be 1 or more')
         if not request.src and not request.url:
             raise SfInvalidInput('one of src or url is required with state: present')
         if request.name is not None:
@@ -147,6 +158,15 @@ class Publisher:
         else:
             plan = FilePublish(self).plan_file(request.src or '')
         self.add_metadata(plan, self.before.artifact)
+        if request.prune_unused and self.before.artifact is not None:
+            # A fetch may add nothing (the URL is unchanged): only a certain add counts towards keep_newest.
+            adding = any(step.kind == 'add_version' for step in plan.steps)
+            report = plan_prune(plan, self.api, self.before.artifact, self.before.versions, request.keep_newest,
+                                adding)
+            plan.result['pruned'] = report
+            finish = plan.finish
+            if finish is not None:
+                plan.finish = lambda: _with(finish(), 'pruned', report)
         if self.metadata_after is not None:
             plan.before['metadata'] = user_metadata(self.metadata_before)
             plan.after['metadata'] = self.metadata_after

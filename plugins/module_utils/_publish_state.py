@@ -37,6 +37,8 @@ class PublishRequest:
     state_dir: Optional[str] = None
     metadata: Optional[Dict[str, Any]] = None
     metadata_mode: str = 'merge'
+    prune_unused: bool = False
+    keep_newest: int = 1
 
 
 @dataclass

@@ -119,6 +119,12 @@ artifacts:
     metadata:
       description: The artifact's metadata, without the collection's own C(shakenfist.storage.*) keys.
       type: dict
+    outdated_instances:
+      description:
+        - Instances whose disk came from a version older than the newest (when O(versions) is true): the instances
+          to rebuild to run the newest version.
+      type: list
+      elements: str
     events:
       description: The artifact's events, newest first (when O(events) is true), each as the server returns it.
       type: list
@@ -233,6 +239,9 @@ class ArtifactInfo(SfModule):
                                  'size': version.size, 'created': version.fetched_at or version.modified,
                                  'instances': list(version.instances)})
             described['versions'] = rows
+            # Instances whose disk came from a version older than the newest: the ones to rebuild.
+            described['outdated_instances'] = sorted({uuid for row in rows[1:] for uuid in row['instances']}
+                                                     - set(rows[0]['instances'] if rows else []))
         if self.params['events']:
             try:
                 described['events'] = self.api.artifact_events(artifact.uuid, self.params['event_limit'])

@@ -111,6 +111,18 @@ options:
     type: str
     choices: [merge, replace]
     default: merge
+  prune_unused:
+    description:
+      - After publishing, delete the older versions that no instance uses and no label points at, keeping the
+        newest O(keep_newest) (counting the version this task adds). Each version is reported in RV(pruned) with the
+        reason it was kept or removed; check mode shows the plan. Only with O(state=present).
+    type: bool
+    default: false
+  keep_newest:
+    description:
+      - With O(prune_unused), how many of the newest versions are always kept.
+    type: int
+    default: 1
   label_create:
     description:
       - Whether O(label) may be created. V(false) turns a typo in O(label) into an error (naming near labels)
@@ -238,6 +250,18 @@ artifact:
     metadata:
       description: The artifact's metadata, without the collection's own C(shakenfist.storage.*) keys.
       type: dict
+pruned:
+  description: With O(prune_unused), every version of the artifact before the task, newest first, with what happened.
+  returned: when O(prune_unused) is true and the artifact existed
+  type: list
+  elements: dict
+  contains:
+    index: {description: The version., type: int}
+    blob_uuid: {description: Its blob., type: str}
+    action:
+      description: V(keep), V(remove) (planned), V(removed) (done) or V(gone) (deleted by someone else meanwhile).
+      type: str
+    reason: {description: Why., type: str}
 version:
   description:
     - The version holding the published content. For a file, the version with its sha512, which this run added or
@@ -344,6 +368,8 @@ class ImagePublish(SfModule):
         'max_versions': {'type': 'int'},
         'label': {'type': 'str'},
         'label_create': {'type': 'bool', 'default': True},
+        'prune_unused': {'type': 'bool', 'default': False},
+        'keep_newest': {'type': 'int', 'default': 1},
         'metadata': {'type': 'dict'},
         'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
         'checksum': {'type': 'str'},
@@ -370,7 +396,8 @@ class ImagePublish(SfModule):
             checksum=params['checksum'], wait=params['wait'], wait_timeout=params['wait_timeout'],
             state=params['state'], version=params['version'], chunk_size=params['chunk_size'] * MIB,
             checksum_cache=params['checksum_cache'], state_dir=params['checksum_cache_dir'],
-            metadata=params['metadata'], metadata_mode=params['metadata_mode'])
+            metadata=params['metadata'], metadata_mode=params['metadata_mode'],
+            prune_unused=params['prune_unused'], keep_newest=params['keep_newest'])
         verb = 'delete' if request.state == 'absent' else 'publish'
         self.activity = f'{verb} image {request.name or request.url!r}'
         with Publisher(self.api, self.resolver, request, predict=self.check_mode, log=self.log) as publisher:

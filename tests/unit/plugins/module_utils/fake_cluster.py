@@ -59,6 +59,7 @@ class BlobRow:
     sha512: Optional[str]
     fetched_at: Optional[float] = None
     state: str = 'created'
+    instances: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -259,7 +260,8 @@ class FakeCluster:
 
     def _blob_view(self, blob: BlobRow) -> Dict[str, Any]:
         return {'uuid': blob.uuid, 'state': blob.state, 'size': len(blob.data),
-                'sha512': blob.sha512 if self.report_sha512 else None, 'fetched_at': blob.fetched_at}
+                'sha512': blob.sha512 if self.report_sha512 else None, 'fetched_at': blob.fetched_at,
+                'instances': list(blob.instances)}
 
     def _row(self, uuid: str) -> ArtifactRow:
         row = self.artifacts.get(uuid)
