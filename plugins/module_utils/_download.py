@@ -16,10 +16,12 @@ import contextlib
 import errno
 import hashlib
 import os
+import queue
 import stat
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ._api import SfApi
 from ._checksum import READ_SIZE, sha512_of
@@ -68,6 +70,44 @@ class LocalFile:
         if not self.exists:
             return {'dest': dest, 'state': 'absent'}
         return {'dest': dest, 'state': 'file', 'size': self.size, 'sha512': self.sha512}
+
+
+class _Worker:
+    """Runs `handle(block)` for each block on its own thread, from a bounded queue (at most QUEUED blocks wait, so
+    memory stays flat). sha512 releases the GIL, so hashing overlaps receiving and writing."""
+
+    QUEUED = 4
+
+    def __init__(self, handle: Callable[[bytes], Any], name: str) -> None:
+        self._handle = handle
+        self._queue: queue.Queue = queue.Queue(self.QUEUED)
+        self.error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            block = self._queue.get()
+            if block is None:
+                return
+            if self.error is None:
+                try:
+                    self._handle(block)
+                except BaseException as exc:  # handed to the caller's thread by check()
+                    self.error = exc
+
+    def add(self, block: bytes) -> None:
+        self.check()
+        self._queue.put(block)
+
+    def finish(self) -> None:
+        """Wait until every block given was handled."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 class _OffsetIgnored(Exception):
@@ -238,22 +278,27 @@ class Downloader:
                                 f'{self.dest} was left as it was')
 
     def _fetch(self, fd: int, found: Resolution, have: int, digest: Any) -> int:
-        """Append the blob's bytes from `have` to the partial file and the digest; returns the new size."""
+        """Append the blob's bytes from `have` to the partial file and the digest; returns the new size. Hashing runs
+        on a helper thread, overlapping receiving and writing; it has taken every written block when this returns or
+        raises, so the file size and the digest always agree."""
         size = found.size or 0
         stream = self.api.blob_data(found.blob_uuid or '', have)
+        os.lseek(fd, have, os.SEEK_SET)
+        hasher = _Worker(digest.update, 'sf-download-sha512')
         try:
             if have and stream.length == size:
                 raise _OffsetIgnored()
-            os.lseek(fd, have, os.SEEK_SET)
             for block in stream.blocks(self.request.block_size):
                 if have + len(block) > size:
                     raise _OffsetIgnored()
                 _write_all(fd, block)
-                digest.update(block)
+                hasher.add(block)
                 have += len(block)
                 self.downloaded += len(block)
         finally:
             stream.close()
+            hasher.finish()
+        hasher.check()
         if have < size:
             raise SfTransportError(f'the server ended the blob data at {human(have)} of {human(size)}')
         return have
