@@ -225,3 +225,41 @@ def test_an_image_not_fetched_yet_has_nothing_to_download(tmp_path: Path) -> Non
     with pytest.raises(SfNotFound, match='has not been fetched'):
         downloader(FakeApi(), tmp_path / 'x', FakeResolver(blob=None)).plan()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_runs_at_once_take_turns_and_the_second_finds_dest_done(tmp_path: Path) -> None:
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    class SlowApi(FakeApi):
+        def blob_data(self, uuid: str, offset: int = 0) -> FakeStream:
+            stream = super().blob_data(uuid, offset)
+            blocks = stream.blocks
+
+            def slow(size: int) -> Iterator[bytes]:
+                for index, block in enumerate(blocks(size)):
+                    if index == 1:
+                        started.set()
+                        release.wait(10)
+                    yield block
+
+            stream.blocks = slow  # type: ignore[method-assign]
+            return stream
+
+    dest = tmp_path / 'web.img'
+    first_api, second_api = SlowApi(), FakeApi()
+    first_plan = downloader(first_api, dest).plan()
+    second_plan = downloader(second_api, dest).plan()  # planned while dest is absent: it plans a download too
+    outcomes: dict = {}
+    first = threading.Thread(target=lambda: outcomes.setdefault('first', execute(first_plan, False)))
+    second = threading.Thread(target=lambda: outcomes.setdefault('second', execute(second_plan, False)))
+    first.start()
+    assert started.wait(10)
+    second.start()  # waits for the first run's lock on the partial file
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert dest.read_bytes() == DATA and leftovers(tmp_path) == []
+    assert outcomes['first'].changed and not outcomes['second'].changed and second_api.offsets == []
+    assert 'downloaded by a concurrent run meanwhile' in outcomes['second'].actions[0]
