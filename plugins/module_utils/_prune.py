@@ -37,8 +37,8 @@ def plan_prune(plan: Plan, api: SfApi, artifact: Artifact, versions: List[Artifa
     for position, version in enumerate(newest_first(versions)):
         entry: Dict[str, Any] = {'index': version.index, 'blob_uuid': version.uuid}
         if position < by_count:
-            entry.update(action='keep', reason=f'one of the newest {keep_newest}'
-                                                f'{" (with the version this run adds)" if adding else ""}')
+            counted = ' (with the version this run adds)' if adding else ''
+            entry.update(action='keep', reason=f'one of the newest {keep_newest}{counted}')
         elif version.instances:
             entry.update(action='keep', reason=f'used by instance {", ".join(sorted(version.instances))}')
         elif pointers.get(version.uuid):
@@ -64,8 +64,8 @@ def _deleter(api: SfApi, artifact: Artifact, index: int, entry: Dict[str, Any]) 
             return
         if now[0].instances:
             step.changed = False
-            entry.update(action='keep', reason=f'used by instance {", ".join(sorted(now[0].instances))} '
-                                                f'since the plan was made')
+            users = ', '.join(sorted(now[0].instances))
+            entry.update(action='keep', reason=f'used by instance {users} since the plan was made')
             step.result = f'keep version {index} of {artifact.ref}: {entry["reason"]}'
             return
         api.delete_version(artifact.uuid, index)

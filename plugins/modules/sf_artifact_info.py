@@ -47,8 +47,8 @@ options:
     type: bool
   metadata:
     description:
-      - Only artifacts whose metadata has every one of these keys with exactly these string values, for example
-        V({build: '1234'}).
+      - Only artifacts whose metadata has every one of these keys with exactly these string values (see the
+        examples).
     type: dict
   versions:
     description:
@@ -121,8 +121,8 @@ artifacts:
       type: dict
     outdated_instances:
       description:
-        - Instances whose disk came from a version older than the newest (when O(versions) is true): the instances
-          to rebuild to run the newest version.
+        - Instances whose disk came from a version older than the newest (when O(versions) is true), that is the
+          instances to rebuild to run the newest version.
       type: list
       elements: str
     events:

@@ -149,9 +149,10 @@ def test_metadata_goes_on_each_disks_artifact_and_replace_keeps_the_set_records(
     found.validate()
     plan = Plan()
     found._add_metadata(plan, [a_set('x', 1)], ['vda', 'vdb'])  # vda was snapshotted before; vdb is new
-    assert [s.text for s in plan.steps] == ['set metadata team on the snapshot artifact of vda',
-                                           'delete metadata old from the snapshot artifact of vda',
-                                           'set metadata team on the snapshot artifact of vdb']
+    assert [s.text for s in plan.steps] == [
+        'set metadata team on the snapshot artifact of vda',
+        'delete metadata old from the snapshot artifact of vda',
+        'set metadata team on the snapshot artifact of vdb']
     assert found.metadata_after == {'vda': {'team': 'db'}, 'vdb': {'team': 'db'}}
     found.taken.answers['vdb'] = SnapshotRef.model_validate(
         {'source_url': 'sf://instance/i-1/vdb', 'artifact_uuid': 'a-2', 'blob_uuid': 'b-2'})
