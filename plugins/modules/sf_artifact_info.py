@@ -134,7 +134,7 @@ artifacts:
         type: {description: The event type (for example V(audit))., type: str}
         message: {description: What happened., type: str}
         fqdn: {description: The node that recorded it., type: str}
-        duration: {description: How long it took, when known., type: float}
+        duration: {description: How long it took (when known)., type: float}
         extra: {description: More details., type: dict}
     events_note:
       description: Why O(events) returned nothing for this artifact, when the server could not return its events.
