@@ -194,8 +194,8 @@ def test_a_conversion_that_failed_and_stored_nothing_is_sent_again(api: FakeClus
     assert StateDir(str(tmp_path / 'state')).entries(UPLOADS) == []
 
 
-def test_a_conversion_that_never_answered_leaves_the_upload_for_the_server(api: FakeCluster,
-                                                                            tmp_path: Path) -> None:
+def test_a_conversion_that_never_answered_leaves_the_upload_for_the_server(
+        api: FakeCluster, tmp_path: Path) -> None:
     # No answer: the server may still be converting, so nothing is emptied or deleted, and the next run finishes.
     api.fail_next_convert(SfTimeout('no answer within 60s'), stored=False, creates_artifact=True)
     src, state = a_file(tmp_path, b'ours'), str(tmp_path / 'state')
