@@ -159,13 +159,13 @@ class Resolver:
         found: List[Candidate] = []
         # The server's URL rule: the caller's own copy wins over visible ones; then system's.
         trusted_copy = owned[0] if len(owned) == 1 else (by_system[0] if len(by_system) == 1 and not owned else None)
+        # A cached copy IS the upstream image: it counts as `upstream` only, so `prefer: [system]` or `[namespace]`
+        # picks a label over the caller's (or system's) own copy of the image instead of finding both.
         if trusted_copy is not None:
-            origins = ('upstream',) + self.origins_of(trusted_copy)
-            found.append(Candidate(origins, 'upstream', trusted_copy.ref, trusted_copy, url=url))
+            found.append(Candidate(('upstream',), 'upstream', trusted_copy.ref, trusted_copy, url=url))
         else:
             for artifact in owned + by_system:
-                found.append(Candidate(('upstream',) + self.origins_of(artifact), 'upstream', artifact.ref, artifact,
-                                       url=url))
+                found.append(Candidate(('upstream',), 'upstream', artifact.ref, artifact, url=url))
         if not found:
             found.append(Candidate(('upstream',), 'upstream', url or key, url=url))
         if prefer and 'trusted' in prefer:

@@ -245,3 +245,15 @@ def test_system_caller_sees_its_own_labels_once(tenant: FakeApi) -> None:
 def test_prefer_rejects_unknown_origins(tenant: FakeApi) -> None:
     with pytest.raises(errors.SfInvalidInput):
         resolver(tenant).resolve('web', prefer=['local'])
+
+
+@pytest.mark.parametrize('caller', ['ci', 'system'])
+def test_prefer_system_picks_the_label_over_systems_own_cached_copy_of_the_upstream_image(caller: str) -> None:
+    # The README's #3271 case on a cluster where system has also fetched centos:7: the cached copy is the upstream
+    # image (origin upstream only), so prefer [system, upstream] still means the system label, whoever asks.
+    api = FakeApi(caller)
+    label = api.add('label', 'sf://label/system/centos:7', 'system', shared=True)
+    cached = api.add('image', 'centos:7', 'system', shared=True)
+    chosen = resolver(api).resolve('centos:7', prefer=['system', 'upstream'])
+    assert chosen.uuid == label.uuid and chosen.shadowed == [cached.ref]
+    assert resolver(api).resolve('centos:7', prefer=['upstream']).uuid == cached.uuid
