@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 from unittest import mock
 
 import pytest
@@ -250,10 +250,20 @@ def test_prefer_decides_only_by_the_documented_rule(data: st.DataObject) -> None
     prefer = data.draw(origin_lists, label='prefer')
     without = attempt(Resolver(listing.cluster), text, None, None, None)  # type: ignore[arg-type]
     chosen = attempt(Resolver(listing.cluster), text, None, None, prefer)  # type: ignore[arg-type]
-    if not isinstance(without, SfAmbiguousReference):
-        assert same(without, chosen), 'prefer changed the answer for a reference that was not ambiguous'
-        return
-    candidates = without.candidates
+    widened = widened_candidates(listing, text, prefer)
+    if widened is None:
+        if not isinstance(without, SfAmbiguousReference):
+            assert same(without, chosen), 'prefer changed the answer for a reference that was not ambiguous'
+            return
+        candidates = without.candidates
+    else:
+        # Documented: `trusted` in prefer adds other namespaces' copies of an upstream image as candidates; the
+        # same rule then chooses among the wider set.
+        candidates = widened
+        if len(candidates) == 1:
+            assert isinstance(chosen, SfError) or chosen.ref == candidates[0]['ref'], chosen
+            assert not isinstance(chosen, SfAmbiguousReference)
+            return
     assert len(candidates) >= 2
     decisive = next((origin for origin in prefer if any(origin in origins_of(c, listing.caller)
                                                         for c in candidates)), None)
@@ -269,6 +279,20 @@ def test_prefer_decides_only_by_the_documented_rule(data: st.DataObject) -> None
     assert (chosen.ref, chosen.uuid, chosen.origin) == (winner['ref'], winner['uuid'], winner['origin'])
     assert sorted(chosen.shadowed) == sorted(c['ref'] for c in candidates if c is not winner)
     assert chosen.warnings and 'prefer chose' in chosen.warnings[0]
+
+
+def widened_candidates(listing: Listing, text: str, prefer: List[str]) -> Optional[List[Dict[str, Any]]]:
+    """The candidates `prefer` adds to (only `trusted` does), or None when it leaves them as they are."""
+    if 'trusted' not in prefer:
+        return None
+    try:
+        parsed = parse_ref(text, listing.caller)
+        resolver = Resolver(listing.cluster)  # type: ignore[arg-type]
+        base = [c.describe() for c in resolver.candidates(parsed, None)]
+        wide = [c.describe() for c in resolver.candidates(parsed, prefer)]
+    except SfError:
+        return None
+    return wide if wide != base else None
 
 
 def named_by(listing: Listing, parsed: ParsedRef) -> List[str]:
