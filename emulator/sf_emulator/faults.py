@@ -9,6 +9,8 @@ the path, default any) and applies to the next `count` matching requests (defaul
   drop           read `after_bytes` bytes of the request body (default 0), then drop the connection unanswered and
                  unhandled; a body shorter than `after_bytes` is read to its end, then dropped.
   latency        sleep `seconds` before handling the request.
+  cut            answer a file (blob data) with its full Content-Length, but send only `after_bytes` of the body,
+                 wait `seconds`, then drop the connection: a download that breaks off midway.
   expire_tokens  every token issued so far is rejected from now on (clients must re-authenticate).
 """
 
@@ -28,6 +30,7 @@ KIND_HELP = {
     'not_ready': 'answer 406, like a server still busy with the object',
     'drop': 'read `after_bytes` of the body (at most all of it), then close the connection unanswered',
     'latency': 'wait `seconds` before handling the request',
+    'cut': 'answer blob data with its full length but send only `after_bytes`, wait `seconds`, then drop',
     'expire_tokens': 'reject every token issued so far (clients must authenticate again)',
 }
 KINDS = tuple(KIND_HELP)

@@ -249,6 +249,7 @@ class Request:
         self.namespace: str | None = None  # the caller's namespace once authenticated
         self.key_name: str | None = None
         self.body: BodyReader | None = None
+        self.cut: tuple[int, float] | None = None  # an injected `cut` fault: (body bytes to send, seconds to wait)
 
     @property
     def is_admin(self) -> bool:
@@ -351,6 +352,8 @@ class Handler(BaseHTTPRequestHandler):
             for fault in faults:
                 if fault.kind == 'latency':
                     time.sleep(fault.seconds)
+                if fault.kind == 'cut':
+                    req.cut = (fault.after_bytes, fault.seconds)
             if drop_after is not None:
                 req.body.read_all(1 << 62)  # reads up to the drop point, then raises DropConnection
                 raise DropConnection()  # the body ended before the drop point: drop at its end
@@ -532,9 +535,20 @@ class Handler(BaseHTTPRequestHandler):
             if self.command == 'HEAD' or response.length == 0:
                 return 200, 0
             self.wfile.flush()
+            if req.cut is not None:
+                return self._send_cut(handle, response, *req.cut)
             sent = self.connection.sendfile(handle, response.offset, response.length)
         if sent != response.length:
             self.close_connection = True
+        return 200, sent
+
+    def _send_cut(self, handle: Any, response: FileResponse, send: int, wait: float) -> tuple[int, int]:
+        """Injected fault: part of a file's body, a pause, then the connection dropped."""
+        sent = self.connection.sendfile(handle, response.offset, min(send, response.length)) if send else 0
+        time.sleep(wait)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
         return 200, sent
 
     def _unread(self, req: Request) -> int:

@@ -10,7 +10,7 @@ whenever this client writes, so resolving many references costs one listing.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Type, TypeVar
 
 from ._errors import SfError, SfNotFound, SfServerError
 from ._http import SfTransport
@@ -77,8 +77,32 @@ def strings(raw: Any) -> List[str]:
     return [str(item) for item in raw]
 
 
+def events_list(raw: Any) -> List[Dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TypeError(f'expected a list, got {type(raw).__name__}')
+    return [mapping(item) for item in raw]
+
+
 def snapshot_refs(raw: Any) -> Dict[str, SnapshotRef]:
     return {str(device): SnapshotRef.model_validate(item) for device, item in mapping(raw).items()}
+
+
+class BlobStream:
+    """A streamed blob answer: its announced length (None when the server streams without one) and its blocks."""
+
+    def __init__(self, transport: SfTransport, response: Any) -> None:
+        self._transport = transport
+        self._response = response
+        length = response.headers.get('Content-Length')
+        self.length: Optional[int] = int(length) if length and length.isdigit() else None
+
+    def blocks(self, size: int) -> Iterator[bytes]:
+        return self._transport.blocks(self._response, size)
+
+    def close(self) -> None:
+        self._response.close()
 
 
 class SfApi:
@@ -179,6 +203,14 @@ class SfApi:
     def delete_metadata(self, uuid: str, key: str) -> None:
         self._write('DELETE', '/artifacts/{}/metadata/{}', uuid, key, idempotent=True)
 
+    def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
+        """The artifact's events, newest first, at most `limit`. The limit goes to the server only when it says it
+        takes one (`events-by-type`); 0.7.2 does not (docs/compatibility.md rows 1 and 41), so there the list is cut
+        here."""
+        body = {'limit': int(limit)} if self.has_capability('events-by-type') else None
+        events = self._read('/artifacts/{}/events', uuid, json=body, parse=events_list)
+        return events[:limit]
+
     def cache_url(self, url: str, namespace: Optional[str] = None, shared: bool = False) -> Artifact:
         # The server reuses an owned artifact with this URL, so repeating the request cannot duplicate it.
         body = {'url': url, 'shared': shared, 'namespace': namespace or self.namespace}
@@ -236,6 +268,13 @@ class SfApi:
         if not self.has_capability('blob-search-by-hash'):
             return None
         return self._read('/blob_checksums/sha512/{}', sha512, parse=optional(Blob))
+
+    def blob_data(self, uuid: str, offset: int = 0) -> BlobStream:
+        """The blob's bytes from `offset` to the end, streamed. One request without `limit`: 0.7.2 ignores limit,
+        and every supported server honours offset (docs/compatibility.md row 2)."""
+        params = {'offset': offset} if offset else None
+        response = self.transport.request('GET', '/blobs/{}/data', uuid, params=params, stream=True)
+        return BlobStream(self.transport, response)
 
     # Labels
     def update_label(self, namespace: str, name: str, blob_uuid: str, max_versions: Optional[int] = None) -> Artifact:

@@ -15,7 +15,7 @@ import ssl
 import time
 import traceback
 import warnings
-from typing import Any, Callable, Dict, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
 from urllib.parse import quote, urlsplit
 
 from ._config import ConnectionSettings
@@ -367,6 +367,19 @@ class SfTransport:
         delay = backoff_delay(attempt, cap)
         self.log(f'{reason}; next try in {delay:.2f}s')
         self._sleep(delay)
+
+    def blocks(self, response: Any, size: int) -> Iterator[bytes]:
+        """The body of a streamed answer in blocks of at most `size` bytes; a connection lost or silent mid-body is
+        a typed error (the caller knows how much arrived and can resume), never a requests exception."""
+        try:
+            for block in response.iter_content(chunk_size=size):
+                if block:
+                    yield block
+        except requests.exceptions.Timeout:
+            raise SfTimeout(f'the answer from {self.base_url} stopped for {self.settings.timeout}s mid-body') from None
+        except requests.exceptions.RequestException as exc:
+            raise SfTransportError(f'the answer from {self.base_url} broke off mid-body: '
+                                   f'{self._short_reason(str(exc))}') from None
 
     # URLs outside the API (controller downloads, checking a source URL): the same session, so the same TLS
     # settings, timeouts and redaction apply, but never the API token.

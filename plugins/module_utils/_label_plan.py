@@ -13,7 +13,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from ._confirm import artifact_gone, artifact_is, metadata_is, version_gone
+from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfAmbiguousReference, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
 from ._labels import (
     PENDING_KEY,
@@ -30,8 +30,8 @@ from ._labels import (
     rollback_target,
     split_label_name,
 )
+from ._metadata import add_metadata_steps, check_metadata
 from ._plan import Plan, Step
-from ._refs import validate_metadata_key
 from ._resolver import Resolution
 
 
@@ -100,11 +100,7 @@ class LabelPlanner:
         """Read the label and refuse what must not happen (shadowing, typos and, unless told, the sharing rules)
         before any write."""
         namespace, name, explicit = split_label_name(text, self.caller)
-        for key in (request.metadata or {}):
-            validate_metadata_key(key)
-            if str(key).startswith(RESERVED_PREFIX):
-                raise SfInvalidInput(f'metadata key {key!r}: keys starting {RESERVED_PREFIX!r} are kept by this '
-                                     'collection')
+        request.metadata = check_metadata(request.metadata, request.metadata_mode)
         if request.max_versions is not None and request.max_versions < 1:
             raise SfInvalidInput('max_versions must be 1 or more')
         before = self.reader.read(namespace, name)
@@ -215,11 +211,10 @@ class LabelPlanner:
                      lambda step: (self.api.share if shared else self.api.unshare)(written.uuid or ''),
                      artifact_is(self.api, written.id, lambda a: a.shared == shared))
             after.shared = request.shared
-        for key, value in (request.metadata or {}).items():
-            if before.metadata.get(key) != value:
-                plan.add('set_metadata', f'set metadata {key} on {before.ref}', self._set_metadata(written, key, value),
-                         metadata_is(self.api, written.id, key, value))
-                after.metadata[key] = value
+        user_after = add_metadata_steps(plan, self.api, lambda: written.uuid or '', before.ref, before.metadata,
+                                        request.metadata, request.metadata_mode)
+        after.metadata = {**{k: v for k, v in after.metadata.items() if str(k).startswith(RESERVED_PREFIX)},
+                          **user_after}
         if own:
             plan.after = after.diff_view()
             plan.result = after.result()
@@ -229,9 +224,6 @@ class LabelPlanner:
     def _finish(self, before: LabelState) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         after = self.reader.reread(before.namespace, before.name)
         return after.diff_view(), after.result()
-
-    def _set_metadata(self, written: Written, key: str, value: Any) -> Any:
-        return lambda step: self.api.set_metadata(written.uuid or '', key, value)
 
     @staticmethod
     def point_text(before: LabelState, wanted: LabelVersion) -> str:

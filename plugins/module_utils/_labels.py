@@ -19,11 +19,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._api import SfApi, newest_first
 from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound
+from ._metadata import RESERVED_PREFIX, user_metadata
 from ._models import Artifact, ArtifactVersion
 from ._refs import is_uuid, label_url, validate_name
 from ._resolver import Resolver
 
-RESERVED_PREFIX = 'shakenfist.storage.'
+__all__ = ['RESERVED_PREFIX', 'user_metadata']  # re-exported: the one definition lives in _metadata
 # The layout before per-version keys: one key holding {version: source}. Still read, never written.
 RESOLVED_FROM_KEY = 'shakenfist.storage.resolved_from'
 RESOLVED_FROM_PREFIX = RESOLVED_FROM_KEY + '.'
@@ -120,12 +121,8 @@ class LabelRequest:
     max_versions: Optional[int] = None
     shared: Optional[bool] = None
     metadata: Optional[Dict[str, Any]] = None
+    metadata_mode: str = 'merge'
     create: bool = True
-
-
-def user_metadata(metadata: Dict[str, Any]) -> Dict[str, Any]:
-    """Metadata without the collection's own bookkeeping keys."""
-    return {k: v for k, v in metadata.items() if not str(k).startswith(RESERVED_PREFIX)}
 
 
 def validate_label_name(name: str) -> str:

@@ -19,7 +19,10 @@ from ._errors import SfForbidden, SfInvalidInput, SfNotFound
 from ._label_plan import LabelPlanner, Written
 from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelReader, LabelRequest, LabelState, LabelVersion
 from ._local_state import Locks, StateDir
+from ._metadata import add_metadata_steps, check_metadata, user_metadata
+from ._models import Artifact
 from ._plan import Plan, Step
+from ._prune import plan_prune
 from ._publish_file import FilePublish
 from ._publish_state import Current, PublishRequest, PublishRun, current_of, read_fetched, read_upload
 from ._publish_url import UrlPublish
@@ -28,6 +31,12 @@ from ._resolver import Resolver
 
 MIB = 1024 * 1024
 Log = Callable[[str], None]
+
+
+def _with(finished: Tuple[Dict[str, Any], Dict[str, Any]], key: str, value: Any
+          ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    after, result = finished
+    return after, {**result, key: value}
 
 
 def artifact_uuid_in(name: Optional[str]) -> Optional[str]:
@@ -59,6 +68,8 @@ class Publisher:
         self.read_again: Callable[[], Current] = Current
         self.warnings: List[str] = []
         self.cleanup: List[Callable[[], Any]] = []
+        self.metadata_before: Dict[str, Any] = {}
+        self.metadata_after: Optional[Dict[str, Any]] = None
 
     def __enter__(self) -> Publisher:
         return self
@@ -91,7 +102,12 @@ class Publisher:
                               f'{request.target!r}', hint='publish as system (namespace: system) to share an image')
         if request.url and not request.url.startswith(('http://', 'https://')):
             raise SfInvalidInput(f'url must be an http:// or https:// URL, got {request.url!r}')
+        request.metadata = check_metadata(request.metadata, request.metadata_mode)
         if request.state == 'absent':
+            if request.prune_unused:
+                raise SfInvalidInput('prune_unused is only used with state: present')
+            if request.metadata is not None:
+                raise SfInvalidInput('metadata is only used with state: present')
             if request.version is not None and request.version < 1:
                 raise SfInvalidInput('version numbers start at 1')
             if not request.name and not request.url:
@@ -102,6 +118,8 @@ class Publisher:
             return
         if request.version is not None:
             raise SfInvalidInput('version is only used with state: absent')
+        if request.keep_newest < 1:
+            raise SfInvalidInput('keep_newest must be 1 or more')
         if not request.src and not request.url:
             raise SfInvalidInput('one of src or url is required with state: present')
         if request.name is not None:
@@ -134,10 +152,27 @@ class Publisher:
             return self.plan_absent()
         self.check_label()
         if request.url and request.fetch == 'cluster':
-            return UrlPublish(self).plan()
-        if request.url:
-            return FilePublish(self).plan_download(request.url)
-        return FilePublish(self).plan_file(request.src or '')
+            plan = UrlPublish(self).plan()
+        elif request.url:
+            plan = FilePublish(self).plan_download(request.url)
+        else:
+            plan = FilePublish(self).plan_file(request.src or '')
+        self.add_metadata(plan, self.before.artifact)
+        if request.prune_unused and self.before.artifact is not None:
+            # A fetch may add nothing (the URL is unchanged): only a certain add counts towards keep_newest.
+            adding = any(step.kind == 'add_version' for step in plan.steps)
+            report = plan_prune(plan, self.api, self.before.artifact, self.before.versions, request.keep_newest,
+                                adding)
+            plan.result['pruned'] = report
+            finish = plan.finish
+            if finish is not None:
+                plan.finish = lambda: _with(finish(), 'pruned', report)
+        if self.metadata_after is not None:
+            plan.before['metadata'] = user_metadata(self.metadata_before)
+            plan.after['metadata'] = self.metadata_after
+            if 'artifact' in plan.result:
+                plan.result['artifact']['metadata'] = self.metadata_after
+        return plan
 
     def check_owner(self, current: Current) -> None:
         """Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
@@ -206,6 +241,30 @@ class Publisher:
             plan.add(verb, f'{verb} the artifact', self._setting(
                 lambda a: a.shared == shared, self.api.share if shared else self.api.unshare),
                 artifact_is(self.api, self.artifact_uuid, lambda a: a.shared == shared))
+
+    def add_metadata(self, plan: Plan, artifact: Optional[Artifact]) -> None:
+        """The user's metadata keys, one write per key that differs (never the whole dict: a concurrent run's keys
+        stay), after the version so a failed upload leaves the metadata as it was."""
+        request = self.request
+        if request.metadata is None:
+            return
+        if artifact is not None:
+            self.metadata_before = dict(artifact.metadata)
+            if self.api.has_capability('artifact-metadata'):
+                # Some servers leave metadata out of artifact views; the metadata route has it all.
+                self.metadata_before.update(self.api.get_metadata(artifact.uuid))
+        what = artifact.ref if artifact is not None else 'the artifact'
+        self.metadata_after = add_metadata_steps(plan, self.api, self._metadata_target, what, self.metadata_before,
+                                                 request.metadata, request.metadata_mode)
+
+    def _metadata_target(self) -> str:
+        uuid = self.artifact_uuid()
+        if not uuid:
+            now = self.read_again()
+            uuid = now.artifact.uuid if now.artifact else ''
+        if not uuid:
+            raise SfNotFound('the artifact disappeared before its metadata could be set')
+        return uuid
 
     def artifact_uuid(self) -> str:
         return self.run.artifact.uuid if self.run.artifact else ''

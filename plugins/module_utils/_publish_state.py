@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference
+from ._metadata import user_metadata
 from ._models import Artifact, ArtifactVersion
 
 
@@ -34,6 +35,10 @@ class PublishRequest:
     chunk_size: int = 16 * 1024 * 1024
     checksum_cache: bool = True
     state_dir: Optional[str] = None
+    metadata: Optional[Dict[str, Any]] = None
+    metadata_mode: str = 'merge'
+    prune_unused: bool = False
+    keep_newest: int = 1
 
 
 @dataclass
@@ -128,7 +133,7 @@ class PublishRun:
                 'uuid': artifact.uuid, 'namespace': artifact.namespace, 'name': artifact.name,
                 'type': artifact.artifact_type, 'state': artifact.state, 'shared': artifact.shared,
                 'max_versions': artifact.max_versions, 'source_url': artifact.source_url,
-                'error_message': artifact.error_message}
+                'error_message': artifact.error_message, 'metadata': user_metadata(artifact.metadata)}
             result['ref'] = artifact.ref
         version = self.version
         if version is not None:

@@ -13,7 +13,7 @@ import contextlib
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._api import SfApi
 from ._confirm import version_gone
@@ -22,6 +22,7 @@ from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeo
 from ._instances import disk_devices, find_instance
 from ._label_plan import LabelPlanner
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
+from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import Instance, SnapshotRef
 from ._plan import Plan, Step
 from ._refs import validate_name
@@ -51,6 +52,8 @@ class SnapshotRequest:
     keep: Optional[int] = None
     older_than: Any = None
     state: str = 'present'
+    metadata: Optional[Dict[str, Any]] = None
+    metadata_mode: str = 'merge'
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Snapshotter:
         self.labels = LabelPlanner(LabelReader(api, resolver))
         self.clock = clock
         self.taken = Taken()
+        self.metadata_after: Dict[str, Dict[str, Any]] = {}
         self.kept: List[Tuple[SnapshotSet, str]] = []
         self.doomed: List[SnapshotSet] = []
         self.label_name: Tuple[str, str] = ('', '')
@@ -91,10 +95,13 @@ class Snapshotter:
                                  hint='to delete every set, use state: absent with each set name')
         if request.wait_timeout <= 0:
             raise SfInvalidInput('wait_timeout must be a positive number of seconds')
+        request.metadata = check_metadata(request.metadata, request.metadata_mode)
         devices = request.devices
         if isinstance(devices, str) and devices != 'all':
             raise SfInvalidInput(f"devices must be a list of device names or 'all', got {devices!r}")
         if request.state == 'absent':
+            if request.metadata is not None:
+                raise SfInvalidInput('metadata is only used with state: present')
             if not request.name:
                 raise SfInvalidInput('state absent deletes a named snapshot set: give its name',
                                      hint='to delete sets by age or count, use state: present with keep or older_than')
@@ -129,6 +136,8 @@ class Snapshotter:
             plan.note(self._why_not(existing))
         if label_before is not None:
             self._add_label(plan, label_before, None if taking else existing)
+        targets = devices if taking else [d.device for d in existing.devices] if existing is not None else []
+        self._add_metadata(plan, sets, targets)
         kept, doomed = self.retention(sets, taking)
         self.kept, self.doomed = kept, doomed
         for snapshot_set, reason in kept:
@@ -139,7 +148,33 @@ class Snapshotter:
         self._predict(plan, sets, devices if taking else None, doomed)
         if not taking and existing is not None:
             plan.result['snapshot_set'] = existing.as_dict()
+        if self.metadata_after:
+            plan.result['metadata'] = dict(self.metadata_after)
         return plan
+
+    # Metadata
+    def _add_metadata(self, plan: Plan, sets: List[SnapshotSet], devices: List[str]) -> None:
+        """The user's keys on the snapshot artifact of each disk of the set taken (or found), one write per key that
+        differs. A disk snapshotted before has its artifact already; a new one gets it from the snapshot step."""
+        request = self.request
+        if request.metadata is None:
+            return
+        for device in devices:
+            known = next((d.artifact_uuid for s in sets for d in s.devices if d.device == device), None)
+            current = self.api.get_metadata(known) if known else {}
+            self.metadata_after[device] = add_metadata_steps(
+                plan, self.api, self._artifact_of(device, known), f'the snapshot artifact of {device}', current,
+                request.metadata, request.metadata_mode)
+
+    def _artifact_of(self, device: str, known: Optional[str]) -> Callable[[], str]:
+        def uuid() -> str:
+            answer = self.taken.answers.get(device)
+            found = answer.artifact_uuid if answer is not None else known
+            if not found:
+                raise SfNotFound(f'there is no snapshot artifact of {device} to set metadata on')
+            return found
+
+        return uuid
 
     # What to take
     def devices(self, instance: Instance) -> List[str]:
@@ -400,7 +435,16 @@ class Snapshotter:
             named = next((s for s in sets if s.name == self.request.name), None)
             if named is not None:
                 result['snapshot_set'] = named.as_dict()
+        if self.request.metadata is not None:
+            result['metadata'] = self._metadata_now(result.get('snapshot_set'))
         return {'sets': [s.summary() for s in sets]}, result
+
+    def _metadata_now(self, snapshot_set: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        found: Dict[str, Any] = {}
+        for device in (snapshot_set or {}).get('devices', []):
+            with contextlib.suppress(SfError):
+                found[device['device']] = user_metadata(self.api.get_metadata(device['artifact_uuid']))
+        return found
 
 
 def _when(timestamp: float) -> str:

@@ -45,11 +45,28 @@ options:
     description:
       - Only shared (V(true)) or unshared (V(false)) artifacts.
     type: bool
+  metadata:
+    description:
+      - Only artifacts whose metadata has every one of these keys with exactly these string values (see the
+        examples).
+    type: dict
   versions:
     description:
       - Include each artifact's versions (one request per matching artifact).
     type: bool
     default: true
+  events:
+    description:
+      - Include each artifact's events (one request per matching artifact), newest first, as the server returns
+        them. When the server cannot return them, the artifact gets an empty list and RV(artifacts[].events_note)
+        says why, and the task does not fail.
+    type: bool
+    default: false
+  event_limit:
+    description:
+      - The most events returned per artifact, from 1 to 1000.
+    type: int
+    default: 100
 '''
 
 EXAMPLES = r'''
@@ -70,6 +87,17 @@ EXAMPLES = r'''
         name: 'debian*'
         owner: system
         shared: true
+
+    - name: Images built by one CI run
+      shakenfist.storage.sf_artifact_info:
+        metadata:
+          build: '1234'
+
+    - name: What happened to an image lately
+      shakenfist.storage.sf_artifact_info:
+        ref: debian:12
+        events: true
+        event_limit: 20
 
     - name: Show one label with its history
       shakenfist.storage.sf_artifact_info:
@@ -95,6 +123,30 @@ artifacts:
     error_message: {description: Why a fetch failed (artifacts in state error)., type: str}
     instances: {description: Instances using the newest version., type: list, elements: str}
     latest_version: {description: The newest version index (0 when there is none)., type: int}
+    metadata:
+      description: The artifact's metadata, without the collection's own C(shakenfist.storage.*) keys.
+      type: dict
+    outdated_instances:
+      description:
+        - Instances whose disk came from a version older than the newest (when O(versions) is true), that is the
+          instances to rebuild to run the newest version.
+      type: list
+      elements: str
+    events:
+      description: The artifact's events, newest first (when O(events) is true), each as the server returns it.
+      type: list
+      elements: dict
+      contains:
+        timestamp: {description: When it happened (epoch seconds)., type: float}
+        type: {description: The event type (for example V(audit))., type: str}
+        message: {description: What happened., type: str}
+        fqdn: {description: The node that recorded it., type: str}
+        duration: {description: How long it took (when known)., type: float}
+        extra: {description: More details., type: dict}
+    events_note:
+      description: Why O(events) returned nothing for this artifact, when the server could not return its events.
+      type: str
+      returned: when the events could not be read
     versions:
       description: Versions, newest first (when O(versions) is true).
       type: list
@@ -108,10 +160,13 @@ artifacts:
         instances: {description: Instances using this version., type: list, elements: str}
 '''
 
+import contextlib  # noqa: E402
 import fnmatch  # noqa: E402
 from typing import Any, Dict, List  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._api import newest_first  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfInvalidInput  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._metadata import user_metadata  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 
@@ -123,12 +178,22 @@ class ArtifactInfo(SfModule):
         'type': {'type': 'list', 'elements': 'str', 'choices': ['image', 'label', 'snapshot', 'other']},
         'owner': {'type': 'str'},
         'shared': {'type': 'bool'},
+        'metadata': {'type': 'dict'},
         'versions': {'type': 'bool', 'default': True},
+        'events': {'type': 'bool', 'default': False},
+        'event_limit': {'type': 'int', 'default': 100},
     }
     activity = 'list artifacts'
+    _metadata: Dict[str, Dict[str, Any]] = {}
 
     def run(self) -> None:
         params = self.params
+        self._metadata = {}
+        if not 1 <= params['event_limit'] <= 1000:
+            raise SfInvalidInput(f"event_limit must be between 1 and 1000, got {params['event_limit']}")
+        for key, value in (params['metadata'] or {}).items():
+            if not isinstance(value, str):
+                raise SfInvalidInput(f'metadata filter {key!r}: values must be strings, got {type(value).__name__}')
         listing = self.api.list_artifacts()
         if params['ref']:
             self.activity = f"show artifact {params['ref']!r}"
@@ -147,7 +212,22 @@ class ArtifactInfo(SfModule):
             return False
         if params['owner'] and artifact.namespace != params['owner']:
             return False
-        return params['shared'] is None or artifact.shared == params['shared']
+        if params['shared'] is not None and artifact.shared != params['shared']:
+            return False
+        wanted = params['metadata'] or {}
+        return not wanted or all(self.metadata_of(artifact).get(k) == v for k, v in wanted.items())
+
+    def metadata_of(self, artifact: Artifact) -> Dict[str, Any]:
+        """The view's metadata; read from the metadata route when the view has none (some servers leave it out)
+        and the caller owns the artifact (the route needs ownership)."""
+        if artifact.uuid not in self._metadata:
+            found = dict(artifact.metadata)
+            if (not found and self.api.namespace in ('system', artifact.namespace)
+                    and self.api.has_capability('artifact-metadata')):
+                with contextlib.suppress(SfError):
+                    found = self.api.get_metadata(artifact.uuid)
+            self._metadata[artifact.uuid] = found
+        return self._metadata[artifact.uuid]
 
     def describe(self, artifact: Artifact) -> Dict[str, Any]:
         described: Dict[str, Any] = {
@@ -156,6 +236,7 @@ class ArtifactInfo(SfModule):
             'shared': artifact.shared, 'source_url': artifact.source_url, 'max_versions': artifact.max_versions,
             'error_message': artifact.error_message, 'instances': list(artifact.instances),
             'latest_version': artifact.index,
+            'metadata': user_metadata(self.metadata_of(artifact) if self.params['metadata'] else artifact.metadata),
         }
         if self.params['versions']:
             rows: List[Dict[str, Any]] = []
@@ -165,6 +246,15 @@ class ArtifactInfo(SfModule):
                                  'size': version.size, 'created': version.fetched_at or version.modified,
                                  'instances': list(version.instances)})
             described['versions'] = rows
+            # Instances whose disk came from a version older than the newest: the ones to rebuild.
+            described['outdated_instances'] = sorted({uuid for row in rows[1:] for uuid in row['instances']}
+                                                     - set(rows[0]['instances'] if rows else []))
+        if self.params['events']:
+            try:
+                described['events'] = self.api.artifact_events(artifact.uuid, self.params['event_limit'])
+            except SfError as exc:
+                described['events'] = []
+                described['events_note'] = f'the server could not return the events of {artifact.ref}: {exc}'
         return described
 
 

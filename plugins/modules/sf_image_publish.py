@@ -97,6 +97,32 @@ options:
       - The label is created when missing, unless O(label_create=false).
       - Checked before anything is uploaded, with the same sharing rules as M(shakenfist.storage.sf_label).
     type: str
+  metadata:
+    description:
+      - Metadata to set on the artifact, a dictionary of string values (for example a build id). Each key is
+        written on its own, so runs setting different keys at once never undo each other. Only with
+        O(state=present).
+      - Keys starting with C(shakenfist.storage.) are reserved for the collection's own bookkeeping and refused.
+    type: dict
+  metadata_mode:
+    description:
+      - V(merge) sets the keys of O(metadata) and leaves the others alone. V(replace) also deletes the user keys not
+        in O(metadata) (never the collection's own).
+    type: str
+    choices: [merge, replace]
+    default: merge
+  prune_unused:
+    description:
+      - After publishing, delete the older versions that no instance uses and no label points at, keeping the
+        newest O(keep_newest) (counting the version this task adds). Each version is reported in RV(pruned) with the
+        reason it was kept or removed; check mode shows the plan. Only with O(state=present).
+    type: bool
+    default: false
+  keep_newest:
+    description:
+      - With O(prune_unused), how many of the newest versions are always kept.
+    type: int
+    default: 1
   label_create:
     description:
       - Whether O(label) may be created. V(false) turns a typo in O(label) into an error (naming near labels)
@@ -221,6 +247,21 @@ artifact:
     max_versions: {description: Versions kept (0 means the cluster default)., type: int}
     source_url: {description: Where the content came from (V(sf://upload/...) for files)., type: str}
     error_message: {description: Why the last fetch failed (state V(error))., type: str}
+    metadata:
+      description: The artifact's metadata, without the collection's own C(shakenfist.storage.*) keys.
+      type: dict
+pruned:
+  description: With O(prune_unused), every version of the artifact before the task, newest first, with what happened.
+  returned: when O(prune_unused) is true and the artifact existed
+  type: list
+  elements: dict
+  contains:
+    index: {description: The version., type: int}
+    blob_uuid: {description: Its blob., type: str}
+    action:
+      description: V(keep), V(remove) (planned), V(removed) (done) or V(gone) (deleted by someone else meanwhile).
+      type: str
+    reason: {description: Why., type: str}
 version:
   description:
     - The version holding the published content. For a file, the version with its sha512, which this run added or
@@ -327,6 +368,10 @@ class ImagePublish(SfModule):
         'max_versions': {'type': 'int'},
         'label': {'type': 'str'},
         'label_create': {'type': 'bool', 'default': True},
+        'prune_unused': {'type': 'bool', 'default': False},
+        'keep_newest': {'type': 'int', 'default': 1},
+        'metadata': {'type': 'dict'},
+        'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
         'checksum': {'type': 'str'},
         'wait': {'type': 'bool', 'default': True},
         'wait_timeout': {'type': 'int', 'default': 900},
@@ -350,7 +395,9 @@ class ImagePublish(SfModule):
             max_versions=params['max_versions'], label=params['label'], label_create=params['label_create'],
             checksum=params['checksum'], wait=params['wait'], wait_timeout=params['wait_timeout'],
             state=params['state'], version=params['version'], chunk_size=params['chunk_size'] * MIB,
-            checksum_cache=params['checksum_cache'], state_dir=params['checksum_cache_dir'])
+            checksum_cache=params['checksum_cache'], state_dir=params['checksum_cache_dir'],
+            metadata=params['metadata'], metadata_mode=params['metadata_mode'],
+            prune_unused=params['prune_unused'], keep_newest=params['keep_newest'])
         verb = 'delete' if request.state == 'absent' else 'publish'
         self.activity = f'{verb} image {request.name or request.url!r}'
         with Publisher(self.api, self.resolver, request, predict=self.check_mode, log=self.log) as publisher:

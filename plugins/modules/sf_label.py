@@ -109,9 +109,17 @@ options:
     type: bool
   metadata:
     description:
-      - Metadata keys to set on the label's artifact. Keys not listed are left alone. Keys starting with
-        C(shakenfist.storage.) are reserved for the collection's own bookkeeping.
+      - Metadata to set on the label's artifact, a dictionary of string values. Each key is written on its own, so
+        runs setting different keys at once never undo each other.
+      - Keys starting with C(shakenfist.storage.) are reserved for the collection's own bookkeeping and refused.
     type: dict
+  metadata_mode:
+    description:
+      - V(merge) sets the keys of O(metadata) and leaves the others alone. V(replace) also deletes the user keys not
+        in O(metadata) (never the collection's own).
+    type: str
+    choices: [merge, replace]
+    default: merge
   create:
     description:
       - Whether a missing label may be created. V(false) turns a typo into an error, not a new label.
@@ -277,6 +285,7 @@ class SfLabel(SfModule):
         'max_versions': {'type': 'int'},
         'shared': {'type': 'bool'},
         'metadata': {'type': 'dict'},
+        'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
         'create': {'type': 'bool', 'default': True},
         'version': {'type': 'int'},
     }
@@ -302,7 +311,7 @@ class SfLabel(SfModule):
             target=params['target'], target_version=params['target_version'], target_sha512=params['target_sha512'],
             blob=params['blob'], rollback=params['rollback'], prefer=params['prefer'],
             max_versions=params['max_versions'], shared=params['shared'], metadata=params['metadata'],
-            create=params['create'])
+            metadata_mode=params['metadata_mode'], create=params['create'])
         self.apply(planner.plan_present(params['name'], request))
 
 

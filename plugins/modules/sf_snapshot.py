@@ -114,6 +114,21 @@ options:
         when both say so.
       - Sets a label points at are kept unless O(force); RV(kept) says why.
     type: str
+  metadata:
+    description:
+      - Metadata to set on the snapshot artifact of each disk of the set taken (or, when none is taken, of the set
+        found by O(name) or O(min_age)), a dictionary of string values. Each key is written on its own. Only with
+        O(state=present).
+      - Keys starting with C(shakenfist.storage.) are reserved for the collection's own bookkeeping (the set
+        records) and refused.
+    type: dict
+  metadata_mode:
+    description:
+      - V(merge) sets the keys of O(metadata) and leaves the others alone. V(replace) also deletes the user keys not
+        in O(metadata) (never the set records).
+    type: str
+    choices: [merge, replace]
+    default: merge
   state:
     description:
       - V(present) takes (as decided above) and prunes. V(absent) deletes the set called O(name), every disk of it.
@@ -211,6 +226,10 @@ instance:
   description: The instance the task acted on.
   returned: always
   type: dict
+metadata:
+  description: Per device of the set, its snapshot artifact's metadata without the collection's own keys.
+  returned: when O(metadata) is set
+  type: dict
 label:
   description: The label after the task, as M(shakenfist.storage.sf_label) returns it.
   returned: when O(label) is set, not in check mode
@@ -252,6 +271,8 @@ class SfSnapshot(SfModule):
         'label_create': {'type': 'bool', 'default': True},
         'keep': {'type': 'int'},
         'older_than': {'type': 'str'},
+        'metadata': {'type': 'dict'},
+        'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
         'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
     }
 
@@ -263,6 +284,7 @@ class SfSnapshot(SfModule):
             thin=params['thin'], name=params['name'], min_age=params['min_age'], force=params['force'],
             wait=params['wait'], wait_timeout=params['wait_timeout'], label=params['label'],
             label_create=params['label_create'], keep=params['keep'], older_than=params['older_than'],
+            metadata=params['metadata'], metadata_mode=params['metadata_mode'],
             state=params['state'])
         self.apply(Snapshotter(self.api, self.resolver, request).plan())
 

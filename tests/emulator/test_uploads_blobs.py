@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+import requests
 from sfe_helpers import Api, make_namespace
 
 from sf_emulator.testing import EmulatorProcess
@@ -176,6 +178,24 @@ def test_upload_retry_after_dropped_chunk(emulator: EmulatorProcess) -> None:
     assert api.ok('POST', f'/upload/{upload}', data=second, headers=OCTETS) == 2 << 20
     art = api.ok('POST', '/artifacts/upload/after-drop', {'upload_uuid': upload})
     assert api.ok('GET', f'/blobs/{art["blob_uuid"]}')['sha512'] == hashlib.sha512(first + second).hexdigest()
+
+
+def test_cut_fault_breaks_blob_data_off_midway(emulator: EmulatorProcess) -> None:
+    """A `cut` fault announces the whole body, sends part of it and drops the connection; the next read is whole."""
+    api = Api(emulator.url, 'system', emulator.system_key)
+    data = os.urandom(300_000)
+    blob = api.upload_bytes('cut', data)['blob_uuid']
+    emulator.add_fault(kind='cut', method='GET', path=f'^/blobs/{blob}/data$', after_bytes=100_000)
+    raw = api.call('GET', f'/blobs/{blob}/data', stream=True)
+    assert raw.status_code == 200 and raw.headers['Content-Length'] == str(len(data))
+    received = b''
+    with pytest.raises(requests.exceptions.RequestException):
+        for block in raw.iter_content(1000):
+            received += block
+    # The client may drop the short block it was reading when the connection broke: a prefix arrived.
+    assert 90_000 <= len(received) <= 100_000 and data.startswith(received)
+    api.session.close()
+    assert api.call('GET', f'/blobs/{blob}/data?offset=100000').content == data[100_000:]
 
 
 def test_tenant_can_read_blob_it_cannot_list(system: Api) -> None:

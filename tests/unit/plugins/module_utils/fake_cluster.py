@@ -59,6 +59,7 @@ class BlobRow:
     sha512: Optional[str]
     fetched_at: Optional[float] = None
     state: str = 'created'
+    instances: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -259,7 +260,8 @@ class FakeCluster:
 
     def _blob_view(self, blob: BlobRow) -> Dict[str, Any]:
         return {'uuid': blob.uuid, 'state': blob.state, 'size': len(blob.data),
-                'sha512': blob.sha512 if self.report_sha512 else None, 'fetched_at': blob.fetched_at}
+                'sha512': blob.sha512 if self.report_sha512 else None, 'fetched_at': blob.fetched_at,
+                'instances': list(blob.instances)}
 
     def _row(self, uuid: str) -> ArtifactRow:
         row = self.artifacts.get(uuid)
@@ -313,6 +315,12 @@ class FakeCluster:
 
     def get_metadata(self, uuid: str) -> Dict[str, Any]:
         return dict(self._row(uuid).metadata)
+
+    def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
+        """One event per version, newest first, as the server lists them."""
+        row = self._row(uuid)
+        return [{'timestamp': float(index), 'type': 'audit', 'message': f'version {index} added', 'fqdn': 'sf-1',
+                 'duration': None, 'extra': {}} for index in sorted(row.versions, reverse=True)][:limit]
 
     def namespace_trusts(self, owner: str, caller: Optional[str] = None) -> bool:
         return (caller or self.namespace) in ('system', owner) or owner in self.trusted_by

@@ -256,3 +256,23 @@ def test_row_42_label_metadata_keys_a_decoded_path_would_change_are_refused() ->
         with pytest.raises(errors.SfInvalidInput):
             LabelPlanner(LabelReader(api, None)).plan_present(  # type: ignore[arg-type]
                 'web', LabelRequest(target='x', metadata={bad: 1}))
+
+
+@pytest.mark.parametrize('root, body', [
+    (b'<li>artifacts: artifact-metadata</li>', b''),  # 0.7.2: no events-by-type, so no limit sent
+    (b'<li>events: events-by-type</li>', b'{"limit": 2}'),
+])
+def test_row_41_event_limit_sent_only_to_servers_that_take_it(scripted_server: Any, root: bytes,
+                                                              body: bytes) -> None:
+    events = [{'timestamp': float(n), 'type': 'audit', 'message': f'event {n}'} for n in (3, 2, 1)]
+
+    def answer(record: Any) -> tuple[int, Any, dict[str, str]]:
+        if record.path == '/':
+            return 200, root, {}
+        return auth_ok(record) or (200, events, {})
+
+    server = scripted_server(answer)
+    found = SfApi(transport(server.url)).artifact_events('a-1', 2)
+    assert [e['message'] for e in found] == ['event 3', 'event 2']
+    asked = [r for r in server.requests if r.path == '/artifacts/a-1/events']
+    assert len(asked) == 1 and json.loads(asked[0].body or b'null') == (json.loads(body) if body else None)

@@ -488,3 +488,12 @@ def test_a_history_entry_that_cannot_be_written_is_a_warning_not_a_silent_loss(c
     # A rollback past it still works: the history holds the version by its blob.
     back = present(ci, 'web', rollback=1)
     assert back.changed and current(back)['blob_uuid'] == image_blob(ci, 'img-a')
+
+
+def test_label_metadata_replace_deletes_only_user_keys(ci: FakeApi) -> None:
+    present(ci, 'web', target='ci/img-a', metadata={'team': 'web', 'tier': 'prod'})
+    label = present(ci, 'web', metadata={'team': 'web'}, metadata_mode='replace')
+    assert [(s['step'], s['status']) for s in label.plan] == [('delete_metadata', 'done')]
+    assert label.result['label']['metadata'] == {'team': 'web'}
+    again = present(ci, 'web', metadata={'team': 'web'}, metadata_mode='replace')
+    assert not again.changed

@@ -118,3 +118,54 @@ def test_bad_input_is_refused_before_anything_is_read(request_options: dict[str,
 def test_a_label_needs_a_single_device() -> None:
     with pytest.raises(errors.SfInvalidInput, match='label points at one disk, and this snapshot has 2'):
         snapshotter(name='x', label='golden')._check_label(['vda', 'vdc'])
+
+
+class MetadataApi:
+    namespace = 'ci'
+
+    def __init__(self) -> None:
+        self.stored = {'a-1': {'shakenfist.storage.snapshot.b-1': {'set': 'x'}, 'team': 'web', 'old': 'y'}}
+        self.writes: list[tuple[str, str, str]] = []
+
+    def get_metadata(self, uuid: str) -> dict[str, Any]:
+        return dict(self.stored.get(uuid, {}))
+
+    def set_metadata(self, uuid: str, key: str, value: Any) -> None:
+        self.writes.append(('set', uuid, key))
+        self.stored.setdefault(uuid, {})[key] = value
+
+    def delete_metadata(self, uuid: str, key: str) -> None:
+        self.writes.append(('delete', uuid, key))
+        self.stored[uuid].pop(key)
+
+
+def test_metadata_goes_on_each_disks_artifact_and_replace_keeps_the_set_records() -> None:
+    from ansible_collections.shakenfist.storage.plugins.module_utils._models import SnapshotRef
+    from ansible_collections.shakenfist.storage.plugins.module_utils._plan import Plan, execute
+
+    api = MetadataApi()
+    request = SnapshotRequest(instance='web-1', force=True, metadata={'team': 'db'}, metadata_mode='replace')
+    found = Snapshotter(api, None, request, clock=lambda: NOW)  # type: ignore[arg-type]
+    found.validate()
+    plan = Plan()
+    found._add_metadata(plan, [a_set('x', 1)], ['vda', 'vdb'])  # vda was snapshotted before; vdb is new
+    assert [s.text for s in plan.steps] == [
+        'set metadata team on the snapshot artifact of vda',
+        'delete metadata old from the snapshot artifact of vda',
+        'set metadata team on the snapshot artifact of vdb']
+    assert found.metadata_after == {'vda': {'team': 'db'}, 'vdb': {'team': 'db'}}
+    found.taken.answers['vdb'] = SnapshotRef.model_validate(
+        {'source_url': 'sf://instance/i-1/vdb', 'artifact_uuid': 'a-2', 'blob_uuid': 'b-2'})
+    execute(plan, False)
+    assert api.stored == {'a-1': {'shakenfist.storage.snapshot.b-1': {'set': 'x'}, 'team': 'db'},
+                          'a-2': {'team': 'db'}}
+
+
+@pytest.mark.parametrize(('request_args', 'message'), [
+    ({'force': True, 'metadata': {'shakenfist.storage.snapshot.x': 'y'}}, 'kept by this collection'),
+    ({'force': True, 'metadata': {'team': 3}}, 'values must be strings'),
+    ({'state': 'absent', 'name': 'x', 'metadata': {'team': 'db'}}, 'only used with state: present'),
+])
+def test_bad_snapshot_metadata_is_refused_before_any_request(request_args: dict[str, Any], message: str) -> None:
+    with pytest.raises(errors.SfInvalidInput, match=message):
+        snapshotter(**request_args)

@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# Copyright: Shaken Fist storage collection contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: sf_artifact_download
+short_description: Download one version of a Shaken Fist artifact to a local file
+version_added: 0.1.0
+author:
+  - Shaken Fist storage collection contributors (@shakenfist)
+description:
+  - Resolves O(ref) (an image name, a label, a snapshot, a UUID or any reference the collection's name-resolution
+    rule accepts) to one version and writes its bytes to O(dest) on the host running the task.
+  - The bytes are streamed in constant memory into a partial file beside O(dest), their sha512 is compared with
+    the version's, and only then is O(dest) replaced by a rename, so O(dest) is never half-written.
+  - When O(dest) already holds the version's bytes (same sha512), nothing is downloaded.
+  - A download that was killed or lost its connection is resumed from the partial file's size (the server is
+    asked for the rest only); if the whole then does not match, the partial file is discarded and the download
+    starts again from the beginning, once. See C(docs/download.md).
+extends_documentation_fragment:
+  - shakenfist.storage.connection
+  - shakenfist.storage.attributes
+  - shakenfist.storage.attributes.action_group
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Resolves the reference, compares the sha512 of O(dest) and returns the plan; nothing is downloaded or written.
+  diff_mode:
+    support: full
+    details:
+      - Shows O(dest) before and after (absent, or its size and sha512), and file attribute changes.
+  idempotent:
+    support: full
+options:
+  ref:
+    description:
+      - What to download, for example V(debian:12), V(label:web), V(ci/builder), V(sf://snapshot/<uuid>),
+        V(sf://blob/<uuid>) or an artifact UUID. An ambiguous reference fails and lists the candidates.
+    type: str
+    required: true
+  version:
+    description:
+      - The version to download, V(latest) (the default) or a version number.
+    type: raw
+    default: latest
+  sha512:
+    description:
+      - Download the version whose content has this sha512; fail when no version has it.
+    type: str
+  prefer:
+    description:
+      - An ordered tie-break for references that match several candidates, as for the
+        P(shakenfist.storage.sf_artifact#lookup) lookup.
+    type: list
+    elements: str
+    choices: [namespace, system, trusted, upstream]
+  dest:
+    description:
+      - The file to write. Its directory must exist and be writable. An existing file is replaced when its content
+        differs; it keeps its permissions unless O(mode), O(owner) or O(group) say otherwise.
+      - While downloading, the bytes gather in a hidden partial file in the same directory,
+        C(.<file name>.<first 16 hex digits of the sha512>.sfpart), which the next run resumes if this one is
+        killed.
+    type: path
+    required: true
+notes:
+  - The partial file is deliberately left behind when a download fails, so the next run does not start again.
+    Delete it to throw the progress away.
+seealso:
+  - module: shakenfist.storage.sf_artifact_info
+  - plugin: shakenfist.storage.sf_artifact
+    plugin_type: lookup
+'''
+
+EXAMPLES = r'''
+- name: Back up the newest snapshot of the web label
+  shakenfist.storage.sf_artifact_download:
+    ref: label:web
+    dest: /srv/backups/web.qcow2
+    mode: '0600'
+
+- name: Download exactly version 3 of an image
+  shakenfist.storage.sf_artifact_download:
+    ref: ci/builder
+    version: 3
+    dest: /var/tmp/builder-v3.qcow2
+
+- name: Download the version with a known checksum, choosing the system label on purpose
+  shakenfist.storage.sf_artifact_download:
+    ref: centos:7
+    prefer: [system, upstream]
+    sha512: "{{ expected_sha512 }}"
+    dest: /var/tmp/centos7.qcow2
+'''
+
+RETURN = r'''
+dest:
+  description: The absolute path written (or that would be written in check mode).
+  returned: always
+  type: str
+ref:
+  description: The explicit reference of what was downloaded.
+  returned: always
+  type: str
+version:
+  description: The version downloaded (none for a V(sf://blob/) reference).
+  returned: always
+  type: int
+blob_uuid:
+  description: The blob holding the version's bytes.
+  returned: always
+  type: str
+sha512:
+  description: The sha512 of the version, which O(dest) now has.
+  returned: always
+  type: str
+size:
+  description: Size of the version in bytes.
+  returned: always
+  type: int
+downloaded_bytes:
+  description: Bytes received from the server by this run (0 when O(dest) was already right).
+  returned: always
+  type: int
+resumed_from:
+  description: The size of the partial file this run resumed from (0 when it started from the beginning).
+  returned: always
+  type: int
+actions:
+  description: What was done (or would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+plan:
+  description: The planned steps in order, with what happened to each.
+  returned: always
+  type: list
+  elements: dict
+'''
+
+import os  # noqa: E402
+from typing import Any, Dict  # noqa: E402
+
+from ansible_collections.shakenfist.storage.plugins.module_utils._download import (  # noqa: E402
+    Downloader,
+    DownloadRequest,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+
+
+class SfArtifactDownload(SfModule):
+    activity = 'download'
+    argument_spec: Dict[str, Any] = {
+        'ref': {'type': 'str', 'required': True},
+        'version': {'type': 'raw', 'default': 'latest'},
+        'sha512': {'type': 'str'},
+        'prefer': {'type': 'list', 'elements': 'str', 'choices': ['namespace', 'system', 'trusted', 'upstream']},
+        'dest': {'type': 'path', 'required': True},
+    }
+    module_kwargs = {'add_file_common_args': True}
+
+    def run(self) -> None:
+        params = self.params
+        self.activity = f'download {params["ref"]!r} to {params["dest"]}'
+        request = DownloadRequest(ref=params['ref'], dest=params['dest'], version=params['version'],
+                                  sha512=params['sha512'], prefer=params['prefer'])
+        downloader = Downloader(self.api, self.resolver, request, retries=self._require_client().settings.retries)
+        self.apply(downloader.plan())
+        self.file_attributes(downloader.dest)
+
+    def file_attributes(self, dest: str) -> None:
+        """mode/owner/group/SELinux like ansible.builtin.copy; in check mode only reported."""
+        if not os.path.exists(dest):
+            return  # check mode, before the file exists: it is created with them
+        file_args = self.module.load_file_common_arguments(self.params, path=dest)
+        diff: Dict[str, Any] = {'before': {}, 'after': {}}
+        if self.module.set_fs_attributes_if_different(file_args, False, diff=diff):
+            self.action(f'set the file attributes of {dest}')
+            if 'diff' in self.result:
+                if self.result['diff']['before'].get('state') != 'absent':
+                    self.result['diff']['before'].update(diff['before'])
+                self.result['diff']['after'].update(diff['after'])
+
+
+def main() -> None:
+    SfArtifactDownload()()
+
+
+if __name__ == '__main__':
+    main()
