@@ -44,9 +44,15 @@ def module_options(root: Path) -> dict[str, dict[str, Any]]:
         doc = yaml.safe_load(doc_string(path, 'DOCUMENTATION'))
         options = dict(doc.get('options') or {})
         for fragment in doc.get('extends_documentation_fragment') or []:
-            _, _, rest = fragment.partition(PREFIX)
+            where = fragments
+            if fragment.startswith(PREFIX):
+                rest = fragment[len(PREFIX):]
+            else:  # ansible-core's own (ansible.builtin.files for mode/owner/group)
+                import ansible  # pylint: disable=import-outside-toplevel
+                where = Path(ansible.__file__).parent / 'plugins' / 'doc_fragments'
+                rest = fragment.split('.', 2)[-1]
             name, _, variable = rest.partition('.')
-            text = doc_string(fragments / f'{name}.py', (variable or 'documentation').upper())
+            text = doc_string(where / f'{name}.py', (variable or 'documentation').upper())
             options.update(yaml.safe_load(text).get('options') or {})
         result[path.stem] = options
     return result

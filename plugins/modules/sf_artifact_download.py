@@ -76,24 +76,31 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Back up the newest snapshot of the web label
-  shakenfist.storage.sf_artifact_download:
-    ref: label:web
-    dest: /srv/backups/web.qcow2
-    mode: '0600'
+- name: Downloads share one connection
+  module_defaults:
+    group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
+      namespace: ci
+      key: "{{ vault_sf_key }}"
+  block:
+    - name: Back up the newest snapshot of the web label
+      shakenfist.storage.sf_artifact_download:
+        ref: label:web
+        dest: /srv/backups/web.qcow2
+        mode: '0600'
 
-- name: Download exactly version 3 of an image
-  shakenfist.storage.sf_artifact_download:
-    ref: ci/builder
-    version: 3
-    dest: /var/tmp/builder-v3.qcow2
+    - name: Download exactly version 3 of an image
+      shakenfist.storage.sf_artifact_download:
+        ref: ci/builder
+        version: 3
+        dest: /var/tmp/builder-v3.qcow2
 
-- name: Download the version with a known checksum, choosing the system label on purpose
-  shakenfist.storage.sf_artifact_download:
-    ref: centos:7
-    prefer: [system, upstream]
-    sha512: "{{ expected_sha512 }}"
-    dest: /var/tmp/centos7.qcow2
+    - name: Download the version with a known checksum, choosing the system label on purpose
+      shakenfist.storage.sf_artifact_download:
+        ref: centos:7
+        prefer: [system, upstream]
+        sha512: "{{ expected_sha512 }}"
+        dest: /var/tmp/centos7.qcow2
 '''
 
 RETURN = r'''
