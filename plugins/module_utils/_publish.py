@@ -17,7 +17,7 @@ from ._api import SfApi
 from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfForbidden, SfInvalidInput, SfNotFound
 from ._label_plan import LabelPlanner, Written
-from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelReader, LabelRequest, LabelState, LabelVersion
+from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelReader, LabelRequest, LabelState, LabelVersion, check_write
 from ._local_state import Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import Artifact
@@ -65,6 +65,10 @@ class Publisher:
         self.before = Current()
         self.label_before: Optional[LabelState] = None
         self.label_moved: Optional[LabelVersion] = None
+        # Why this namespace may not move the label, when it exists and someone else owns it: only a run that would
+        # move it fails (a label already at this content is no change, whoever may write it).
+        self.label_refusal: Optional[SfForbidden] = None
+        self.owner_refusal: Optional[SfForbidden] = None
         self.read_again: Callable[[], Current] = Current
         self.warnings: List[str] = []
         self.cleanup: List[Callable[[], Any]] = []
@@ -146,6 +150,12 @@ class Publisher:
 
     # Planning
     def plan(self) -> Plan:
+        plan = self._plan()
+        if self.owner_refusal is not None and plan.changes:
+            raise self.owner_refusal  # still before any write: planning only reads
+        return plan
+
+    def _plan(self) -> Plan:
         self.validate()
         request = self.request
         if request.state == 'absent':
@@ -176,13 +186,15 @@ class Publisher:
 
     def check_owner(self, current: Current) -> None:
         """Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
-        because some servers (0.7.2) let a namespace that is trusted change what it does not own."""
+        because some servers (0.7.2) let a namespace that is trusted change what it does not own; `plan` refuses a
+        plan that would change such an artifact."""
         artifact = current.artifact
         caller = self.api.namespace
         if artifact is not None and caller not in ('system', artifact.namespace):
-            raise SfForbidden(f'{artifact.ref} is owned by namespace {artifact.namespace!r}; namespace {caller!r} '
-                              'may read it but only its owner or system may change or delete it',
-                              hint='run the task as that namespace or as system')
+            # Refused only when the plan would change it: asking again for what is there is no change, whoever asks.
+            self.owner_refusal = SfForbidden(
+                f'{artifact.ref} is owned by namespace {artifact.namespace!r}; namespace {caller!r} may read it but '
+                'only its owner or system may change or delete it', hint='run the task as that namespace or as system')
 
     def new_plan(self, current: Current, read_again: Callable[[], Current]) -> Plan:
         """A plan over `current`, whose finish re-reads with `read_again`. Refuses an artifact we may not change."""
@@ -296,7 +308,15 @@ class Publisher:
         """Refuse a label this namespace may not write (or a typo, with label_create false) before any upload."""
         if not self.request.label:
             return
-        self.label_before = self.labels.check(self.label_text(), LabelRequest(create=self.request.label_create))
+        request = LabelRequest(create=self.request.label_create)
+        before = self.label_before = self.labels.check(self.label_text(), request, sharing=False)
+        try:
+            check_write(self.labels.caller, before, creating=not before.exists, shared=None,
+                        trusts=self.api.namespace_trusts)
+        except SfForbidden as exc:
+            if not before.exists:
+                raise
+            self.label_refusal = exc
 
     def add_label(self, plan: Plan, pointing_at: Optional[Tuple[str, Optional[str]]]) -> None:
         """Point the label at this run's version. `pointing_at` is (blob, sha512) when already known (the content
@@ -309,6 +329,8 @@ class Publisher:
                 current.sha512 and current.sha512 == pointing_at[1])):
             plan.note(f'label {before.ref} already points at this content')
             return
+        if self.label_refusal is not None:
+            raise self.label_refusal
         wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
                               pointing_at[0] if pointing_at else '(the new version)')
         step = self.labels.add_point(plan, before, wanted, Written(before.uuid))

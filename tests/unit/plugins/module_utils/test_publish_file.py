@@ -250,6 +250,21 @@ def test_an_artifact_of_another_namespace_is_refused_before_any_write(tmp_path: 
     assert api.writes == []
 
 
+def test_a_label_made_in_a_trusting_namespace_is_no_change_on_a_second_run(tmp_path: Path) -> None:
+    # ci may create in team (team trusts it), but only team or system may move what then exists: a second run of the
+    # same task changes nothing and must not be refused; new content that would move the label is, before any write.
+    api = FakeCluster('ci', trusted_by=('team',))
+    src = a_file(tmp_path, b'one')
+    first = publish(api, name='web', src=src, target='team', label='fresh')
+    assert first.changed and api.find('sf://label/team/fresh', namespace='team') is not None
+    api.writes.clear()
+    again = publish(api, name='web', src=src, target='team', label='fresh')
+    assert not again.changed and api.writes == []
+    with pytest.raises(SfForbidden, match="owned by namespace 'team'"):
+        publish(api, name='web', src=a_file(tmp_path, b'two', name='two.qcow2'), target='team', label='fresh')
+    assert api.writes == []
+
+
 def test_a_controller_download_is_published_like_a_file(api: FakeCluster, tmp_path: Path) -> None:
     data = os.urandom(3000)
     api.upload_named('other', [data])
