@@ -104,8 +104,9 @@ def run_job(tmp_path: Path, injected: dict[str, str], image_name: str) -> tuple[
     private = tmp_path / 'job'
     (private / 'project').mkdir(parents=True)
     (private / 'project' / 'play.yml').write_text(PLAYBOOK)
-    image = tmp_path / 'image.qcow2'
-    image.write_bytes(b'QFI\xfb' + secrets.token_bytes(64 * 1024))
+    # Raw random bytes: a fake qcow2 header would be refused by the real server's qemu-img (it reads the header).
+    image = tmp_path / 'image.img'
+    image.write_bytes(secrets.token_bytes(64 * 1024))
     home = tmp_path / 'home'
     home.mkdir()
     envvars = {
