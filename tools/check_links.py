@@ -3,7 +3,7 @@
 - A relative link must name a file or directory of the checkout; a `#fragment` must be a heading (GitHub's anchor
   rules) or an explicit `<a id>` of the target page.
 - Any other link must be a public `https://` URL: no `http://`, `file://`, localhost or private addresses.
-- No file may point at material outside the repository (`shared/research`, `shared/seeds`, `../shared/`).
+- No file may point at material outside the repository (the research and seed folders beside a checkout: OUTSIDE).
 
 Usage: python tools/check_links.py [ROOT]. Prints one line per problem and exits 1 when there is any.
 """
