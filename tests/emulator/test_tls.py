@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,11 @@ def test_over_the_cap_over_tls_is_a_503(tmp_path: Path) -> None:
                          extra_args=['--max-connections', '1'])
     with sf, requests.Session() as holder:
         holder.verify, holder.trust_env = str(ca), False
-        assert holder.get(sf.url + '/livez').status_code == 200  # keeps its connection open
+        # The start-up readiness probe's connection may not be reaped yet: wait for the one slot to be free.
+        deadline = time.monotonic() + 10
+        while holder.get(sf.url + '/livez').status_code != 200:  # once 200, it keeps its connection open
+            assert time.monotonic() < deadline, 'the only connection slot never became free'
+            time.sleep(0.1)
         answer = requests.get(sf.url + '/livez', verify=str(ca))
         assert answer.status_code == 503 and answer.json()['error'] == 'too many connections'
 
