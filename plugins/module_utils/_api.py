@@ -10,9 +10,10 @@ whenever this client writes, so resolving many references costs one listing.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Type, TypeVar
 
-from ._errors import SfError, SfNotFound, SfServerError
+from ._errors import SfError, SfNotFound, SfServerError, SfTimeout
 from ._http import SfTransport
 from ._index import ArtifactIndex
 from ._models import (
@@ -29,6 +30,7 @@ from ._models import (
 )
 
 M = TypeVar('M', bound=ApiModel)
+T = TypeVar('T')
 
 
 def one(model: Type[M]) -> Callable[[Any], M]:
@@ -122,6 +124,23 @@ class SfApi:
 
     def has_capability(self, name: str) -> bool:
         return self.transport.has_capability(name)
+
+    def wait_until(self, check: Callable[[], Optional[T]], timeout: float, describe: str, cap: float = 2.0,
+                   hint: Optional[str] = None) -> T:
+        """Call `check` on the shared backoff schedule (at most `cap` seconds apart) until it returns something
+        other than None, and return that; a typed `timeout` naming `describe` once `timeout` seconds have passed.
+        `check` raises to stop early (a failed operation is an error at once, not after the deadline)."""
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            found = check()
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                raise SfTimeout(f'{describe} did not happen within {timeout:.0f}s',
+                                hint=hint or 'raise wait_timeout, or look at the object with sf-client')
+            self.transport.pause(attempt, f'waiting until {describe}', cap=cap)
 
     def _read(self, template: str, *segments: Any, parse: Callable[[Any], Any], **kwargs: Any) -> Any:
         return self.transport.request('GET', template, *segments, parse=parse, **kwargs)

@@ -8,11 +8,14 @@ import difflib
 from typing import List, Optional
 
 from ._api import SfApi
-from ._errors import SfAmbiguousReference, SfInvalidInput, SfNotFound
+from ._errors import SfAmbiguousReference, SfConflict, SfInvalidInput, SfNotFound
 from ._models import Instance
 from ._refs import is_uuid
 
 GONE_STATES = ('deleted', 'delete_wait')
+# On the way to `created`: the disks are not known yet (0.7.2 lists none until `creating`) and snapshots are 406.
+BOOTING_STATES = ('initial', 'preflight', 'creating')
+READY_STATE = 'created'
 
 
 def find_instance(api: SfApi, ref: str, namespace: Optional[str] = None) -> Instance:
@@ -51,3 +54,28 @@ def disk_devices(instance: Instance) -> List[str]:
     if instance.uefi:
         devices.append('nvram')
     return devices
+
+
+def ready_instance(api: SfApi, instance: Instance, timeout: float) -> Instance:
+    """The instance once it is `created`, waiting up to `timeout` seconds while it boots. An instance that failed or
+    is being deleted is an error at once: it will never become ready."""
+    if instance.state == READY_STATE:
+        return instance
+
+    def check() -> Optional[Instance]:
+        try:
+            current = api.get_instance(instance.uuid)
+        except SfNotFound:
+            raise SfNotFound(f'instance {instance.name} ({instance.uuid}) was deleted while waiting for it') from None
+        if current.state == READY_STATE:
+            return current
+        if current.state in BOOTING_STATES:
+            return None
+        if current.state in GONE_STATES:
+            raise SfNotFound(f'instance {instance.name} ({instance.uuid}) is being deleted ({current.state})')
+        reason = f': {current.error_message}' if current.error_message else ''
+        raise SfConflict(f'instance {instance.name} ({instance.uuid}) is in state {current.state}{reason}, so it '
+                         'cannot be snapshotted', hint='look at the instance with sf-client instance show')
+
+    return api.wait_until(check, timeout, f'instance {instance.name} ({instance.uuid}) is ready (created)',
+                          hint='the instance is still booting: raise wait_timeout')

@@ -19,7 +19,7 @@ from ._api import SfApi
 from ._confirm import version_gone
 from ._durations import parse_duration
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
-from ._instances import disk_devices, find_instance
+from ._instances import disk_devices, find_instance, ready_instance
 from ._label_plan import LabelPlanner
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
@@ -113,6 +113,9 @@ class Snapshotter:
         self.validate()
         request = self.request
         instance = find_instance(self.api, request.instance, request.target)
+        if request.state == 'present':
+            # A booting instance has no disks yet: wait (reads only, so check mode too), as wait_timeout promises.
+            instance = ready_instance(self.api, instance, request.wait_timeout)
         self.instance = instance
         sets = read_sets(self.api, instance.uuid, instance.name)
         plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._api import SfApi
 from ansible_collections.shakenfist.storage.plugins.module_utils._durations import parse_duration
+from ansible_collections.shakenfist.storage.plugins.module_utils._instances import ready_instance
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import Instance
 from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot import SnapshotRequest, Snapshotter
 from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import SetDevice, SnapshotSet
@@ -169,3 +171,64 @@ def test_metadata_goes_on_each_disks_artifact_and_replace_keeps_the_set_records(
 def test_bad_snapshot_metadata_is_refused_before_any_request(request_args: dict[str, Any], message: str) -> None:
     with pytest.raises(errors.SfInvalidInput, match=message):
         snapshotter(**request_args)
+
+
+class BootingApi:
+    """Answers get_instance from a script of states; wait_until is the real one, on a clock that never sleeps."""
+
+    def __init__(self, states: list[str]) -> None:
+        self.states = list(states)
+        self.reads = 0
+        self.pauses = 0
+        self.wait_until = SfApi.wait_until.__get__(self)  # type: ignore[attr-defined]
+        self.transport = SimpleNamespace(pause=self._pause)
+
+    def _pause(self, attempt: int, reason: str, cap: float) -> None:
+        self.pauses += 1
+
+    def get_instance(self, uuid: str) -> Instance:
+        self.reads += 1
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        if state == 'gone':
+            raise errors.SfNotFound('instance not found', status=404)
+        disks = [{'device': 'vda', 'snapshot_ignores': False}] if state == 'created' else []
+        return Instance(uuid='i-1', name='web-1', namespace='ci', state=state, disks=disks,
+                        error_message='no such blob' if 'error' in state else None)
+
+
+def booting(state: str) -> Instance:
+    return Instance(uuid='i-1', name='web-1', namespace='ci', state=state)
+
+
+def test_a_booting_instance_is_waited_for_until_it_has_disks() -> None:
+    api = BootingApi(['preflight', 'creating', 'created'])
+    ready = ready_instance(api, booting('initial'), 60)  # type: ignore[arg-type]
+    assert ready.state == 'created' and [d['device'] for d in ready.disks] == ['vda']
+    assert api.reads == 3 and api.pauses == 2
+
+
+def test_a_ready_instance_is_not_read_again() -> None:
+    api = BootingApi(['created'])
+    created = instance(['vda'])
+    assert ready_instance(api, created, 60) is created  # type: ignore[arg-type]
+    assert api.reads == 0
+
+
+@pytest.mark.parametrize(('states', 'kind', 'message'), [
+    (['creating', 'creating-error'], errors.SfConflict, 'in state creating-error: no such blob'),
+    (['error'], errors.SfConflict, 'in state error'),
+    (['preflight', 'delete_wait'], errors.SfNotFound, 'being deleted'),
+    (['gone'], errors.SfNotFound, 'deleted while waiting'),
+])
+def test_an_instance_that_will_never_be_ready_fails_at_once(states: list[str], kind: type, message: str) -> None:
+    api = BootingApi(states)
+    with pytest.raises(kind, match=message):
+        ready_instance(api, booting('initial'), 3600)  # type: ignore[arg-type]
+    assert api.pauses == len(states) - 1
+
+
+def test_an_instance_still_booting_at_the_deadline_is_a_timeout_naming_it() -> None:
+    api = BootingApi(['creating'])
+    with pytest.raises(errors.SfTimeout, match=r'instance web-1 \(i-1\) is ready .* within 0s') as raised:
+        ready_instance(api, booting('initial'), 0.0001)  # type: ignore[arg-type]
+    assert 'wait_timeout' in (raised.value.hint or '')
