@@ -86,8 +86,8 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait, first for an instance that is still booting (C(initial), C(preflight), C(creating): it has
-        no disks to read yet), then for the snapshot. Check mode waits for a booting instance too (reads only).
+      - Seconds to wait, first for an instance that is still booting (C(initial), C(preflight) or C(creating), when it
+        has no disks to read yet), then for the snapshot. Check mode waits for a booting instance too (reads only).
       - An instance that failed or is being deleted is an error at once, not a wait.
     type: int
     default: 900
