@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Type, TypeVar
 
 from ._errors import SfError, SfNotFound, SfServerError, SfTimeout
+from ._features import ServerFeatures
 from ._http import SfTransport
 from ._index import ArtifactIndex
 from ._models import (
@@ -112,6 +113,7 @@ class SfApi:
         self.transport = transport
         self._index: Optional[ArtifactIndex] = None
         self._versions: Dict[str, List[ArtifactVersion]] = {}
+        self._features: Optional[ServerFeatures] = None
 
     @property
     def namespace(self) -> str:
@@ -122,8 +124,12 @@ class SfApi:
     def is_system(self) -> bool:
         return self.transport.namespace == 'system'
 
-    def has_capability(self, name: str) -> bool:
-        return self.transport.has_capability(name)
+    @property
+    def features(self) -> ServerFeatures:
+        """What the server can do (its root page, read once): the one place code paths are chosen by version."""
+        if self._features is None:
+            self._features = ServerFeatures.from_root_page(self.transport.capabilities())
+        return self._features
 
     def wait_until(self, check: Callable[[], Optional[T]], timeout: float, describe: str, cap: float = 2.0,
                    hint: Optional[str] = None) -> T:
@@ -223,10 +229,9 @@ class SfApi:
         self._write('DELETE', '/artifacts/{}/metadata/{}', uuid, key, idempotent=True)
 
     def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
-        """The artifact's events, newest first, at most `limit`. The limit goes to the server only when it says it
-        takes one (`events-by-type`); 0.7.2 does not (docs/compatibility.md rows 1 and 41), so there the list is cut
-        here."""
-        body = {'limit': int(limit)} if self.has_capability('events-by-type') else None
+        """The artifact's events, newest first, at most `limit`. The limit goes to the server when it says it takes
+        one; 0.7.2 says so and ignores it (docs/compatibility.md rows 1 and 41), so the list is always cut here."""
+        body = {'limit': int(limit)} if self.features.events_by_type else None
         events = self._read('/artifacts/{}/events', uuid, json=body, parse=events_list)
         return events[:limit]
 
@@ -284,7 +289,7 @@ class SfApi:
 
     def find_blob_by_sha512(self, sha512: str) -> Optional[Blob]:
         """A created blob with this sha512, or None (the server answers 200 null on a miss)."""
-        if not self.has_capability('blob-search-by-hash'):
+        if not self.features.blob_search_by_hash:
             return None
         return self._read('/blob_checksums/sha512/{}', sha512, parse=optional(Blob))
 

@@ -234,9 +234,6 @@ class SfTransport:
             self._capabilities = response.text
         return self._capabilities
 
-    def has_capability(self, name: str) -> bool:
-        return name in self.capabilities()
-
     def _send_retrying(self, method: str, path: str, **kwargs: Any) -> Any:
         """For requests that are always safe to repeat outside request()'s loop (POST /auth, GET /): retried after
         a lost connection, a timeout or a 502/503/504, like any idempotent request."""

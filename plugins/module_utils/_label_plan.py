@@ -170,7 +170,7 @@ class LabelPlanner:
 
         def finish(step: Step) -> None:
             step.changed = False
-            if not current.resolved_from and self.api.has_capability('artifact-metadata'):
+            if not current.resolved_from and self.api.features.artifact_metadata:
                 self.api.set_metadata(uuid, resolved_from_key(current.version), source)
             self.api.delete_metadata(uuid, PENDING_KEY)
 
@@ -277,7 +277,7 @@ class LabelPlanner:
         """Remember where the new version came from (the server keeps only blob UUIDs), then drop the entries of
         versions the server no longer keeps. Only entries below the newest kept version are dropped: anything newer
         may be a concurrent run's fresh entry for a version this answer did not show yet."""
-        if not self.api.has_capability('artifact-metadata'):
+        if not self.api.features.artifact_metadata:
             return
         try:
             self.api.set_metadata(uuid, resolved_from_key(wanted.version), wanted.resolved_from or {})

@@ -257,7 +257,7 @@ class LabelReader:
         metadata = dict(artifact.metadata)
         # Some servers leave metadata out of artifact views; the metadata route needs ownership.
         if (not any(str(k).startswith(RESERVED_PREFIX) for k in metadata)
-                and self.caller in ('system', artifact.namespace) and self.api.has_capability('artifact-metadata')):
+                and self.caller in ('system', artifact.namespace) and self.api.features.artifact_metadata):
             with contextlib.suppress(SfError):
                 metadata.update(self.api.get_metadata(artifact.uuid))
         return metadata

@@ -262,7 +262,7 @@ class Publisher:
             return
         if artifact is not None:
             self.metadata_before = dict(artifact.metadata)
-            if self.api.has_capability('artifact-metadata'):
+            if self.api.features.artifact_metadata:
                 # Some servers leave metadata out of artifact views; the metadata route has it all.
                 self.metadata_before.update(self.api.get_metadata(artifact.uuid))
         what = artifact.ref if artifact is not None else 'the artifact'

@@ -176,7 +176,7 @@ class UrlPublish:
         """Wait for the fetch this run asked for: its own cluster operation when the server reports one, else the
         artifact's state. An error state left by an earlier fetch is not this fetch's answer."""
         op = answer.op_uuid if answer.op_uuid and answer.op_uuid != previous_op else None
-        watch_op = op is not None and self.api.has_capability('get-cluster-operations')
+        watch_op = op is not None and self.api.features.cluster_operations
         deadline = time.monotonic() + self.request.wait_timeout
         previous = before.artifact
         attempt = 0

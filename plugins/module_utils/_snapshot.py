@@ -296,7 +296,7 @@ class Snapshotter:
         self._fill_versions(snapshot_set)
 
     def _operation(self, instance: Instance) -> Optional[Dict[str, Any]]:
-        if not self.api.has_capability('get-cluster-operations'):
+        if not self.api.features.cluster_operations:
             return None
         with contextlib.suppress(SfError):
             op = self.api.get_instance(instance.uuid).last_cluster_operation or {}

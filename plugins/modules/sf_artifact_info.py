@@ -223,7 +223,7 @@ class ArtifactInfo(SfModule):
         if artifact.uuid not in self._metadata:
             found = dict(artifact.metadata)
             if (not found and self.api.namespace in ('system', artifact.namespace)
-                    and self.api.has_capability('artifact-metadata')):
+                    and self.api.features.artifact_metadata):
                 with contextlib.suppress(SfError):
                     found = self.api.get_metadata(artifact.uuid)
             self._metadata[artifact.uuid] = found

@@ -27,6 +27,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._errors import 
     SfInvalidInput,
     SfNotFound,
 )
+from ansible_collections.shakenfist.storage.plugins.module_utils._features import ServerFeatures
 from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import (
     Artifact,
@@ -272,6 +273,10 @@ class FakeCluster:
     # Reads (SfApi)
     def has_capability(self, name: str) -> bool:
         return name in self.capabilities
+
+    @property
+    def features(self) -> ServerFeatures:
+        return ServerFeatures.from_root_page(' '.join(sorted(self.capabilities)))
 
     def forget(self) -> None:
         self._index = None

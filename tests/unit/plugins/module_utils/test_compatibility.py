@@ -61,8 +61,8 @@ class CapabilityTransport:
         self.root_page = root_page
         self.requests: list[tuple[str, str]] = []
 
-    def has_capability(self, name: str) -> bool:
-        return name in self.root_page
+    def capabilities(self) -> str:
+        return self.root_page
 
     def request(self, method: str, template: str, *segments: Any, **kwargs: Any) -> Any:
         self.requests.append((method, template))

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._features import ServerFeatures
 from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
 from ansible_collections.shakenfist.storage.plugins.module_utils._label_plan import LabelPlanner
 from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (
@@ -106,8 +107,8 @@ class FakeApi:
     def get_blob(self, uuid: str) -> Blob:
         return Blob.model_validate(self.blobs[uuid].model_dump())
 
-    def has_capability(self, name: str) -> bool:
-        return True
+    features = ServerFeatures(artifact_metadata=True, blob_search_by_hash=True, cluster_operations=True,
+                              events_by_type=True)
 
     def get_metadata(self, uuid: str) -> dict[str, Any]:
         return dict(self.artifacts[uuid].metadata)
