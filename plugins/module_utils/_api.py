@@ -10,10 +10,11 @@ whenever this client writes, so resolving many references costs one listing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Type, TypeVar
 
-from ._errors import SfError, SfNotFound, SfServerError, SfTimeout
+from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
 from ._features import ServerFeatures
 from ._http import SfTransport
 from ._index import ArtifactIndex
@@ -223,10 +224,13 @@ class SfApi:
         return self._read('/artifacts/{}/metadata', uuid, parse=mapping)
 
     def set_metadata(self, uuid: str, key: str, value: Any) -> None:
+        refuse_empty_metadata(key, value)
         self._write('PUT', '/artifacts/{}/metadata/{}', uuid, key, json={'value': value})
 
     def delete_metadata(self, uuid: str, key: str) -> None:
-        self._write('DELETE', '/artifacts/{}/metadata/{}', uuid, key, idempotent=True)
+        """Delete one key; a key that is not there is no change (0.7.2 answers 200 null, newer servers 404)."""
+        with contextlib.suppress(SfNotFound):
+            self._write('DELETE', '/artifacts/{}/metadata/{}', uuid, key, idempotent=True)
 
     def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
         """The artifact's events, newest first, at most `limit`. The limit goes to the server when it says it takes
@@ -382,6 +386,15 @@ class SfApi:
 
     def get_operation(self, op_type: str, uuid: str) -> ClusterOperation:
         return self._read('/clusteroperations/{}/{}', op_type, uuid, parse=one(ClusterOperation))
+
+
+def refuse_empty_metadata(key: str, value: Any) -> None:
+    """0.7.2 answers 400 `no value specified` to a falsy value ('', 0, false, {}, [], null) and newer servers store
+    it: refuse it on both, before anything is sent, so a task behaves the same on every server."""
+    if not value:
+        raise SfInvalidInput(f'metadata key {key!r}: an empty value ({value!r}) cannot be stored (Shaken Fist 0.7.2 '
+                             'refuses it)', hint='give the key a non-empty value, or leave it out to delete it '
+                             '(metadata_mode: replace)')
 
 
 def newest_first(versions: Iterable[ArtifactVersion]) -> List[ArtifactVersion]:

@@ -170,7 +170,7 @@ class LabelPlanner:
 
         def finish(step: Step) -> None:
             step.changed = False
-            if not current.resolved_from and self.api.features.artifact_metadata:
+            if not current.resolved_from and source and self.api.features.artifact_metadata:
                 self.api.set_metadata(uuid, resolved_from_key(current.version), source)
             self.api.delete_metadata(uuid, PENDING_KEY)
 
@@ -279,14 +279,15 @@ class LabelPlanner:
         may be a concurrent run's fresh entry for a version this answer did not show yet."""
         if not self.api.features.artifact_metadata:
             return
-        try:
-            self.api.set_metadata(uuid, resolved_from_key(wanted.version), wanted.resolved_from or {})
-        except SfError as exc:
-            step.result = f'{step.result}; recording where it came from failed: {exc}'
-            # The move stands (failing now would not undo it); rolling back to this version still works, by blob.
-            plan.warnings.append(f'label version {wanted.version} was made, but where it came from could not be '
-                                 f'recorded ({exc}); its history shows only its blob')
-            return
+        if wanted.resolved_from:  # an empty record says nothing (and 0.7.2 refuses an empty value)
+            try:
+                self.api.set_metadata(uuid, resolved_from_key(wanted.version), wanted.resolved_from)
+            except SfError as exc:
+                step.result = f'{step.result}; recording where it came from failed: {exc}'
+                # The move stands (failing now would not undo it); rolling back to this version still works, by blob.
+                plan.warnings.append(f'label version {wanted.version} was made, but where it came from could not '
+                                     f'be recorded ({exc}); its history shows only its blob')
+                return
         newest = max(kept, default=wanted.version)
         with contextlib.suppress(SfError):
             metadata = self.api.get_metadata(uuid)

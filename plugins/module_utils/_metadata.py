@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._api import SfApi
+from ._api import SfApi, refuse_empty_metadata
 from ._errors import SfInvalidInput
 from ._plan import Plan
 from ._refs import validate_metadata_key
@@ -41,6 +41,7 @@ def check_metadata(metadata: Any, mode: str = 'merge') -> Optional[Dict[str, str
         if not isinstance(value, str):
             raise SfInvalidInput(f'metadata key {key!r}: values must be strings, got {type(value).__name__} '
                                  f'(quote it in YAML)')
+        refuse_empty_metadata(key, value)
     return dict(metadata)
 
 

@@ -99,9 +99,10 @@ options:
     type: str
   metadata:
     description:
-      - Metadata to set on the artifact, a dictionary of string values (for example a build id). Each key is
-        written on its own, so runs setting different keys at once never undo each other. Only with
-        O(state=present).
+      - Metadata to set on the artifact, a dictionary of non-empty string values (for example a build id). Each key
+        is written on its own, so runs setting different keys at once never undo each other. Only with
+        O(state=present). An empty value is refused before anything is written (Shaken Fist 0.7.2 cannot store
+        it); to remove a key, leave it out with O(metadata_mode=replace).
       - Keys starting with C(shakenfist.storage.) are reserved for the collection's own bookkeeping and refused.
     type: dict
   metadata_mode:

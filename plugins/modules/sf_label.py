@@ -109,8 +109,9 @@ options:
     type: bool
   metadata:
     description:
-      - Metadata to set on the label's artifact, a dictionary of string values. Each key is written on its own, so
-        runs setting different keys at once never undo each other.
+      - Metadata to set on the label's artifact, a dictionary of non-empty string values. Each key is written on its
+        own, so runs setting different keys at once never undo each other. An empty value is refused before
+        anything is written (Shaken Fist 0.7.2 cannot store it).
       - Keys starting with C(shakenfist.storage.) are reserved for the collection's own bookkeeping and refused.
     type: dict
   metadata_mode:

@@ -380,6 +380,8 @@ class FakeCluster:
         return self._view(self._row(uuid))
 
     def set_metadata(self, uuid: str, key: str, value: Any) -> None:
+        if not value:  # as 0.7.2 answers a falsy value
+            raise SfInvalidInput(f'PUT /artifacts/{uuid}/metadata/{key} failed: no value specified', status=400)
         self._write('set_metadata', uuid, key)
         self._row(uuid).metadata[key] = value
 

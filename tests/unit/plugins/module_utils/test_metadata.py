@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput
+from ansible_collections.shakenfist.storage.plugins.module_utils._api import SfApi
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput, SfNotFound
 from ansible_collections.shakenfist.storage.plugins.module_utils._metadata import check_metadata, metadata_changes
 from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import (
     FakeCluster,
@@ -43,6 +44,7 @@ def test_replace_deletes_other_user_keys_but_never_the_collections_own() -> None
     ({'build': 12}, 'values must be strings'),
     ({'a/b': 'x'}, 'metadata key'),
     (['build'], 'must be a dictionary'),
+    ({'build': '1', 'note': ''}, "metadata key 'note': an empty value"),
 ])
 def test_bad_metadata_is_refused(metadata: object, message: str) -> None:
     with pytest.raises(SfInvalidInput, match=message):
@@ -74,7 +76,38 @@ def test_publish_replace_keeps_bookkeeping_and_is_planned_in_check_mode(api: Fak
     assert done.result['artifact']['metadata'] == {'build': '2'}
 
 
-def test_bad_metadata_on_publish_writes_nothing(api: FakeCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize('metadata', [{'shakenfist.storage.x': 'y'}, {'build': '1', 'note': ''}])
+def test_bad_metadata_on_publish_writes_nothing(api: FakeCluster, tmp_path: Path, metadata: dict) -> None:
     with pytest.raises(SfInvalidInput):
-        publish(api, name='web', src=a_file(tmp_path, b'one'), metadata={'shakenfist.storage.x': 'y'})
+        publish(api, name='web', src=a_file(tmp_path, b'one'), metadata=metadata)
     assert api.writes == []
+
+
+class RecordingTransport:
+    """Records what SfApi sends; answers DELETE with a 404 when told to (a newer server's missing key)."""
+
+    namespace = 'ci'
+
+    def __init__(self, missing: bool = False) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.missing = missing
+
+    def request(self, method: str, template: str, *segments: object, **kwargs: object) -> None:
+        self.sent.append((method, template.format(*segments)))
+        if self.missing:
+            raise SfNotFound(f'{method} failed: metadata key not found', status=404)
+
+
+@pytest.mark.parametrize('value', ['', 0, False, {}, [], None])
+def test_every_falsy_value_is_refused_before_it_is_sent(value: object) -> None:
+    transport = RecordingTransport()
+    with pytest.raises(SfInvalidInput, match=r"metadata key 'k': an empty value .* 0\.7\.2 refuses it"):
+        SfApi(transport).set_metadata('a-1', 'k', value)  # type: ignore[arg-type]
+    assert transport.sent == []
+
+
+@pytest.mark.parametrize('missing', [False, True])
+def test_deleting_a_key_that_is_not_there_is_no_change_on_either_server(missing: bool) -> None:
+    transport = RecordingTransport(missing=missing)  # 0.7.2 answers 200 null, newer servers 404
+    SfApi(transport).delete_metadata('a-1', 'gone')  # type: ignore[arg-type]
+    assert transport.sent == [('DELETE', '/artifacts/a-1/metadata/gone')]
