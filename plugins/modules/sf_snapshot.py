@@ -118,8 +118,8 @@ options:
   metadata:
     description:
       - Metadata to set on the snapshot artifact of each disk of the set taken (or, when none is taken, of the set
-        found by O(name) or O(min_age)), a dictionary of non-empty string values. Each key is written on its own. Only with
-        O(state=present).
+        found by O(name) or O(min_age)), a dictionary of non-empty string values. Each key is written on its own.
+        Only with O(state=present). An empty value is refused before anything is written.
       - Keys starting with C(shakenfist.storage.) are reserved for the collection's own bookkeeping (the set
         records) and refused.
     type: dict
