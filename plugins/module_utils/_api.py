@@ -14,7 +14,7 @@ import contextlib
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Type, TypeVar
 
-from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
+from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, SfUnsupported
 from ._features import ServerFeatures
 from ._http import SfTransport
 from ._index import ArtifactIndex
@@ -232,11 +232,22 @@ class SfApi:
         with contextlib.suppress(SfNotFound):
             self._write('DELETE', '/artifacts/{}/metadata/{}', uuid, key, idempotent=True)
 
-    def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
+    def artifact_events(self, uuid: str, limit: int, owner: Optional[str] = None) -> List[Dict[str, Any]]:
         """The artifact's events, newest first, at most `limit`. The limit goes to the server when it says it takes
-        one; 0.7.2 says so and ignores it (docs/compatibility.md rows 1 and 41), so the list is always cut here."""
+        one; 0.7.2 says so and ignores it (docs/compatibility.md rows 1 and 41), so the list is always cut here.
+        `owner` (the artifact's namespace) turns 0.7.2's 500 for another namespace's shared artifact into a typed
+        error that says so."""
         body = {'limit': int(limit)} if self.features.events_by_type else None
-        events = self._read('/artifacts/{}/events', uuid, json=body, parse=events_list)
+        try:
+            events = self._read('/artifacts/{}/events', uuid, json=body, parse=events_list)
+        except SfServerError as exc:
+            if exc.status == 500 and owner and owner != self.namespace:
+                raise SfUnsupported(
+                    f'the server cannot return the events of artifact {uuid} to namespace {self.namespace!r}: it is '
+                    f'shared by namespace {owner!r}, and Shaken Fist 0.7.2 fails (HTTP 500) when another namespace '
+                    'reads such events', status=500, method='GET', path=f'/artifacts/{uuid}/events',
+                    hint=f'read them as namespace {owner!r} or system') from None
+            raise
         return events[:limit]
 
     def cache_url(self, url: str, namespace: Optional[str] = None, shared: bool = False) -> Artifact:

@@ -92,6 +92,12 @@ class SfServerError(SfError):
     kind = 'server_error'
 
 
+class SfUnsupported(SfError):
+    """The server's version cannot do this (it fails, or answers wrongly), though newer servers can."""
+
+    kind = 'unsupported'
+
+
 class SfTransportError(SfError):
     kind = 'transport_error'
     default_hint = 'check that api_url is reachable from the host running the task'

@@ -251,7 +251,8 @@ class ArtifactInfo(SfModule):
                                                      - set(rows[0]['instances'] if rows else []))
         if self.params['events']:
             try:
-                described['events'] = self.api.artifact_events(artifact.uuid, self.params['event_limit'])
+                described['events'] = self.api.artifact_events(artifact.uuid, self.params['event_limit'],
+                                                               owner=artifact.namespace)
             except SfError as exc:
                 described['events'] = []
                 described['events_note'] = f'the server could not return the events of {artifact.ref}: {exc}'

@@ -321,7 +321,7 @@ class FakeCluster:
     def get_metadata(self, uuid: str) -> Dict[str, Any]:
         return dict(self._row(uuid).metadata)
 
-    def artifact_events(self, uuid: str, limit: int) -> List[Dict[str, Any]]:
+    def artifact_events(self, uuid: str, limit: int, owner: Optional[str] = None) -> List[Dict[str, Any]]:
         """One event per version, newest first, as the server lists them."""
         row = self._row(uuid)
         return [{'timestamp': float(index), 'type': 'audit', 'message': f'version {index} added', 'fqdn': 'sf-1',

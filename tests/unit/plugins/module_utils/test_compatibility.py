@@ -276,3 +276,22 @@ def test_row_41_event_limit_sent_only_to_servers_that_take_it(scripted_server: A
     assert [e['message'] for e in found] == ['event 3', 'event 2']
     asked = [r for r in server.requests if r.path == '/artifacts/a-1/events']
     assert len(asked) == 1 and json.loads(asked[0].body or b'null') == (json.loads(body) if body else None)
+
+
+@pytest.mark.parametrize(('owner', 'kind'), [('system', errors.SfUnsupported), ('ci', errors.SfServerError),
+                                             (None, errors.SfServerError)])
+def test_events_of_a_shared_artifact_another_namespace_owns_are_a_typed_error_on_0_7_2(
+        scripted_server: Any, owner: str | None, kind: type) -> None:
+    """0.7.2 answers 500 (an AttributeError's text) when a tenant reads the events of a shared system artifact."""
+    def answer(record: Any) -> tuple[int, Any, dict[str, str]]:
+        if record.path == '/':
+            return 200, b'<li>events: events-by-type</li>', {}
+        return auth_ok(record) or (500, {'error': "'SyslogAdapter' object has no attribute 'with_object'",
+                                         'status': 500}, {})
+
+    server = scripted_server(answer)
+    with pytest.raises(kind) as raised:
+        SfApi(transport(server.url)).artifact_events('a-1', 2, owner=owner)
+    if kind is errors.SfUnsupported:
+        assert 'SyslogAdapter' not in str(raised.value) and "shared by namespace 'system'" in str(raised.value)
+        assert raised.value.hint == "read them as namespace 'system' or system"
