@@ -93,6 +93,10 @@ def snapshot_refs(raw: Any) -> Dict[str, SnapshotRef]:
     return {str(device): SnapshotRef.model_validate(item) for device, item in mapping(raw).items()}
 
 
+METADATA_ROUTES = {'artifact': '/artifacts/{}/metadata', 'instance': '/instances/{}/metadata',
+                   'network': '/networks/{}/metadata'}
+
+
 class BlobStream:
     """A streamed blob answer: its announced length (None when the server streams without one) and its blocks."""
 
@@ -221,7 +225,11 @@ class SfApi:
         return self._write('POST', '/artifacts/{}/unshare', uuid, parse=one(Artifact))
 
     def get_metadata(self, uuid: str) -> Dict[str, Any]:
-        return self._read('/artifacts/{}/metadata', uuid, parse=mapping)
+        return self.object_metadata('artifact', uuid)
+
+    def object_metadata(self, kind: str, uuid: str) -> Dict[str, Any]:
+        """The metadata of an artifact, instance or network, from its own route (the owner or system may read it)."""
+        return self._read(METADATA_ROUTES[kind], uuid, parse=mapping)
 
     def set_metadata(self, uuid: str, key: str, value: Any) -> None:
         refuse_empty_metadata(key, value)

@@ -87,6 +87,7 @@ class Cleaner:
         self.timed_out: Set[str] = set()
         self.unsure: Dict[str, str] = {}  # uuid -> the answer to a delete that may not have happened (or refused)
         self.timings: Dict[str, float] = {}
+        self.unreadable: Dict[str, str] = {}  # uuid -> why its metadata could not be read
         self.survey = Survey()
 
     # Validation, before anything is read
@@ -171,11 +172,13 @@ class Cleaner:
         wanted = [kind for kind in RESOURCES if kind in request.resources]
         with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix='sf-cleanup-read') as pool:
             listed = dict(zip(wanted, pool.map(lambda kind: readers[kind](), wanted)))
-        things: Dict[str, List[Tuple[Thing, Dict[str, Any], Optional[float]]]] = {kind: [] for kind in RESOURCES}
-        things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), i.metadata, None)
+        # Metadata is None where the listing left it out (0.7.2's network listing): read from its route below.
+        things: Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]] = {
+            kind: [] for kind in RESOURCES}
+        things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), _listed_metadata(i), None)
                                for i in listed.get('instances', []) if i.namespace == target
                                and i.state not in INSTANCE_GONE]
-        things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), n.metadata, None)
+        things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), _listed_metadata(n), None)
                               for n in listed.get('networks', []) if n.namespace == target
                               and n.state not in NETWORK_GONE]
         if 'artifacts' in listed:
@@ -199,8 +202,10 @@ class Cleaner:
                     continue
                 candidates.append((thing, artifact))
             ages = self._ages([artifact for _thing, artifact in candidates])
-            things['artifacts'] = [(thing, artifact.metadata, ages.get(artifact.uuid))
+            things['artifacts'] = [(thing, _listed_metadata(artifact), ages.get(artifact.uuid))
                                    for thing, artifact in candidates]
+        if request.keep_metadata:
+            things = self._with_metadata(things)
         for kind in RESOURCES:
             for thing, metadata, age in things[kind]:
                 keep = self._keep_reason(thing, metadata, age)
@@ -209,6 +214,30 @@ class Cleaner:
                 else:
                     survey.doomed[kind].append(thing)
         return survey
+
+    def _with_metadata(self, things: Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]]
+                       ) -> Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]]:
+        """Fill in the metadata the listings left out from each object's metadata route, `concurrency` at once. An
+        object gone meanwhile is dropped; one whose metadata cannot be read keeps None, so it is kept (fail closed)."""
+        missing = [thing for kind in RESOURCES for thing, metadata, _age in things[kind] if metadata is None]
+        if not missing:
+            return things
+        found: Dict[str, Optional[Dict[str, Any]]] = {}
+        gone: Set[str] = set()
+
+        def read(thing: Thing) -> None:
+            try:
+                found[thing.uuid] = self.api.object_metadata(thing.kind, thing.uuid)
+            except SfNotFound:
+                gone.add(thing.uuid)
+            except SfError as exc:
+                self.unreadable[thing.uuid] = str(exc)
+
+        with ThreadPoolExecutor(max_workers=min(self.request.concurrency, len(missing)),
+                                thread_name_prefix='sf-cleanup-metadata') as pool:
+            list(pool.map(read, missing))
+        return {kind: [(thing, metadata if metadata is not None else found.get(thing.uuid), age)
+                       for thing, metadata, age in things[kind] if thing.uuid not in gone] for kind in RESOURCES}
 
     def _ages(self, artifacts: List[Artifact]) -> Dict[str, Optional[float]]:
         """Artifact UUID -> age, read only when older_than needs it (one blob read each, `concurrency` at once)."""
@@ -244,13 +273,17 @@ class Cleaner:
         made = blob.fetched_at or blob.modified
         return self.clock() - made if made else None
 
-    def _keep_reason(self, thing: Thing, metadata: Dict[str, Any], age: Optional[float]) -> Optional[str]:
+    def _keep_reason(self, thing: Thing, metadata: Optional[Dict[str, Any]], age: Optional[float]) -> Optional[str]:
         request = self.request
         for pattern in request.keep_names:
             if thing.name and fnmatch.fnmatchcase(thing.name, pattern):
                 return f'its name matches {pattern!r} (keep.names)'
-        if request.keep_metadata and all(metadata.get(k) == v for k, v in request.keep_metadata.items()):
-            return 'its metadata matches keep.metadata'
+        if request.keep_metadata:
+            if metadata is None:
+                why = self.unreadable.get(thing.uuid, 'the server did not return it')
+                return f'its metadata could not be read ({why}), so keep.metadata may match it (kept to be safe)'
+            if all(metadata.get(k) == v for k, v in request.keep_metadata.items()):
+                return 'its metadata matches keep.metadata'
         if self.older_than is not None:
             if age is None:
                 return 'its age is unknown, and older_than deletes only what is known to be older'
@@ -414,3 +447,8 @@ class Cleaner:
         if self.request.delete_namespace:
             after['exists'] = self._namespace_exists()
         return after, self._result()
+
+
+def _listed_metadata(item: Any) -> Optional[Dict[str, Any]]:
+    """The metadata a listing gave, or None when it left the field out (not the same as no metadata)."""
+    return dict(item.metadata) if item.carries('metadata') else None

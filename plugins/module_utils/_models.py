@@ -41,6 +41,11 @@ ACTIVE_ARTIFACT_STATES = ('initial', 'created', 'error')
 class ApiModel(BaseModel):
     model_config = ConfigDict(extra='ignore', frozen=True, populate_by_name=True)
 
+    def carries(self, name: str) -> bool:
+        """Whether the server's answer had this field (a default stands in for one it left out: 0.7.2's network
+        listing has no `metadata`, which is not the same as empty metadata)."""
+        return name in self.model_fields_set
+
 
 class VersionRef(ApiModel):
     """One entry of an artifact's `blobs` map (keyed by version index)."""

@@ -77,6 +77,8 @@ options:
       metadata:
         description:
           - Keep objects whose metadata has all these keys with these values.
+          - Where a listing leaves metadata out (Shaken Fist 0.7.2 lists networks without it), it is read from each
+            object's metadata route. An object whose metadata cannot be read is kept, with the reason in RV(kept).
         type: dict
   older_than:
     description:

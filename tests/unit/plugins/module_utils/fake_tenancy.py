@@ -55,6 +55,10 @@ class FakeTenancy(FakeCluster):
         self.delete_pause = 0.0  # seconds each single artifact delete takes (to see the concurrency)
         self.busy_now = 0
         self.busy_most = 0
+        # 0.7.2: the network listing has no `metadata` (only GET /networks/<uuid>[/metadata] does).
+        self.network_listing_metadata = True
+        self.metadata_faults: Dict[str, Exception] = {}  # uuid -> what its metadata route answers instead
+        self.metadata_reads: List[str] = []
         self._lock = threading.Lock()
 
     # Seeding (no request recorded)
@@ -94,8 +98,22 @@ class FakeTenancy(FakeCluster):
 
     def list_networks(self, all_states: bool = False) -> List[Network]:
         self.listings += 1
-        return [Network(uuid=t.uuid, name=t.name, namespace=t.namespace, state=t.state, metadata=t.metadata)
+        return [Network.model_validate({'uuid': t.uuid, 'name': t.name, 'namespace': t.namespace, 'state': t.state,
+                                        **({'metadata': t.metadata} if self.network_listing_metadata else {})})
                 for t in self.networks.values() if self._sees(t) and (all_states or t.state != 'deleted')]
+
+    def object_metadata(self, kind: str, uuid: str) -> Dict[str, Any]:
+        with self._lock:
+            self.metadata_reads.append(uuid)
+        if uuid in self.metadata_faults:
+            raise self.metadata_faults[uuid]
+        things = {'instance': self.instances, 'network': self.networks}.get(kind)
+        if things is None:
+            return self.get_metadata(uuid)
+        thing = things.get(uuid)
+        if thing is None or not self._sees(thing) or thing.state == 'deleted':
+            raise SfNotFound(f'{kind} not found', status=404)
+        return dict(thing.metadata)
 
     # Writes
     def _do(self, call: str, argument: str, work: Any) -> Any:

@@ -170,6 +170,51 @@ def test_keep_metadata_needs_every_key(cluster: FakeTenancy) -> None:
     assert live_names(cluster, NS)['instances'] == ['ci-vm3']
 
 
+def test_keep_metadata_reads_what_a_0_7_2_network_listing_leaves_out(cluster: FakeTenancy) -> None:
+    cluster.network_listing_metadata = False  # as 0.7.2 lists networks: eight keys, no metadata
+    kept = cluster.add_network('ci-keep', NS, keep='yes')
+    cluster.add_network('ci-scratch-net', NS)
+    planned = clean(cluster, check_mode=True, keep_metadata={'keep': 'yes'})
+    assert [k['name'] for k in planned.result['kept'] if k['kind'] == 'network'] == ['ci-keep']
+    assert names(planned.result['deleted']['networks']) == ['ci-net', 'ci-scratch-net']
+    assert kept in cluster.metadata_reads and cluster.writes == []
+    outcome = clean(cluster, keep_metadata={'keep': 'yes'})
+    assert names(outcome.result['deleted']['networks']) == ['ci-net', 'ci-scratch-net']
+    assert live_names(cluster, NS)['networks'] == ['ci-keep']
+
+
+def test_an_object_whose_metadata_cannot_be_read_is_kept_and_says_why(cluster: FakeTenancy) -> None:
+    cluster.network_listing_metadata = False
+    unreadable = cluster.add_network('ci-unreadable', NS, keep='yes')
+    cluster.metadata_faults[unreadable] = errors.SfServerError('GET /networks/x/metadata failed: boom', status=500)
+    outcome = clean(cluster, keep_metadata={'keep': 'yes'})
+    reason = next(k['reason'] for k in outcome.result['kept'] if k['name'] == 'ci-unreadable')
+    assert reason.startswith('its metadata could not be read (GET /networks/x/metadata failed: boom')
+    assert 'kept to be safe' in reason
+    assert ('delete_network', unreadable) not in [(w[0], w[1]) for w in cluster.writes]
+    assert 'ci-unreadable' in live_names(cluster, NS)['networks']
+    assert 'delete_networks' not in cluster.calls()  # something of the kind is kept: never the bulk route
+
+
+def test_metadata_is_read_only_when_the_listing_leaves_it_out_and_a_keep_filter_needs_it(
+        cluster: FakeTenancy) -> None:
+    clean(cluster, check_mode=True, keep_metadata={'keep': 'yes'})
+    assert cluster.metadata_reads == []  # the listings carried it
+    cluster.network_listing_metadata = False
+    clean(cluster, check_mode=True)
+    assert cluster.metadata_reads == []  # no keep.metadata: nothing to read
+
+
+def test_an_object_gone_before_its_metadata_is_read_is_neither_kept_nor_deleted(cluster: FakeTenancy) -> None:
+    cluster.network_listing_metadata = False
+    gone = cluster.add_network('ci-gone', NS)
+    cluster.metadata_faults[gone] = errors.SfNotFound('network not found', status=404)
+    planned = clean(cluster, check_mode=True, keep_metadata={'keep': 'yes'})
+    everything = [t['name'] for kind in planned.result['deleted'].values() for t in kind] + \
+        [k['name'] for k in planned.result['kept']]
+    assert 'ci-gone' not in everything
+
+
 def test_older_than_deletes_only_what_is_known_to_be_older(cluster: FakeTenancy) -> None:
     scratch = cluster.find(f'sf://upload/{NS}/scratch', NS)
     assert scratch is not None
