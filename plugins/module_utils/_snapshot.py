@@ -23,7 +23,7 @@ from ._instances import disk_devices, find_instance, ready_instance
 from ._label_plan import LabelPlanner
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
-from ._models import Instance, SnapshotRef
+from ._models import ArtifactVersion, Instance, SnapshotRef
 from ._plan import Plan, Step
 from ._refs import validate_name
 from ._resolver import Resolver
@@ -78,6 +78,7 @@ class Snapshotter:
         self.label_name: Tuple[str, str] = ('', '')
         self.min_age: Optional[float] = None
         self.older_than: Optional[float] = None
+        self.prune_only = False
 
     # Validation: everything is checked before anything is read or written.
     def validate(self) -> None:
@@ -92,7 +93,8 @@ class Snapshotter:
             self.older_than = parse_duration(request.older_than, 'older_than')
         if request.keep is not None and request.keep < 1:
             raise SfInvalidInput('keep must be 1 or more (the number of newest sets to keep)',
-                                 hint='to delete every set, use state: absent with each set name')
+                                 hint='to delete every set, use state: absent with each set name, or older_than '
+                                      'with a short duration (labelled sets stay unless force)')
         if request.wait_timeout <= 0:
             raise SfInvalidInput('wait_timeout must be a positive number of seconds')
         request.metadata = check_metadata(request.metadata, request.metadata_mode)
@@ -108,12 +110,21 @@ class Snapshotter:
             return
         if request.label and not request.wait:
             raise SfInvalidInput('label needs wait: true (a label can only point at a finished snapshot)')
+        # Retention alone (keep or older_than, and nothing that says when to take a set) prunes without taking one.
+        self.prune_only = (not request.name and request.min_age is None and not request.force
+                           and (request.keep is not None or request.older_than is not None))
+        if self.prune_only:
+            extra = [option for option in ('devices', 'label', 'metadata') if getattr(request, option) is not None]
+            if extra:
+                raise SfInvalidInput(f'{", ".join(extra)} only apply to a set being taken or found, and without name, '
+                                     'min_age or force this task only prunes (keep, older_than)',
+                                     hint='add name, min_age or force: true to take a set as well')
 
     def plan(self) -> Plan:
         self.validate()
         request = self.request
         instance = find_instance(self.api, request.instance, request.target)
-        if request.state == 'present':
+        if request.state == 'present' and not self.prune_only:
             # A booting instance has no disks yet: wait (reads only, so check mode too), as wait_timeout promises.
             instance = ready_instance(self.api, instance, request.wait_timeout)
         self.instance = instance
@@ -125,12 +136,12 @@ class Snapshotter:
             if not doomed:
                 plan.note(f'instance {instance.name} has no snapshot set {request.name!r}')
             for snapshot_set in doomed:
-                self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()}')
+                self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()}', sets, doomed)
             self._predict(plan, sets, None, doomed)
             return plan
-        devices = self.devices(instance)
+        devices = [] if self.prune_only else self.devices(instance)
         label_before = self._check_label(devices)
-        taking, existing = self.decide(sets)
+        taking, existing = (False, None) if self.prune_only else self.decide(sets)
         if taking:
             plan.add('snapshot', f'snapshot {", ".join(devices)} of instance {instance.name} ({instance.uuid})'
                                  f'{" as set " + repr(request.name) if request.name else ""}',
@@ -147,7 +158,7 @@ class Snapshotter:
             plan.note(f'keep snapshot set {snapshot_set.summary()}: {reason}', kind='keep')
         for snapshot_set in doomed:
             self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()} '
-                                                 f'(created {_when(snapshot_set.created)})')
+                                                 f'(created {_when(snapshot_set.created)})', sets, doomed)
         self._predict(plan, sets, devices if taking else None, doomed)
         if not taking and existing is not None:
             plan.result['snapshot_set'] = existing.as_dict()
@@ -208,7 +219,8 @@ class Snapshotter:
             young = newest is not None and self.clock() - newest.created < self.min_age
             return (not young), (newest if young else None)
         raise SfInvalidInput('say when a new snapshot set is wanted: name (one set of that name per instance), '
-                             'min_age (a new set only when the newest is older), or force: true (always)',
+                             'min_age (a new set only when the newest is older), or force: true (always); or give '
+                             'only keep or older_than to prune without taking a set',
                              hint='this module never guesses: without one of them every run would add a set')
 
     def _why_not(self, existing: SnapshotSet) -> str:
@@ -248,7 +260,16 @@ class Snapshotter:
             step.result = f'{step.text}: asked, not waiting ({", ".join(a.blob_uuid for a in answers.values())})'
             return
         self._wait(instance, snapshot_set)
-        step.result = f'{step.text}: ' + ', '.join(f'{d.device} version {d.version}' for d in snapshot_set.devices)
+        for disk in snapshot_set.devices:
+            if disk.unchanged:
+                # The set holds the newest version instead of a new one: record that, and drop the record of the
+                # blob the server never added.
+                self.api.set_metadata(disk.artifact_uuid, disk.key(set_id), entry)
+                with contextlib.suppress(SfError):
+                    self.api.delete_metadata(disk.artifact_uuid, set_key(answers[disk.device].blob_uuid))
+        step.result = f'{step.text}: ' + ', '.join(
+            f'{d.device} version {d.version}' + (' (unchanged: its newest version)' if d.unchanged else '')
+            for d in snapshot_set.devices)
 
     def _versions_needed(self) -> Optional[int]:
         """Room for `keep` sets plus the new one, so the server's own trimming never runs ahead of retention."""
@@ -263,37 +284,68 @@ class Snapshotter:
                 self.api.set_max_versions(artifact.uuid, needed)
 
     def _wait(self, instance: Instance, snapshot_set: SnapshotSet) -> None:
-        """Until every blob of the set exists, or the snapshot operation failed (with the server's reason)."""
-        deadline = time.monotonic() + self.request.wait_timeout
+        """Until every disk of the set is a version of its artifact (or known unchanged), or the snapshot operation
+        failed (with the server's reason, where the server reports operations). Never relies on the server knowing a
+        sha512: 0.7.2 computes it minutes later, so there every snapshot of a disk adds a version."""
         op = self._operation(instance)
-        attempt = 0
         pending = {d.blob_uuid: d for d in snapshot_set.devices}
-        while pending:
-            attempt += 1
-            for blob_uuid in list(pending):
-                try:
-                    blob = self.api.get_blob(blob_uuid)
-                except SfNotFound:
-                    continue
-                if blob.state == 'created':
-                    pending.pop(blob_uuid).state = 'created'
-                elif blob.state in ('error', 'deleted'):
-                    raise SfServerError(f'the snapshot of {pending[blob_uuid].device} failed (blob {blob_uuid} is '
-                                        f'{blob.state})')
+
+        def settled() -> Optional[bool]:
+            for blob_uuid, device in list(pending.items()):
+                if self._settle(device):
+                    pending.pop(blob_uuid)
             if not pending:
-                break
+                return True
             state, message = self._op_state(op)
             if state in ('error', 'abort'):
-                raise SfServerError(f'the snapshot of instance {instance.name} failed: {message or "no reason given"}',
+                raise SfServerError(f'the snapshot of instance {instance.name} failed: '
+                                    f'{message or "no reason given"}',
                                     hint='look at the instance with sf-client instance show, then run again')
             if state in ('complete', 'gone'):
                 self._unchanged(pending)  # the server skipped versions of disks that did not change
-                break
-            if time.monotonic() > deadline:
-                raise SfTimeout(f'the snapshot of instance {instance.name} did not finish within '
-                                f'{self.request.wait_timeout:.0f}s', hint='raise wait_timeout, or set wait: false')
-            self.api.transport.pause(attempt, f'waiting for the snapshot of {instance.name}', cap=POLL_CAP)
-        self._fill_versions(snapshot_set)
+                return True
+            return None
+
+        try:
+            self.api.wait_until(settled, self.request.wait_timeout, 'the snapshot finished', cap=POLL_CAP)
+        except SfTimeout:
+            waiting = ', '.join(f'{d.device} (blob {d.blob_uuid})' for d in pending.values())
+            raise SfTimeout(
+                f'the snapshot of {waiting} of instance {instance.name} did not appear within '
+                f'{self.request.wait_timeout:.0f}s', detail={'devices': [d.device for d in pending.values()]},
+                hint='a server that does not report snapshot operations (0.7.2) fails a snapshot silently: look at '
+                     'the instance events (sf-client instance events); for a large disk raise wait_timeout, or set '
+                     'wait: false') from None
+
+    def _settle(self, device: SetDevice) -> bool:
+        """Whether this disk's snapshot is done: its blob is a version of the artifact, or the server kept the newest
+        version instead because the content had not changed (0.7.2 does so for NVRAM: the blob exists, with the
+        newest version's sha512, but is not added). Raises when the blob failed."""
+        try:
+            blob = self.api.get_blob(device.blob_uuid)
+        except SfNotFound:
+            return False
+        if blob.state == 'error':
+            raise SfServerError(f'the snapshot of {device.device} failed (blob {device.blob_uuid} is {blob.state})')
+        versions = self.api.artifact_versions(device.artifact_uuid, refresh=True)
+        mine = next((v for v in versions if v.uuid == device.blob_uuid), None)
+        newest = max(versions, key=lambda v: v.index, default=None)
+        if mine is not None:
+            device.version, device.sha512, device.size, device.state = mine.index, mine.sha512, mine.size, 'created'
+            return True
+        if blob.sha512 and newest is not None and newest.sha512 == blob.sha512:
+            self._hold(device, newest)
+            return True
+        if blob.state == 'deleted':
+            raise SfServerError(f'the snapshot of {device.device} failed (blob {device.blob_uuid} is deleted)')
+        return False  # made but not added yet: the server adds the version right after
+
+    @staticmethod
+    def _hold(device: SetDevice, version: ArtifactVersion) -> None:
+        """The set holds the artifact's newest version for this disk: it had not changed."""
+        device.blob_uuid, device.version, device.sha512, device.size = version.uuid, version.index, version.sha512, \
+            version.size
+        device.state, device.unchanged = 'created', True
 
     def _operation(self, instance: Instance) -> Optional[Dict[str, Any]]:
         if not self.api.features.cluster_operations:
@@ -319,16 +371,11 @@ class Snapshotter:
         """The operation finished but these blobs never appeared: their disks had not changed, and the server kept
         the newest version instead (its skip rule). The set then holds that version."""
         for device in pending.values():
-            newest = sorted(self.api.artifact_versions(device.artifact_uuid, refresh=True), key=lambda v: v.index)
-            if not newest:
+            versions = self.api.artifact_versions(device.artifact_uuid, refresh=True)
+            newest = max(versions, key=lambda v: v.index, default=None)
+            if newest is None:
                 raise SfServerError(f'the snapshot of {device.device} made no version')
-            device.blob_uuid, device.state = newest[-1].uuid, 'created'
-
-    def _fill_versions(self, snapshot_set: SnapshotSet) -> None:
-        for device in snapshot_set.devices:
-            for version in self.api.artifact_versions(device.artifact_uuid, refresh=True):
-                if version.uuid == device.blob_uuid:
-                    device.version, device.sha512, device.size = version.index, version.sha512, version.size
+            self._hold(device, newest)
 
     # The label
     def _check_label(self, devices: List[str]) -> Optional[LabelState]:
@@ -390,19 +437,23 @@ class Snapshotter:
             doomed.append(snapshot_set)
         return kept, doomed
 
-    def _add_delete(self, plan: Plan, snapshot_set: SnapshotSet, text: str) -> None:
+    def _add_delete(self, plan: Plan, snapshot_set: SnapshotSet, text: str, sets: List[SnapshotSet],
+                    doomed: List[SnapshotSet]) -> None:
+        # A version another remaining set holds (its disk had not changed) stays; only this set's record of it goes.
+        held = {blob for other in sets if other not in doomed for blob in other.blobs()}
+        owned = [d for d in snapshot_set.devices if d.version is not None and d.blob_uuid not in held]
+
         def run(step: Step) -> None:
             for device in snapshot_set.devices:
-                if device.version is None:
-                    continue
-                # Gone already (trimmed, or deleted by another run) is what we wanted.
-                with contextlib.suppress(SfNotFound):
-                    self.api.delete_version(device.artifact_uuid, device.version)
+                if device in owned:
+                    # Gone already (trimmed, or deleted by another run) is what we wanted.
+                    with contextlib.suppress(SfNotFound):
+                        self.api.delete_version(device.artifact_uuid, device.version or 0)
                 with contextlib.suppress(SfError):
-                    self.api.delete_metadata(device.artifact_uuid, set_key(device.blob_uuid))
+                    self.api.delete_metadata(device.artifact_uuid, device.key(snapshot_set.id))
 
         def confirm() -> bool:
-            return all(version_gone(self.api, d.artifact_uuid, d.version or 0)() for d in snapshot_set.devices)
+            return all(version_gone(self.api, d.artifact_uuid, d.version or 0)() for d in owned)
 
         plan.add('delete_set', text, run, confirm)
 

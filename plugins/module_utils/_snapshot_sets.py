@@ -9,13 +9,17 @@ id, name, time, instance and devices). A key per blob is written once, by the ru
 concurrent runs never overwrite each other's entries, and it is known as soon as the server answers (the blob
 UUID is allocated up front), before the snapshot is finished. Versions without such an entry (taken by other
 clients) are sets of one disk, without a name.
+
+A disk that had not changed gets no new version (the server keeps its newest one), so a set may hold a version
+another set recorded first: that is written as a hold, `shakenfist.storage.snapshot.<blob uuid>.<set id>`, and a
+version is deleted only with the last set that holds it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ._api import SfApi, newest_first
 from ._errors import SfError
@@ -28,6 +32,11 @@ def set_key(blob_uuid: str) -> str:
     return f'{SET_PREFIX}{blob_uuid}'
 
 
+def hold_key(blob_uuid: str, set_id: str) -> str:
+    """Set `set_id` also holds this version (its disk had not changed since the set that made it)."""
+    return f'{set_key(blob_uuid)}.{set_id}'
+
+
 @dataclass
 class SetDevice:
     device: str
@@ -37,11 +46,17 @@ class SetDevice:
     sha512: Optional[str] = None
     size: Optional[int] = None
     state: str = 'created'
+    unchanged: bool = False  # the disk had not changed: this task's snapshot is the newest version it already had
+
+    def key(self, set_id: str) -> str:
+        """The metadata key that records this disk as part of set `set_id`."""
+        return hold_key(self.blob_uuid, set_id) if self.unchanged else set_key(self.blob_uuid)
 
     def as_dict(self) -> Dict[str, Any]:
         return {'device': self.device, 'artifact_uuid': self.artifact_uuid, 'version': self.version,
                 'blob_uuid': self.blob_uuid, 'sha512': self.sha512, 'size': self.size, 'state': self.state,
-                'ref': f'sf://snapshot/{self.artifact_uuid}', 'disk_base': f'sf://blob/{self.blob_uuid}'}
+                'unchanged': self.unchanged, 'ref': f'sf://snapshot/{self.artifact_uuid}',
+                'disk_base': f'sf://blob/{self.blob_uuid}'}
 
 
 @dataclass
@@ -83,6 +98,18 @@ def _metadata(api: SfApi, artifact: Artifact) -> Dict[str, Any]:
     return metadata
 
 
+def _entries(metadata: Dict[str, Any], blob_uuid: str) -> Iterator[Tuple[Dict[str, Any], bool]]:
+    """The set records of one version: the set that made it, then the sets that hold it (True)."""
+    made = metadata.get(set_key(blob_uuid))
+    if isinstance(made, dict) and made.get('set'):
+        yield made, False
+    prefix = set_key(blob_uuid) + '.'
+    for key in sorted(metadata):
+        entry = metadata[key]
+        if str(key).startswith(prefix) and isinstance(entry, dict) and entry.get('set'):
+            yield entry, True
+
+
 def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = None,
               refresh: bool = False) -> List[SnapshotSet]:
     """Every snapshot set of an instance, newest first, with the labels that point at each."""
@@ -95,18 +122,20 @@ def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = Non
         metadata = _metadata(api, artifact)
         versions: List[ArtifactVersion] = newest_first(api.artifact_versions(artifact.uuid, refresh=refresh))
         for version in versions:
-            entry = metadata.get(set_key(version.uuid))
-            if isinstance(entry, dict) and entry.get('set'):
+            made = float(version.fetched_at or version.modified or 0)
+            entries = list(_entries(metadata, version.uuid))
+            for entry, held in entries:
                 set_id = str(entry['set'])
                 found = sets.setdefault(set_id, SnapshotSet(
                     set_id, entry.get('name'), instance_uuid, entry.get('instance_name') or instance_name,
-                    float(entry.get('created') or version.fetched_at or version.modified or 0)))
-            else:
-                set_id = f'{artifact.uuid}:{version.index}'
-                found = sets.setdefault(set_id, SnapshotSet(set_id, None, instance_uuid, instance_name,
-                                                            float(version.fetched_at or version.modified or 0)))
-            found.devices.append(SetDevice(device, artifact.uuid, version.uuid, version.index, version.sha512,
-                                           version.size, version.state))
+                    float(entry.get('created') or made)))
+                found.devices.append(SetDevice(device, artifact.uuid, version.uuid, version.index, version.sha512,
+                                               version.size, version.state, unchanged=held))
+            if not entries:
+                set_id = f'{artifact.uuid}:{version.index}'  # taken by another tool: a set of one disk
+                found = sets.setdefault(set_id, SnapshotSet(set_id, None, instance_uuid, instance_name, made))
+                found.devices.append(SetDevice(device, artifact.uuid, version.uuid, version.index, version.sha512,
+                                               version.size, version.state))
     pointing: Dict[str, List[str]] = {}
     for label in index.labels(None):
         if label.blob_uuid:

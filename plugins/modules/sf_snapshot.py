@@ -18,7 +18,8 @@ description:
     snapshots show as sets of one disk without a name. See C(docs/snapshots.md).
   - Whether a new set is wanted is the user's choice, never a guess. O(name) takes a set once (no change when the
     instance already has a set of that name); O(min_age) takes one only when the newest set is older; O(force)
-    always takes one. With none of them the module refuses and says which to choose.
+    always takes one. O(keep) or O(older_than) alone only prune. With none of them the module refuses and says
+    which to choose.
   - The result never points at C(sf://instance/...), which the server cannot boot from (shakenfist#1167). Each disk
     of the set has a C(disk_base) (C(sf://blob/<uuid>)) that boots exactly that snapshot.
 extends_documentation_fragment:
@@ -201,9 +202,18 @@ snapshot_set:
         artifact_uuid: {description: The disk's snapshot artifact., type: str}
         version: {description: The version this set holds (null while not finished)., type: int}
         blob_uuid: {description: The blob holding the snapshot., type: str}
-        sha512: {description: "Its sha512, when known.", type: str}
+        sha512:
+          description:
+            - Its sha512, or null while the server does not know it yet (Shaken Fist 0.7.2 computes a disk snapshot's
+              sha512 minutes after it is taken).
+          type: str
         size: {description: Its size in bytes., type: int}
         state: {description: "V(created), or V(initial) while not finished (O(wait=false)).", type: str}
+        unchanged:
+          description:
+            - True when the disk had not changed since its newest version, so the server added no version and this
+              set holds that one (it is deleted only with the last set that holds it).
+          type: bool
         ref:
           description: The artifact's explicit reference, V(sf://snapshot/<artifact uuid>) (its newest version).
           type: str

@@ -11,10 +11,24 @@ import pytest
 from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
 from ansible_collections.shakenfist.storage.plugins.module_utils._api import SfApi
 from ansible_collections.shakenfist.storage.plugins.module_utils._durations import parse_duration
+from ansible_collections.shakenfist.storage.plugins.module_utils._features import ServerFeatures
+from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
 from ansible_collections.shakenfist.storage.plugins.module_utils._instances import ready_instance
-from ansible_collections.shakenfist.storage.plugins.module_utils._models import Instance
+from ansible_collections.shakenfist.storage.plugins.module_utils._models import (
+    Artifact,
+    ArtifactVersion,
+    Blob,
+    Instance,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._plan import Plan
 from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot import SnapshotRequest, Snapshotter
-from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import SetDevice, SnapshotSet
+from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import (
+    SetDevice,
+    SnapshotSet,
+    hold_key,
+    read_sets,
+    set_key,
+)
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -232,3 +246,149 @@ def test_an_instance_still_booting_at_the_deadline_is_a_timeout_naming_it() -> N
     with pytest.raises(errors.SfTimeout, match=r'instance web-1 \(i-1\) is ready .* within 0s') as raised:
         ready_instance(api, booting('initial'), 0.0001)  # type: ignore[arg-type]
     assert 'wait_timeout' in (raised.value.hint or '')
+
+
+@pytest.mark.parametrize('options', [{'keep': 3}, {'older_than': '30d'}, {'keep': 2, 'older_than': '7d'}])
+def test_retention_alone_prunes_without_taking_a_set(options: dict[str, Any]) -> None:
+    assert snapshotter(**options).prune_only
+
+
+@pytest.mark.parametrize('options', [{'name': 'n', 'keep': 3}, {'min_age': '1h', 'keep': 3}, {'force': True,
+                                                                                               'older_than': '1d'}])
+def test_retention_with_a_reason_to_take_a_set_takes_one(options: dict[str, Any]) -> None:
+    assert not snapshotter(**options).prune_only
+
+
+@pytest.mark.parametrize(('extra', 'named'), [({'devices': 'all'}, 'devices'), ({'label': 'web'}, 'label'),
+                                              ({'metadata': {'a': 'b'}}, 'metadata')])
+def test_options_for_a_set_are_refused_when_only_pruning(extra: dict[str, Any], named: str) -> None:
+    with pytest.raises(errors.SfInvalidInput, match=f'^{named} only apply to a set being taken') as raised:
+        snapshotter(keep=3, **extra)
+    assert 'name, min_age or force' in (raised.value.hint or '')
+
+
+def test_the_refusal_to_guess_names_pruning_too() -> None:
+    with pytest.raises(errors.SfInvalidInput, match='give only keep or older_than to prune'):
+        snapshotter().decide([])
+
+
+# Waiting for a set on either server: a version found, a disk kept unchanged, a blob that never appears.
+class SnapApi:
+    """Blobs, one snapshot artifact per device with its versions and metadata; wait_until is the real one."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, Blob] = {}
+        self.versions: dict[str, list[ArtifactVersion]] = {}
+        self.metadata: dict[str, dict[str, Any]] = {}
+        self.deleted_versions: list[tuple[str, int]] = []
+        self.wait_until = SfApi.wait_until.__get__(self)  # type: ignore[attr-defined]
+        self.transport = SimpleNamespace(pause=lambda attempt, reason, cap: None)
+        self.features = ServerFeatures(artifact_metadata=True)  # 0.7.2: no cluster operations
+
+    def blob(self, uuid: str, sha512: str | None, state: str = 'created') -> None:
+        self.blobs[uuid] = Blob(uuid=uuid, state=state, sha512=sha512, size=10)
+
+    def version(self, artifact: str, uuid: str, sha512: str | None) -> int:
+        self.blob(uuid, sha512)
+        index = len(self.versions.setdefault(artifact, [])) + 1
+        self.versions[artifact].append(ArtifactVersion(uuid=uuid, state='created', sha512=sha512, size=10,
+                                                       index=index, modified=NOW))
+        return index
+
+    def get_blob(self, uuid: str) -> Blob:
+        if uuid not in self.blobs:
+            raise errors.SfNotFound('blob not found', status=404)
+        return self.blobs[uuid]
+
+    def artifact_versions(self, uuid: str, refresh: bool = False) -> list[ArtifactVersion]:
+        return list(self.versions.get(uuid, []))
+
+    def index(self, refresh: bool = False) -> ArtifactIndex:
+        return ArtifactIndex([Artifact(uuid=a, state='created', artifact_type='snapshot', namespace='ci',
+                                       source_url=f'sf://instance/i-1/{a.split("-")[-1]}', index=len(v))
+                              for a, v in self.versions.items()])
+
+    def get_metadata(self, uuid: str) -> dict[str, Any]:
+        return dict(self.metadata.get(uuid, {}))
+
+    def delete_version(self, uuid: str, index: int) -> None:
+        self.deleted_versions.append((uuid, index))
+        self.versions[uuid] = [v for v in self.versions[uuid] if v.index != index]
+
+    def delete_metadata(self, uuid: str, key: str) -> None:
+        self.metadata.get(uuid, {}).pop(key, None)
+
+
+def waiting(api: SnapApi, timeout: float = 60) -> Snapshotter:
+    found = Snapshotter(api, None, SnapshotRequest(instance='web-1', force=True, wait_timeout=timeout),  # type: ignore[arg-type]
+                        clock=lambda: NOW)
+    found.validate()
+    return found
+
+
+def test_a_disk_snapshot_without_a_known_sha512_is_done_when_its_version_appears() -> None:
+    api = SnapApi()
+    api.version('a-vda', 'old', 'f' * 128)
+    api.version('a-vda', 'new', None)  # 0.7.2: the checksum pass has not run yet
+    device = SetDevice('vda', 'a-vda', 'new', state='initial')
+    waiting(api)._wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, [device]))
+    assert (device.version, device.sha512, device.state, device.unchanged) == (2, None, 'created', False)
+
+
+def test_an_unchanged_nvram_is_held_as_its_newest_version() -> None:
+    api = SnapApi()
+    api.version('a-nvram', 'old', 'e' * 128)
+    api.blob('new', 'e' * 128)  # 0.7.2 made the blob, then skipped adding it: same content
+    device = SetDevice('nvram', 'a-nvram', 'new', state='initial')
+    waiting(api)._wait(instance(['vda'], uefi=True), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, [device]))
+    assert (device.blob_uuid, device.version, device.unchanged) == ('old', 1, True)
+    assert device.as_dict()['unchanged'] is True and device.key('s-1').endswith('old.s-1')
+
+
+def test_a_blob_made_but_not_yet_added_is_waited_for_not_taken_as_unchanged() -> None:
+    api = SnapApi()
+    api.version('a-vda', 'old', 'e' * 128)
+    api.blob('new', None)
+    device = SetDevice('vda', 'a-vda', 'new', state='initial')
+    assert not waiting(api)._settle(device)
+    api.blob('new', 'd' * 128)
+    assert not waiting(api)._settle(device)  # another content, not a version yet: still waiting
+
+
+def test_a_snapshot_that_never_appears_is_a_timeout_naming_the_device() -> None:
+    api = SnapApi()
+    api.version('a-vda', 'old', 'e' * 128)
+    devices = [SetDevice('vda', 'a-vda', 'lost', state='initial')]
+    with pytest.raises(errors.SfTimeout, match=r'the snapshot of vda \(blob lost\) of instance web-1 did not appear '
+                                               r'within 0s') as raised:
+        waiting(api, timeout=0.0001)._wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, devices))
+    assert raised.value.detail == {'devices': ['vda']} and 'instance events' in (raised.value.hint or '')
+
+
+def test_a_failed_blob_fails_at_once() -> None:
+    api = SnapApi()
+    api.blob('bad', None, state='error')
+    with pytest.raises(errors.SfServerError, match='snapshot of vda failed'):
+        waiting(api)._settle(SetDevice('vda', 'a-vda', 'bad', state='initial'))
+
+
+def test_a_held_version_belongs_to_both_sets_and_goes_only_with_the_last() -> None:
+    api = SnapApi()
+    first = {'set': 's-1', 'name': 'first', 'created': NOW - 2 * HOUR, 'instance': 'i-1', 'devices': ['nvram']}
+    second = {**first, 'set': 's-2', 'name': 'second', 'created': NOW - HOUR}
+    api.version('a-nvram', 'b-1', 'e' * 128)
+    api.metadata['a-nvram'] = {set_key('b-1'): first, hold_key('b-1', 's-2'): second}
+    sets = read_sets(api, 'i-1', 'web-1')  # type: ignore[arg-type]
+    assert [(s.name, [(d.blob_uuid, d.unchanged) for d in s.devices]) for s in sets] == [
+        ('second', [('b-1', True)]), ('first', [('b-1', False)])]
+    pruner = Snapshotter(api, None, SnapshotRequest(instance='web-1', keep=1), clock=lambda: NOW)  # type: ignore[arg-type]
+    pruner.validate()
+    pruner.instance = instance(['vda'])
+    kept, doomed = pruner.retention(sets, taking=False)
+    assert [s.name for s in doomed] == ['first']
+    plan = Plan()
+    pruner._add_delete(plan, doomed[0], 'delete first', sets, doomed)
+    plan.steps[0].run(plan.steps[0])
+    assert api.deleted_versions == []  # the set that holds it stays, so the version stays
+    assert set(api.metadata['a-nvram']) == {hold_key('b-1', 's-2')}
+    assert [s.name for s in read_sets(api, 'i-1', 'web-1')] == ['second']  # type: ignore[arg-type]
