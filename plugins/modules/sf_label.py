@@ -237,7 +237,9 @@ label:
           description: The blob the label points at.
           type: str
         sha512:
-          description: The sha512 of that blob.
+          description:
+            - The sha512 of that blob, or null while the server does not know it yet (Shaken Fist 0.7.2 hashes a disk
+              snapshot minutes after taking it).
           type: str
         size:
           description: Size in bytes.
