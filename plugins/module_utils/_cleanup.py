@@ -295,9 +295,10 @@ class Cleaner:
     def _add_deletes(self, plan: Plan, kind: str, doomed: List[Thing], bulk: bool) -> None:
         names = ', '.join(t.name or t.uuid for t in doomed[:5]) + (f' and {len(doomed) - 5} more'
                                                                    if len(doomed) > 5 else '')
-        # Bulk routes delete everything of a kind in the namespace: only when nothing of that kind is kept (and
-        # never for system's artifacts, where the bulk route would take shared ones too).
-        bulk = bulk and not (kind == 'artifacts' and self.request.target == 'system')
+        # Bulk routes delete everything of a kind in the namespace: only when nothing of that kind is kept, and never
+        # for system: asked for namespace system, 0.7.2's instance and network routes take every namespace's, and
+        # the artifact route takes shared artifacts too.
+        bulk = bulk and self.request.target != 'system'
         how = 'in one request' if bulk else f'{min(self.request.concurrency, len(doomed))} at a time'
         plan.add(f'delete_{kind}', f'delete {len(doomed)} {kind} ({names}), {how}',
                  lambda step: self._delete(step, kind, doomed, bulk))

@@ -12,7 +12,8 @@ from ._errors import SfAmbiguousReference, SfConflict, SfInvalidInput, SfNotFoun
 from ._models import Instance
 from ._refs import is_uuid
 
-GONE_STATES = ('deleted', 'delete_wait')
+# Being deleted or deleted. 0.7.2 (and upstream) spell the waiting state `delete-wait`; some views `delete_wait`.
+GONE_STATES = ('deleted', 'delete-wait', 'delete_wait')
 # On the way to `created`: the disks are not known yet (0.7.2 lists none until `creating`) and snapshots are 406.
 BOOTING_STATES = ('initial', 'preflight', 'creating')
 READY_STATE = 'created'

@@ -153,7 +153,8 @@ class FakeTenancy(FakeCluster):
     def delete_instances(self, namespace: str) -> List[str]:
         def work() -> List[str]:
             self._own(namespace)
-            doomed = self.live(self.instances, namespace)
+            # As 0.7.2 does: namespace system means every namespace (the namespace filter lets system see all).
+            doomed = self.live(self.instances, None if namespace == 'system' else namespace)
             for thing in doomed:
                 self._ask(thing)
             return [t.uuid for t in doomed]
@@ -173,7 +174,7 @@ class FakeTenancy(FakeCluster):
         def work() -> List[str]:
             self._own(namespace)
             unable = []
-            for thing in self.live(self.networks, namespace):
+            for thing in self.live(self.networks, None if namespace == 'system' else namespace):
                 if self._busy(thing) and (self.refuse_busy or not clean_wait):
                     unable.append(thing.uuid)
                 else:

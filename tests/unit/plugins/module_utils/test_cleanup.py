@@ -275,6 +275,16 @@ def test_system_artifacts_go_one_by_one_even_when_nothing_is_kept() -> None:
     assert api.calls() == ['delete_artifact', 'delete_artifact'] and outcome.result['kept'] == []
 
 
+def test_cleaning_system_never_uses_a_bulk_route_that_would_take_every_namespace(cluster: FakeTenancy) -> None:
+    net = cluster.add_network('sys-net', 'system')
+    cluster.add_instance('sys-vm', 'system', net)
+    outcome = clean(cluster, target='system', allow_system=True, resources=['instances', 'networks'])
+    assert cluster.calls() == ['delete_instance', 'delete_network']  # one by one, by UUID
+    assert names(outcome.result['deleted']['instances']) == ['sys-vm']
+    assert live_names(cluster, NS)['instances'] == ['ci-vm1', 'ci-vm2']
+    assert live_names(cluster, 'other')['networks'] == ['other-net']
+
+
 def test_a_tenant_cleans_itself_but_never_what_it_can_see_of_others(cluster: FakeTenancy) -> None:
     as_caller(cluster, NS)
     outcome = clean(cluster)

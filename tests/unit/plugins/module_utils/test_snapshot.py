@@ -232,6 +232,7 @@ def test_a_ready_instance_is_not_read_again() -> None:
     (['creating', 'creating-error'], errors.SfConflict, 'in state creating-error: no such blob'),
     (['error'], errors.SfConflict, 'in state error'),
     (['preflight', 'delete_wait'], errors.SfNotFound, 'being deleted'),
+    (['preflight', 'delete-wait'], errors.SfNotFound, 'being deleted'),  # as 0.7.2 spells it
     (['gone'], errors.SfNotFound, 'deleted while waiting'),
 ])
 def test_an_instance_that_will_never_be_ready_fails_at_once(states: list[str], kind: type, message: str) -> None:
