@@ -19,7 +19,7 @@ from ._api import SfApi
 from ._confirm import version_gone
 from ._durations import parse_duration
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
-from ._instances import disk_devices, find_instance, ready_instance
+from ._instances import READY_STATE, disk_devices, find_instance, ready_instance
 from ._label_plan import LabelPlanner
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
@@ -296,6 +296,8 @@ class Snapshotter:
                     pending.pop(blob_uuid)
             if not pending:
                 return True
+            if op is None and not self.api.features.cluster_operations:
+                self._still_there(instance)
             state, message = self._op_state(op)
             if state in ('error', 'abort'):
                 raise SfServerError(f'the snapshot of instance {instance.name} failed: '
@@ -316,6 +318,21 @@ class Snapshotter:
                 hint='a server that does not report snapshot operations (0.7.2) fails a snapshot silently: look at '
                      'the instance events (sf-client instance events); for a large disk raise wait_timeout, or set '
                      'wait: false') from None
+
+    def _still_there(self, instance: Instance) -> None:
+        """Without cluster operations (0.7.2) a failed snapshot is seen on the instance: the server puts it in
+        `created-error` and deletes it. Fail at once then, not at the deadline."""
+        try:
+            current = self.api.get_instance(instance.uuid)
+        except SfNotFound:
+            current = None
+        if current is not None and current.state == READY_STATE:
+            return
+        now = f'now {current.state}' + (f': {current.error_message}' if current.error_message else '') \
+            if current is not None else 'gone'
+        raise SfServerError(f'the snapshot of instance {instance.name} failed: the instance is {now}',
+                            hint='the server deletes an instance whose snapshot task failed; look at its events '
+                                 '(sf-client instance events)')
 
     def _settle(self, device: SetDevice) -> bool:
         """Whether this disk's snapshot is done: its blob is a version of the artifact, or the server kept the newest

@@ -285,6 +285,13 @@ class SnapApi:
         self.wait_until = SfApi.wait_until.__get__(self)  # type: ignore[attr-defined]
         self.transport = SimpleNamespace(pause=lambda attempt, reason, cap: None)
         self.features = ServerFeatures(artifact_metadata=True)  # 0.7.2: no cluster operations
+        self.instance_state: str | None = 'created'  # None: deleted
+
+    def get_instance(self, uuid: str) -> Instance:
+        if self.instance_state is None:
+            raise errors.SfNotFound('instance not found', status=404)
+        return Instance(uuid=uuid, name='web-1', namespace='ci', state=self.instance_state,
+                        error_message='Failed queue task: qemu-img failed' if 'error' in self.instance_state else None)
 
     def blob(self, uuid: str, sha512: str | None, state: str = 'created') -> None:
         self.blobs[uuid] = Blob(uuid=uuid, state=state, sha512=sha512, size=10)
@@ -364,6 +371,16 @@ def test_a_snapshot_that_never_appears_is_a_timeout_naming_the_device() -> None:
                                                r'within 0s') as raised:
         waiting(api, timeout=0.0001)._wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, devices))
     assert raised.value.detail == {'devices': ['vda']} and 'instance events' in (raised.value.hint or '')
+
+
+@pytest.mark.parametrize(('state', 'now'), [('created-error', 'now created-error: Failed queue task: qemu-img'),
+                                            ('delete-wait', 'now delete-wait'), (None, 'gone')])
+def test_an_instance_a_failed_snapshot_took_down_fails_the_wait_at_once(state: str | None, now: str) -> None:
+    api = SnapApi()  # 0.7.2 puts the instance in created-error and deletes it when a snapshot task fails
+    api.instance_state = state
+    devices = [SetDevice('vda', 'a-vda', 'never', state='initial')]
+    with pytest.raises(errors.SfServerError, match=f'snapshot of instance web-1 failed: the instance is {now}'):
+        waiting(api, timeout=3600)._wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, devices))
 
 
 def test_a_failed_blob_fails_at_once() -> None:
