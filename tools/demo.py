@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -143,7 +144,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix='sf-demo-'))
-    emulator = EmulatorProcess(work / 'emulator')
+    # SF_EMULATOR_ARGS (for example '--op-delay 2') makes the private emulator a slow, busy cluster.
+    emulator = EmulatorProcess(work / 'emulator', extra_args=shlex.split(os.environ.get('SF_EMULATOR_ARGS', '')))
     try:
         (work / 'web-v1.qcow2').write_bytes(os.urandom(8 * MIB))
         (work / 'centos-7-hardened.qcow2').write_bytes(os.urandom(4 * MIB))

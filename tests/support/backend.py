@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import sys
 import urllib.error
 import urllib.request
@@ -21,6 +22,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 # Short timings so tests exercise waits without waiting long.
 EMULATOR_TEST_ARGS = ('--op-retention', '5')
+
+
+def emulator_args() -> list[str]:
+    """The test emulator's flags, plus SF_EMULATOR_ARGS (for example '--op-delay 2', a busy cluster)."""
+    return [*EMULATOR_TEST_ARGS, *shlex.split(os.environ.get('SF_EMULATOR_ARGS', ''))]
 
 
 class BackendError(Exception):
@@ -127,7 +133,7 @@ def running_backend(workdir: Path, kind: str | None = None) -> Iterator[Backend]
     if kind == 'emulator':
         from sf_emulator.testing import EmulatorProcess
 
-        with EmulatorProcess(workdir / 'emulator', extra_args=EMULATOR_TEST_ARGS) as emulator:
+        with EmulatorProcess(workdir / 'emulator', extra_args=emulator_args()) as emulator:
             yield Backend('emulator', emulator.url, emulator.system_key, emulator=emulator)
         return
     sys.path.insert(0, str(ROOT / 'tests' / 'real_server'))
