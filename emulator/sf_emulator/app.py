@@ -9,11 +9,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sf_emulator.authentication import authenticate
 from sf_emulator.config import Config, make_current
 from sf_emulator.db import Database
 from sf_emulator.faults import Faults
 from sf_emulator.jobs import Cleaner, Workers, run_startup_tasks
+from sf_emulator.namespaces_model import SYSTEM, create_namespace, get_namespace, set_key
 from sf_emulator.requestlog import RequestLog
+from sf_emulator.security import verify_secret
 
 # Domain modules register routes, tables, settings, job kinds and periodic tasks when imported. The optional
 # ones are imported only when their file exists, so they can be added without editing this list.
@@ -77,9 +80,6 @@ class App:
 
     def open(self) -> None:
         """Create the data directory layout and database; make sure `system` exists with the given key."""
-        from sf_emulator.namespaces_model import SYSTEM, create_namespace, get_namespace, set_key
-        from sf_emulator.security import verify_secret
-
         for directory in (self.data_dir, self.blob_dir, self.upload_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
         for stale in self.tmp_dir.iterdir():  # partial downloads of a previous run
@@ -116,8 +116,6 @@ class App:
             self._workers.stop()
 
     def authenticate(self, req: Any) -> None:
-        from sf_emulator.auth import authenticate
-
         authenticate(req)
 
     def module_state(self, name: str, factory: Any) -> Any:

@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 from sf_emulator import artifacts_model as model
 from sf_emulator import metadata
 from sf_emulator.blobs_model import blob_view, get_blob, instances_by_blob, release_if_unused
-from sf_emulator.db import Tx, dumps
+from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, forbidden, not_found, unauthorized
 from sf_emulator.events import add_event, list_events
+from sf_emulator.fetch import FetchError, check_url, queue_fetch
 from sf_emulator.hooks import HOOKS
 from sf_emulator.namespaces_model import SYSTEM, get_namespace, namespaces_trusting, trusts
 from sf_emulator.router import route
 from sf_emulator.uploads import convert_to_blob
 
 if TYPE_CHECKING:
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -300,8 +301,6 @@ def convert_upload(
 # --- caching from a URL (the fetch itself is in fetch.py) -------------------------------------------------------
 @route('POST', '/artifacts')
 def cache_url(req: Request, url: Any = None, shared: Any = False, namespace: Any = None) -> dict[str, Any]:
-    from sf_emulator.fetch import FetchError, check_url, queue_fetch
-
     if not url or not isinstance(url, str):
         raise bad_request('no url specified')
     try:
@@ -319,8 +318,3 @@ def cache_url(req: Request, url: Any = None, shared: Any = False, namespace: Any
             tx.execute('UPDATE artifacts SET shared = 1 WHERE uuid = ?', (art_uuid,))
         queue_fetch(tx, req.config, art_uuid, url, target)
         return model.full_view(tx, model.get_artifact(tx, art_uuid))
-
-
-def set_last_op(tx: Tx, artifact_uuid: str, op_type: str, op_uuid: str | None) -> None:
-    value = None if op_uuid is None else dumps({'op_type': op_type, 'op_uuid': op_uuid})
-    tx.execute('UPDATE artifacts SET last_op = ? WHERE uuid = ?', (value, artifact_uuid))

@@ -110,6 +110,12 @@ def set_state(tx: Tx, artifact_uuid: str, state: str, error_message: str | None 
               extra={'error_message': error_message} if error_message else None)
 
 
+def set_last_op(tx: Tx, artifact_uuid: str, op_type: str, op_uuid: str | None) -> None:
+    """The `last_cluster_operation` handle of the view (None clears it)."""
+    value = None if op_uuid is None else dumps({'op_type': op_type, 'op_uuid': op_uuid})
+    tx.execute('UPDATE artifacts SET last_op = ? WHERE uuid = ?', (value, artifact_uuid))
+
+
 # --- versions ---------------------------------------------------------------------------------------------------
 def versions(tx: Tx, artifact_uuid: str) -> list[Any]:
     """Version references in index order, joined with their blobs (missing blobs skipped)."""

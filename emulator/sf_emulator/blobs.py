@@ -15,8 +15,8 @@ from sf_emulator.responses import FileResponse
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
+    from sf_emulator.runtime import Runtime
 
 HASH_CHUNK = 4 * 1024 * 1024
 
@@ -148,7 +148,7 @@ def hash_file(path: Any, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def run_blob_hash(app: App, payload: dict[str, Any]) -> None:
+def run_blob_hash(app: Runtime, payload: dict[str, Any]) -> None:
     blob_uuid, algorithm = payload['blob_uuid'], payload['algorithm']
     path = blob_path(app.blob_dir, blob_uuid)
     if not path.exists():
@@ -162,7 +162,7 @@ def run_blob_hash(app: App, payload: dict[str, Any]) -> None:
 register_job_kind('blob_hash', run_blob_hash)
 
 
-def remove_deleted_blob_files(app: App) -> None:
+def remove_deleted_blob_files(app: Runtime) -> None:
     """Files of blobs that became `deleted` (reference count 0) are removed by the cleaner, like the real one."""
     with app.db.read() as tx:
         rows = tx.all("SELECT uuid FROM blobs WHERE state = 'deleted' AND file_removed = 0")
@@ -178,7 +178,7 @@ def remove_deleted_blob_files(app: App) -> None:
 register_periodic(remove_deleted_blob_files)
 
 
-def remove_orphan_files(app: App) -> None:
+def remove_orphan_files(app: Runtime) -> None:
     """At start-up: blob files no row references. A process killed between writing a blob file and committing its
     row (a convert, a fetch, a snapshot) leaves one; the work itself was not committed, so nothing is lost."""
     with app.db.read() as tx:

@@ -26,8 +26,8 @@ from sf_emulator.jobs import enqueue, register_job_kind, register_periodic
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
+    from sf_emulator.runtime import Runtime
 
 log = logging.getLogger('sf_emulator.clusterops')
 
@@ -76,7 +76,7 @@ class OpFailed(Exception):
 
 
 # op_type -> (runner, name of the setting holding how long the work takes)
-OpRunner = Callable[['App', dict[str, Any]], float | None]
+OpRunner = Callable[['Runtime', dict[str, Any]], float | None]
 _RUNNERS: dict[str, tuple[OpRunner, str | None]] = {}
 # target type -> fn(tx, uuid) returning the owner namespace, '' for a cluster-scoped object, or None if missing
 _TARGETS: dict[str, Callable[[Tx, str], str | None]] = {}
@@ -194,7 +194,7 @@ set_cluster_ops(_HookOps())
 
 
 # --- execution ------------------------------------------------------------------------------------------------
-def _start(app: App, payload: dict[str, Any]) -> None:
+def _start(app: Runtime, payload: dict[str, Any]) -> None:
     with app.db.write() as tx:
         op = get_op(tx, payload['uuid'])
         if op is None or op['state'] not in OUTSTANDING:
@@ -205,7 +205,7 @@ def _start(app: App, payload: dict[str, Any]) -> None:
         enqueue(tx, 'cluster_op_run', {'uuid': op['uuid']}, delay=duration)
 
 
-def _run(app: App, payload: dict[str, Any]) -> None:
+def _run(app: Runtime, payload: dict[str, Any]) -> None:
     with app.db.read() as tx:
         op = get_op(tx, payload['uuid'])
     if op is None or op['state'] != 'executing':
@@ -233,7 +233,7 @@ register_job_kind('cluster_op_start', _start)
 register_job_kind('cluster_op_run', _run)
 
 
-def forget_finished_ops(app: App) -> None:
+def forget_finished_ops(app: Runtime) -> None:
     cutoff = time.time() - float(app.config['op_retention'])
     with app.db.write() as tx:
         tx.execute(

@@ -10,7 +10,7 @@ from sf_emulator.errors import ApiError, bad_request, not_found, unauthorized
 from sf_emulator.namespaces_model import SYSTEM, get_namespace
 
 if TYPE_CHECKING:
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
 
 
 def is_uuid(ref: str) -> bool:

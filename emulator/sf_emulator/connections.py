@@ -26,10 +26,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sf_emulator.server import EmulatorHTTPServer
+from typing import Any, Protocol
 
 log = logging.getLogger('sf_emulator.http')
 
@@ -42,10 +39,22 @@ BUSY_ANSWER = (
 )
 
 
+class ConnectionServer(Protocol):
+    """What connections need of the server that accepted them (`server.EmulatorHTTPServer`)."""
+
+    RequestHandlerClass: Any  # its `for_connection` makes the handler that stays with a connection
+    request_threads: RequestThreads
+    parker: Parker
+
+    def shutdown_request(self, request: Any) -> None: ...
+
+    def connection_closed(self) -> None: ...
+
+
 class Connection:
     """One client connection, from accept to close."""
 
-    def __init__(self, server: EmulatorHTTPServer, sock: socket.socket, address: Any) -> None:
+    def __init__(self, server: ConnectionServer, sock: socket.socket, address: Any) -> None:
         self.server = server
         self.sock = sock
         self.address = address
@@ -87,7 +96,7 @@ class Connection:
 class Parker(threading.Thread):
     """Idle connections wait here, in one selector, until they have something to read."""
 
-    def __init__(self, server: EmulatorHTTPServer, idle_timeout: float) -> None:
+    def __init__(self, server: ConnectionServer, idle_timeout: float) -> None:
         super().__init__(name='sf-http-parker', daemon=True)
         self.server = server
         self.idle_timeout = idle_timeout
@@ -172,7 +181,7 @@ class Parker(threading.Thread):
 class RequestThreads:
     """At most `size` daemon threads answer requests; they start as work needs them and then stay."""
 
-    def __init__(self, server: EmulatorHTTPServer, size: int) -> None:
+    def __init__(self, server: ConnectionServer, size: int) -> None:
         self.server = server
         self.size = max(1, size)
         self._queue: queue.SimpleQueue[Connection] = queue.SimpleQueue()
@@ -210,7 +219,7 @@ class RequestThreads:
 class Refusals:
     """Answers 503 to connections over the cap, from a few threads, so the accept loop never waits on a client."""
 
-    def __init__(self, server: EmulatorHTTPServer) -> None:
+    def __init__(self, server: ConnectionServer) -> None:
         self.server = server
         self._slots = threading.BoundedSemaphore(REFUSERS)
 

@@ -10,7 +10,7 @@ from sf_emulator.jobs import job_kinds
 from sf_emulator.router import ROUTER, route
 
 if TYPE_CHECKING:
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
 
 
 def _int(value: Any, name: str) -> int:

@@ -30,7 +30,7 @@ from sf_emulator.hooks import HOOKS
 from sf_emulator.jobs import enqueue, register_job_kind
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
+    from sf_emulator.runtime import Runtime
 
 OP_TYPE = 'artifact_fetch_op'
 READ_SIZE = 4 * 1024 * 1024
@@ -131,25 +131,23 @@ def _open(url: str, config: Config) -> Any:
 
 def queue_fetch(tx: Tx, config: Config, artifact_uuid: str, url: str, namespace: str) -> str | None:
     """Record a cluster operation (when the ops module is present) and queue the fetch job."""
-    from sf_emulator.artifacts import set_last_op
-
     op_uuid = HOOKS.cluster_ops.create(tx, OP_TYPE, 'artifact', artifact_uuid, namespace,
                                        {'url': url, 'instance_uuid': None})
     if op_uuid is not None:
-        set_last_op(tx, artifact_uuid, OP_TYPE, op_uuid)
+        model.set_last_op(tx, artifact_uuid, OP_TYPE, op_uuid)
     enqueue(tx, 'artifact_fetch', {'artifact_uuid': artifact_uuid, 'url': url, 'op_uuid': op_uuid},
             delay=float(config['op_delay']))
     add_event(tx, 'artifact', artifact_uuid, 'fetch queued', extra={'url': url})
     return op_uuid
 
 
-def _set_op(app: App, op_uuid: str | None, state: str) -> None:
+def _set_op(app: Runtime, op_uuid: str | None, state: str) -> None:
     if op_uuid is not None:
         with app.db.write() as tx:
             HOOKS.cluster_ops.set_state(tx, op_uuid, state)
 
 
-def run_fetch(app: App, payload: dict[str, Any]) -> None:
+def run_fetch(app: Runtime, payload: dict[str, Any]) -> None:
     artifact_uuid, url, op_uuid = payload['artifact_uuid'], payload['url'], payload.get('op_uuid')
     _set_op(app, op_uuid, 'executing')
     started = time.monotonic()
@@ -198,7 +196,7 @@ def run_fetch(app: App, payload: dict[str, Any]) -> None:
             HOOKS.cluster_ops.set_state(tx, op_uuid, 'complete')
 
 
-def _fail(app: App, artifact_uuid: str, op_uuid: str | None, message: str) -> None:
+def _fail(app: Runtime, artifact_uuid: str, op_uuid: str | None, message: str) -> None:
     with app.db.write() as tx:
         art = model.get_artifact(tx, artifact_uuid)
         if art is not None and art['state'] != 'deleted':

@@ -55,8 +55,8 @@ from sf_emulator.networks_model import (
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
+    from sf_emulator.runtime import Runtime
 
 define('instance_create_delay', 0.2, float, 'seconds each instance create step (preflight, creating) takes')
 define('instance_delete_delay', 0.2, float, 'seconds an instance delete (node_inst_op) executes for')
@@ -295,7 +295,7 @@ def delete_metadata(req: Request, instance_ref: str, key: str) -> None:
 
 
 # --- the create op ----------------------------------------------------------------------------------------------
-def _fail(app: App, instance_uuid: str, message: str) -> None:
+def _fail(app: Runtime, instance_uuid: str, message: str) -> None:
     with app.db.write() as tx:
         tx.execute("UPDATE instances SET state = 'error', error_message = ? WHERE uuid = ?", (message, instance_uuid))
         add_event(tx, 'instance', instance_uuid, 'instance creation failed', event_type='status',
@@ -303,7 +303,7 @@ def _fail(app: App, instance_uuid: str, message: str) -> None:
     raise clusterops.OpFailed(message)
 
 
-def _preflight(app: App, tx: Tx, row: Any, fetches: dict[str, str]) -> float | str | None:
+def _preflight(app: Runtime, tx: Tx, row: Any, fetches: dict[str, str]) -> float | str | None:
     """Wait for image fetches, then fix the disks' blobs and record the references. Returns delay or failure."""
     spec = loads(row['disk_spec'], [])
     for index, artifact_uuid in fetches.items():
@@ -335,7 +335,7 @@ def _preflight(app: App, tx: Tx, row: Any, fetches: dict[str, str]) -> float | s
     return float(app.config['instance_create_delay'])
 
 
-def _write_disks(app: App, row: Any) -> None:
+def _write_disks(app: Runtime, row: Any) -> None:
     """Real files: each disk a copy of its base blob's bytes, blank disks and the config drive empty."""
     directory = instance_dir(app.data_dir, row['uuid'])
     directory.mkdir(parents=True, exist_ok=True)
@@ -354,7 +354,7 @@ def _write_disks(app: App, row: Any) -> None:
                 out.truncate(int(app.config['nvram_size']))
 
 
-def run_create(app: App, op: dict[str, Any]) -> float | None:
+def run_create(app: Runtime, op: dict[str, Any]) -> float | None:
     instance_uuid = op['target_uuid']
     with app.db.write() as tx:
         row = get_instance(tx, instance_uuid)
@@ -389,7 +389,7 @@ def run_create(app: App, op: dict[str, Any]) -> float | None:
     return None
 
 
-def run_delete(app: App, op: dict[str, Any]) -> float | None:
+def run_delete(app: Runtime, op: dict[str, Any]) -> float | None:
     instance_uuid = op['target_uuid']
     with app.db.write() as tx:
         row = get_instance(tx, instance_uuid)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sf_emulator.db import Tx, dumps, loads, register_schema
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
+    from sf_emulator.runtime import Runtime
 
 log = logging.getLogger('sf_emulator.jobs')
 
@@ -40,7 +40,7 @@ register_schema(
     ''',
 )
 
-JobHandler = Callable[['App', dict[str, Any]], None]
+JobHandler = Callable[['Runtime', dict[str, Any]], None]
 _KINDS: dict[str, JobHandler] = {}
 _wakeup = threading.Condition()
 
@@ -72,7 +72,7 @@ def _notify() -> None:
 
 
 class Workers:
-    def __init__(self, app: App, count: int) -> None:
+    def __init__(self, app: Runtime, count: int) -> None:
         self.app = app
         self.count = max(1, count)
         self._stop = threading.Event()
@@ -137,7 +137,7 @@ class Workers:
                 )
 
 
-PeriodicTask = Callable[['App'], None]
+PeriodicTask = Callable[['Runtime'], None]
 _PERIODIC: list[PeriodicTask] = []
 _STARTUP: list[PeriodicTask] = []
 
@@ -147,7 +147,7 @@ def register_startup(task: PeriodicTask) -> None:
     _STARTUP.append(task)
 
 
-def run_startup_tasks(app: App) -> None:
+def run_startup_tasks(app: Runtime) -> None:
     for task in list(_STARTUP):
         task(app)
 
@@ -158,7 +158,7 @@ def register_periodic(task: PeriodicTask) -> None:
 
 
 class Cleaner:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Runtime) -> None:
         self.app = app
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name='sf-cleaner', daemon=True)
@@ -182,7 +182,7 @@ class Cleaner:
             self.run_once()
 
 
-def forget_finished_jobs(app: App) -> None:
+def forget_finished_jobs(app: Runtime) -> None:
     with app.db.write() as tx:
         tx.execute("DELETE FROM jobs WHERE state IN ('done', 'error') AND finished < ?", (time.time() - 3600,))
 

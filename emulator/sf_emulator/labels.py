@@ -13,7 +13,7 @@ from sf_emulator.namespaces_model import get_namespace
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
 
 
 def split_label(caller: str, label_name: str) -> tuple[str | None, str]:

@@ -24,7 +24,7 @@ from sf_emulator.router import route
 from sf_emulator.security import generated_key_secret
 
 if TYPE_CHECKING:
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
 
 
 @route('GET', '/auth/namespaces')

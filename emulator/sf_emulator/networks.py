@@ -41,8 +41,8 @@ from sf_emulator.responses import Response
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
+    from sf_emulator.runtime import Runtime
 
 define('network_delay', 0.2, float, 'seconds a network create or delete (net_op) executes for')
 define('network_wait_poll', 0.5, float, 'seconds between checks while a network delete waits for its interfaces')
@@ -220,7 +220,7 @@ def delete_network_metadata(req: Request, network_ref: str, key: str) -> None:
 
 
 # --- the net_op runner -------------------------------------------------------------------------------------------
-def run_net_op(app: App, op: dict[str, Any]) -> float | None:
+def run_net_op(app: Runtime, op: dict[str, Any]) -> float | None:
     network_uuid = op['target_uuid']
     with app.db.write() as tx:
         row = tx.one('SELECT * FROM networks WHERE uuid = ?', (network_uuid,))

@@ -9,7 +9,7 @@ from sf_emulator.responses import RawResponse
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
 
 # Everything the newest server advertises, grouped as it groups them. The client does a substring test on the page.
 CAPABILITIES: dict[str, list[str]] = {

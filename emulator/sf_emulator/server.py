@@ -12,18 +12,19 @@ import ssl
 import sys
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
+from sf_emulator.body import BodyReader, DropConnection, MalformedRequest
 from sf_emulator.connections import Connection, Parker, Refusals, RequestThreads
 from sf_emulator.errors import ApiError, bad_request
+from sf_emulator.request import Request
 from sf_emulator.responses import FileResponse, RawResponse, Response
 from sf_emulator.router import ROUTER, Resolution, Route
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
+    from sf_emulator.runtime import Runtime
 
 log = logging.getLogger('sf_emulator.http')
 
@@ -39,9 +40,7 @@ MAX_JSON_DEPTH = 64
 # The request line and headers together (gunicorn, in front of the real server, allows 100 fields of 8 KiB each
 # and answers 400 beyond; one budget for the whole head is simpler and stops a never-ending header section).
 MAX_HEAD_BYTES = 64 * 1024
-MAX_TRAILER_BYTES = 8 * 1024
 _DIGITS = re.compile(r'[0-9]+')
-_CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,16}')
 # Bodies left unread up to this size are drained so the client reads our answer (e.g. a 401 before it re-authenticates
 # and retries an upload chunk) instead of a connection reset; larger ones close the connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
@@ -96,18 +95,6 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-class DropConnection(Exception):
-    """Injected fault: abandon the request without an answer."""
-
-
-class MalformedRequest(ApiError):
-    """A 400 for a request whose framing cannot be trusted (length, chunks): answered, then the connection closes,
-    because where the next request starts is unknown."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(400, message)
-
-
 class HeadTooLarge(Exception):
     """The request line and headers went over MAX_HEAD_BYTES."""
 
@@ -140,128 +127,6 @@ class RequestStream:
 
     def close(self) -> None:
         self._raw.close()
-
-
-class BodyReader:
-    """The request body as a stream: Content-Length or chunked, with an optional injected drop point."""
-
-    def __init__(self, rfile: Any, length: int | None, chunked: bool, drop_after: int | None) -> None:
-        self._rfile = rfile
-        self._remaining = length if length is not None else 0
-        self._chunked = chunked
-        self._chunk_left = 0
-        self._chunked_done = not chunked
-        self.length = length
-        self.bytes_read = 0
-        self._drop_after = drop_after
-
-    @property
-    def finished(self) -> bool:
-        return self._chunked_done if self._chunked else self._remaining == 0
-
-    def _limit(self, size: int) -> int:
-        if self._drop_after is not None:
-            if self.bytes_read >= self._drop_after:
-                raise DropConnection()
-            size = min(size, self._drop_after - self.bytes_read)
-        return size
-
-    def readinto(self, buffer: memoryview) -> int:
-        """Fill part of `buffer`; 0 means the body is over. Raises ConnectionError if the client went away."""
-        if self._chunked:
-            return self._readinto_chunked(buffer)
-        if self._remaining == 0:
-            if self._drop_after is not None and self.bytes_read >= self._drop_after:
-                raise DropConnection()
-            return 0
-        size = self._limit(min(len(buffer), self._remaining))
-        got = self._rfile.readinto(buffer[:size])
-        if not got:
-            raise ConnectionError('client closed the connection before sending the whole body')
-        self._remaining -= got
-        self.bytes_read += got
-        return got
-
-    def _readinto_chunked(self, buffer: memoryview) -> int:
-        if self._chunked_done:
-            return 0
-        if self._chunk_left == 0:
-            line = self._rfile.readline(1024)
-            if not line:
-                raise ConnectionError('client closed the connection inside a chunked body')
-            size = line.split(b';')[0].strip()
-            if not line.endswith(b'\n') or not _CHUNK_SIZE.fullmatch(size):
-                raise MalformedRequest('malformed chunked body: bad chunk size line')
-            self._chunk_left = int(size, 16)
-            if self._chunk_left == 0:
-                self._read_trailers()
-                self._chunked_done = True
-                return 0
-        size = self._limit(min(len(buffer), self._chunk_left))
-        got = self._rfile.readinto(buffer[:size])
-        if not got:
-            raise ConnectionError('client closed the connection inside a chunk')
-        self._chunk_left -= got
-        self.bytes_read += got
-        if self._chunk_left == 0:
-            end = self._rfile.readline(3)
-            if not end:
-                raise ConnectionError('client closed the connection inside a chunked body')
-            if end not in (b'\r\n', b'\n'):
-                raise MalformedRequest('malformed chunked body: no line end after a chunk')
-        return got
-
-    def _read_trailers(self) -> None:
-        budget = MAX_TRAILER_BYTES
-        while True:
-            line = self._rfile.readline(budget + 1)
-            if not line:
-                raise ConnectionError('client closed the connection inside a chunked body')
-            budget -= len(line)
-            if budget < 0 or not line.endswith(b'\n'):
-                raise MalformedRequest('malformed chunked body: trailers too large')
-            if line in (b'\r\n', b'\n'):
-                return
-
-    def read_all(self, limit: int) -> bytes:
-        out = bytearray()
-        buffer = bytearray(256 * 1024)
-        view = memoryview(buffer)
-        while True:
-            got = self.readinto(view)
-            if not got:
-                return bytes(out)
-            out += view[:got]
-            if len(out) > limit:
-                raise ApiError(413, 'request body too large')
-
-
-class Request:
-    """Everything a handler may need about the request being answered."""
-
-    def __init__(self, app: App, method: str, path: str, query: dict[str, str], headers: Any) -> None:
-        self.app = app
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.request_id = str(uuid.uuid4())
-        self.namespace: str | None = None  # the caller's namespace once authenticated
-        self.key_name: str | None = None
-        self.body: BodyReader | None = None
-        self.cut: tuple[int, float] | None = None  # an injected `cut` fault: (body bytes to send, seconds to wait)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.namespace == 'system'
-
-    @property
-    def db(self) -> Any:
-        return self.app.db
-
-    @property
-    def config(self) -> Any:
-        return self.app.config
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -443,7 +308,7 @@ class Handler(BaseHTTPRequestHandler):
             host = f'{name}:{port}'
         return str(host).removesuffix(':443' if self.server.tls is not None else ':80')
 
-    def _run(self, app: App, route: Route, params: dict[str, Any], req: Request) -> Any:
+    def _run(self, app: Runtime, route: Route, params: dict[str, Any], req: Request) -> Any:
         if route.emulator_only or not route.public:
             app.authenticate(req)
             if (route.admin or route.emulator_only) and not req.is_admin:
@@ -616,7 +481,7 @@ class EmulatorHTTPServer(HTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        app: App,
+        app: Runtime,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         request_threads: int = DEFAULT_REQUEST_THREADS,

@@ -35,8 +35,8 @@ from sf_emulator.instances_model import ACTIVE_STATES, instance_dir
 from sf_emulator.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.app import App
-    from sf_emulator.server import Request
+    from sf_emulator.request import Request
+    from sf_emulator.runtime import Runtime
 
 define('snapshot_delay', 0.3, float, 'seconds a snapshot (node_inst_snap_op) executes before its blobs exist')
 define('snapshots_default_to_thin', False, bool, 'SNAPSHOTS_DEFAULT_TO_THIN: thin snapshots when thin is false')
@@ -77,7 +77,7 @@ def _sha512(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _simulate_guest_write(app: App, item: dict[str, Any]) -> None:
+def _simulate_guest_write(app: Runtime, item: dict[str, Any]) -> None:
     """A real running guest always changes its disk between snapshots; ours never does on its own.
 
     Without this, every repeated snapshot would hit the same-sha512 skip rule, its pre-allocated blob would never
@@ -98,7 +98,7 @@ def _simulate_guest_write(app: App, item: dict[str, Any]) -> None:
         out.write(f'sf-emulator guest activity {time.time():.6f}\n'.encode())
 
 
-def _store_version(app: App, tx: Tx, artifact_uuid: str, blob_uuid: str, size: int, sha512: str,
+def _store_version(app: Runtime, tx: Tx, artifact_uuid: str, blob_uuid: str, size: int, sha512: str,
                    depends_on: str | None, force: bool) -> None:
     create_blob(tx, blob_uuid, size, sha512, depends_on=depends_on)
     if depends_on and get_blob(tx, depends_on) is not None:
@@ -164,7 +164,7 @@ def take_snapshot(req: Request, instance_ref: str, all: Any = None, device: Any 
     return out
 
 
-def run_snapshot(app: App, op: dict[str, Any]) -> float | None:
+def run_snapshot(app: Runtime, op: dict[str, Any]) -> float | None:
     failures = []
     for item in op['extra'].get('_snapshots', []):
         destination = blob_path(app.blob_dir, item['blob_uuid'])

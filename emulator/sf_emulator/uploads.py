@@ -37,8 +37,9 @@ from sf_emulator.router import route
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sf_emulator.app import App
-    from sf_emulator.server import BodyReader, Request
+    from sf_emulator.body import BodyReader
+    from sf_emulator.request import Request
+    from sf_emulator.runtime import Runtime
 
 T = TypeVar('T')
 
@@ -164,11 +165,11 @@ class UploadState:
             self._running.pop(upload_uuid, None)
 
 
-def state(app: App) -> UploadState:
+def state(app: Runtime) -> UploadState:
     return app.module_state('uploads', UploadState)
 
 
-def upload_path(app: App, upload_uuid: str) -> Path:
+def upload_path(app: Runtime, upload_uuid: str) -> Path:
     return app.upload_dir / upload_uuid
 
 
@@ -196,7 +197,7 @@ def _hasher(running: Running, path: Path) -> Hasher:
     return hasher
 
 
-def _check_open(app: App, upload_uuid: str, running: Running) -> Any:
+def _check_open(app: Runtime, upload_uuid: str, running: Running) -> Any:
     """Under the upload's lock: the upload's row, if it still exists (not converted or expired while we waited)."""
     if running.closed:
         raise not_found('upload not found')
@@ -217,7 +218,7 @@ def _link_or_copy(source: Path, destination: Path) -> None:
         shutil.copyfile(source, destination)  # a file system without hard links: slower, just as safe
 
 
-def convert_to_blob(app: App, upload_uuid: str, blob_uuid: str, commit: Callable[[Tx], T]) -> T:
+def convert_to_blob(app: Runtime, upload_uuid: str, blob_uuid: str, commit: Callable[[Tx], T]) -> T:
     """Turn an upload into blob `blob_uuid` under the upload's lock, so no append can slip in between.
 
     Crash safety without an intent log: the blob file is a hard link to the upload file until the commit (upload
@@ -256,7 +257,7 @@ def convert_to_blob(app: App, upload_uuid: str, blob_uuid: str, commit: Callable
     return result
 
 
-def remove_orphan_files(app: App) -> None:
+def remove_orphan_files(app: Runtime) -> None:
     """At start-up: upload files no row references (converted or expired when the process died)."""
     with app.db.read() as tx:
         known = {r['uuid'] for r in tx.all('SELECT uuid FROM uploads')}
@@ -387,7 +388,7 @@ def truncate(req: Request, upload_uuid: str, offset: int) -> None:
     return None
 
 
-def expire_uploads(app: App) -> None:
+def expire_uploads(app: Runtime) -> None:
     """Abandoned uploads disappear `upload_max_age` seconds after their last write. One in use (an append still
     writing, a convert) is not abandoned: its lock is busy, and it is skipped."""
     cutoff = time.time() - float(app.config['upload_max_age'])
