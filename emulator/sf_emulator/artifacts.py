@@ -6,13 +6,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sf_emulator import artifacts_model as model
-from sf_emulator import metadata
 from sf_emulator.blobs_model import blob_view, get_blob, instances_by_blob, release_if_unused
 from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, forbidden, not_found, unauthorized
 from sf_emulator.events import add_event, list_events
 from sf_emulator.fetch import FetchError, check_url, queue_fetch
 from sf_emulator.hooks import HOOKS
+from sf_emulator.metadata_routes import metadata_routes
 from sf_emulator.namespaces_model import SYSTEM, get_namespace, namespaces_trusting, trusts
 from sf_emulator.router import route
 from sf_emulator.uploads import convert_to_blob
@@ -194,32 +194,12 @@ def get_cluster_operations(
         return HOOKS.cluster_ops.list_for_target(tx, 'artifact', art['uuid'], include_all)
 
 
-@route('GET', '/artifacts/<artifact_ref>/metadata')
-def get_metadata(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str, Any]:
-    with req.db.read() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
-        return metadata.get_all(tx, 'artifacts', art['uuid'])
+def _owned_artifact(req: Request, tx: Tx, artifact_ref: str, namespace: Any = None) -> str:
+    """Metadata routes need ownership, even to read (write=True)."""
+    return model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)['uuid']
 
 
-@route('POST', '/artifacts/<artifact_ref>/metadata')
-def post_metadata(req: Request, artifact_ref: str, key: Any = None, value: Any = None, namespace: Any = None) -> None:
-    with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
-        metadata.set_item(tx, 'artifacts', art['uuid'], key, value)
-
-
-@route('PUT', '/artifacts/<artifact_ref>/metadata/<key>')
-def put_metadata(req: Request, artifact_ref: str, key: str, value: Any = None, namespace: Any = None) -> None:
-    with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
-        metadata.set_item(tx, 'artifacts', art['uuid'], key, value)
-
-
-@route('DELETE', '/artifacts/<artifact_ref>/metadata/<key>')
-def delete_metadata(req: Request, artifact_ref: str, key: str, namespace: Any = None) -> None:
-    with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
-        metadata.delete_item(tx, 'artifacts', art['uuid'], key)
+metadata_routes('/artifacts/<artifact_ref>', 'artifacts', _owned_artifact, extra=('namespace',))
 
 
 # --- creating versions from uploads or blobs --------------------------------------------------------------------

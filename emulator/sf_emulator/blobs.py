@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import metadata
 from sf_emulator.blobs_model import ALGORITHMS, blob_path, blob_view, get_blob, remove_unreferenced, set_checksum
 from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, not_found
 from sf_emulator.events import list_events
 from sf_emulator.jobs import enqueue, register_job_kind, register_periodic, register_startup
+from sf_emulator.metadata_routes import metadata_routes
 from sf_emulator.responses import FileResponse
 from sf_emulator.router import route
 
@@ -112,32 +112,11 @@ def find_by_checksum(req: Request, algorithm: str, value: str) -> dict[str, Any]
         return None if row is None else _view(req, tx, row)
 
 
-@route('GET', '/blobs/<blob_uuid>/metadata')
-def get_metadata(req: Request, blob_uuid: str) -> dict[str, Any]:
-    with req.db.read() as tx:
-        _existing(tx, blob_uuid)
-        return metadata.get_all(tx, 'blobs', blob_uuid)
+def _existing_blob(req: Request, tx: Tx, blob_uuid: str) -> str:
+    return str(_existing(tx, blob_uuid)['uuid'])
 
 
-@route('POST', '/blobs/<blob_uuid>/metadata')
-def post_metadata(req: Request, blob_uuid: str, key: Any = None, value: Any = None) -> None:
-    with req.db.write() as tx:
-        _existing(tx, blob_uuid)
-        metadata.set_item(tx, 'blobs', blob_uuid, key, value)
-
-
-@route('PUT', '/blobs/<blob_uuid>/metadata/<key>')
-def put_metadata(req: Request, blob_uuid: str, key: str, value: Any = None) -> None:
-    with req.db.write() as tx:
-        _existing(tx, blob_uuid)
-        metadata.set_item(tx, 'blobs', blob_uuid, key, value)
-
-
-@route('DELETE', '/blobs/<blob_uuid>/metadata/<key>')
-def delete_metadata(req: Request, blob_uuid: str, key: str) -> None:
-    with req.db.write() as tx:
-        _existing(tx, blob_uuid)
-        metadata.delete_item(tx, 'blobs', blob_uuid, key)
+metadata_routes('/blobs/<blob_uuid>', 'blobs', _existing_blob)
 
 
 def hash_file(path: Any, algorithm: str) -> str:

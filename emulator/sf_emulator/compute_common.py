@@ -1,12 +1,12 @@
-"""Small rules shared by instances and networks: ref lookup, ownership, bulk-delete namespace checks, metadata."""
+"""Small rules shared by instances and networks: ref lookup, ownership, bulk-delete namespace checks."""
 
 from __future__ import annotations
 
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator.db import Tx, dumps, loads
-from sf_emulator.errors import ApiError, bad_request, not_found, unauthorized
+from sf_emulator.db import Tx
+from sf_emulator.errors import bad_request, not_found, unauthorized
 from sf_emulator.namespaces_model import SYSTEM, get_namespace
 
 if TYPE_CHECKING:
@@ -82,27 +82,3 @@ def bulk_delete_namespace(req: Request, confirm: Any, namespace: Any) -> str:
         raise unauthorized('you cannot delete other namespaces')
     assert req.namespace is not None
     return req.namespace
-
-
-# --- metadata on instances and networks (a JSON `metadata` column) ---------------------------------------------
-def metadata_get(tx: Tx, table: str, object_uuid: str) -> dict[str, Any]:
-    value = tx.scalar(f'SELECT metadata FROM {table} WHERE uuid = ?', (object_uuid,))  # noqa: S608
-    return dict(loads(value, {}))
-
-
-def metadata_set(tx: Tx, table: str, object_uuid: str, key: Any, value: Any) -> None:
-    if not key:
-        raise bad_request('no key specified')
-    if value is None:
-        raise bad_request('no value specified')
-    current = metadata_get(tx, table, object_uuid)
-    current[str(key)] = value
-    tx.execute(f'UPDATE {table} SET metadata = ? WHERE uuid = ?', (dumps(current), object_uuid))  # noqa: S608
-
-
-def metadata_delete(tx: Tx, table: str, object_uuid: str, key: str) -> None:
-    current = metadata_get(tx, table, object_uuid)
-    if key not in current:
-        raise ApiError(404, 'key not found')
-    del current[key]
-    tx.execute(f'UPDATE {table} SET metadata = ? WHERE uuid = ?', (dumps(current), object_uuid))  # noqa: S608

@@ -23,9 +23,6 @@ from sf_emulator.compute_common import (
     as_bool,
     bulk_delete_namespace,
     find_owned,
-    metadata_delete,
-    metadata_get,
-    metadata_set,
     require_namespace_if_given,
 )
 from sf_emulator.config import define
@@ -44,6 +41,7 @@ from sf_emulator.instances_model import (
     plan_block_devices,
     remove_instance_files,
 )
+from sf_emulator.metadata_routes import metadata_routes
 from sf_emulator.namespaces_model import trusts
 from sf_emulator.networks_model import (
     add_interface,
@@ -270,28 +268,11 @@ def get_events(req: Request, instance_ref: str, event_type: Any = None, limit: A
         return list_events(tx, 'instance', row['uuid'], event_type, limit)
 
 
-@route('GET', '/instances/<instance_ref>/metadata')
-def get_metadata(req: Request, instance_ref: str) -> dict[str, Any]:
-    with req.db.read() as tx:
-        return metadata_get(tx, 'instances', _get(req, tx, instance_ref)['uuid'])
+def _owned_instance(req: Request, tx: Tx, instance_ref: str) -> str:
+    return str(_get(req, tx, instance_ref)['uuid'])
 
 
-@route('POST', '/instances/<instance_ref>/metadata')
-def post_metadata(req: Request, instance_ref: str, key: Any = None, value: Any = None) -> None:
-    with req.db.write() as tx:
-        metadata_set(tx, 'instances', _get(req, tx, instance_ref)['uuid'], key, value)
-
-
-@route('PUT', '/instances/<instance_ref>/metadata/<key>')
-def put_metadata(req: Request, instance_ref: str, key: str, value: Any = None) -> None:
-    with req.db.write() as tx:
-        metadata_set(tx, 'instances', _get(req, tx, instance_ref)['uuid'], key, value)
-
-
-@route('DELETE', '/instances/<instance_ref>/metadata/<key>')
-def delete_metadata(req: Request, instance_ref: str, key: str) -> None:
-    with req.db.write() as tx:
-        metadata_delete(tx, 'instances', _get(req, tx, instance_ref)['uuid'], key)
+metadata_routes('/instances/<instance_ref>', 'instances', _owned_instance, missing_key='key not found')
 
 
 # --- the create op ----------------------------------------------------------------------------------------------

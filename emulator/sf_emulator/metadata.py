@@ -1,4 +1,4 @@
-"""Metadata (a JSON object column) shared by artifacts, blobs and namespaces."""
+"""Metadata: a JSON object in a `metadata` column, on every noun that has it (one store for all of them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sf_emulator.db import Tx, dumps, loads
 from sf_emulator.errors import bad_request, not_found
 
 # table -> primary key column; metadata always lives in a column named `metadata`.
-_TABLES = {'artifacts': 'uuid', 'blobs': 'uuid', 'namespaces': 'name'}
+_TABLES = {'artifacts': 'uuid', 'blobs': 'uuid', 'namespaces': 'name', 'instances': 'uuid', 'networks': 'uuid'}
 
 
 def _read(tx: Tx, table: str, ident: str) -> dict[str, Any]:
@@ -34,9 +34,10 @@ def set_item(tx: Tx, table: str, ident: str, key: Any, value: Any) -> None:
     _write(tx, table, ident, metadata)
 
 
-def delete_item(tx: Tx, table: str, ident: str, key: str) -> None:
+def delete_item(tx: Tx, table: str, ident: str, key: str, missing: str = 'metadata key not found') -> None:
+    """`missing`: the 404 message for a key that is not there (instances and networks say 'key not found')."""
     metadata = _read(tx, table, ident)
     if key not in metadata:
-        raise not_found('metadata key not found')
+        raise not_found(missing)
     del metadata[key]
     _write(tx, table, ident, metadata)

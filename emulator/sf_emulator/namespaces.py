@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import metadata
-from sf_emulator.db import dumps
+from sf_emulator.db import Tx, dumps
 from sf_emulator.errors import bad_request, forbidden, not_found
 from sf_emulator.hooks import HOOKS
+from sf_emulator.metadata_routes import metadata_routes
 from sf_emulator.namespaces_model import (
     SYSTEM,
     create_namespace,
@@ -149,29 +149,8 @@ def remove_trust(req: Request, namespace: str, external_namespace: str) -> dict[
         return namespace_view(tx, get_namespace(tx, namespace))
 
 
-@route('GET', '/auth/namespaces/<namespace>/metadata')
-def get_metadata(req: Request, namespace: str) -> dict[str, Any]:
-    with req.db.read() as tx:
-        require_visible_namespace(tx, namespace, req.namespace)
-        return metadata.get_all(tx, 'namespaces', namespace)
+def _visible_namespace(req: Request, tx: Tx, namespace: str) -> str:
+    return str(require_visible_namespace(tx, namespace, req.namespace)['name'])
 
 
-@route('POST', '/auth/namespaces/<namespace>/metadata')
-def post_metadata(req: Request, namespace: str, key: Any = None, value: Any = None) -> None:
-    with req.db.write() as tx:
-        require_visible_namespace(tx, namespace, req.namespace)
-        metadata.set_item(tx, 'namespaces', namespace, key, value)
-
-
-@route('PUT', '/auth/namespaces/<namespace>/metadata/<key>')
-def put_metadata(req: Request, namespace: str, key: str, value: Any = None) -> None:
-    with req.db.write() as tx:
-        require_visible_namespace(tx, namespace, req.namespace)
-        metadata.set_item(tx, 'namespaces', namespace, key, value)
-
-
-@route('DELETE', '/auth/namespaces/<namespace>/metadata/<key>')
-def delete_metadata(req: Request, namespace: str, key: str) -> None:
-    with req.db.write() as tx:
-        require_visible_namespace(tx, namespace, req.namespace)
-        metadata.delete_item(tx, 'namespaces', namespace, key)
+metadata_routes('/auth/namespaces/<namespace>', 'namespaces', _visible_namespace)

@@ -17,9 +17,6 @@ from sf_emulator.compute_common import (
     as_bool,
     bulk_delete_namespace,
     find_owned,
-    metadata_delete,
-    metadata_get,
-    metadata_set,
     require_namespace_if_given,
 )
 from sf_emulator.config import define
@@ -27,6 +24,7 @@ from sf_emulator.db import Tx, dumps
 from sf_emulator.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from sf_emulator.events import add_event, list_events
 from sf_emulator.hooks import HOOKS
+from sf_emulator.metadata_routes import metadata_routes
 from sf_emulator.networks_model import (
     ACTIVE_STATES,
     DEAD_STATES,
@@ -195,28 +193,12 @@ def get_network_ops(req: Request, network_ref: str, all: Any = False) -> list[di
         return clusterops.list_for_target(tx, 'network', row['uuid'], as_bool(all))
 
 
-@route('GET', '/networks/<network_ref>/metadata')
-def get_network_metadata(req: Request, network_ref: str) -> dict[str, Any]:
-    with req.db.read() as tx:
-        return metadata_get(tx, 'networks', _get(req, tx, network_ref)['uuid'])
+def _owned_network(req: Request, tx: Tx, network_ref: str) -> str:
+    return str(_get(req, tx, network_ref)['uuid'])
 
 
-@route('POST', '/networks/<network_ref>/metadata')
-def post_network_metadata(req: Request, network_ref: str, key: Any = None, value: Any = None) -> None:
-    with req.db.write() as tx:
-        metadata_set(tx, 'networks', _get(req, tx, network_ref)['uuid'], key, value)
-
-
-@route('PUT', '/networks/<network_ref>/metadata/<key>')
-def put_network_metadata(req: Request, network_ref: str, key: str, value: Any = None) -> None:
-    with req.db.write() as tx:
-        metadata_set(tx, 'networks', _get(req, tx, network_ref)['uuid'], key, value)
-
-
-@route('DELETE', '/networks/<network_ref>/metadata/<key>')
-def delete_network_metadata(req: Request, network_ref: str, key: str) -> None:
-    with req.db.write() as tx:
-        metadata_delete(tx, 'networks', _get(req, tx, network_ref)['uuid'], key)
+metadata_routes('/networks/<network_ref>', 'networks', _owned_network, name='network_metadata',
+                missing_key='key not found')
 
 
 # --- the net_op runner -------------------------------------------------------------------------------------------
