@@ -12,26 +12,26 @@ from typing import Any
 from sf_emulator.authentication import authenticate
 from sf_emulator.config import Config, make_current
 from sf_emulator.db import Database
-from sf_emulator.faults import Faults
-from sf_emulator.jobs import Cleaner, Workers, run_startup_tasks
-from sf_emulator.namespaces_model import SYSTEM, create_namespace, get_namespace, set_key
-from sf_emulator.requestlog import RequestLog
+from sf_emulator.faults.injection import Faults
+from sf_emulator.faults.requestlog import RequestLog
+from sf_emulator.jobs.queue import Cleaner, Workers, run_startup_tasks
+from sf_emulator.models.namespaces import SYSTEM, create_namespace, get_namespace, set_key
 from sf_emulator.security import verify_secret
 
 # Domain modules register routes, tables, settings, job kinds and periodic tasks when imported. The optional
 # ones are imported only when their file exists, so they can be added without editing this list.
 CORE_MODULES = (
-    'root',
-    'auth',
-    'namespaces',
-    'blobs',
-    'uploads',
-    'artifacts',
-    'labels',
-    'fetch',
-    'emulator_admin',
+    'routes.root',
+    'routes.auth',
+    'routes.namespaces',
+    'routes.blobs',
+    'models.uploads',
+    'routes.artifacts',
+    'routes.labels',
+    'jobs.fetch',
+    'routes.emulator_admin',
 )
-OPTIONAL_MODULES = ('clusterops', 'instances', 'snapshots', 'networks')
+OPTIONAL_MODULES = ('jobs.clusterops', 'routes.instances', 'routes.snapshots', 'routes.networks')
 
 
 def load_domain_modules() -> list[str]:

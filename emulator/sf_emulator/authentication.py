@@ -1,4 +1,4 @@
-"""Bearer-token checks on every request but the public ones (tokens come from `POST /auth`, in auth.py)."""
+"""Bearer-token checks on every request but the public ones (tokens come from `POST /auth`, in routes/auth.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import time
 from typing import TYPE_CHECKING
 
 from sf_emulator.errors import ApiError, unauthorized
-from sf_emulator.namespaces_model import get_namespace
+from sf_emulator.models.namespaces import get_namespace
 from sf_emulator.security import InvalidToken, decode_jwt
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 
 def _browser(req: Request) -> bool:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sf_emulator.config import Config
     from sf_emulator.db import Database
-    from sf_emulator.faults import Faults
-    from sf_emulator.requestlog import RequestLog
+    from sf_emulator.faults.injection import Faults
+    from sf_emulator.faults.requestlog import RequestLog
 
 
 class Runtime(Protocol):

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, not_found, unauthorized
-from sf_emulator.namespaces_model import SYSTEM, get_namespace
+from sf_emulator.models.namespaces import SYSTEM, get_namespace
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 
 def is_uuid(ref: str) -> bool:

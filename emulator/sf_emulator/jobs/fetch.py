@@ -20,14 +20,14 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sf_emulator import artifacts_model as model
-from sf_emulator.blobs_model import blob_path, checksums, create_blob
 from sf_emulator.config import Config
-from sf_emulator.crashpoints import reached
 from sf_emulator.db import Tx
-from sf_emulator.events import add_event
+from sf_emulator.faults.crashpoints import reached
 from sf_emulator.hooks import HOOKS
-from sf_emulator.jobs import enqueue, register_job_kind
+from sf_emulator.jobs.queue import enqueue, register_job_kind
+from sf_emulator.models import artifacts as model
+from sf_emulator.models.blobs import blob_path, checksums, create_blob
+from sf_emulator.models.events import add_event
 
 if TYPE_CHECKING:
     from sf_emulator.runtime import Runtime

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from sf_emulator.db import Tx, dumps
 from sf_emulator.errors import bad_request, forbidden, not_found
 from sf_emulator.hooks import HOOKS
-from sf_emulator.metadata_routes import metadata_routes
-from sf_emulator.namespaces_model import (
+from sf_emulator.http.router import route
+from sf_emulator.models.namespaces import (
     SYSTEM,
     create_namespace,
     get_namespace,
@@ -20,11 +20,11 @@ from sf_emulator.namespaces_model import (
     validate_key_name,
     validate_secret,
 )
-from sf_emulator.router import route
+from sf_emulator.routes.metadata import metadata_routes
 from sf_emulator.security import generated_key_secret
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 
 @route('GET', '/auth/namespaces')
@@ -63,7 +63,7 @@ def get_one(req: Request, namespace: str) -> dict[str, Any]:
 
 @route('DELETE', '/auth/namespaces/<namespace>', admin=True)
 def delete(req: Request, namespace: str) -> None:
-    from sf_emulator.artifacts_model import delete_artifact
+    from sf_emulator.models.artifacts import delete_artifact
 
     if namespace == SYSTEM:
         raise forbidden('you cannot delete the system namespace')

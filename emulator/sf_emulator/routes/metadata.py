@@ -13,12 +13,12 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import metadata
-from sf_emulator.router import route
+from sf_emulator.http.router import route
+from sf_emulator.models import metadata
 
 if TYPE_CHECKING:
     from sf_emulator.db import Tx
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 # find(req, tx, ref, **extra) -> the object's key in its table, or raise the noun's ApiError (404, ...).
 Finder = Callable[..., str]

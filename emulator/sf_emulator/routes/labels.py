@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import artifacts_model as model
-from sf_emulator.artifacts import owned_or_new
-from sf_emulator.blobs_model import get_blob
 from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, not_found
-from sf_emulator.namespaces_model import get_namespace
-from sf_emulator.router import route
+from sf_emulator.http.router import route
+from sf_emulator.models import artifacts as model
+from sf_emulator.models.blobs import get_blob
+from sf_emulator.models.namespaces import get_namespace
+from sf_emulator.routes.artifacts import owned_or_new
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 
 def split_label(caller: str, label_name: str) -> tuple[str | None, str]:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator.blobs_model import ALGORITHMS, blob_path, blob_view, get_blob, remove_unreferenced, set_checksum
 from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, not_found
-from sf_emulator.events import list_events
-from sf_emulator.jobs import enqueue, register_job_kind, register_periodic, register_startup
-from sf_emulator.metadata_routes import metadata_routes
-from sf_emulator.responses import FileResponse
-from sf_emulator.router import route
+from sf_emulator.http.responses import FileResponse
+from sf_emulator.http.router import route
+from sf_emulator.jobs.queue import enqueue, register_job_kind, register_periodic, register_startup
+from sf_emulator.models.blobs import ALGORITHMS, blob_path, blob_view, get_blob, remove_unreferenced, set_checksum
+from sf_emulator.models.events import list_events
+from sf_emulator.routes.metadata import metadata_routes
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
     from sf_emulator.runtime import Runtime
 
 HASH_CHUNK = 4 * 1024 * 1024

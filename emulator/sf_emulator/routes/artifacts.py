@@ -5,20 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import artifacts_model as model
-from sf_emulator.blobs_model import blob_view, get_blob, instances_by_blob, release_if_unused
 from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, forbidden, not_found, unauthorized
-from sf_emulator.events import add_event, list_events
-from sf_emulator.fetch import FetchError, check_url, queue_fetch
 from sf_emulator.hooks import HOOKS
-from sf_emulator.metadata_routes import metadata_routes
-from sf_emulator.namespaces_model import SYSTEM, get_namespace, namespaces_trusting, trusts
-from sf_emulator.router import route
-from sf_emulator.uploads import convert_to_blob
+from sf_emulator.http.router import route
+from sf_emulator.jobs.fetch import FetchError, check_url, queue_fetch
+from sf_emulator.models import artifacts as model
+from sf_emulator.models.blobs import blob_view, get_blob, instances_by_blob, release_if_unused
+from sf_emulator.models.events import add_event, list_events
+from sf_emulator.models.namespaces import SYSTEM, get_namespace, namespaces_trusting, trusts
+from sf_emulator.models.uploads import convert_to_blob
+from sf_emulator.routes.metadata import metadata_routes
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -278,7 +278,7 @@ def convert_upload(
         return finish(tx, str(blob_uuid), False)
 
 
-# --- caching from a URL (the fetch itself is in fetch.py) -------------------------------------------------------
+# --- caching from a URL (the fetch itself is in jobs/fetch.py) --------------------------------------------------
 @route('POST', '/artifacts')
 def cache_url(req: Request, url: Any = None, shared: Any = False, namespace: Any = None) -> dict[str, Any]:
     if not url or not isinstance(url, str):

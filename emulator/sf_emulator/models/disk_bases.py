@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sf_emulator import artifacts_model as model
 from sf_emulator.db import Tx
 from sf_emulator.errors import ApiError, not_found
-from sf_emulator.namespaces_model import trusts
+from sf_emulator.models import artifacts as model
+from sf_emulator.models.namespaces import trusts
 
 LABEL_URL = 'sf://label/'
 SNAPSHOT_URL = 'sf://snapshot/'

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sf_emulator.db import Tx, dumps, loads, register_schema
-from sf_emulator.events import add_event
+from sf_emulator.models.events import add_event
 
 register_schema(
     'blobs',

@@ -6,9 +6,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sf_emulator.body import BodyReader
     from sf_emulator.config import Config
     from sf_emulator.db import Database
+    from sf_emulator.http.body import BodyReader
     from sf_emulator.runtime import Runtime
 
 

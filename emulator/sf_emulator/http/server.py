@@ -16,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
-from sf_emulator.body import BodyReader, DropConnection, MalformedRequest
-from sf_emulator.connections import Connection, Parker, Refusals, RequestThreads
 from sf_emulator.errors import ApiError, bad_request
-from sf_emulator.request import Request
-from sf_emulator.responses import FileResponse, RawResponse, Response
-from sf_emulator.router import ROUTER, Resolution, Route
+from sf_emulator.http.body import BodyReader, DropConnection, MalformedRequest
+from sf_emulator.http.connections import Connection, Parker, Refusals, RequestThreads
+from sf_emulator.http.request import Request
+from sf_emulator.http.responses import FileResponse, RawResponse, Response
+from sf_emulator.http.router import ROUTER, Resolution, Route
 
 if TYPE_CHECKING:
     from sf_emulator.runtime import Runtime

@@ -14,9 +14,13 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import artifacts_model as artifacts
-from sf_emulator import clusterops
-from sf_emulator.blobs_model import (
+from sf_emulator.config import define
+from sf_emulator.db import Tx, dumps, loads
+from sf_emulator.errors import not_ready
+from sf_emulator.http.router import route
+from sf_emulator.jobs import clusterops
+from sf_emulator.models import artifacts
+from sf_emulator.models.blobs import (
     add_blob_ref,
     blob_path,
     blob_view,
@@ -26,16 +30,12 @@ from sf_emulator.blobs_model import (
     instances_by_blob,
     release_if_unused,
 )
-from sf_emulator.compute_common import as_bool, find_owned
-from sf_emulator.config import define
-from sf_emulator.db import Tx, dumps, loads
-from sf_emulator.errors import not_ready
-from sf_emulator.events import add_event
-from sf_emulator.instances_model import ACTIVE_STATES, instance_dir
-from sf_emulator.router import route
+from sf_emulator.models.events import add_event
+from sf_emulator.models.instances import ACTIVE_STATES, instance_dir
+from sf_emulator.routes.compute_common import as_bool, find_owned
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
     from sf_emulator.runtime import Runtime
 
 define('snapshot_delay', 0.3, float, 'seconds a snapshot (node_inst_snap_op) executes before its blobs exist')

@@ -6,12 +6,12 @@ import time
 import uuid
 from typing import Any
 
-from sf_emulator.blobs_model import add_blob_ref, checksums, instances_by_blob, ref_view, remove_blob_refs
 from sf_emulator.config import Config, current
 from sf_emulator.db import Tx, dumps, loads, register_schema
 from sf_emulator.errors import ApiError, bad_request, not_found
-from sf_emulator.events import add_event
-from sf_emulator.namespaces_model import SYSTEM, namespaces_trusting
+from sf_emulator.models.blobs import add_blob_ref, checksums, instances_by_blob, ref_view, remove_blob_refs
+from sf_emulator.models.events import add_event
+from sf_emulator.models.namespaces import SYSTEM, namespaces_trusting
 
 register_schema(
     'artifacts',

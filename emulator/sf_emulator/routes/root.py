@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from sf_emulator.responses import RawResponse
-from sf_emulator.router import route
+from sf_emulator.http.responses import RawResponse
+from sf_emulator.http.router import route
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 # Everything the newest server advertises, grouped as it groups them. The client does a substring test on the page.
 CAPABILITIES: dict[str, list[str]] = {

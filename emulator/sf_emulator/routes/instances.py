@@ -16,23 +16,18 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import artifacts_model as artifacts
-from sf_emulator import clusterops
-from sf_emulator.blobs_model import add_blob_ref, blob_path, get_blob, remove_blob_refs
-from sf_emulator.compute_common import (
-    as_bool,
-    bulk_delete_namespace,
-    find_owned,
-    require_namespace_if_given,
-)
 from sf_emulator.config import define
 from sf_emulator.db import Tx, dumps, loads
-from sf_emulator.disk_bases import newest_blob, resolve_disk_base, resolve_nvram_template
 from sf_emulator.errors import bad_request, not_found
-from sf_emulator.events import add_event, list_events
-from sf_emulator.fetch import queue_fetch
 from sf_emulator.hooks import HOOKS
-from sf_emulator.instances_model import (
+from sf_emulator.http.router import route
+from sf_emulator.jobs import clusterops
+from sf_emulator.jobs.fetch import queue_fetch
+from sf_emulator.models import artifacts
+from sf_emulator.models.blobs import add_blob_ref, blob_path, get_blob, remove_blob_refs
+from sf_emulator.models.disk_bases import newest_blob, resolve_disk_base, resolve_nvram_template
+from sf_emulator.models.events import add_event, list_events
+from sf_emulator.models.instances import (
     ACTIVE_STATES,
     DEVICE_PREFIXES,
     get_instance,
@@ -41,19 +36,24 @@ from sf_emulator.instances_model import (
     plan_block_devices,
     remove_instance_files,
 )
-from sf_emulator.metadata_routes import metadata_routes
-from sf_emulator.namespaces_model import trusts
-from sf_emulator.networks_model import (
+from sf_emulator.models.namespaces import trusts
+from sf_emulator.models.networks import (
     add_interface,
     check_netdesc,
     instance_interfaces,
     interface_view,
     set_instance_interfaces_state,
 )
-from sf_emulator.router import route
+from sf_emulator.routes.compute_common import (
+    as_bool,
+    bulk_delete_namespace,
+    find_owned,
+    require_namespace_if_given,
+)
+from sf_emulator.routes.metadata import metadata_routes
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
     from sf_emulator.runtime import Runtime
 
 define('instance_create_delay', 0.2, float, 'seconds each instance create step (preflight, creating) takes')

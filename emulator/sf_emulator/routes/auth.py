@@ -1,4 +1,4 @@
-"""`POST /auth`: a bearer token for a namespace and key (checked on later requests by `authentication.py`)."""
+"""`POST /auth`: a bearer token for a namespace and key (later requests are checked by authentication.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sf_emulator.errors import bad_request, not_found, unauthorized
-from sf_emulator.namespaces_model import get_namespace
-from sf_emulator.router import route
+from sf_emulator.http.router import route
+from sf_emulator.models.namespaces import get_namespace
 from sf_emulator.security import encode_jwt, verify_secret
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 
 @route('POST', '/auth', public=True)

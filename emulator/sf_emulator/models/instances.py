@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sf_emulator.blobs_model import ref_view
 from sf_emulator.db import Tx, loads, register_schema
-from sf_emulator.networks_model import instance_interfaces, interface_view
+from sf_emulator.models.blobs import ref_view
+from sf_emulator.models.networks import instance_interfaces, interface_view
 
 register_schema(
     'instances',

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from sf_emulator import config as config_module
 from sf_emulator.errors import bad_request
-from sf_emulator.jobs import job_kinds
-from sf_emulator.router import ROUTER, route
+from sf_emulator.http.router import ROUTER, route
+from sf_emulator.jobs.queue import job_kinds
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
 
 
 def _int(value: Any, name: str) -> int:

@@ -12,20 +12,15 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator import clusterops
-from sf_emulator.compute_common import (
-    as_bool,
-    bulk_delete_namespace,
-    find_owned,
-    require_namespace_if_given,
-)
 from sf_emulator.config import define
 from sf_emulator.db import Tx, dumps
 from sf_emulator.errors import ApiError, bad_request, forbidden, not_found, unauthorized
-from sf_emulator.events import add_event, list_events
 from sf_emulator.hooks import HOOKS
-from sf_emulator.metadata_routes import metadata_routes
-from sf_emulator.networks_model import (
+from sf_emulator.http.responses import Response
+from sf_emulator.http.router import route
+from sf_emulator.jobs import clusterops
+from sf_emulator.models.events import add_event, list_events
+from sf_emulator.models.networks import (
     ACTIVE_STATES,
     DEAD_STATES,
     FLOATING_NETWORK_UUID,
@@ -35,11 +30,16 @@ from sf_emulator.networks_model import (
     network_view,
     new_vxid,
 )
-from sf_emulator.responses import Response
-from sf_emulator.router import route
+from sf_emulator.routes.compute_common import (
+    as_bool,
+    bulk_delete_namespace,
+    find_owned,
+    require_namespace_if_given,
+)
+from sf_emulator.routes.metadata import metadata_routes
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
     from sf_emulator.runtime import Runtime
 
 define('network_delay', 0.2, float, 'seconds a network create or delete (net_op) executes for')

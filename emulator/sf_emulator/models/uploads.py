@@ -26,19 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sf_emulator.blobs_model import blob_path, create_blob, remove_unreferenced
-from sf_emulator.crashpoints import reached
 from sf_emulator.db import Tx, register_schema
 from sf_emulator.errors import bad_request, not_found
-from sf_emulator.jobs import register_periodic, register_startup
+from sf_emulator.faults.crashpoints import reached
+from sf_emulator.http.router import route
+from sf_emulator.jobs.queue import register_periodic, register_startup
+from sf_emulator.models.blobs import blob_path, create_blob, remove_unreferenced
 from sf_emulator.prealloc import reserve
-from sf_emulator.router import route
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sf_emulator.body import BodyReader
-    from sf_emulator.request import Request
+    from sf_emulator.http.body import BodyReader
+    from sf_emulator.http.request import Request
     from sf_emulator.runtime import Runtime
 
 T = TypeVar('T')

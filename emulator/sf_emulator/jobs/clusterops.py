@@ -22,11 +22,11 @@ from sf_emulator.config import define
 from sf_emulator.db import Tx, dumps, loads, register_schema
 from sf_emulator.errors import bad_request, forbidden, not_found
 from sf_emulator.hooks import set_cluster_ops
-from sf_emulator.jobs import enqueue, register_job_kind, register_periodic
-from sf_emulator.router import route
+from sf_emulator.http.router import route
+from sf_emulator.jobs.queue import enqueue, register_job_kind, register_periodic
 
 if TYPE_CHECKING:
-    from sf_emulator.request import Request
+    from sf_emulator.http.request import Request
     from sf_emulator.runtime import Runtime
 
 log = logging.getLogger('sf_emulator.clusterops')
