@@ -14,24 +14,26 @@ from sf_emulator.config import Config, make_current
 from sf_emulator.db import Database
 from sf_emulator.faults.injection import Faults
 from sf_emulator.faults.requestlog import RequestLog
-from sf_emulator.jobs.queue import Cleaner, Workers, run_startup_tasks
+from sf_emulator.jobs.workers import Cleaner, Workers, run_startup_tasks
 from sf_emulator.models.namespaces import SYSTEM, create_namespace, get_namespace, set_key
 from sf_emulator.security import verify_secret
 
-# Domain modules register routes, tables, settings, job kinds and periodic tasks when imported. The optional
-# ones are imported only when their file exists, so they can be added without editing this list.
+# Importing a module registers what it declares: routes, tables, settings, job kinds, periodic and start-up tasks
+# (a route module imports the models and jobs it uses, so they register too). The optional modules are imported
+# only when their file exists, so they can be added without editing this list.
 CORE_MODULES = (
     'routes.root',
     'routes.auth',
     'routes.namespaces',
     'routes.blobs',
-    'models.uploads',
+    'jobs.blob_files',
+    'routes.uploads',
+    'jobs.upload_cleanup',
     'routes.artifacts',
     'routes.labels',
-    'jobs.fetch',
     'routes.emulator_admin',
 )
-OPTIONAL_MODULES = ('jobs.clusterops', 'routes.instances', 'routes.snapshots', 'routes.networks')
+OPTIONAL_MODULES = ('routes.clusterops', 'routes.instances', 'routes.snapshots', 'routes.networks')
 
 
 def load_domain_modules() -> list[str]:
@@ -46,6 +48,8 @@ def load_domain_modules() -> list[str]:
 
 
 class App:
+    """The running emulator: what `runtime.Runtime` describes to the server, the handlers and the jobs."""
+
     def __init__(
         self,
         data_dir: Path,

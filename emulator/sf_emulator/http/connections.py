@@ -12,7 +12,7 @@ seconds. Here a connection holds a thread only while a request is being read or 
 - a connection idle for `idle_timeout` seconds is closed.
 
 The handler object (and so its buffered input) stays with the connection across requests and threads; see
-`Handler.for_connection` and `Handler.input_pending` in server.py.
+`Handler.for_connection` and `Handler.input_pending` in handler.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 Segment types, with Werkzeug's default converter rules: `<name>` or `<str:name>` (one non-empty segment),
 `<int:name>` (unsigned digits only, passed as int: `-1` does not match, so it is a 404 like any unrouted path),
 `<path:name>` (the rest, slashes included, but not starting with a slash). Paths arrive percent-decoded
-(`server.decode_path`). Handlers receive path parameters, query parameters and JSON body keys as keyword
+(`parsing.decode_path`). Handlers receive path parameters, query parameters and JSON body keys as keyword
 arguments (body wins over query; a body key named like a path parameter overrides it, as the real server does).
 A body key the handler does not accept is a 400 with a TypeError-like message.
 """

@@ -11,7 +11,7 @@ from sf_emulator.db import Tx, dumps, loads, register_schema
 from sf_emulator.errors import ApiError, bad_request, not_found
 from sf_emulator.models.blobs import add_blob_ref, checksums, instances_by_blob, ref_view, remove_blob_refs
 from sf_emulator.models.events import add_event
-from sf_emulator.models.namespaces import SYSTEM, namespaces_trusting
+from sf_emulator.models.namespaces import SYSTEM, namespaces_trusting, trusts
 
 register_schema(
     'artifacts',
@@ -288,6 +288,25 @@ def find_owned_by_url(tx: Tx, namespace: str, artifact_type: str, source_url: st
     if len(rows) > 1:
         raise ApiError(500, 'server error: TooManyMatches()')
     return rows[0] if rows else None
+
+
+def owned_or_new(
+    tx: Tx, caller: str, target: str, artifact_type: str, source_url: str, name: str, max_versions: int = 0
+) -> tuple[str, bool]:
+    """Resolution by ownership (C.4): reuse the target's artifact with that URL, or gift a new one.
+
+    Returns (uuid, created). Updating needs the owner or system; creating needs the target to trust the caller.
+    """
+    if not trusts(tx, target, caller):
+        raise not_found('namespace not found')
+    existing = find_owned_by_url(tx, target, artifact_type, source_url)
+    if existing is not None:
+        if caller not in (SYSTEM, target):
+            raise not_found('namespace not found')
+        return existing['uuid'], False
+    new = create_artifact(tx, name=name, namespace=target, artifact_type=artifact_type, source_url=source_url,
+                          max_versions=max_versions)
+    return new, True
 
 
 def find_visible_by_url(tx: Tx, caller: str, artifact_type: str, source_url: str) -> list[Any]:

@@ -203,25 +203,6 @@ metadata_routes('/artifacts/<artifact_ref>', 'artifacts', _owned_artifact, extra
 
 
 # --- creating versions from uploads or blobs --------------------------------------------------------------------
-def owned_or_new(
-    tx: Tx, caller: str, target: str, artifact_type: str, source_url: str, name: str, max_versions: int = 0
-) -> tuple[str, bool]:
-    """Resolution by ownership (C.4): reuse the target's artifact with that URL, or gift a new one.
-
-    Returns (uuid, created). Updating needs the owner or system; creating needs the target to trust the caller.
-    """
-    if not trusts(tx, target, caller):
-        raise not_found('namespace not found')
-    existing = model.find_owned_by_url(tx, target, artifact_type, source_url)
-    if existing is not None:
-        if caller not in (SYSTEM, target):
-            raise not_found('namespace not found')
-        return existing['uuid'], False
-    new = model.create_artifact(tx, name=name, namespace=target, artifact_type=artifact_type,
-                                source_url=source_url, max_versions=max_versions)
-    return new, True
-
-
 @route('POST', '/artifacts/upload/<artifact_name>')
 def convert_upload(
     req: Request,
@@ -262,7 +243,7 @@ def convert_upload(
             raise not_found('upload not found')
 
     def finish(tx: Tx, use_blob: str, fresh: bool) -> dict[str, Any]:
-        art_uuid, _ = owned_or_new(tx, req.namespace, target, artifact_type, source_url, artifact_name)
+        art_uuid, _ = model.owned_or_new(tx, req.namespace, target, artifact_type, source_url, artifact_name)
         if make_shared:
             tx.execute('UPDATE artifacts SET shared = 1 WHERE uuid = ?', (art_uuid,))
         added = model.add_version(tx, req.config, art_uuid, use_blob)
@@ -293,7 +274,7 @@ def cache_url(req: Request, url: Any = None, shared: Any = False, namespace: Any
     with req.db.write() as tx:
         target = _target_namespace(tx, req.namespace, namespace)
         name = url.rstrip('/').split('/')[-1] or url
-        art_uuid, _ = owned_or_new(tx, req.namespace, target, 'image', url, name)
+        art_uuid, _ = model.owned_or_new(tx, req.namespace, target, 'image', url, name)
         if make_shared:
             tx.execute('UPDATE artifacts SET shared = 1 WHERE uuid = ?', (art_uuid,))
         queue_fetch(tx, req.config, art_uuid, url, target)

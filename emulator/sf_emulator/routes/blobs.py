@@ -9,17 +9,13 @@ from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, not_found
 from sf_emulator.http.responses import FileResponse
 from sf_emulator.http.router import route
-from sf_emulator.jobs.queue import enqueue, register_job_kind, register_periodic, register_startup
-from sf_emulator.models.blobs import ALGORITHMS, blob_path, blob_view, get_blob, remove_unreferenced, set_checksum
+from sf_emulator.jobs.blob_files import queue_hash
+from sf_emulator.models.blobs import ALGORITHMS, blob_path, blob_view, get_blob
 from sf_emulator.models.events import list_events
 from sf_emulator.routes.metadata import metadata_routes
 
 if TYPE_CHECKING:
     from sf_emulator.http.request import Request
-    from sf_emulator.runtime import Runtime
-
-HASH_CHUNK = 4 * 1024 * 1024
-
 
 def _view(req: Request, tx: Tx, row: Any) -> dict[str, Any]:
     return blob_view(tx, row, show_locations=req.is_admin, node=req.config['node_name'])
@@ -93,7 +89,7 @@ def get_checksum(req: Request, blob_uuid: str, algorithm: str) -> str | None:
         known = tx.scalar('SELECT hash FROM blob_checksums WHERE blob_uuid = ? AND algorithm = ?',
                           (blob_uuid, algorithm))
         if known is None and algorithm in hashlib.algorithms_available and row['state'] == 'created':
-            enqueue(tx, 'blob_hash', {'blob_uuid': blob_uuid, 'algorithm': algorithm})
+            queue_hash(tx, blob_uuid, algorithm)
         return known
 
 
@@ -117,52 +113,3 @@ def _existing_blob(req: Request, tx: Tx, blob_uuid: str) -> str:
 
 
 metadata_routes('/blobs/<blob_uuid>', 'blobs', _existing_blob)
-
-
-def hash_file(path: Any, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, 'rb') as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def run_blob_hash(app: Runtime, payload: dict[str, Any]) -> None:
-    blob_uuid, algorithm = payload['blob_uuid'], payload['algorithm']
-    path = blob_path(app.blob_dir, blob_uuid)
-    if not path.exists():
-        return
-    value = hash_file(path, algorithm)
-    with app.db.write() as tx:
-        if get_blob(tx, blob_uuid) is not None:
-            set_checksum(tx, blob_uuid, algorithm, value)
-
-
-register_job_kind('blob_hash', run_blob_hash)
-
-
-def remove_deleted_blob_files(app: Runtime) -> None:
-    """Files of blobs that became `deleted` (reference count 0) are removed by the cleaner, like the real one."""
-    with app.db.read() as tx:
-        rows = tx.all("SELECT uuid FROM blobs WHERE state = 'deleted' AND file_removed = 0")
-    if not rows:
-        return
-    for row in rows:
-        blob_path(app.blob_dir, row['uuid']).unlink(missing_ok=True)
-    with app.db.write() as tx:
-        tx.executemany("UPDATE blobs SET file_removed = 1 WHERE uuid = ? AND state = 'deleted'",
-                       [(r['uuid'],) for r in rows])
-
-
-register_periodic(remove_deleted_blob_files)
-
-
-def remove_orphan_files(app: Runtime) -> None:
-    """At start-up: blob files no row references. A process killed between writing a blob file and committing its
-    row (a convert, a fetch, a snapshot) leaves one; the work itself was not committed, so nothing is lost."""
-    with app.db.read() as tx:
-        known = {r['uuid'] for r in tx.all('SELECT uuid FROM blobs')}
-    remove_unreferenced(app.blob_dir, known)
-
-
-register_startup(remove_orphan_files)

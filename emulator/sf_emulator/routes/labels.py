@@ -10,7 +10,6 @@ from sf_emulator.http.router import route
 from sf_emulator.models import artifacts as model
 from sf_emulator.models.blobs import get_blob
 from sf_emulator.models.namespaces import get_namespace
-from sf_emulator.routes.artifacts import owned_or_new
 
 if TYPE_CHECKING:
     from sf_emulator.http.request import Request
@@ -64,8 +63,8 @@ def update(req: Request, label_name: str, blob_uuid: Any = None, max_versions: A
         row = get_blob(tx, blob_uuid)
         if row is None or row['state'] != 'created':
             raise not_found('blob not found')  # checked before a label is created: nothing is left behind
-        art_uuid, created = owned_or_new(tx, req.namespace, target, 'label', label_url(target, label), label_name,
-                                         max_versions=limit)
+        art_uuid, created = model.owned_or_new(tx, req.namespace, target, 'label', label_url(target, label),
+                                               label_name, max_versions=limit)
         if not created and max_versions is not None:
             tx.execute('UPDATE artifacts SET max_versions = ? WHERE uuid = ?', (limit, art_uuid))
         model.add_version(tx, req.config, art_uuid, blob_uuid)

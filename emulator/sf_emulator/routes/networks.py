@@ -2,7 +2,7 @@
 
 A network is `initial` until its `net_op` (`network_deploy`) completes, then `created`. Deleting queues a `net_op`
 (`network_apply_delete_network_node`); while instances still have interfaces on the network it sits in
-`delete_wait` and the op stays `executing`, finishing once the last interface is gone.
+`delete_wait` and the op stays `executing`, finishing once the last interface is gone (jobs/network_ops.py).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sf_emulator.config import define
 from sf_emulator.db import Tx, dumps
 from sf_emulator.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from sf_emulator.hooks import HOOKS
 from sf_emulator.http.responses import Response
 from sf_emulator.http.router import route
 from sf_emulator.jobs import clusterops
+from sf_emulator.jobs.network_ops import DEPLOY, DESTROY
 from sf_emulator.models.events import add_event, list_events
 from sf_emulator.models.networks import (
     ACTIVE_STATES,
@@ -30,24 +30,11 @@ from sf_emulator.models.networks import (
     network_view,
     new_vxid,
 )
-from sf_emulator.routes.compute_common import (
-    as_bool,
-    bulk_delete_namespace,
-    find_owned,
-    require_namespace_if_given,
-)
+from sf_emulator.routes.compute_common import as_bool, bulk_delete_namespace, find_owned, require_namespace_if_given
 from sf_emulator.routes.metadata import metadata_routes
 
 if TYPE_CHECKING:
     from sf_emulator.http.request import Request
-    from sf_emulator.runtime import Runtime
-
-define('network_delay', 0.2, float, 'seconds a network create or delete (net_op) executes for')
-define('network_wait_poll', 0.5, float, 'seconds between checks while a network delete waits for its interfaces')
-
-DEPLOY = 'network_deploy'
-DESTROY = 'network_apply_delete_network_node'
-
 
 def _get(req: Request, tx: Tx, ref: str, namespace: Any = None) -> Any:
     return find_owned(req, tx, 'networks', ref, 'network', ACTIVE_STATES, namespace)
@@ -199,35 +186,6 @@ def _owned_network(req: Request, tx: Tx, network_ref: str) -> str:
 
 metadata_routes('/networks/<network_ref>', 'networks', _owned_network, name='network_metadata',
                 missing_key='key not found')
-
-
-# --- the net_op runner -------------------------------------------------------------------------------------------
-def run_net_op(app: Runtime, op: dict[str, Any]) -> float | None:
-    network_uuid = op['target_uuid']
-    with app.db.write() as tx:
-        row = tx.one('SELECT * FROM networks WHERE uuid = ?', (network_uuid,))
-        if row is None:
-            raise clusterops.OpFailed(f'network {network_uuid} does not exist')
-        if DEPLOY in op['tasks']:
-            if row['state'] == 'initial':
-                tx.execute("UPDATE networks SET state = 'created' WHERE uuid = ?", (network_uuid,))
-                add_event(tx, 'network', network_uuid, 'network created', event_type='status')
-            return None
-        if live_interfaces(tx, network_uuid):
-            return float(app.config['network_wait_poll'])  # still in use: check again later
-        tx.execute("UPDATE networks SET state = 'deleted', floating_gateway = NULL WHERE uuid = ?", (network_uuid,))
-        add_event(tx, 'network', network_uuid, 'network deleted', event_type='status')
-        return None
-
-
-clusterops.register_op_runner('net_op', run_net_op, 'network_delay')
-
-
-def _network_namespace(tx: Tx, network_uuid: str) -> str | None:
-    return tx.scalar('SELECT namespace FROM networks WHERE uuid = ?', (network_uuid,))
-
-
-clusterops.register_target('network', _network_namespace)
 
 
 def _refuse_namespace_delete(tx: Tx, namespace: str) -> None:
