@@ -23,8 +23,6 @@ class MalformedRequest(ApiError):
         super().__init__(400, message)
 
 
-
-
 class BodyReader:
     """The request body as a stream: Content-Length or chunked, with an optional injected drop point."""
 
@@ -117,4 +115,3 @@ class BodyReader:
             out += view[:got]
             if len(out) > limit:
                 raise ApiError(413, 'request body too large')
-

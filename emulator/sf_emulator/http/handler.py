@@ -378,5 +378,3 @@ class Handler(BaseHTTPRequestHandler):
                 file=sys.stderr,
                 flush=True,
             )
-
-

@@ -38,4 +38,3 @@ class Request:
     @property
     def config(self) -> Config:
         return self.app.config
-

@@ -263,4 +263,3 @@ def _blob_namespace(tx: Tx, blob_uuid: str) -> str | None:
 
 register_target('artifact', _artifact_namespace)
 register_target('blob', _blob_namespace)
-

@@ -17,6 +17,7 @@ from sf_emulator.routes.metadata import metadata_routes
 if TYPE_CHECKING:
     from sf_emulator.http.request import Request
 
+
 def _view(req: Request, tx: Tx, row: Any) -> dict[str, Any]:
     return blob_view(tx, row, show_locations=req.is_admin, node=req.config['node_name'])
 

@@ -36,6 +36,7 @@ from sf_emulator.routes.metadata import metadata_routes
 if TYPE_CHECKING:
     from sf_emulator.http.request import Request
 
+
 def _get(req: Request, tx: Tx, ref: str, namespace: Any = None) -> Any:
     return find_owned(req, tx, 'networks', ref, 'network', ACTIVE_STATES, namespace)
 

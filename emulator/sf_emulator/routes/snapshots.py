@@ -27,6 +27,7 @@ from sf_emulator.routes.compute_common import as_bool, find_owned
 if TYPE_CHECKING:
     from sf_emulator.http.request import Request
 
+
 @route('POST', '/instances/<instance_ref>/snapshot')
 def take_snapshot(req: Request, instance_ref: str, all: Any = None, device: Any = None,  # noqa: A002
                   max_versions: Any = 0, thin: Any = None) -> dict[str, Any]:

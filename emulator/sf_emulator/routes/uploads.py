@@ -14,6 +14,7 @@ from sf_emulator.models.uploads import check_open, current_hasher, file_size, st
 if TYPE_CHECKING:
     from sf_emulator.http.request import Request
 
+
 def _upload_view(req: Request, row: Any) -> dict[str, Any]:
     return {
         'uuid': row['uuid'],
