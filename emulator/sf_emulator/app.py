@@ -9,26 +9,31 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sf_emulator.authentication import authenticate
 from sf_emulator.config import Config, make_current
 from sf_emulator.db import Database
-from sf_emulator.faults import Faults
-from sf_emulator.jobs import Cleaner, Workers, run_startup_tasks
-from sf_emulator.requestlog import RequestLog
+from sf_emulator.faults.injection import Faults
+from sf_emulator.faults.requestlog import RequestLog
+from sf_emulator.jobs.workers import Cleaner, Workers, run_startup_tasks
+from sf_emulator.models.namespaces import SYSTEM, create_namespace, get_namespace, set_key
+from sf_emulator.security import verify_secret
 
-# Domain modules register routes, tables, settings, job kinds and periodic tasks when imported. The optional
-# ones are imported only when their file exists, so they can be added without editing this list.
+# Importing a module registers what it declares: routes, tables, settings, job kinds, periodic and start-up tasks
+# (a route module imports the models and jobs it uses, so they register too). The optional modules are imported
+# only when their file exists, so they can be added without editing this list.
 CORE_MODULES = (
-    'root',
-    'auth',
-    'namespaces',
-    'blobs',
-    'uploads',
-    'artifacts',
-    'labels',
-    'fetch',
-    'emulator_admin',
+    'routes.root',
+    'routes.auth',
+    'routes.namespaces',
+    'routes.blobs',
+    'jobs.blob_files',
+    'routes.uploads',
+    'jobs.upload_cleanup',
+    'routes.artifacts',
+    'routes.labels',
+    'routes.emulator_admin',
 )
-OPTIONAL_MODULES = ('clusterops', 'instances', 'snapshots', 'networks')
+OPTIONAL_MODULES = ('routes.clusterops', 'routes.instances', 'routes.snapshots', 'routes.networks')
 
 
 def load_domain_modules() -> list[str]:
@@ -43,6 +48,8 @@ def load_domain_modules() -> list[str]:
 
 
 class App:
+    """The running emulator: what `runtime.Runtime` describes to the server, the handlers and the jobs."""
+
     def __init__(
         self,
         data_dir: Path,
@@ -77,9 +84,6 @@ class App:
 
     def open(self) -> None:
         """Create the data directory layout and database; make sure `system` exists with the given key."""
-        from sf_emulator.namespaces_model import SYSTEM, create_namespace, get_namespace, set_key
-        from sf_emulator.security import verify_secret
-
         for directory in (self.data_dir, self.blob_dir, self.upload_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
         for stale in self.tmp_dir.iterdir():  # partial downloads of a previous run
@@ -116,8 +120,6 @@ class App:
             self._workers.stop()
 
     def authenticate(self, req: Any) -> None:
-        from sf_emulator.auth import authenticate
-
         authenticate(req)
 
     def module_state(self, name: str, factory: Any) -> Any:

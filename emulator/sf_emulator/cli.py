@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from sf_emulator import __version__
 from sf_emulator.config import coerce, settings
-from sf_emulator.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS, tls_context
+from sf_emulator.http.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS, tls_context
 
 SYSTEM_KEY_ENV = 'SF_EMULATOR_SYSTEM_KEY'
 
@@ -51,7 +51,7 @@ def route_family(pattern: str) -> tuple[str, ...] | None:
 
 def reference_text() -> str:
     """Route families and fault kinds, for --help."""
-    from sf_emulator.faults import KIND_HELP
+    from sf_emulator.faults.injection import KIND_HELP
 
     def row(name: str, text: str) -> str:
         return '\n'.join(f'  {name if i == 0 else "":<28}{part}' for i, part in enumerate(text.split('\n')))
@@ -203,7 +203,7 @@ def system_key(args: argparse.Namespace) -> str | None:
 
 def serve(args: argparse.Namespace) -> int:
     from sf_emulator.app import App
-    from sf_emulator.server import EmulatorHTTPServer
+    from sf_emulator.http.server import EmulatorHTTPServer
 
     values: dict[str, Any] = {}
     for name, setting in settings().items():

@@ -189,8 +189,8 @@ def test_emulator_process_passes_the_key_in_the_environment(tmp_path: Path) -> N
 def test_help_and_readme_list_every_route_family_and_fault_kind() -> None:
     from sf_emulator.app import load_domain_modules
     from sf_emulator.cli import ROUTE_FAMILIES, route_family
-    from sf_emulator.faults import KINDS
-    from sf_emulator.router import ROUTER
+    from sf_emulator.faults.injection import KINDS
+    from sf_emulator.http.router import ROUTER
 
     load_domain_modules()  # as the CLI does: every route registered
     unplaced = [r.pattern for r in ROUTER.routes if route_family(r.pattern) is None]

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sfe_helpers import Api, make_namespace, unique
 
-from sf_emulator.root import CAPABILITIES
+from sf_emulator.routes.root import CAPABILITIES
 from sf_emulator.testing import USER_AGENT, EmulatorProcess
 
 CLIENT_CAPABILITIES = [

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sf_emulator import uploads
-from sf_emulator.uploads import HASH_BUFFERS, READ_SIZE, Hasher
+from sf_emulator.models import upload_stream as uploads
+from sf_emulator.models.upload_stream import HASH_BUFFERS, READ_SIZE, Hasher
 
 
 class SlowDigest:

@@ -1,0 +1,1 @@
+"""HTTP serving: connections, the server and its request handler, routing, requests and answers."""

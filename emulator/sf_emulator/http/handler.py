@@ -1,0 +1,380 @@
+"""One connection's requests: parse, inject faults, authenticate, dispatch to a route, answer, log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import socket
+import ssl
+import sys
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl, quote
+
+from sf_emulator.errors import ApiError, bad_request
+from sf_emulator.http.body import BodyReader, DropConnection, MalformedRequest
+from sf_emulator.http.flask_answers import REDIRECT_SAFE, unrouted
+from sf_emulator.http.parsing import decode_path, parse_json_body, split_target
+from sf_emulator.http.request import Request
+from sf_emulator.http.responses import FileResponse, RawResponse, Response
+from sf_emulator.http.router import ROUTER, Resolution, Route
+
+if TYPE_CHECKING:
+    from sf_emulator.runtime import Runtime
+
+log = logging.getLogger('sf_emulator.http')
+
+TLS_HANDSHAKE_TIMEOUT = 30.0
+MAX_JSON_BODY = 16 * 1024 * 1024
+# The request line and headers together (gunicorn, in front of the real server, allows 100 fields of 8 KiB each
+# and answers 400 beyond; one budget for the whole head is simpler and stops a never-ending header section).
+MAX_HEAD_BYTES = 64 * 1024
+_DIGITS = re.compile(r'[0-9]+')
+# Bodies left unread up to this size are drained so the client reads our answer (e.g. a 401 before it re-authenticates
+# and retries an upload chunk) instead of a connection reset; larger ones close the connection.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+class HandlerServer(Protocol):
+    """What a handler needs of the server it answers for (`server.EmulatorHTTPServer`)."""
+
+    app: Runtime
+    scheme: str  # http or https, for redirects
+    tls: ssl.SSLContext | None
+    server_address: Any
+
+
+class HeadTooLarge(Exception):
+    """The request line and headers went over MAX_HEAD_BYTES."""
+
+
+class RequestStream:
+    """The connection's input stream; while a request head is read it counts the bytes against a budget."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.head_left: int | None = None
+
+    def readline(self, size: int = -1) -> bytes:
+        if self.head_left is None:
+            return bytes(self._raw.readline(size))
+        limit = self.head_left + 1 if size is None or size < 0 else min(size, self.head_left + 1)
+        line = bytes(self._raw.readline(limit))
+        self.head_left -= len(line)
+        if self.head_left < 0:
+            raise HeadTooLarge()
+        return line
+
+    def readinto(self, buffer: Any) -> int | None:
+        return self._raw.readinto(buffer)
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._raw.read(size))
+
+    def peek(self, size: int = 0) -> bytes:
+        return bytes(self._raw.peek(size))
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'sf-emulator'
+    sys_version = ''
+    timeout = 600  # seconds of socket silence in a request, or between requests, before a connection is dropped
+    server: HandlerServer
+
+    # --- plumbing -----------------------------------------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        pass  # requests are logged once, by _log(), and only with --verbose
+
+    @classmethod
+    def for_connection(cls, sock: Any, address: Any, server: HandlerServer) -> Handler:
+        """A handler that stays with its connection across requests and threads (BaseRequestHandler's constructor
+        would serve the whole connection on the calling thread)."""
+        if isinstance(sock, ssl.SSLSocket):
+            sock.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            sock.do_handshake()
+        handler = cls.__new__(cls)
+        handler.request, handler.client_address, handler.server = sock, address, server
+        handler.setup()
+        return handler
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = RequestStream(self.rfile)  # type: ignore[assignment]
+
+    def input_pending(self) -> bool:
+        """Whether bytes of a next request were already read (pipelining, TLS records): checked without blocking,
+        so the connection is parked only when the selector will see its next request."""
+        sock = self.connection
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        sock.setblocking(False)
+        try:
+            return bool(self.rfile.peek(1))  # type: ignore[attr-defined]
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except OSError:
+            return True  # the next read meets the error and closes the connection
+        finally:
+            sock.settimeout(self.timeout)
+
+    def handle_one_request(self) -> None:
+        stream: RequestStream = self.rfile  # type: ignore[assignment]
+        stream.head_left = MAX_HEAD_BYTES
+        try:
+            super().handle_one_request()
+        except HeadTooLarge:
+            for name in ('requestline', 'request_version', 'command'):
+                if not hasattr(self, name):
+                    setattr(self, name, '')
+            self.send_error(400, 'Request header too large')
+        except (ConnectionError, socket.timeout, DropConnection):
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The HTTP layer's own refusals (before any handler runs). gunicorn answers 400 for a request line or
+        header section over its limits where http.server says 414 or 431: follow gunicorn."""
+        if code in (414, 431):
+            code = 400
+        super().send_error(code, message, explain)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith('do_'):
+            return self._dispatch
+        raise AttributeError(name)
+
+    # --- one request --------------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        app = self.server.app
+        started = time.monotonic()
+        raw_path, raw_query = split_target(self.path)
+        path = decode_path(raw_path)
+        query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        req = Request(app, self.command, path, query, self.headers)
+        self.rfile.head_left = None  # type: ignore[attr-defined]
+        status, sent = 500, 0
+        try:
+            length, chunked = self._framing()
+            resolution = ROUTER.resolve(self.command, path, emulator_routes=app.admin_routes)
+            route = resolution.route
+            faults = [] if route is not None and route.emulator_only else app.faults.take(self.command, path)
+            drop_after = next((f.after_bytes for f in faults if f.kind == 'drop'), None)
+            req.body = BodyReader(self.rfile, length, chunked, drop_after)
+            for fault in faults:
+                if fault.kind == 'latency':
+                    time.sleep(fault.seconds)
+                if fault.kind == 'cut':
+                    req.cut = (fault.after_bytes, fault.seconds)
+            if drop_after is not None:
+                req.body.read_all(1 << 62)  # reads up to the drop point, then raises DropConnection
+                raise DropConnection()  # the body ended before the drop point: drop at its end
+            if route is None:
+                result: Any = self._unrouted(resolution, raw_query)
+            else:
+                for fault in faults:
+                    if fault.kind in ('fail', 'not_ready'):
+                        raise ApiError(fault.status, fault.message)
+                after = next((f for f in faults if f.kind == 'fail_after'), None)
+                try:
+                    result = self._run(app, route, resolution.params, req)
+                except ApiError as exc:
+                    if after is None or isinstance(exc, MalformedRequest):
+                        raise
+                if after is not None:  # handled, and what it changed stays changed, but answered with an error
+                    raise ApiError(after.status, after.message)
+            status, sent = self._answer(req, result)
+        except DropConnection:
+            status = 0
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except ApiError as exc:
+            if isinstance(exc, MalformedRequest):
+                self.close_connection = True
+            if exc.status == 302:
+                status, sent = self._send_error(req, 302, exc.body(), {'Location': '/'})
+            else:
+                status, sent = self._send_error(req, exc.status, exc.body())
+        except (ConnectionError, socket.timeout):
+            status = 0
+            self.close_connection = True
+        except Exception as exc:  # the server's own shape for unhandled errors
+            log.exception('unhandled error on %s %s', self.command, path)
+            status, sent = self._send_error(req, 500, {'error': f'server error: {exc!r}', 'status': 500})
+        finally:
+            self._finish_body(req)
+            duration = time.monotonic() - started
+            self._log(req, status, duration, sent)
+
+    def _framing(self) -> tuple[int | None, bool]:
+        """(Content-Length, chunked) of the body. Anything ambiguous is a 400 that closes the connection: a
+        negative or non-numeric length would otherwise be read until the client gives up."""
+        lengths = {value.strip() for value in self.headers.get_all('Content-Length') or []}
+        codings = self.headers.get_all('Transfer-Encoding') or []
+        if codings:
+            if [c.strip().lower() for c in ','.join(codings).split(',')] != ['chunked']:
+                raise MalformedRequest('unsupported Transfer-Encoding: only chunked is understood')
+            if lengths:
+                raise MalformedRequest('a request cannot have both Content-Length and Transfer-Encoding')
+            return None, True
+        if not lengths:
+            return 0, False
+        value = lengths.pop()
+        if lengths or not _DIGITS.fullmatch(value):
+            raise MalformedRequest('invalid Content-Length')
+        return int(value), False
+
+    def _unrouted(self, resolution: Resolution, raw_query: str) -> RawResponse | Response:
+        location = None
+        if resolution.redirect is not None:
+            location = f'{self.server.scheme}://{self._host()}{quote(resolution.redirect, safe=REDIRECT_SAFE)}'
+            location += f'?{raw_query}' if raw_query else ''
+        return unrouted(resolution, self.command, location)
+
+    def _host(self) -> str:
+        """The host part of a redirect, as Werkzeug builds it: the Host header, without the scheme's default port."""
+        host = self.headers.get('Host')
+        if not host:
+            address, port = self.server.server_address[:2]
+            name = address.decode() if isinstance(address, bytes) else address
+            host = f'{name}:{port}'
+        return str(host).removesuffix(':443' if self.server.tls is not None else ':80')
+
+    def _run(self, app: Runtime, route: Route, params: dict[str, Any], req: Request) -> Any:
+        if route.emulator_only or not route.public:
+            app.authenticate(req)
+            if (route.admin or route.emulator_only) and not req.is_admin:
+                raise ApiError(401, 'unauthorized')
+        kwargs = dict(params)
+        for key, value in req.query.items():
+            if key in route.accepts and key not in params:
+                kwargs[key] = value
+        if not route.raw_body:
+            assert req.body is not None
+            if (req.body.length or 0) > MAX_JSON_BODY:
+                raise ApiError(413, 'request body too large')  # before reading any of it
+            raw = req.body.read_all(MAX_JSON_BODY)
+            body = parse_json_body(raw)
+            unexpected = route.unexpected_keys(list(body))
+            if unexpected:
+                raise bad_request(f"{route.handler.__name__}() got an unexpected keyword argument '{unexpected[0]}'")
+            kwargs.update(body)
+        return route.handler(req, **kwargs)
+
+    # --- answers ------------------------------------------------------------------------------------------------
+    def _answer(self, req: Request, result: Any) -> tuple[int, int]:
+        if isinstance(result, Response):
+            return self._send_json(req, result.status, result.body, result.headers)
+        if isinstance(result, RawResponse):
+            return self._send_bytes(req, result.status, result.data, result.content_type, result.headers)
+        if isinstance(result, FileResponse):
+            return self._send_file(req, result)
+        return self._send_json(req, 200, result)
+
+    def _headers(self, req: Request, status: int, content_type: str, length: int, extra: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(length))
+        self.send_header('X-Request-ID', req.request_id)
+        for name, value in extra.items():
+            self.send_header(name, value)
+        if req.body is not None and not req.body.finished and self._unread(req) > DRAIN_LIMIT:
+            self.close_connection = True
+        if self.close_connection:
+            self.send_header('Connection', 'close')
+        self.end_headers()
+
+    def _send_json(
+        self, req: Request, status: int, value: Any, extra: dict[str, str] | None = None
+    ) -> tuple[int, int]:
+        data = json.dumps(value, separators=(', ', ': ')).encode('utf-8') + b'\n'
+        return self._send_bytes(req, status, data, 'application/json', extra or {})
+
+    def _send_error(
+        self, req: Request, status: int, value: Any, extra: dict[str, str] | None = None
+    ) -> tuple[int, int]:
+        # The server's error helper sends bare json.dumps(); only flask-restful's answers end with a newline.
+        data = json.dumps(value, separators=(', ', ': ')).encode('utf-8')
+        return self._send_bytes(req, status, data, 'application/json', extra or {})
+
+    def _send_bytes(
+        self, req: Request, status: int, data: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> tuple[int, int]:
+        self._headers(req, status, content_type, len(data), extra or {})
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+        return status, len(data)
+
+    def _send_file(self, req: Request, response: FileResponse) -> tuple[int, int]:
+        with open(response.path, 'rb') as handle:
+            self._headers(req, 200, response.content_type, response.length, {})
+            if self.command == 'HEAD' or response.length == 0:
+                return 200, 0
+            self.wfile.flush()
+            if req.cut is not None:
+                return self._send_cut(handle, response, *req.cut)
+            sent = self.connection.sendfile(handle, response.offset, response.length)
+        if sent != response.length:
+            self.close_connection = True
+        return 200, sent
+
+    def _send_cut(self, handle: Any, response: FileResponse, send: int, wait: float) -> tuple[int, int]:
+        """Injected fault: part of a file's body, a pause, then the connection dropped."""
+        sent = self.connection.sendfile(handle, response.offset, min(send, response.length)) if send else 0
+        time.sleep(wait)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        return 200, sent
+
+    def _unread(self, req: Request) -> int:
+        body = req.body
+        if body is None or body.finished:
+            return 0
+        if body.length is None:
+            return DRAIN_LIMIT + 1  # unread chunked body: cannot tell, close instead
+        return body.length - body.bytes_read
+
+    def _finish_body(self, req: Request) -> None:
+        """Keep the connection usable: drain a small unread body, otherwise close the connection."""
+        body = req.body
+        if body is None or body.finished or self.close_connection:
+            return
+        if self._unread(req) > DRAIN_LIMIT:
+            self.close_connection = True
+            return
+        try:
+            body._drop_after = None
+            body.read_all(DRAIN_LIMIT + 1)
+        except Exception:
+            self.close_connection = True
+
+    def _log(self, req: Request, status: int, duration: float, sent: int) -> None:
+        received = req.body.bytes_read if req.body is not None else 0
+        entry = {
+            'time': time.time(),
+            'method': req.method,
+            'path': req.path,
+            'query': req.query,
+            'status': status,
+            'duration': round(duration, 6),
+            'bytes_in': received,
+            'bytes_out': sent,
+            'namespace': req.namespace,
+            'request_id': req.request_id,
+            'user_agent': req.headers.get('User-Agent'),
+        }
+        if not req.path.startswith('/_emulator/'):
+            self.server.app.request_log.add(entry)
+        if self.server.app.verbose:
+            print(
+                f'{req.method} {self.path} {status} {duration * 1000:.1f}ms in={received} out={sent}',
+                file=sys.stderr,
+                flush=True,
+            )

@@ -1,0 +1,1 @@
+"""Background work: the job queue, its workers and periodic tasks, cluster operations and what they run."""
