@@ -25,8 +25,11 @@ EMULATOR_TEST_ARGS = ('--op-retention', '5')
 
 
 def emulator_args() -> list[str]:
-    """The test emulator's flags, plus SF_EMULATOR_ARGS (for example '--op-delay 2', a busy cluster)."""
-    return [*EMULATOR_TEST_ARGS, *shlex.split(os.environ.get('SF_EMULATOR_ARGS', ''))]
+    """The test emulator's flags: SF_EMULATOR_PROFILE picks its server profile (0.7.2, the emulator's default, or
+    latest), and SF_EMULATOR_ARGS adds flags (for example '--op-delay 2', a busy cluster)."""
+    profile = os.environ.get('SF_EMULATOR_PROFILE')
+    return [*EMULATOR_TEST_ARGS, *(['--server-profile', profile] if profile else []),
+            *shlex.split(os.environ.get('SF_EMULATOR_ARGS', ''))]
 
 
 class BackendError(Exception):
