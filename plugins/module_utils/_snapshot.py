@@ -296,7 +296,7 @@ class Snapshotter:
                     pending.pop(blob_uuid)
             if not pending:
                 return True
-            if op is None and not self.api.features.cluster_operations:
+            if not self.api.features.cluster_operations:
                 self._still_there(instance)
             state, message = self._op_state(op)
             if state in ('error', 'abort'):
