@@ -254,8 +254,8 @@ def test_retention_alone_prunes_without_taking_a_set(options: dict[str, Any]) ->
     assert snapshotter(**options).prune_only
 
 
-@pytest.mark.parametrize('options', [{'name': 'n', 'keep': 3}, {'min_age': '1h', 'keep': 3}, {'force': True,
-                                                                                               'older_than': '1d'}])
+@pytest.mark.parametrize('options', [{'name': 'n', 'keep': 3}, {'min_age': '1h', 'keep': 3},
+                                     {'force': True, 'older_than': '1d'}])
 def test_retention_with_a_reason_to_take_a_set_takes_one(options: dict[str, Any]) -> None:
     assert not snapshotter(**options).prune_only
 
