@@ -28,6 +28,7 @@ CORE_MODULES = (
     'routes.namespaces',
     'routes.blobs',
     'jobs.blob_files',
+    'jobs.checksum_pass',
     'routes.uploads',
     'jobs.upload_cleanup',
     'routes.artifacts',
