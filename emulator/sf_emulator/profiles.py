@@ -362,7 +362,7 @@ V0_7_2 = ServerProfile(
 )
 
 PROFILES: Mapping[str, ServerProfile] = _frozen({p.name: p for p in (V0_7_2, LATEST)})
-DEFAULT = LATEST.name
+DEFAULT = V0_7_2.name
 
 
 def get_profile(name: str) -> ServerProfile:
