@@ -31,7 +31,7 @@ from sfe_helpers import Api, make_namespace, marked_profile  # noqa: E402, I001
 from sf_emulator.profiles import DEFAULT  # noqa: E402
 
 COMPUTE_FILES = {'test_client_compute.py', 'test_instances.py', 'test_snapshots.py', 'test_networks.py',
-                 'test_clusterops.py'}
+                 'test_clusterops.py', 'test_profile_072_compute.py'}
 FAST = ['--op-delay', '0.05', '--fetch-delay', '0.05', '--cleaner-interval', '0.2']
 
 
