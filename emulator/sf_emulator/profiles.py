@@ -57,6 +57,7 @@ class ServerProfile:
     network_flags_default: bool | None  # omitted provide_dhcp/provide_nat: this value (None: stored as null)
     network_delete_answer: str  # 'view': 200 with the view (200 null once deleted); 'operation': 202 op handle
     bulk_network_delete_answer: str  # 'uuids': 200 [uuid, ...]; 'operations': 202 [{network_uuid, op...}, ...]
+    bulk_network_delete_takes_dying: bool  # DELETE /networks also takes delete-wait and error networks
     bulk_deletes_system_means_all: bool  # DELETE /networks and /instances with namespace system: every namespace
     delete_wait_state: str  # how the state between a delete request and `deleted` is spelled
     # --- instances -----------------------------------------------------------------------------------------------
@@ -166,6 +167,7 @@ LATEST = ServerProfile(
     network_flags_default=True,
     network_delete_answer='operation',
     bulk_network_delete_answer='operations',
+    bulk_network_delete_takes_dying=False,
     bulk_deletes_system_means_all=False,
     delete_wait_state='delete_wait',
     instance_delete_waits=False,
@@ -339,6 +341,7 @@ V0_7_2 = ServerProfile(
     network_flags_default=None,
     network_delete_answer='view',
     bulk_network_delete_answer='uuids',
+    bulk_network_delete_takes_dying=True,
     bulk_deletes_system_means_all=True,
     delete_wait_state='delete-wait',
     instance_delete_waits=True,

@@ -275,9 +275,7 @@ class Handler(BaseHTTPRequestHandler):
         name = route.handler.__name__ if endpoint is None else endpoint.name
         taken = None if endpoint is None else endpoint.arguments
         for key in body:
-            if taken is not None and key not in taken:
-                raise bad_request(f"{name}() got an unexpected keyword argument '{key}'")
-            if taken is None and route.unexpected_keys([key]):
+            if key not in taken if taken is not None else route.unexpected_keys([key]):
                 raise bad_request(f"{name}() got an unexpected keyword argument '{key}'")
         return {k: v for k, v in body.items() if not route.unexpected_keys([k])}
 

@@ -155,10 +155,10 @@ def delete_network(req: Request, network_ref: str, namespace: Any = None) -> Any
 
 
 def _bulk_candidates(req: Request, tx: Tx, target: str) -> list[Any]:
-    """The networks `DELETE /networks` takes: newest, those not yet dying of the namespace; 0.7.2, every active one
-    (delete-wait and error included), of every namespace when the target is system."""
+    """The networks `DELETE /networks` takes: newest, those of the namespace not yet dying; 0.7.2, every active
+    one (delete-wait included), of every namespace when the target is system."""
     profile = req.app.profile
-    states = ('initial', 'created', 'error') if profile.bulk_network_delete_answer != 'uuids' else ACTIVE_STATES
+    states = ACTIVE_STATES if profile.bulk_network_delete_takes_dying else ('initial', 'created', 'error')
     sql = f'SELECT * FROM networks WHERE state IN ({",".join("?" for _ in states)})'  # noqa: S608
     params: list[Any] = list(states)
     if not (profile.bulk_deletes_system_means_all and target == SYSTEM):
@@ -171,7 +171,8 @@ def _bulk_candidates(req: Request, tx: Tx, target: str) -> list[Any]:
 def delete_all_networks(req: Request, confirm: Any = False, namespace: Any = None, clean_wait: Any = False) -> Any:
     """Every network of the namespace: busy ones only with clean_wait (else listed in `unable`, and the answer is
     a 403 that keeps the deletes already queued). Newest answers 202 with op handles, 0.7.2 200 with UUIDs."""
-    uuids_only = req.app.profile.bulk_network_delete_answer == 'uuids'
+    profile = req.app.profile
+    uuids_only = profile.bulk_network_delete_answer == 'uuids'
     with req.db.write() as tx:
         require_namespace_if_given(tx, namespace)
         target = bulk_delete_namespace(req, confirm, namespace)
@@ -182,15 +183,14 @@ def delete_all_networks(req: Request, confirm: Any = False, namespace: Any = Non
             if busy and not as_bool(clean_wait):
                 unable.append(row['uuid'])
                 continue
-            if uuids_only:
-                with contextlib.suppress(ApiError):  # 0.7.2 drops `_delete_network`'s 404s and lists the network
-                    _start_delete(req, tx, row, busy)
-                deleted.append(row['uuid'])
-                continue
-            if row['state'] == 'error':
+            if row['state'] == 'error' and not profile.bulk_network_delete_takes_dying:
                 continue  # dead already: nothing to queue
-            op_uuid = _start_delete(req, tx, row, busy)
-            deleted.append({'network_uuid': row['uuid'], 'op_type': 'net_op', 'op_uuid': op_uuid})
+            try:
+                op_uuid: str | None = _start_delete(req, tx, row, busy)
+            except ApiError:  # 0.7.2 drops `_delete_network`'s 404 (an `error` network) and lists it all the same
+                op_uuid = None
+            deleted.append(row['uuid'] if uuids_only else {'network_uuid': row['uuid'], 'op_type': 'net_op',
+                                                           'op_uuid': op_uuid})
     if unable:
         raise ApiError(403, {'deleted': deleted, 'unable': unable})
     return deleted if uuids_only else Response(deleted, status=202)
