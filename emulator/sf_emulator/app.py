@@ -16,6 +16,7 @@ from sf_emulator.faults.injection import Faults
 from sf_emulator.faults.requestlog import RequestLog
 from sf_emulator.jobs.workers import Cleaner, Workers, run_startup_tasks
 from sf_emulator.models.namespaces import SYSTEM, create_namespace, get_namespace, set_key
+from sf_emulator.profiles import DEFAULT, get_profile
 from sf_emulator.security import verify_secret
 
 # Importing a module registers what it declares: routes, tables, settings, job kinds, periodic and start-up tasks
@@ -27,6 +28,7 @@ CORE_MODULES = (
     'routes.namespaces',
     'routes.blobs',
     'jobs.blob_files',
+    'jobs.checksum_pass',
     'routes.uploads',
     'jobs.upload_cleanup',
     'routes.artifacts',
@@ -59,8 +61,10 @@ class App:
         faults: list[dict[str, Any]] | None = None,
         verbose: bool = False,
         admin_routes: bool = True,
+        server_profile: str = DEFAULT,
     ) -> None:
         self.modules = load_domain_modules()
+        self.profile = get_profile(server_profile)  # ValueError for an unknown name
         self.data_dir = data_dir
         self.blob_dir = data_dir / 'blobs'
         self.upload_dir = data_dir / 'uploads'

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from sf_emulator import __version__
 from sf_emulator.config import coerce, settings
 from sf_emulator.http.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_THREADS, tls_context
+from sf_emulator.profiles import DEFAULT, PROFILES
 
 SYSTEM_KEY_ENV = 'SF_EMULATOR_SYSTEM_KEY'
 
@@ -61,6 +62,10 @@ def reference_text() -> str:
     lines += ['', 'fault kinds (--fault JSON or POST /_emulator/faults; all but expire_tokens match "method"',
               'and a "path" regex, and apply to the next "count" requests: default 1, null for ever):']
     lines += [row(kind, description) for kind, description in KIND_HELP.items()]
+    lines += ['', f'server profiles (--server-profile, default {DEFAULT}): the Shaken Fist release the API answers as:',
+              '  0.7.2                       the newest release on PyPI: its capabilities, answers and quirks',
+              '  latest                      the newest upstream source (cluster operations, async deletes, ...)',
+              'every difference is listed in emulator/README.md ("Server profiles").']
     lines += ['', f'system key: --system-key-file FILE or {SYSTEM_KEY_ENV} (never only the command line);',
               'with neither, one is generated and printed.']
     return '\n'.join(lines)
@@ -123,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         'or --system-key-file',
     )
     serve.add_argument('--verbose', action='store_true', help='log one line per request to stderr')
+    serve.add_argument(
+        '--server-profile', choices=list(PROFILES), default=DEFAULT, metavar='{' + ','.join(PROFILES) + '}',
+        help='the Shaken Fist release the API answers as: 0.7.2 (its capabilities, answer shapes and quirks) or '
+        'latest (the newest upstream source: cluster operations, asynchronous deletes, ...). Fixed at start; '
+        'GET /_emulator/info shows it (default: %(default)s)',
+    )
     serve.add_argument('--tls-cert', type=Path, metavar='FILE',
                        help='serve HTTPS (TLS 1.2 or newer) with this PEM certificate chain; needs --tls-key')
     serve.add_argument('--tls-key', type=Path, metavar='FILE', help='the PEM private key of --tls-cert')
@@ -230,7 +241,7 @@ def serve(args: argparse.Namespace) -> int:
         faults.append({'kind': 'latency', 'seconds': args.latency, 'count': None})
     try:
         app = App(args.data_dir.resolve(), system_key=system_key(args), settings=values, faults=faults,
-                  verbose=args.verbose, admin_routes=args.admin_routes)
+                  verbose=args.verbose, admin_routes=args.admin_routes, server_profile=args.server_profile)
     except ValueError as exc:
         print(f'sf-emulator: error: {exc}', file=sys.stderr)
         return 2
@@ -259,7 +270,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     app.start_background()
     host, port = server.server_address[:2]
-    print(f'sf-emulator listening on {server.scheme}://{host}:{port} (data dir {app.data_dir})', flush=True)
+    print(f'sf-emulator listening on {server.scheme}://{host}:{port} (data dir {app.data_dir}, server profile '
+          f'{app.profile.name})', flush=True)
     if app.generated_system_key:
         print(f'system key (namespace system, key name deploy): {app.generated_system_key}', flush=True)
     try:

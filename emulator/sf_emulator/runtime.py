@@ -2,7 +2,8 @@
 
 `app.App` is the one implementation. Code below the app (the server, handlers through `req.app`, jobs through their
 `app` argument) names this protocol instead of `App`, so it never imports the module that imports it. Whatever
-varies from one run to another hangs off this object (settings today), so every handler reaches it as `req.app`.
+varies from one run to another hangs off this object (settings, the server profile), so every handler reaches it as
+`req.app`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from sf_emulator.db import Database
     from sf_emulator.faults.injection import Faults
     from sf_emulator.faults.requestlog import RequestLog
+    from sf_emulator.profiles import ServerProfile
 
 
 class Runtime(Protocol):
@@ -24,6 +26,7 @@ class Runtime(Protocol):
     upload_dir: Path
     tmp_dir: Path
     config: Config
+    profile: ServerProfile  # the server release the API answers as (--server-profile), fixed at start
     db: Database
     faults: Faults
     request_log: RequestLog

@@ -57,9 +57,11 @@ class EmulatorProcess:
         tls_cert: Path | str | None = None,
         tls_key: Path | str | None = None,
         tls_ca: Path | str | None = None,
+        server_profile: str | None = None,
     ) -> None:
         """`tls_cert` and `tls_key` (PEM files) serve HTTPS; this helper's own calls then trust `tls_ca`, or, without
-        it, exactly `tls_cert`."""
+        it, exactly `tls_cert`. `server_profile` ('0.7.2', 'latest') is passed as `--server-profile`; None leaves the
+        emulator's default."""
         if (tls_cert is None) != (tls_key is None):
             raise ValueError('tls_cert and tls_key go together')
         self.data_dir = Path(data_dir)
@@ -67,6 +69,7 @@ class EmulatorProcess:
         self.port = port or 0
         self.system_key = system_key or secrets.token_urlsafe(18)
         self.extra_args = list(extra_args)
+        self.server_profile = server_profile
         self.env = dict(env or {})  # added to this process's environment for the child (e.g. SF_EMULATOR_PAUSE_AT)
         self.url = ''
         self.pid: int | None = None
@@ -105,10 +108,11 @@ class EmulatorProcess:
     def _spawn(self) -> None:
         self.url = f'{self.scheme}://127.0.0.1:{self.port}'
         tls = [] if self.tls_cert is None else ['--tls-cert', str(self.tls_cert), '--tls-key', str(self.tls_key)]
+        profile = [] if self.server_profile is None else ['--server-profile', self.server_profile]
         command = [
             sys.executable, '-m', 'sf_emulator', 'serve',
             '--host', '127.0.0.1', '--port', str(self.port),
-            '--data-dir', str(self.data_dir), *tls, *self.extra_args,
+            '--data-dir', str(self.data_dir), *tls, *profile, *self.extra_args,
         ]
         log = open(self.log_path, 'ab')  # noqa: SIM115 - the child keeps writing to it
         try:

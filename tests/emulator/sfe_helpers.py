@@ -12,6 +12,13 @@ from typing import Any
 import requests
 
 
+def marked_profile(node: Any) -> str | None:
+    """The server profile a test (a pytest item or node) is marked with, `@pytest.mark.server_profile('latest')`;
+    None: the emulator's default."""
+    marker = node.get_closest_marker('server_profile')
+    return None if marker is None else str(marker.args[0])
+
+
 def unique(prefix: str) -> str:
     """A fresh name: the real server can never reuse a deleted namespace name."""
     return f'{prefix}-{secrets.token_hex(4)}'

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from sfe_helpers import Api, make_namespace, unique
 
 
+@pytest.mark.server_profile('latest')  # references, error_message, last_cluster_operation
 def test_view_shape_without_versions_and_with(system: Api) -> None:
     art = system.upload_bytes(unique('shape'), b'one')
     assert art['state'] == 'created' and art['index'] == 1 and art['artifact_type'] == 'image'
@@ -45,6 +47,7 @@ def test_versions_numbering_skip_and_trim(system: Api) -> None:
     assert newer['index'] == 6
 
 
+@pytest.mark.server_profile('latest')  # a negative max_versions is refused
 def test_max_versions_route(system: Api) -> None:
     name = unique('maxv')
     for _ in range(3):
@@ -62,6 +65,7 @@ def test_max_versions_route(system: Api) -> None:
     assert system.error('DELETE', f'/artifacts/{name}/versions/1') == (404, 'artifact index not found')
 
 
+@pytest.mark.server_profile('latest')  # listing entries carry instances
 def test_visibility_in_listing(system: Api) -> None:
     a, b = make_namespace(system, 'vis-a'), make_namespace(system, 'vis-b')
     own = a.upload_bytes(unique('own'), b'a')['uuid']
@@ -80,6 +84,7 @@ def test_visibility_in_listing(system: Api) -> None:
     assert all('instances' in x for x in a.ok('GET', '/artifacts') if x['index'])
 
 
+@pytest.mark.server_profile('latest')  # a body namespace narrows GET
 def test_resolution_by_name_uuid_and_namespace(system: Api) -> None:
     a, b = make_namespace(system, 'res-a'), make_namespace(system, 'res-b')
     name = unique('dup')
@@ -116,6 +121,7 @@ def test_read_routes_widen_write_routes_do_not(system: Api) -> None:
     assert a.ok('GET', f'/artifacts/{name}')['uuid'] == mine['uuid']
 
 
+@pytest.mark.server_profile('latest')  # references_from in the view
 def test_delete_semantics(system: Api, tenant: Api) -> None:
     name = unique('del')
     art = tenant.upload_bytes(name, b'x')
@@ -143,6 +149,7 @@ def test_delete_all(system: Api) -> None:
     assert ns.ok('GET', '/artifacts') == [] or all(x['namespace'] != ns.namespace for x in ns.ok('GET', '/artifacts'))
 
 
+@pytest.mark.server_profile('latest')  # another namespace reads a shared artifact (0.7.2: 500)
 def test_share_and_unshare(system: Api, tenant: Api) -> None:
     art = system.upload_bytes(unique('share'), b's')
     assert system.ok('POST', f'/artifacts/{art["uuid"]}/share')['shared'] is True
@@ -159,6 +166,7 @@ def test_share_and_unshare(system: Api, tenant: Api) -> None:
         403, 'only artifacts in the system namespace can be shared')
 
 
+@pytest.mark.server_profile('latest')  # a missing metadata key is a 404; event limits checked
 def test_metadata_and_events(tenant: Api) -> None:
     art = tenant.upload_bytes(unique('meta'), b'm')['uuid']
     assert tenant.ok('POST', f'/artifacts/{art}/metadata', {'key': 'k', 'value': {'nested': True}}) is None
@@ -177,6 +185,7 @@ def test_metadata_and_events(tenant: Api) -> None:
     assert tenant.error('GET', f'/artifacts/{art}/events', {'limit': 0})[0] == 400
 
 
+@pytest.mark.server_profile('latest')  # artifact cluster operations
 def test_cluster_operations_list_is_a_list(tenant: Api) -> None:
     art = tenant.upload_bytes(unique('ops'), b'o')['uuid']
     assert isinstance(tenant.ok('GET', f'/artifacts/{art}/clusteroperations', {'all': True}), list)

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 from compute_helpers import COMPUTE_FAST, create_network, wait_for, wait_op
-from sfe_helpers import Api, make_namespace
+from sfe_helpers import Api, make_namespace, marked_profile
 
 from sf_emulator.testing import EmulatorProcess
 
+pytestmark = pytest.mark.server_profile('latest')  # 0.7.2 has no cluster operations
+
 
 @pytest.fixture
-def compute(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST) as process:
+def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
+                         server_profile=marked_profile(request.node)) as process:
         yield process
 
 

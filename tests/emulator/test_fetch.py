@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
-from sfe_helpers import Api, make_namespace
+from sfe_helpers import Api, make_namespace, marked_profile
 
 from sf_emulator.testing import EmulatorProcess
 
@@ -37,11 +37,12 @@ def image_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.fixture
-def fetching(tmp_path: Path, image_site: tuple[str, Path]) -> Iterator[tuple[Api, Path, str]]:
+def fetching(request: pytest.FixtureRequest, tmp_path: Path,
+             image_site: tuple[str, Path]) -> Iterator[tuple[Api, Path, str]]:
     base, root = image_site
     args = ['--op-delay', '0.05', '--fetch-delay', '0.1', '--image-base-url', base, '--cirros-base-url',
             base + 'cirros/']
-    with EmulatorProcess(tmp_path / 'data', extra_args=args) as sf:
+    with EmulatorProcess(tmp_path / 'data', extra_args=args, server_profile=marked_profile(request.node)) as sf:
         yield Api(sf.url, 'system', sf.system_key), root, base
 
 
@@ -79,6 +80,7 @@ def test_fetch_url_creates_a_version_and_refresh_only_when_changed(fetching: tup
     assert wait_for(api, art['uuid'], count=3)['index'] == 2
 
 
+@pytest.mark.server_profile('latest')  # error_message in the artifact view
 def test_fetch_failure_sets_error(fetching: tuple[Api, Path, str]) -> None:
     api, _, base = fetching
     art = api.ok('POST', '/artifacts', {'url': base + 'missing/image.qcow2'})

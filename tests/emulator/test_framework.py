@@ -11,7 +11,7 @@ import pytest
 import requests
 from sfe_helpers import Api, make_namespace, unique
 
-from sf_emulator.routes.root import CAPABILITIES
+from sf_emulator.profiles import LATEST
 from sf_emulator.testing import USER_AGENT, EmulatorProcess
 
 CLIENT_CAPABILITIES = [
@@ -26,11 +26,12 @@ CLIENT_CAPABILITIES = [
 ]
 
 
+@pytest.mark.server_profile('latest')  # the newest capability list
 def test_root_page_lists_every_capability(emulator: EmulatorProcess) -> None:
     answer = requests.get(emulator.url + '/', allow_redirects=False)
     assert answer.status_code == 200
     assert answer.headers['Content-Type'].startswith('text/html')
-    for capability in CLIENT_CAPABILITIES + [c for names in CAPABILITIES.values() for c in names]:
+    for capability in CLIENT_CAPABILITIES + [c for names in LATEST.capabilities.values() for c in names]:
         assert capability in answer.text
 
 

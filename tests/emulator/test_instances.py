@@ -18,14 +18,15 @@ from compute_helpers import (
     wait_op,
     wait_state,
 )
-from sfe_helpers import Api, make_namespace, unique
+from sfe_helpers import Api, make_namespace, marked_profile, unique
 
 from sf_emulator.testing import EmulatorProcess
 
 
 @pytest.fixture
-def compute(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST) as process:
+def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
+                         server_profile=marked_profile(request.node)) as process:
         yield process
 
 
@@ -44,6 +45,7 @@ def disk_bytes(compute: EmulatorProcess, instance: dict[str, Any], device: str =
     return (compute.data_dir / 'instances' / instance['uuid'] / device).read_bytes()
 
 
+@pytest.mark.server_profile('latest')  # references_from, last_cluster_operation
 def test_create_from_an_upload_copies_the_bytes(compute: EmulatorProcess, admin: Api) -> None:
     data = secrets.token_bytes(300_000)
     art = admin.upload_bytes('base-image', data)
@@ -121,6 +123,7 @@ def test_unfetchable_base_puts_the_instance_in_error(admin: Api) -> None:
     assert art[0]['state'] == 'error'
 
 
+@pytest.mark.server_profile('latest')  # artifact cluster operations
 def test_owned_image_is_reused_and_refreshed(compute: EmulatorProcess, admin: Api) -> None:
     with ImageServer({'/debian:12/latest.qcow2': b'debian v1'}) as images:
         compute.set_config(image_base_url=images.url)
@@ -178,6 +181,7 @@ def test_tenant_cannot_boot_another_namespaces_private_artifact(admin: Api) -> N
     assert boot(tenant, disk(f'sf://artifact/{private["uuid"]}'))['state'] == 'created'
 
 
+@pytest.mark.server_profile('latest')  # cpus, memory and side channels checked
 def test_create_validation(admin: Api) -> None:
     tenant = make_namespace(admin)
     other = make_namespace(admin)
@@ -203,6 +207,7 @@ def test_create_validation(admin: Api) -> None:
     assert tenant.ok('GET', '/instances') == []
 
 
+@pytest.mark.server_profile('latest')  # a body namespace narrows GET
 def test_admin_creates_in_another_namespace_and_namespace_narrowing(admin: Api) -> None:
     tenant = make_namespace(admin)
     instance = boot(admin, disk(None), namespace=tenant.namespace)
@@ -264,6 +269,7 @@ def test_errored_instances_do_not_block_namespace_delete(admin: Api) -> None:
     assert admin.ok('DELETE', f'/auth/namespaces/{tenant.namespace}') is None
 
 
+@pytest.mark.server_profile('latest')  # net_op handles, delete_wait
 def test_network_delete_waits_for_interfaces(admin: Api) -> None:
     network = create_network(admin)
     instance = boot(admin, disk(None), network=[{'network_uuid': network['uuid']}])
@@ -279,6 +285,7 @@ def test_network_delete_waits_for_interfaces(admin: Api) -> None:
     assert admin.ok('GET', f'/networks/{network["uuid"]}')['state'] == 'deleted'
 
 
+@pytest.mark.server_profile('latest')  # op handles from DELETE /networks
 def test_delete_all_networks_with_interfaces_in_use(admin: Api) -> None:
     tenant = make_namespace(admin)
     busy = create_network(tenant)
@@ -299,6 +306,7 @@ def test_delete_all_networks_with_interfaces_in_use(admin: Api) -> None:
     assert wait_op(tenant, handle)['state'] == 'complete'
 
 
+@pytest.mark.server_profile('latest')  # last_cluster_operation
 def test_instance_and_snapshot_state_survive_a_restart(compute: EmulatorProcess, admin: Api) -> None:
     compute.set_config(instance_create_delay=1.0)
     data = b'survives restarts'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from sfe_helpers import Api, make_namespace, unique
 
 
@@ -23,6 +24,7 @@ def test_create_update_and_view(system: Api, tenant: Api) -> None:
     assert system.ok('GET', f'/label/{tenant.namespace}/{name}')['uuid'] == label['uuid']
 
 
+@pytest.mark.server_profile('latest')  # max_versions checked and applied to existing labels
 def test_max_versions_on_labels(tenant: Api) -> None:
     name = unique('label-mv')
     blobs = [tenant.upload_bytes(unique('src'), os.urandom(10))['blob_uuid'] for _ in range(4)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 from sfe_helpers import Api, make_namespace, unique
 
@@ -12,6 +13,7 @@ def _auth(url: str, namespace: str, key: str) -> int:
     return requests.post(url + '/auth', json={'namespace': namespace, 'key': key}).status_code
 
 
+@pytest.mark.server_profile('latest')  # namespace view version 7
 def test_create_view_and_errors(system: Api) -> None:
     name = unique('ns')
     view = system.ok('POST', '/auth/namespaces', {'namespace': name})
@@ -29,6 +31,7 @@ def test_create_view_and_errors(system: Api) -> None:
     assert name in [n['name'] for n in system.ok('GET', '/auth/namespaces')]
 
 
+@pytest.mark.server_profile('latest')  # generated keys, expiry
 def test_keys_add_generate_replace_delete(system: Api) -> None:
     ns = make_namespace(system, 'keys')
     url = system.url
@@ -54,6 +57,7 @@ def test_keys_add_generate_replace_delete(system: Api) -> None:
         404, 'key name not found in namespace')
 
 
+@pytest.mark.server_profile('latest')  # key expiry
 def test_key_expiry(system: Api) -> None:
     ns = make_namespace(system, 'exp')
     system.ok('POST', f'/auth/namespaces/{ns.namespace}/keys', {'key_name': 'short', 'key': 'brief',

@@ -7,14 +7,19 @@ from pathlib import Path
 
 import pytest
 from compute_helpers import COMPUTE_FAST, create_network, wait_op, wait_state
-from sfe_helpers import Api, make_namespace, unique
+from sfe_helpers import Api, make_namespace, marked_profile, unique
 
 from sf_emulator.testing import EmulatorProcess
 
+# Each test pins newest behaviour (202 with op handles, delete_wait, metadata 404s): 0.7.2's are in
+# test_profile_072_compute.py.
+pytestmark = pytest.mark.server_profile('latest')
+
 
 @pytest.fixture
-def compute(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST) as process:
+def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
+                         server_profile=marked_profile(request.node)) as process:
         yield process
 
 

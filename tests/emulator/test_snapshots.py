@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 from compute_helpers import COMPUTE_FAST, disk, instance_body, wait_for, wait_state
-from sfe_helpers import Api, make_namespace, unique
+from sfe_helpers import Api, make_namespace, marked_profile, unique
 
 from sf_emulator.testing import EmulatorProcess
 
 
 @pytest.fixture
-def compute(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST) as process:
+def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
+                         server_profile=marked_profile(request.node)) as process:
         yield process
 
 
@@ -47,6 +48,7 @@ def wait_snapshot_blob(api: Api, instance: dict[str, Any], blob_uuid: str) -> di
     return wait_for(done, what=f'snapshot blob {blob_uuid}')
 
 
+@pytest.mark.server_profile('latest')  # snapshot op, sha512 at once
 def test_snapshot_answer_then_blob_with_the_disk_bytes(compute: EmulatorProcess, admin: Api) -> None:
     compute.set_config(snapshot_delay=0.5)
     data = secrets.token_bytes(200_000)
@@ -88,6 +90,7 @@ def test_not_ready_instance_is_406(compute: EmulatorProcess, admin: Api) -> None
     assert admin.error('POST', '/instances/no-such-vm/snapshot', {})[0] == 404
 
 
+@pytest.mark.server_profile('latest')  # the same-sha512 skip rule on disks
 def test_unchanged_disk_adds_no_version_and_changed_disk_does(compute: EmulatorProcess, admin: Api) -> None:
     compute.set_config(snapshot_guest_writes=False)  # the pure C.5 skip rule
     admin.upload_bytes('versioned', b'version one')
@@ -111,6 +114,7 @@ def test_unchanged_disk_adds_no_version_and_changed_disk_does(compute: EmulatorP
     assert admin.call('GET', f'/blobs/{art["blob_uuid"]}/data').content == b'guest wrote version 4'
 
 
+@pytest.mark.server_profile('latest')  # simulated guest writes
 def test_repeated_snapshots_of_a_running_guest_add_versions(compute: EmulatorProcess, admin: Api) -> None:
     admin.upload_bytes('busy', b'busy guest base')
     instance = boot(admin, disk('sf://upload/system/busy'))
@@ -126,6 +130,7 @@ def test_repeated_snapshots_of_a_running_guest_add_versions(compute: EmulatorPro
     assert sorted(admin.ok('GET', f'/artifacts/{first["artifact_uuid"]}')['blobs']) == ['1', '2']
 
 
+@pytest.mark.server_profile('latest')  # max_versions checked
 def test_max_versions_validation(admin: Api) -> None:
     instance = boot(admin, disk(None))
     path = f'/instances/{instance["uuid"]}/snapshot'

@@ -36,6 +36,7 @@ _DIGITS = re.compile(r'[0-9]+')
 # Bodies left unread up to this size are drained so the client reads our answer (e.g. a 401 before it re-authenticates
 # and retries an upload chunk) instead of a connection reset; larger ones close the connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
+CHUNK = 16 * 1024 * 1024  # the largest chunk of a chunked file answer
 
 
 class HandlerServer(Protocol):
@@ -161,7 +162,8 @@ class Handler(BaseHTTPRequestHandler):
         status, sent = 500, 0
         try:
             length, chunked = self._framing()
-            resolution = ROUTER.resolve(self.command, path, emulator_routes=app.admin_routes)
+            resolution = ROUTER.resolve(self.command, path, emulator_routes=app.admin_routes,
+                                        served=app.profile.serves)
             route = resolution.route
             faults = [] if route is not None and route.emulator_only else app.faults.take(self.command, path)
             drop_after = next((f.after_bytes for f in faults if f.kind == 'drop'), None)
@@ -252,20 +254,30 @@ class Handler(BaseHTTPRequestHandler):
             if (route.admin or route.emulator_only) and not req.is_admin:
                 raise ApiError(401, 'unauthorized')
         kwargs = dict(params)
-        for key, value in req.query.items():
-            if key in route.accepts and key not in params:
-                kwargs[key] = value
+        if route.emulator_only or app.profile.reads_query_arguments:
+            for key, value in req.query.items():
+                if key in route.accepts and key not in params:
+                    kwargs[key] = value
         if not route.raw_body:
             assert req.body is not None
             if (req.body.length or 0) > MAX_JSON_BODY:
                 raise ApiError(413, 'request body too large')  # before reading any of it
             raw = req.body.read_all(MAX_JSON_BODY)
-            body = parse_json_body(raw)
-            unexpected = route.unexpected_keys(list(body))
-            if unexpected:
-                raise bad_request(f"{route.handler.__name__}() got an unexpected keyword argument '{unexpected[0]}'")
-            kwargs.update(body)
+            kwargs.update(self._arguments(app, route, parse_json_body(raw)))
         return route.handler(req, **kwargs)
+
+    @staticmethod
+    def _arguments(app: Runtime, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        """The body keys the handler gets. A key the server's handler does not take is a 400 naming that handler,
+        as Python's TypeError reads; under a profile that declares the route, a key that release takes and the
+        emulator's handler does not is ignored."""
+        endpoint = None if route.emulator_only else app.profile.endpoint(route.key)
+        name = route.handler.__name__ if endpoint is None else endpoint.name
+        taken = None if endpoint is None else endpoint.arguments
+        for key in body:
+            if key not in taken if taken is not None else route.unexpected_keys([key]):
+                raise bad_request(f"{name}() got an unexpected keyword argument '{key}'")
+        return {k: v for k, v in body.items() if not route.unexpected_keys([k])}
 
     # --- answers ------------------------------------------------------------------------------------------------
     def _answer(self, req: Request, result: Any) -> tuple[int, int]:
@@ -277,10 +289,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._send_file(req, result)
         return self._send_json(req, 200, result)
 
-    def _headers(self, req: Request, status: int, content_type: str, length: int, extra: dict[str, str]) -> None:
+    def _headers(self, req: Request, status: int, content_type: str, length: int | None,
+                 extra: dict[str, str]) -> None:
+        """`length` None: the body goes out chunked."""
         self.send_response(status)
         self.send_header('Content-Type', content_type)
-        self.send_header('Content-Length', str(length))
+        if length is None:
+            self.send_header('Transfer-Encoding', 'chunked')
+        else:
+            self.send_header('Content-Length', str(length))
         self.send_header('X-Request-ID', req.request_id)
         for name, value in extra.items():
             self.send_header(name, value)
@@ -312,6 +329,8 @@ class Handler(BaseHTTPRequestHandler):
         return status, len(data)
 
     def _send_file(self, req: Request, response: FileResponse) -> tuple[int, int]:
+        if response.chunked:
+            return self._send_chunked(req, response)
         with open(response.path, 'rb') as handle:
             self._headers(req, 200, response.content_type, response.length, {})
             if self.command == 'HEAD' or response.length == 0:
@@ -322,6 +341,35 @@ class Handler(BaseHTTPRequestHandler):
             sent = self.connection.sendfile(handle, response.offset, response.length)
         if sent != response.length:
             self.close_connection = True
+        return 200, sent
+
+    def _send_chunked(self, req: Request, response: FileResponse) -> tuple[int, int]:
+        """The file in chunks of at most CHUNK bytes (each sent with sendfile()), then the empty last chunk. A `cut`
+        fault sends `after_bytes` of the data, waits and drops the connection before the last chunk."""
+        with open(response.path, 'rb') as handle:
+            self._headers(req, 200, response.content_type, None, {})
+            if self.command == 'HEAD':
+                return 200, 0
+            limit = response.length if req.cut is None else min(req.cut[0], response.length)
+            sent = 0
+            while sent < limit:
+                size = min(CHUNK, limit - sent)
+                self.wfile.write(f'{size:x}\r\n'.encode())
+                self.wfile.flush()
+                done = self.connection.sendfile(handle, response.offset + sent, size)
+                sent += done
+                if done != size:
+                    self.close_connection = True
+                    return 200, sent
+                self.wfile.write(b'\r\n')
+            if req.cut is not None:
+                self.wfile.flush()
+                time.sleep(req.cut[1])
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return 200, sent
+            self.wfile.write(b'0\r\n\r\n')
         return 200, sent
 
     def _send_cut(self, handle: Any, response: FileResponse, send: int, wait: float) -> tuple[int, int]:

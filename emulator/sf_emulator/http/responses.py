@@ -28,9 +28,11 @@ class RawResponse:
 
 @dataclass
 class FileResponse:
-    """`length` bytes of `path` from `offset`, sent with sendfile() (blob data)."""
+    """`length` bytes of `path` from `offset`, sent with sendfile() (blob data). `chunked`: streamed with
+    `Transfer-Encoding: chunked` and no `Content-Length`, as a Flask generator response goes out."""
 
     path: Path
     offset: int
     length: int
     content_type: str = 'text/plain'
+    chunked: bool = False

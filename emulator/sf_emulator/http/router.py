@@ -24,6 +24,7 @@ _CONVERTERS = {'str': r'[^/]+', 'int': r'\d+', 'path': r'[^/].*'}
 # Werkzeug retries an unmatched path with each run of two slashes merged (a lazy `/{2,}?`, so `///` becomes `//`)
 # and redirects when that finds the route.
 _DOUBLE_SLASH = re.compile('/{2,}?')
+Served = Callable[[str, dict[str, Any]], bool]
 
 
 @dataclass
@@ -58,6 +59,11 @@ class Route:
         if missing and not self.accepts_any:
             raise TypeError(f'{self.handler.__name__} does not accept path parameters {sorted(missing)}')
 
+    @property
+    def key(self) -> str:
+        """`METHOD pattern`: how server profiles name a route."""
+        return f'{self.method} {self.pattern}'
+
     def match(self, path: str) -> dict[str, Any] | None:
         found = self.regex.match(path)
         if found is None:
@@ -81,19 +87,20 @@ class Router:
                 raise ValueError(f'duplicate route {route.method} {route.pattern}')
         self.routes.append(route)
 
-    def resolve(self, method: str, path: str, emulator_routes: bool = True) -> Resolution:
+    def resolve(self, method: str, path: str, emulator_routes: bool = True, served: Served | None = None) -> Resolution:
         """Match as Werkzeug's router does: the path as given, then with double slashes merged (a redirect).
 
         OPTIONS matches every route of a path (Flask answers it itself): the result then has no route, only
         `allowed`. Without `emulator_routes`, the `/_emulator/` routes do not exist (`--no-admin-routes`).
+        `served(route key, params)`: whether the server being emulated has that route at all (else it is no route).
         """
-        found = self._match(method, path, emulator_routes)
+        found = self._match(method, path, emulator_routes, served)
         if found.route is not None or (method == 'OPTIONS' and found.allowed):
             return found
         merged = _DOUBLE_SLASH.sub('/', path)
         if merged == path:
             return found
-        retry = self._match(method, merged, emulator_routes)
+        retry = self._match(method, merged, emulator_routes, served)
         if retry.route is not None or (method == 'OPTIONS' and retry.allowed):
             return Resolution(redirect=merged)
         if not found.allowed and retry.allowed:
@@ -101,13 +108,13 @@ class Router:
             return Resolution(allowed=retry.allowed, broken_405=True)
         return Resolution(allowed=found.allowed | retry.allowed)
 
-    def _match(self, method: str, path: str, emulator_routes: bool) -> Resolution:
+    def _match(self, method: str, path: str, emulator_routes: bool, served: Served | None) -> Resolution:
         allowed: set[str] = set()
         for candidate in self.routes:
             if candidate.emulator_only and not emulator_routes:
                 continue
             params = candidate.match(path)
-            if params is None:
+            if params is None or (served is not None and not served(candidate.key, params)):
                 continue
             if candidate.method == method or (method == 'HEAD' and candidate.method == 'GET'):
                 return Resolution(candidate, params)

@@ -23,6 +23,7 @@ from sf_emulator.models.instances import get_instance, instance_dir, plan_block_
 from sf_emulator.models.networks import set_instance_interfaces_state
 
 if TYPE_CHECKING:
+    from sf_emulator.config import Config
     from sf_emulator.runtime import Runtime
 
 define('instance_create_delay', 0.2, float, 'seconds each instance create step (preflight, creating) takes')
@@ -32,6 +33,29 @@ define('nvram_size', 65536, int, 'bytes of the NVRAM file of a UEFI instance wit
 
 CREATE_OP = 'node_inst_netdesc_op'
 DELETE_OP = 'node_inst_op'
+
+
+def queue_delete(tx: Tx, config: Config, row: Any, message: str) -> str:
+    """Queue the delete op of an instance (its row), recording `message` as an event; returns the op UUID."""
+    add_event(tx, 'instance', row['uuid'], message)
+    op_uuid = clusterops.create_op(
+        tx, DELETE_OP, 'instance', row['uuid'], row['namespace'], tasks=['instance_delete'],
+        extra={'instance_uuid': row['uuid']}, delay=float(config['op_delay']),
+    )
+    tx.execute('UPDATE instances SET last_op = ? WHERE uuid = ?',
+               (dumps(clusterops.handle(DELETE_OP, op_uuid)), row['uuid']))
+    return op_uuid
+
+
+def delete_due_error(tx: Tx, config: Config, row: Any, message: str) -> None:
+    """A failed task on an instance: `<state>-error` with the message, then deleted (0.7.2's
+    `enqueue_delete_due_error`)."""
+    if row['state'] == 'deleted':
+        return
+    tx.execute('UPDATE instances SET state = ?, error_message = ? WHERE uuid = ?',
+               (f'{row["state"]}-error', message, row['uuid']))
+    add_event(tx, 'instance', row['uuid'], 'instance task failed', event_type='status', extra={'error': message})
+    queue_delete(tx, config, row, 'delete due to error')
 
 
 def _fail(app: Runtime, instance_uuid: str, message: str) -> None:
@@ -129,11 +153,18 @@ def run_create(app: Runtime, op: dict[str, Any]) -> float | None:
 
 
 def run_delete(app: Runtime, op: dict[str, Any]) -> float | None:
+    """Delete the instance; where the profile has a delete-wait state, pass through it first (not from an error
+    state, which already is a transition state)."""
     instance_uuid = op['target_uuid']
+    waiting = app.profile.delete_wait_state
     with app.db.write() as tx:
         row = get_instance(tx, instance_uuid)
         if row is None or row['state'] == 'deleted':
             return None
+        if app.profile.instance_delete_waits and row['state'] != waiting and not row['state'].endswith('-error'):
+            tx.execute('UPDATE instances SET state = ? WHERE uuid = ?', (waiting, instance_uuid))
+            add_event(tx, 'instance', instance_uuid, f'instance state changed to {waiting}', event_type='status')
+            return float(app.config['instance_delete_delay'])
         tx.execute("UPDATE instances SET state = 'deleted', power_state = 'off' WHERE uuid = ?", (instance_uuid,))
         remove_blob_refs(tx, 'instance', instance_uuid)
         set_instance_interfaces_state(tx, instance_uuid, 'deleted')

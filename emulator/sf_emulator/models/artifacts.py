@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_emulator.config import Config, current
 from sf_emulator.db import Tx, dumps, loads, register_schema
 from sf_emulator.errors import ApiError, bad_request, not_found
 from sf_emulator.models.blobs import add_blob_ref, checksums, instances_by_blob, ref_view, remove_blob_refs
 from sf_emulator.models.events import add_event
+from sf_emulator.models.max_versions import effective as effective_max_versions
+from sf_emulator.models.max_versions import to_trim
 from sf_emulator.models.namespaces import SYSTEM, namespaces_trusting, trusts
+
+if TYPE_CHECKING:
+    from sf_emulator.profiles import ServerProfile
 
 register_schema(
     'artifacts',
@@ -53,27 +58,6 @@ def is_uuid(ref: str) -> bool:
 
 def index_value(index: int) -> str:
     return f'{index:012d}'
-
-
-def effective_max_versions(config: Config, max_versions: int) -> int:
-    return max_versions if max_versions > 0 else int(config['max_versions_default'])
-
-
-def validate_max_versions(value: Any) -> int:
-    """0 or missing means the default; negative and non-integers are refused (newest server)."""
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise bad_request('max version is not an integer')
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise bad_request('max version is not an integer') from None
-    if isinstance(value, float) and value != number:
-        raise bad_request('max version is not an integer')
-    if number < 0:
-        raise bad_request('max version cannot be negative')
-    return number
 
 
 def create_artifact(
@@ -149,8 +133,7 @@ def add_version(tx: Tx, config: Config, artifact_uuid: str, blob_uuid: str, forc
 def trim_versions(tx: Tx, config: Config, artifact_uuid: str) -> None:
     art = get_artifact(tx, artifact_uuid)
     keep = effective_max_versions(config, art['max_versions'])
-    current = versions(tx, artifact_uuid)
-    for old in current[: max(0, len(current) - keep)]:
+    for old in to_trim(versions(tx, artifact_uuid), keep):
         remove_blob_refs(tx, 'artifact', artifact_uuid, INDEX, old['value'])
         add_event(tx, 'artifact', artifact_uuid, 'version removed by max_versions',
                   extra={'index': int(old['value']), 'blob_uuid': old['blob_uuid']})
@@ -175,15 +158,16 @@ def delete_artifact(tx: Tx, artifact_uuid: str) -> None:
 def artifact_view(
     art: Any,
     refs: list[Any],
+    profile: ServerProfile,
     *,
     default_max_versions: int = 3,
     blob_instances: dict[str, list[str]] | None = None,
     top_instances: bool = False,
 ) -> dict[str, Any]:
-    """The artifact view of B.1.1. `refs`: version rows from `versions()`.
+    """The artifact view of B.1.1, as the profile's release shows it. `refs`: version rows from `versions()`.
 
     blob_instances: add `instances` to each `blobs` entry (GET one); top_instances: add a top-level `instances`
-    for the newest blob (listing).
+    for the newest blob (listing) and view it as a listing entry.
     """
     deleted = art['state'] == 'deleted'
     view: dict[str, Any] = {
@@ -215,14 +199,14 @@ def artifact_view(
         view['instances'] = blob_instances.get(refs[-1]['blob_uuid'], [])
     view['references_to'] = {}
     view['references_from'] = {} if deleted or not refs else {INDEX: [ref_view(r) for r in refs]}
-    return view
+    return profile.view('artifact-listing' if top_instances else 'artifact', view)
 
 
-def full_view(tx: Tx, art: Any, with_instances: bool = True) -> dict[str, Any]:
+def full_view(tx: Tx, art: Any, profile: ServerProfile, with_instances: bool = True) -> dict[str, Any]:
     refs = versions(tx, art['uuid'])
     instances = instances_by_blob(tx, [r['blob_uuid'] for r in refs]) if with_instances else None
     default = int(current()['max_versions_default'])
-    return artifact_view(art, refs, blob_instances=instances, default_max_versions=default)
+    return artifact_view(art, refs, profile, blob_instances=instances, default_max_versions=default)
 
 
 # --- visibility and resolution ----------------------------------------------------------------------------------

@@ -11,10 +11,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_emulator.db import Tx, dumps, loads, register_schema
 from sf_emulator.models.events import add_event
+
+if TYPE_CHECKING:
+    from sf_emulator.profiles import ServerProfile
 
 register_schema(
     'blobs',
@@ -201,7 +204,10 @@ def ref_view(row: Any) -> dict[str, Any]:
     }
 
 
-def blob_view(tx: Tx, row: Any, *, show_locations: bool, node: str, with_instances: bool = True) -> dict[str, Any]:
+def blob_view(tx: Tx, row: Any, profile: ServerProfile, *, show_locations: bool, node: str,
+              with_instances: bool = True, listing: bool = False) -> dict[str, Any]:
+    """The blob view as the profile's release shows it; `locations` when `show_locations` (system callers) or for
+    everyone where the release sends it to everyone."""
     sums = checksums(tx, row['uuid'])
     refs: dict[str, list[dict[str, Any]]] = {}
     for ref in tx.all('SELECT * FROM blob_refs WHERE blob_uuid = ? ORDER BY id', (row['uuid'],)):
@@ -221,7 +227,7 @@ def blob_view(tx: Tx, row: Any, *, show_locations: bool, node: str, with_instanc
         'checksums': sums,
         'last_used': row['last_used'],
     }
-    if show_locations:
+    if show_locations or profile.blob_locations_for_everyone:
         view['locations'] = [node] if row['state'] == 'created' else []
     view.update(loads(row['info'], {}))
     view['mime-type'] = row['mime_type']
@@ -229,4 +235,4 @@ def blob_view(tx: Tx, row: Any, *, show_locations: bool, node: str, with_instanc
     view['references_from'] = {}
     if with_instances:
         view['instances'] = instances_by_blob(tx, [row['uuid']])[row['uuid']]
-    return view
+    return profile.view('blob-listing' if listing else 'blob', view)

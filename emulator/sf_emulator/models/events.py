@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_emulator.config import current
 from sf_emulator.db import Tx, dumps, loads, register_schema
-from sf_emulator.errors import bad_request
+from sf_emulator.errors import ApiError, bad_request
+
+if TYPE_CHECKING:
+    from sf_emulator.profiles import ServerProfile
 
 register_schema(
     'events',
@@ -29,7 +32,6 @@ register_schema(
 
 EVENT_TYPES = ('audit', 'mutate', 'status', 'usage', 'resources', 'prune', 'historic')
 MAX_LIMIT = 1000
-
 
 
 def add_event(
@@ -62,8 +64,28 @@ def parse_limit(limit: Any) -> int:
     return min(value, MAX_LIMIT)
 
 
-def list_events(tx: Tx, object_type: str, object_uuid: str, event_type: Any, limit: Any) -> list[dict[str, Any]]:
-    count = parse_limit(limit)
+def raw_limit(limit: Any) -> int:
+    """0.7.2's limit: the server subtracts from it and formats it into `LIMIT %d` (SQLite: a negative limit is
+    none), so any number works and anything else is the TypeError its wrapper answers as a 400. None: not given,
+    the handler's default of 100."""
+    if limit is None:
+        return 100
+    if isinstance(limit, (str, list, dict)):
+        raise bad_request(f"unsupported operand type(s) for -: '{type(limit).__name__}' and 'int'")
+    return int(limit)
+
+
+def list_events(tx: Tx, profile: ServerProfile, object_type: str, object_uuid: str, event_type: Any,
+                limit: Any) -> list[dict[str, Any]]:
+    """Newest first. Under a profile without checked limits, an object with no events yet answers [] whatever
+    is asked (0.7.2 reads nothing before the object's first event log exists), then the limit and the type fail."""
+    lenient = not profile.event_limit_checked or profile.unknown_event_type_fails
+    if lenient and tx.scalar('SELECT 1 FROM events WHERE object_type = ? AND object_uuid = ? LIMIT 1',
+                             (object_type, object_uuid)) is None:
+        return []
+    count = parse_limit(limit) if profile.event_limit_checked else raw_limit(limit)
+    if event_type and profile.unknown_event_type_fails and event_type not in EVENT_TYPES:
+        raise ApiError(500, 'server error: InvalidEventType()')
     sql = 'SELECT * FROM events WHERE object_type = ? AND object_uuid = ?'
     params: list[Any] = [object_type, object_uuid]
     if event_type:

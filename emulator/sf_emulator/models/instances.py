@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_emulator.db import Tx, loads, register_schema
+from sf_emulator.errors import bad_request
 from sf_emulator.models.blobs import ref_view
 from sf_emulator.models.networks import instance_interfaces, interface_view
+
+if TYPE_CHECKING:
+    from sf_emulator.profiles import ServerProfile
 
 register_schema(
     'instances',
@@ -46,15 +50,34 @@ register_schema(
     ''',
 )
 
-# Instance.ACTIVE_STATES of the newest server: everything but deleted.
+# Instance.ACTIVE_STATES: everything but deleted (delete-wait spelled as either profile spells it).
 ACTIVE_STATES = (
     'initial', 'initial-error', 'preflight', 'preflight-error', 'creating', 'creating-error', 'created',
-    'delete_wait', 'created-error', 'error',
+    'delete_wait', 'delete-wait', 'created-error', 'error',
 )
 DEVICE_PREFIXES = {'sata': ('sd', 'abcdefghijklmnopqrstuvwxyz'), 'scsi': ('sd', 'abcdefghijklmnopqrstuvwxyz'),
                    'usb': ('sd', 'abcdefghijklmnopqrstuvwxyz'), 'virtio': ('vd', 'abcdefghijklmnopqrstuvwxyz'),
                    'nvme': ('nvme', '0123456789')}
 DEFAULT_BUS = 'virtio'
+
+
+def check_metadata_value(profile: ServerProfile, key: Any, value: Any) -> None:
+    """The reserved instance metadata keys, where the profile checks them: `tags` is a list, `affinity` an object
+    whose values int() takes (a type it cannot take is Python's own TypeError text, as the server's wrapper sends)."""
+    if not profile.instance_metadata_rules:
+        return
+    if key == 'tags' and not isinstance(value, list):
+        raise bad_request('value for "tags" key should be a JSON list')
+    if key == 'affinity':
+        if not isinstance(value, dict):
+            raise bad_request('value for "affinity" key should be a valid JSON dictionary')
+        for weight in value.values():
+            try:
+                int(weight)
+            except ValueError:
+                raise bad_request('affinity dictionary values should be integers') from None
+            except TypeError as exc:
+                raise bad_request(str(exc)) from None
 
 
 def disk_device(bus: str, index: int) -> str:
@@ -101,7 +124,7 @@ def get_instance(tx: Tx, instance_uuid: str) -> Any:
     return tx.one('SELECT * FROM instances WHERE uuid = ?', (instance_uuid,))
 
 
-def instance_view(tx: Tx, row: Any) -> dict[str, Any]:
+def instance_view(tx: Tx, profile: ServerProfile, row: Any) -> dict[str, Any]:
     refs: dict[str, list[dict[str, Any]]] = {}
     for ref in tx.all("SELECT * FROM blob_refs WHERE source_type = 'instance' AND source_uuid = ? ORDER BY id",
                       (row['uuid'],)):
@@ -147,4 +170,4 @@ def instance_view(tx: Tx, row: Any) -> dict[str, Any]:
     view['agent_operations_queue'] = []
     view['references_to'] = {}
     view['references_from'] = refs
-    return view
+    return profile.view('instance', view)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_emulator.db import Tx, dumps, loads, register_schema
 from sf_emulator.errors import ApiError, bad_request, forbidden, not_found
 from sf_emulator.security import hash_secret, new_nonce
+
+if TYPE_CHECKING:
+    from sf_emulator.profiles import ServerProfile
 
 register_schema(
     'namespaces',
@@ -68,17 +71,20 @@ def require_visible_namespace(tx: Tx, namespace: str, caller: str) -> Any:
     return row
 
 
-def namespace_view(tx: Tx, row: Any) -> dict[str, Any]:
+def namespace_view(tx: Tx, profile: ServerProfile, row: Any) -> dict[str, Any]:
     keys = [r['name'] for r in tx.all('SELECT name FROM namespace_keys WHERE namespace = ? ORDER BY name',
                                       (row['name'],))]
-    return {
+    trust = trusted_by(row)
+    if row['name'] == SYSTEM and profile.system_trusts_itself and SYSTEM not in trust:
+        trust.append(SYSTEM)  # 0.7.2 creates system trusting system, as it does every namespace
+    return profile.view('namespace', {
         'name': row['name'],
         'state': row['state'],
         'metadata': loads(row['metadata'], {}),
         'version': 7,
         'keys': keys,
-        'trust': {'full': trusted_by(row)},
-    }
+        'trust': {'full': trust},
+    })
 
 
 def create_namespace(tx: Tx, name: str) -> None:

@@ -6,11 +6,14 @@ import ipaddress
 import random
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sf_emulator.config import define
 from sf_emulator.db import Tx, dumps, loads, register_schema
 from sf_emulator.errors import ApiError, bad_request, not_found, not_ready
+
+if TYPE_CHECKING:
+    from sf_emulator.profiles import ServerProfile
 
 register_schema(
     'networks',
@@ -20,8 +23,8 @@ register_schema(
         name TEXT,
         namespace TEXT NOT NULL,
         netblock TEXT NOT NULL,
-        provide_dhcp INTEGER NOT NULL,
-        provide_nat INTEGER NOT NULL,
+        provide_dhcp INTEGER,
+        provide_nat INTEGER,
         provide_dns INTEGER NOT NULL,
         state TEXT NOT NULL,
         vxid INTEGER NOT NULL,
@@ -52,20 +55,25 @@ register_schema(
 
 define('floating_netblock', '192.168.10.0/24', str, 'addresses for network floating gateways and floated interfaces')
 
-ACTIVE_STATES = ('initial', 'created', 'delete_wait', 'error')
-DEAD_STATES = ('deleted', 'delete_wait', 'error')  # `is_dead()`: these never block a namespace delete
+# delete-wait as either server profile spells it
+ACTIVE_STATES = ('initial', 'created', 'delete_wait', 'delete-wait', 'error')
+DEAD_STATES = ('deleted', 'delete_wait', 'delete-wait', 'error')  # `is_dead()`: these never block a namespace delete
 INTERFACE_LIVE = ('initial', 'created')
 FLOATING_NETWORK_UUID = '00000000-0000-0000-0000-000000000000'
 
 
-def network_view(row: Any) -> dict[str, Any]:
-    return {
+def _flag(value: int | None) -> bool | None:
+    return None if value is None else bool(value)  # null: not given, under a profile that keeps no default
+
+
+def network_view(profile: ServerProfile, row: Any) -> dict[str, Any]:
+    return profile.view('network', {
         'uuid': row['uuid'],
         'name': row['name'],
         'namespace': row['namespace'],
         'netblock': row['netblock'],
-        'provide_dhcp': bool(row['provide_dhcp']),
-        'provide_nat': bool(row['provide_nat']),
+        'provide_dhcp': _flag(row['provide_dhcp']),
+        'provide_nat': _flag(row['provide_nat']),
         'provide_dns': bool(row['provide_dns']),
         'state': row['state'],
         # Newest views say vxlan_id, the docs example vxid; the client reads either.
@@ -75,7 +83,17 @@ def network_view(row: Any) -> dict[str, Any]:
         'metadata': loads(row['metadata'], {}),
         'version': 4,
         'last_cluster_operation': loads(row['last_op']),
-    }
+    })
+
+
+def network_listing_entry(profile: ServerProfile, row: Any) -> dict[str, Any]:
+    """An entry of `GET /networks`: the view, or the view marshalled to the profile's fields (0.7.2's
+    flask-restful `marshal_with`: exactly those keys, a key the view lacks gets the field's default)."""
+    view = network_view(profile, row)
+    fields = profile.network_listing_fields
+    if fields is None:
+        return view
+    return {key: view.get(key, default) for key, default in fields.items()}
 
 
 def interface_view(row: Any) -> dict[str, Any]:
@@ -173,11 +191,9 @@ def resolve_network_for_instance(tx: Tx, ref: Any, namespace: str) -> Any:
         raise bad_request('network specification is missing network_uuid')
     row = tx.one('SELECT * FROM networks WHERE uuid = ?', (ref.lower(),))
     if row is None:
-        rows = tx.all(
-            "SELECT * FROM networks WHERE name = ? AND namespace = ? AND state IN ('initial', 'created', "
-            "'delete_wait', 'error')",
-            (ref, namespace),
-        )
+        marks = ','.join('?' for _ in ACTIVE_STATES)
+        rows = tx.all(f'SELECT * FROM networks WHERE name = ? AND namespace = ? AND state IN ({marks})',  # noqa: S608
+                      (ref, namespace, *ACTIVE_STATES))
         if len(rows) > 1:
             raise bad_request(f'multiple networks have the name "{ref}" in namespace "{namespace}"')
         row = rows[0] if rows else None

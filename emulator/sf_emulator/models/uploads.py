@@ -128,13 +128,48 @@ def _link_or_copy(source: Path, destination: Path) -> None:
         shutil.copyfile(source, destination)  # a file system without hard links: slower, just as safe
 
 
-def convert_to_blob(app: Runtime, upload_uuid: str, blob_uuid: str, commit: Callable[[Tx], T]) -> T:
+@dataclass
+class ImageCheck:
+    """0.7.2 identifies a new blob's bytes with qemu-img while converting: `problem(path)` is qemu-img's refusal
+    (None: fine). A refused upload still becomes a blob, `created`, unused and without a sha512, the upload row stays
+    without its file, and `leave(tx)` records the caller's leftovers (the artifact, still `initial`)."""
+
+    problem: Callable[[Path], str | None]
+    leave: Callable[[Tx], None]
+
+
+class ImageRefused(Exception):
+    """The bytes failed the `ImageCheck`: `problem` is what qemu-img said, `path` where 0.7.2 keeps the blob."""
+
+    def __init__(self, problem: str, path: Path) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = path
+
+
+def _refuse(app: Runtime, running: Running, source: Path, blob_uuid: str, size: int, check: ImageCheck,
+            problem: str) -> ImageRefused:
+    """Move the refused bytes into their blob and record what 0.7.2 leaves behind."""
+    destination = blob_path(app.blob_dir, blob_uuid)
+    os.replace(source, destination)
+    with app.db.write() as tx:
+        create_blob(tx, blob_uuid, size, None)
+        check.leave(tx)
+    if running.hasher is not None:
+        running.hasher.close()
+        running.hasher = None  # the file is gone: an append starts a new one
+    return ImageRefused(problem, app.blob_dir / blob_uuid[:2] / blob_uuid)
+
+
+def convert_to_blob(app: Runtime, upload_uuid: str, blob_uuid: str, commit: Callable[[Tx], T],
+                    check: ImageCheck | None = None) -> T:
     """Turn an upload into blob `blob_uuid` under the upload's lock, so no append can slip in between.
 
     Crash safety without an intent log: the blob file is a hard link to the upload file until the commit (upload
     row gone, blob row made, then `commit(tx)` for the caller's changes), and the upload's name is removed after
     it. Killed before the commit, the blob file has no row; killed after it, the upload file has none: either
-    way start-up removes the file no row references and the other one is whole.
+    way start-up removes the file no row references and the other one is whole. With `check`, bytes it refuses
+    raise ImageRefused after the leftovers are committed.
     """
     running = state(app).get(upload_uuid)
     with running.lock:
@@ -147,6 +182,9 @@ def convert_to_blob(app: Runtime, upload_uuid: str, blob_uuid: str, commit: Call
         if hasher.size < row['size']:
             raise not_found('upload data missing')  # shorter than the size an append acknowledged
         hasher.drain()
+        problem = None if check is None else check.problem(source)
+        if check is not None and problem is not None:
+            raise _refuse(app, running, source, blob_uuid, hasher.size, check, problem)
         size, sha512 = hasher.size, hasher.digest.hexdigest()
         destination = blob_path(app.blob_dir, blob_uuid)
         _link_or_copy(source, destination)

@@ -6,15 +6,17 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sf_emulator.db import Tx
-from sf_emulator.errors import bad_request, forbidden, not_found, unauthorized
+from sf_emulator.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from sf_emulator.hooks import HOOKS
 from sf_emulator.http.router import route
 from sf_emulator.jobs.fetch import FetchError, check_url, queue_fetch
 from sf_emulator.models import artifacts as model
+from sf_emulator.models import max_versions as max_versions_rules
 from sf_emulator.models.blobs import blob_view, get_blob, instances_by_blob, release_if_unused
 from sf_emulator.models.events import add_event, list_events
 from sf_emulator.models.namespaces import SYSTEM, get_namespace, namespaces_trusting, trusts
-from sf_emulator.models.uploads import convert_to_blob
+from sf_emulator.models.qcow2_header import open_error
+from sf_emulator.models.uploads import ImageCheck, ImageRefused, convert_to_blob
 from sf_emulator.routes.metadata import metadata_routes
 
 if TYPE_CHECKING:
@@ -39,10 +41,28 @@ def _target_namespace(tx: Tx, caller: str, namespace: Any) -> str:
     return target
 
 
+# 0.7.2's requires_artifact_access logs through a method its logging library lacks: the read fails.
+SHARED_READ_FAILURE = 'server error: AttributeError("\'SyslogAdapter\' object has no attribute \'with_object\'")'
+
+
+def _readable(req: Request, ref: str, namespace: Any = None) -> Any:
+    """The artifact a read route means. Where the profile's release fails another namespace's read of a shared
+    artifact, that read is a 500 by UUID and a 404 by name (0.7.2 looks names up in the caller's namespace)."""
+    with req.db.read() as tx:
+        art = model.resolve(tx, req.namespace, ref, namespace)
+    if req.app.profile.shared_artifact_foreign_read_fails and art['shared'] and \
+            req.namespace not in (SYSTEM, art['namespace']):
+        if model.is_uuid(ref):
+            raise ApiError(500, SHARED_READ_FAILURE)
+        raise not_found('artifact not found')
+    return art
+
+
 # --- listing ----------------------------------------------------------------------------------------------------
 @route('GET', '/artifacts')
 def list_artifacts(req: Request, node: Any = None) -> list[dict[str, Any]]:
-    """Every active artifact the caller can see; one pass over artifacts, versions and instance references."""
+    """Every active artifact the caller can see; one pass over artifacts, versions and instance references. Where
+    the profile filters by `node`, only artifacts whose newest blob is on that node (ours: any with a version)."""
     marks = ','.join('?' * len(model.ACTIVE))
     with req.db.read() as tx:
         if req.is_admin:
@@ -70,16 +90,19 @@ def list_artifacts(req: Request, node: Any = None) -> list[dict[str, Any]]:
         newest = [r[-1]['blob_uuid'] for r in refs.values() if r]
         instances = instances_by_blob(tx, newest) if tx.scalar(
             "SELECT 1 FROM blob_refs WHERE source_type = 'instance' LIMIT 1") else {}
+    if node and req.app.profile.artifact_listing_filters_by_node:
+        arts = [a for a in arts if node == req.config['node_name'] and refs.get(a['uuid'])]
     default = int(req.config['max_versions_default'])
-    return [model.artifact_view(a, refs.get(a['uuid'], []), blob_instances=instances, top_instances=True,
-                                default_max_versions=default) for a in arts]
+    return [model.artifact_view(a, refs.get(a['uuid'], []), req.app.profile, blob_instances=instances,
+                                top_instances=True, default_max_versions=default) for a in arts]
 
 
 # --- one artifact -----------------------------------------------------------------------------------------------
 @route('GET', '/artifacts/<artifact_ref>')
 def get_one(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str, Any]:
+    art = _readable(req, artifact_ref, namespace)
     with req.db.read() as tx:
-        return model.full_view(tx, model.resolve(tx, req.namespace, artifact_ref, namespace))
+        return model.full_view(tx, model.get_artifact(tx, art['uuid']), req.app.profile)
 
 
 @route('DELETE', '/artifacts/<artifact_ref>')
@@ -89,7 +112,7 @@ def delete_one(req: Request, artifact_ref: str, namespace: Any = None) -> dict[s
         if art['state'] == 'deleted':
             return None
         model.delete_artifact(tx, art['uuid'])
-        return model.full_view(tx, model.get_artifact(tx, art['uuid']))
+        return model.full_view(tx, model.get_artifact(tx, art['uuid']), req.app.profile)
 
 
 @route('DELETE', '/artifacts')
@@ -117,11 +140,11 @@ def delete_all(req: Request, confirm: Any = False, namespace: Any = None) -> lis
 # --- versions ---------------------------------------------------------------------------------------------------
 @route('GET', '/artifacts/<artifact_ref>/versions')
 def get_versions(req: Request, artifact_ref: str, namespace: Any = None) -> list[dict[str, Any]]:
+    art = _readable(req, artifact_ref, namespace)
     with req.db.read() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace)
         result = []
         for ref in model.versions(tx, art['uuid']):
-            view = blob_view(tx, get_blob(tx, ref['blob_uuid']), show_locations=req.is_admin,
+            view = blob_view(tx, get_blob(tx, ref['blob_uuid']), req.app.profile, show_locations=req.is_admin,
                              node=req.config['node_name'])
             view['index'] = int(ref['value'])
             result.append(view)
@@ -130,7 +153,7 @@ def get_versions(req: Request, artifact_ref: str, namespace: Any = None) -> list
 
 @route('POST', '/artifacts/<artifact_ref>/versions')
 def set_max_versions(req: Request, artifact_ref: str, max_versions: Any = None, namespace: Any = None) -> None:
-    value = model.validate_max_versions(max_versions)
+    value = max_versions_rules.for_existing_artifact(req.app.profile, max_versions)
     with req.db.write() as tx:
         art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
         tx.execute('UPDATE artifacts SET max_versions = ? WHERE uuid = ?', (value, art['uuid']))
@@ -147,7 +170,7 @@ def delete_version(req: Request, artifact_ref: str, version_id: Any, namespace: 
     with req.db.write() as tx:
         art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
         model.delete_version(tx, art['uuid'], index)
-        return model.full_view(tx, model.get_artifact(tx, art['uuid']))
+        return model.full_view(tx, model.get_artifact(tx, art['uuid']), req.app.profile)
 
 
 # --- sharing ----------------------------------------------------------------------------------------------------
@@ -160,7 +183,7 @@ def share(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str, A
         if not art['shared']:
             tx.execute('UPDATE artifacts SET shared = 1 WHERE uuid = ?', (art['uuid'],))
             add_event(tx, 'artifact', art['uuid'], 'artifact shared')
-        return model.full_view(tx, model.get_artifact(tx, art['uuid']))
+        return model.full_view(tx, model.get_artifact(tx, art['uuid']), req.app.profile)
 
 
 @route('POST', '/artifacts/<artifact_ref>/unshare')
@@ -171,7 +194,7 @@ def unshare(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str,
             raise forbidden('artifact not shared')
         tx.execute('UPDATE artifacts SET shared = 0 WHERE uuid = ?', (art['uuid'],))
         add_event(tx, 'artifact', art['uuid'], 'artifact unshared')
-        return model.full_view(tx, model.get_artifact(tx, art['uuid']))
+        return model.full_view(tx, model.get_artifact(tx, art['uuid']), req.app.profile)
 
 
 # --- events, cluster operations, metadata -----------------------------------------------------------------------
@@ -179,9 +202,9 @@ def unshare(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str,
 def get_events(
     req: Request, artifact_ref: str, event_type: Any = None, limit: Any = None, namespace: Any = None
 ) -> list[dict[str, Any]]:
+    art = _readable(req, artifact_ref, namespace)
     with req.db.read() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace)
-        return list_events(tx, 'artifact', art['uuid'], event_type, limit)
+        return list_events(tx, req.app.profile, 'artifact', art['uuid'], event_type, limit)
 
 
 @route('GET', '/artifacts/<artifact_ref>/clusteroperations')
@@ -250,13 +273,30 @@ def convert_upload(
         if fresh and not added:
             release_if_unused(tx, use_blob)  # the same bytes as the newest version: nothing keeps this blob
         tx.execute("UPDATE artifacts SET state = 'created', error_message = NULL WHERE uuid = ?", (art_uuid,))
-        return model.full_view(tx, model.get_artifact(tx, art_uuid))
+        return model.full_view(tx, model.get_artifact(tx, art_uuid), req.app.profile)
+
+    def leave(tx: Tx) -> None:  # what 0.7.2 made before qemu-img refused the bytes
+        art_uuid, _ = model.owned_or_new(tx, req.namespace, target, artifact_type, source_url, artifact_name)
+        if make_shared:
+            tx.execute('UPDATE artifacts SET shared = 1 WHERE uuid = ?', (art_uuid,))
 
     if upload_uuid:
         new_blob = str(uuid.uuid4())
-        return convert_to_blob(req.app, str(upload_uuid), new_blob, lambda tx: finish(tx, new_blob, True))
+        check = ImageCheck(open_error, leave) if req.app.profile.convert_checks_qcow2_header else None
+        try:
+            return convert_to_blob(req.app, str(upload_uuid), new_blob, lambda tx: finish(tx, new_blob, True), check)
+        except ImageRefused as refused:
+            raise ApiError(500, qemu_img_failure(refused)) from None
     with req.db.write() as tx:
         return finish(tx, str(blob_uuid), False)
+
+
+def qemu_img_failure(refused: ImageRefused) -> str:
+    """0.7.2's 500 when `qemu-img info` exits 1: the repr of oslo's ProcessExecutionError(stdout, stderr, exit
+    code, command, description)."""
+    command = f'qemu-img info --force-share {refused.path}'
+    stderr = f"qemu-img: Could not open '{refused.path}': {refused.problem}\n"
+    return f'server error: ProcessExecutionError{("", stderr, 1, command, None)!r}'
 
 
 # --- caching from a URL (the fetch itself is in jobs/fetch.py) --------------------------------------------------
@@ -278,4 +318,4 @@ def cache_url(req: Request, url: Any = None, shared: Any = False, namespace: Any
         if make_shared:
             tx.execute('UPDATE artifacts SET shared = 1 WHERE uuid = ?', (art_uuid,))
         queue_fetch(tx, req.config, art_uuid, url, target)
-        return model.full_view(tx, model.get_artifact(tx, art_uuid))
+        return model.full_view(tx, model.get_artifact(tx, art_uuid), req.app.profile)

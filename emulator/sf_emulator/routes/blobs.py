@@ -6,7 +6,8 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sf_emulator.db import Tx
-from sf_emulator.errors import bad_request, not_found
+from sf_emulator.errors import ApiError, bad_request, not_found
+from sf_emulator.http.body import DropConnection
 from sf_emulator.http.responses import FileResponse
 from sf_emulator.http.router import route
 from sf_emulator.jobs.blob_files import queue_hash
@@ -18,8 +19,9 @@ if TYPE_CHECKING:
     from sf_emulator.http.request import Request
 
 
-def _view(req: Request, tx: Tx, row: Any) -> dict[str, Any]:
-    return blob_view(tx, row, show_locations=req.is_admin, node=req.config['node_name'])
+def _view(req: Request, tx: Tx, row: Any, listing: bool = False) -> dict[str, Any]:
+    return blob_view(tx, row, req.app.profile, show_locations=req.is_admin, node=req.config['node_name'],
+                     listing=listing)
 
 
 def _existing(tx: Tx, blob_uuid: str) -> Any:
@@ -45,7 +47,7 @@ def list_blobs(req: Request, node: Any = None) -> list[dict[str, Any]]:
         rows = tx.all("SELECT * FROM blobs WHERE state IN ('initial', 'created', 'error') ORDER BY created")
         if node and node != req.config['node_name']:
             return []
-        return [_view(req, tx, r) for r in rows]
+        return [_view(req, tx, r, listing=True) for r in rows]
 
 
 @route('GET', '/blobs/<blob_uuid>')
@@ -54,10 +56,29 @@ def get_one(req: Request, blob_uuid: str) -> dict[str, Any]:
         return _view(req, tx, _existing(tx, blob_uuid))
 
 
+# webargs refuses a query offset that is no integer with a 422, which 0.7.2's wrapper turns into this 500.
+BAD_OFFSET = "server error: <UnprocessableEntity '422: Unprocessable Entity'>"
+
+
+def _streamed_offset(req: Request) -> int:
+    """0.7.2's offset: from the query only (a body offset is overwritten by the query's default 0). Negative: its
+    seek fails inside the stream before any header is sent, and gunicorn drops the connection unanswered."""
+    try:
+        start = int(req.query.get('offset', '0'))
+    except ValueError:
+        raise ApiError(500, BAD_OFFSET) from None
+    if start < 0:
+        raise DropConnection()
+    return start
+
+
 @route('GET', '/blobs/<blob_uuid>/data')
 def get_data(req: Request, blob_uuid: str, offset: Any = 0, limit: Any = 0) -> FileResponse:
-    start = _non_negative(offset, 'offset')
-    most = _non_negative(limit, 'limit')
+    """The bytes from `offset`, at most `limit` of them (0: all); where the profile streams (0.7.2), chunked
+    `text/plain; charset=utf-8` without a length, and `limit` is not read."""
+    streamed = req.app.profile.blob_data_streamed
+    start = _streamed_offset(req) if streamed else _non_negative(offset, 'offset')
+    most = 0 if streamed else _non_negative(limit, 'limit')
     with req.db.read() as tx:
         row = get_blob(tx, blob_uuid)
     if row is None or row['state'] != 'created':
@@ -71,13 +92,15 @@ def get_data(req: Request, blob_uuid: str, offset: Any = 0, limit: Any = 0) -> F
     length = size - start
     if most:
         length = min(length, most)
+    if streamed:
+        return FileResponse(path, start, length, 'text/plain; charset=utf-8', chunked=True)
     return FileResponse(path, start, length)
 
 
 @route('GET', '/blobs/<blob_uuid>/events')
 def get_events(req: Request, blob_uuid: str, event_type: Any = None, limit: Any = None) -> list[dict[str, Any]]:
     with req.db.read() as tx:
-        return list_events(tx, 'blob', blob_uuid, event_type, limit)
+        return list_events(tx, req.app.profile, 'blob', blob_uuid, event_type, limit)
 
 
 @route('GET', '/blobs/<blob_uuid>/checksum/<algorithm>')

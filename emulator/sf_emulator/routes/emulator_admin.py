@@ -65,6 +65,7 @@ def set_config(req: Request, **values: Any) -> dict[str, Any]:
 def get_info(req: Request) -> dict[str, Any]:
     return {
         'data_dir': str(req.app.data_dir),
+        'server_profile': req.app.profile.name,
         'settings': {name: s.help for name, s in config_module.settings().items()},
         'job_kinds': job_kinds(),
         'routes': [f'{r.method} {r.pattern}' for r in ROUTER.routes],

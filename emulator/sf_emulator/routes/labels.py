@@ -8,6 +8,7 @@ from sf_emulator.db import Tx
 from sf_emulator.errors import bad_request, not_found
 from sf_emulator.http.router import route
 from sf_emulator.models import artifacts as model
+from sf_emulator.models import max_versions as max_versions_rules
 from sf_emulator.models.blobs import get_blob
 from sf_emulator.models.namespaces import get_namespace
 
@@ -52,11 +53,15 @@ def _find(tx: Tx, caller: str, label_name: str, *, write: bool) -> Any:
 
 @route('POST', '/label/<path:label_name>')
 def update(req: Request, label_name: str, blob_uuid: Any = None, max_versions: Any = None) -> dict[str, Any]:
+    """Point a label at a blob. `max_versions` applies to a new label, and to an existing one where the profile
+    says so; an unchecked profile answers a bad value's 400 after making the label (0.7.2 leaves it `initial`)."""
+    profile = req.app.profile
     namespace, label = split_label(req.namespace, label_name)
-    limit = model.validate_max_versions(max_versions)
+    limit, failure = max_versions_rules.for_new_artifact(profile, max_versions)
     if not blob_uuid or not isinstance(blob_uuid, str):
         raise bad_request('no blob_uuid specified')
     target = namespace or req.namespace
+    resize = max_versions is not None and not profile.label_max_versions_at_create_only
     with req.db.write() as tx:
         if get_namespace(tx, target) is None:
             raise not_found('namespace not found')
@@ -65,19 +70,26 @@ def update(req: Request, label_name: str, blob_uuid: Any = None, max_versions: A
             raise not_found('blob not found')  # checked before a label is created: nothing is left behind
         art_uuid, created = model.owned_or_new(tx, req.namespace, target, 'label', label_url(target, label),
                                                label_name, max_versions=limit)
-        if not created and max_versions is not None:
-            tx.execute('UPDATE artifacts SET max_versions = ? WHERE uuid = ?', (limit, art_uuid))
-        model.add_version(tx, req.config, art_uuid, blob_uuid)
-        if not created and max_versions is not None:
-            model.trim_versions(tx, req.config, art_uuid)
-        tx.execute("UPDATE artifacts SET state = 'created', error_message = NULL WHERE uuid = ?", (art_uuid,))
-        return model.full_view(tx, model.get_artifact(tx, art_uuid), with_instances=False)
+        if created and failure is not None:
+            answer: dict[str, Any] | None = None  # the label stays, `initial`, once this commits
+        else:
+            if not created and resize:
+                tx.execute('UPDATE artifacts SET max_versions = ? WHERE uuid = ?', (limit, art_uuid))
+            model.add_version(tx, req.config, art_uuid, blob_uuid)
+            if not created and resize:
+                model.trim_versions(tx, req.config, art_uuid)
+            tx.execute("UPDATE artifacts SET state = 'created', error_message = NULL WHERE uuid = ?", (art_uuid,))
+            answer = model.full_view(tx, model.get_artifact(tx, art_uuid), profile, with_instances=False)
+    if answer is None:
+        assert failure is not None
+        raise failure
+    return answer
 
 
 @route('GET', '/label/<path:label_name>')
 def get_one(req: Request, label_name: str) -> dict[str, Any]:
     with req.db.read() as tx:
-        return model.full_view(tx, _find(tx, req.namespace, label_name, write=False))
+        return model.full_view(tx, _find(tx, req.namespace, label_name, write=False), req.app.profile)
 
 
 @route('DELETE', '/label/<path:label_name>')
@@ -85,4 +97,4 @@ def delete(req: Request, label_name: str) -> dict[str, Any]:
     with req.db.write() as tx:
         row = _find(tx, req.namespace, label_name, write=True)
         model.delete_artifact(tx, row['uuid'])
-        return model.full_view(tx, model.get_artifact(tx, row['uuid']))
+        return model.full_view(tx, model.get_artifact(tx, row['uuid']), req.app.profile)

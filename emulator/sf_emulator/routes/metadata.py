@@ -19,9 +19,12 @@ from sf_emulator.models import metadata
 if TYPE_CHECKING:
     from sf_emulator.db import Tx
     from sf_emulator.http.request import Request
+    from sf_emulator.profiles import ServerProfile
 
 # find(req, tx, ref, **extra) -> the object's key in its table, or raise the noun's ApiError (404, ...).
 Finder = Callable[..., str]
+# check(profile, key, value): raise the noun's ApiError for a value its rules refuse.
+Checker = Callable[['ServerProfile', Any, Any], None]
 _SEGMENT = re.compile(r'<(?:\w+:)?(\w+)>')
 
 
@@ -33,11 +36,14 @@ def metadata_routes(
     extra: tuple[str, ...] = (),
     name: str = 'metadata',
     missing_key: str = 'metadata key not found',
+    check: Checker | None = None,
 ) -> None:
     """Register the four metadata routes of the objects at `path` ('/networks/<network_ref>': it ends with the
     object's reference). `extra`: optional API parameters that `find` takes besides the reference (artifacts:
     `namespace`). `name`: the handlers are get_<name>, post_<name>, put_<name> and delete_<name>, a name the 400
     for an unexpected body key shows. `missing_key`: the 404 message of DELETE for a key that is not there.
+    `check(profile, key, value)`: the noun's own rules for a value (instances: tags and affinity), after the common
+    ones.
     """
     if not path.endswith('>'):
         raise ValueError(f'{path} does not end with the object reference')
@@ -51,12 +57,17 @@ def metadata_routes(
             return metadata.get_all(tx, table, lookup(req, tx, params))
 
     def set_one(req: Request, **params: Any) -> None:
+        profile = req.app.profile
         with req.db.write() as tx:
-            metadata.set_item(tx, table, lookup(req, tx, params), params.get('key'), params.get('value'))
+            ident = lookup(req, tx, params)
+            metadata.check_item(profile, params.get('key'), params.get('value'))
+            if check is not None:
+                check(profile, params.get('key'), params.get('value'))
+            metadata.set_item(tx, profile, table, ident, params.get('key'), params.get('value'))
 
     def delete_one(req: Request, **params: Any) -> None:
         with req.db.write() as tx:
-            metadata.delete_item(tx, table, lookup(req, tx, params), params['key'], missing_key)
+            metadata.delete_item(tx, req.app.profile, table, lookup(req, tx, params), params['key'], missing_key)
 
     _register('GET', f'{path}/metadata', get_all, f'get_{name}', [ref, *extra])
     _register('POST', f'{path}/metadata', set_one, f'post_{name}', [ref, 'key', 'value', *extra])

@@ -32,7 +32,7 @@ def list_namespaces(req: Request) -> list[dict[str, Any]]:
     with req.db.read() as tx:
         rows = tx.all("SELECT * FROM namespaces WHERE state = 'created' ORDER BY name")
         visible = [r for r in rows if req.is_admin or r['name'] == req.namespace or req.namespace in trusted_by(r)]
-        return [namespace_view(tx, r) for r in visible]
+        return [namespace_view(tx, req.app.profile, r) for r in visible]
 
 
 @route('POST', '/auth/namespaces', admin=True)
@@ -52,13 +52,13 @@ def create(req: Request, namespace: Any = None, key_name: Any = None, key: Any =
         create_namespace(tx, namespace)
         if key_name is not None:
             set_key(tx, namespace, key_name, key)
-        return namespace_view(tx, get_namespace(tx, namespace))
+        return namespace_view(tx, req.app.profile, get_namespace(tx, namespace))
 
 
 @route('GET', '/auth/namespaces/<namespace>')
 def get_one(req: Request, namespace: str) -> dict[str, Any]:
     with req.db.read() as tx:
-        return namespace_view(tx, require_visible_namespace(tx, namespace, req.namespace))
+        return namespace_view(tx, req.app.profile, require_visible_namespace(tx, namespace, req.namespace))
 
 
 @route('DELETE', '/auth/namespaces/<namespace>', admin=True)
@@ -135,7 +135,7 @@ def add_trust(req: Request, namespace: str, external_namespace: Any = None) -> d
         if external_namespace not in trust:
             trust.append(external_namespace)
             tx.execute('UPDATE namespaces SET trust = ? WHERE name = ?', (dumps(trust), namespace))
-        return namespace_view(tx, get_namespace(tx, namespace))
+        return namespace_view(tx, req.app.profile, get_namespace(tx, namespace))
 
 
 @route('DELETE', '/auth/namespaces/<namespace>/trust/<external_namespace>')
@@ -146,7 +146,7 @@ def remove_trust(req: Request, namespace: str, external_namespace: str) -> dict[
         if external_namespace != SYSTEM and external_namespace in trust:  # system can never be removed
             trust.remove(external_namespace)
             tx.execute('UPDATE namespaces SET trust = ? WHERE name = ?', (dumps(trust), namespace))
-        return namespace_view(tx, get_namespace(tx, namespace))
+        return namespace_view(tx, req.app.profile, get_namespace(tx, namespace))
 
 
 def _visible_namespace(req: Request, tx: Tx, namespace: str) -> str:

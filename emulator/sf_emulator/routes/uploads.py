@@ -16,14 +16,14 @@ if TYPE_CHECKING:
 
 
 def _upload_view(req: Request, row: Any) -> dict[str, Any]:
-    return {
+    return req.app.profile.view('upload', {
         'uuid': row['uuid'],
         'state': 'created',
         'metadata': {},
         'version': 5,
         'node': req.config['node_name'],
         'created_at': row['created_at'],
-    }
+    })
 
 
 def _existing(req: Request, upload_uuid: str) -> Any:
