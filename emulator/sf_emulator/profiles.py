@@ -77,6 +77,8 @@ class ServerProfile:
     max_versions_checked: bool  # max_versions a non-negative integer (False: any integer, as given, trims)
     label_max_versions_at_create_only: bool  # POST /label max_versions ignored for an existing label
     artifact_listing_filters_by_node: bool  # GET /artifacts `node` keeps artifacts whose newest blob is there
+    failed_refetch_keeps_versions: bool  # a failed fetch of an artifact with versions leaves its state as it was
+    #   and only says so in an event (False: the artifact turns to `error`)
     # --- snapshots -----------------------------------------------------------------------------------------------
     snapshot_checksums_deferred: bool  # disk snapshot blobs get their sha512 from the checksum pass, not at once
     nvram_snapshot_skips_unchanged: bool  # an NVRAM equal to its newest version adds no version (False: forced)
@@ -188,6 +190,7 @@ LATEST = ServerProfile(
     nvram_snapshot_skips_unchanged=False,
     snapshot_failure_deletes_instance=False,
     thin_snapshot_needs_base=False,
+    failed_refetch_keeps_versions=False,
 )
 
 # --- 0.7.2 -----------------------------------------------------------------------------------------------------
@@ -362,6 +365,7 @@ V0_7_2 = ServerProfile(
     nvram_snapshot_skips_unchanged=True,
     snapshot_failure_deletes_instance=True,
     thin_snapshot_needs_base=True,
+    failed_refetch_keeps_versions=True,
 )
 
 PROFILES: Mapping[str, ServerProfile] = _frozen({p.name: p for p in (V0_7_2, LATEST)})

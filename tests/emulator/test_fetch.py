@@ -90,6 +90,29 @@ def test_fetch_failure_sets_error(fetching: tuple[Api, Path, str]) -> None:
     assert wait_for(api, refused['uuid'])['state'] == 'error'
 
 
+@pytest.mark.parametrize('profile', [pytest.param('0.7.2', marks=pytest.mark.server_profile('0.7.2')),
+                                     pytest.param('latest', marks=pytest.mark.server_profile('latest'))])
+def test_a_failed_refetch_of_an_image_it_has(fetching: tuple[Api, Path, str], profile: str) -> None:
+    """0.7.2 keeps the cached version and says so only in an event; newer servers turn the artifact to error."""
+    api, root, base = fetching
+    (root / 'gone.qcow2').write_bytes(os.urandom(1000))
+    art = api.ok('POST', '/artifacts', {'url': base + 'gone.qcow2'})
+    assert wait_for(api, art['uuid'])['state'] == 'created'
+    (root / 'gone.qcow2').unlink()
+    api.ok('POST', '/artifacts', {'url': base + 'gone.qcow2'})
+    deadline = time.monotonic() + 15
+    messages: list[str] = []
+    while time.monotonic() < deadline and not any('failed' in m for m in messages):
+        messages = [e['message'] for e in api.ok('GET', f'/artifacts/{art["uuid"]}/events')]
+        time.sleep(0.05)
+    view = api.ok('GET', f'/artifacts/{art["uuid"]}')
+    if profile == '0.7.2':
+        assert 'updating image failed, using already cached version' in messages and view['state'] == 'created'
+    else:
+        assert 'artifact fetch failed' in messages and view['state'] == 'error'
+    assert view['index'] == 1
+
+
 def test_shorthands_resolve_through_the_image_base_url(fetching: tuple[Api, Path, str]) -> None:
     api, root, _ = fetching
     (root / 'debian:12').mkdir()

@@ -200,9 +200,14 @@ def _fail(app: Runtime, artifact_uuid: str, op_uuid: str | None, message: str) -
     with app.db.write() as tx:
         art = model.get_artifact(tx, artifact_uuid)
         if art is not None and art['state'] != 'deleted':
-            model.set_state(tx, artifact_uuid, 'error', message)
-            add_event(tx, 'artifact', artifact_uuid, 'artifact fetch failed', event_type='status',
-                      extra={'error': message})
+            if app.profile.failed_refetch_keeps_versions and model.versions(tx, artifact_uuid):
+                # 0.7.2 takes a failure to update an image it has as transient: the cached version stays.
+                add_event(tx, 'artifact', artifact_uuid, 'updating image failed, using already cached version',
+                          extra={'message': message})
+            else:
+                model.set_state(tx, artifact_uuid, 'error', message)
+                add_event(tx, 'artifact', artifact_uuid, 'artifact fetch failed', event_type='status',
+                          extra={'error': message})
         if op_uuid:
             HOOKS.cluster_ops.set_state(tx, op_uuid, 'error')
 
