@@ -4,16 +4,17 @@
 
 - A new URL, or one whose last fetch failed: ask the cluster to fetch it, and wait for *that* fetch (its own
   cluster operation), never for an outcome left by an earlier one: a URL fixed after a 404 then succeeds.
-- A URL fetched before: ask the cluster to check it; a new version means the content changed.
+- A URL fetched before: ask the cluster to check it; a new version means the content changed. A server without
+  cluster operations (0.7.2) keeps such an artifact `created` while it checks, so the end of that fetch is read
+  from the artifact's events (`artifact fetch complete`, or a failure that keeps the cached version).
 - Check mode cannot fetch, so it asks the URL itself (HEAD) whether the content changed since the newest version
   was fetched, and says in `url_check` when the answer does not tell.
 """
 
 from __future__ import annotations
 
-import time
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
 from ._models import Artifact
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 OP_TYPE = 'artifact_fetch_op'
 TERMINAL_OPS = ('complete', 'error', 'abort', 'deleted')
 POLL_CAP = 2.0  # seconds between polls at most
+# The events a fetch of an artifact that already has versions ends with, on servers without cluster operations.
+FETCH_DONE = 'artifact fetch complete'
+FETCH_FAILED = ('updating image failed, using already cached version', 'artifact fetch failed')
+EVENTS_READ = 50
 
 
 class UrlPublish:
@@ -139,6 +144,7 @@ class UrlPublish:
         self.pub.lock_artifact()
         before = self.pub.before
         previous_op = before.artifact.op_uuid if before.artifact else None
+        mark = self._events_mark(before.artifact)
         answer = self.api.cache_url(self.url, namespace=request.target, shared=bool(request.shared))
         run.artifact, run.created = answer, before.artifact is None
         if not request.wait:
@@ -148,11 +154,10 @@ class UrlPublish:
                                                                        if answer.op_uuid else '')
                            + '; not waiting, so whether the content changed is not known yet')
             return
-        final = self.wait(answer, previous_op, before)
+        final, failure = self.wait(answer, previous_op, before, mark)
         run.artifact = final
-        if final.state == 'error':
-            raise SfServerError(f'the cluster could not fetch {self.url}: '
-                                f'{final.error_message or "the server gave no reason"}',
+        if failure is not None:
+            raise SfServerError(f'the cluster could not fetch {self.url}: {failure}',
                                 hint='fix the URL (or make it reachable from the cluster) and run the task again')
         now = current_of(self.api, final)
         new = [v for v in now.versions if v.index not in before.indexes]
@@ -172,34 +177,76 @@ class UrlPublish:
         if expected and now.newest and now.newest.sha512 != expected:
             raise SfInvalidInput(f'{self.url} has sha512 {now.newest.sha512}, not the expected {expected}')
 
-    def wait(self, answer: Artifact, previous_op: Optional[str], before: Current) -> Artifact:
+    def wait(self, answer: Artifact, previous_op: Optional[str], before: Current, mark: Optional[float] = None
+             ) -> Tuple[Artifact, Optional[str]]:
         """Wait for the fetch this run asked for: its own cluster operation when the server reports one, else the
-        artifact's state. An error state left by an earlier fetch is not this fetch's answer."""
+        artifact (and, for one fetched before, its events). An error state left by an earlier fetch is not this
+        fetch's answer. Returns the artifact and why the fetch failed (None when it did not)."""
         op = answer.op_uuid if answer.op_uuid and answer.op_uuid != previous_op else None
         watch_op = op is not None and self.api.features.cluster_operations
-        deadline = time.monotonic() + self.request.wait_timeout
         previous = before.artifact
-        attempt = 0
-        while True:
-            attempt += 1
+        seen: Dict[str, str] = {'now': 'asked'}
+
+        def done() -> Optional[Tuple[Artifact, Optional[str]]]:
             if watch_op:
                 try:
                     state = self.api.get_operation(OP_TYPE, op or '').state
                 except SfNotFound:
                     state = 'complete'  # finished operations are removed after a while
-                if state in TERMINAL_OPS:
-                    return self.api.get_artifact(answer.uuid)
-                described = f'operation {op} {state}'
-            else:
-                artifact = self.api.get_artifact(answer.uuid)
-                if self._settled(artifact, previous):
-                    return artifact
-                described = f'artifact {artifact.state}'
-            if time.monotonic() > deadline:
-                raise SfTimeout(f'the cluster did not finish fetching {self.url} within '
-                                f'{self.request.wait_timeout:.0f}s ({described})',
-                                hint='raise wait_timeout, or set wait: false and check later')
-            self.api.transport.pause(attempt, f'waiting for the fetch of {self.url} ({described})', cap=POLL_CAP)
+                seen['now'] = f'operation {op} {state}'
+                if state not in TERMINAL_OPS:
+                    return None
+                return _with_failure(self.api.get_artifact(answer.uuid))
+            artifact = self.api.get_artifact(answer.uuid)
+            seen['now'] = f'artifact {artifact.state}'
+            if mark is None:  # a new artifact, or a server with operations that gave none: its state tells
+                return _with_failure(artifact) if self._settled(artifact, previous) else None
+            return self._refetched(artifact, before, mark)
+
+        try:
+            return self.api.wait_until(done, self.request.wait_timeout, f'the cluster fetched {self.url}',
+                                       cap=POLL_CAP)
+        except SfTimeout:
+            raise SfTimeout(f'the cluster did not finish fetching {self.url} within '
+                            f'{self.request.wait_timeout:.0f}s ({seen["now"]})',
+                            hint='raise wait_timeout, or set wait: false and check later') from None
+
+    def _events_mark(self, artifact: Optional[Artifact]) -> Optional[float]:
+        """Without cluster operations, the newest event of an artifact fetched before, so that only the events of
+        this run's fetch count (timestamps are the server's own, so clocks need not agree)."""
+        if artifact is None or not artifact.blobs or self.api.features.cluster_operations:
+            return None
+        try:
+            events = self.api.artifact_events(artifact.uuid, EVENTS_READ, owner=artifact.namespace)
+        except SfError:
+            return None
+        return max((float(e.get('timestamp') or 0) for e in events), default=0.0)
+
+    def _refetched(self, artifact: Artifact, before: Current, mark: float) -> Optional[Tuple[Artifact, Optional[str]]]:
+        """A fetch of an artifact that has versions, on a server that keeps it `created` meanwhile: done when a
+        new version appears, or its events say the fetch ended (0.7.2 keeps the cached version on a failure and
+        only says so in an event), or it turned to a new error."""
+        if any(index not in before.indexes for index in artifact.blobs):
+            return artifact, None
+        try:
+            events = self.api.artifact_events(artifact.uuid, EVENTS_READ, owner=artifact.namespace)
+        except SfError:
+            events = []  # unreadable now: the version and the state still tell, or the deadline does
+        for event in sorted(events, key=lambda e: float(e.get('timestamp') or 0)):
+            if float(event.get('timestamp') or 0) <= mark:
+                continue
+            message = str(event.get('message') or '')
+            if message == FETCH_DONE:
+                return artifact, None
+            if message in FETCH_FAILED:
+                extra: Dict[str, Any] = event['extra'] if isinstance(event.get('extra'), dict) else {}
+                why = extra.get('message') or extra.get('error') or 'the server gave no reason'
+                return artifact, f'{why} (the cluster keeps the versions it had)'
+        previous = before.artifact
+        if artifact.state == 'error' and (previous is None or previous.state != 'error'
+                                          or artifact.error_message != previous.error_message):
+            return _with_failure(artifact)
+        return None
 
     @staticmethod
     def _settled(artifact: Artifact, previous: Optional[Artifact]) -> bool:
@@ -212,3 +259,8 @@ class UrlPublish:
         if previous.state == 'error':
             return artifact.state != 'error' or artifact.error_message != previous.error_message
         return True
+
+
+def _with_failure(artifact: Artifact) -> Tuple[Artifact, Optional[str]]:
+    failure = (artifact.error_message or 'the server gave no reason') if artifact.state == 'error' else None
+    return artifact, failure

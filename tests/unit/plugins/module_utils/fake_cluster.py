@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from ansible_collections.shakenfist.storage.plugins.module_utils._api import SfApi
 from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
 from ansible_collections.shakenfist.storage.plugins.module_utils._errors import (
     SfCheckModeWrite,
@@ -77,6 +78,7 @@ class ArtifactRow:
     metadata: Dict[str, Any] = field(default_factory=dict)
     error_message: Optional[str] = None
     op_uuid: Optional[str] = None
+    events: List[Dict[str, Any]] = field(default_factory=list)  # besides one per version
 
 
 @dataclass
@@ -147,6 +149,8 @@ class FakeTransport:
 class FakeCluster:
     """The SfApi surface publishing uses, over an in-memory server. `writes` records every non-GET request."""
 
+    wait_until = SfApi.wait_until  # the real poller, whose pauses tick this cluster's clock
+
     def __init__(self, namespace: str = 'ci', *, trusted_by: tuple = (), timeout: float = 0.05,
                  retries: int = 2) -> None:
         self.transport = FakeTransport(self, namespace, timeout, retries)
@@ -158,6 +162,7 @@ class FakeCluster:
         self.ops: Dict[str, Fetch] = {}
         self.writes: List[tuple] = []
         self.op_polls = 0
+        self.clock_ticks = 0  # the server's event clock
         # What fetching a URL gives the cluster: bytes, or an error message; and how many pauses a fetch takes.
         self.remote: Dict[str, Any] = {}
         self.fetch_pauses = 1
@@ -322,10 +327,16 @@ class FakeCluster:
         return dict(self._row(uuid).metadata)
 
     def artifact_events(self, uuid: str, limit: int, owner: Optional[str] = None) -> List[Dict[str, Any]]:
-        """One event per version, newest first, as the server lists them."""
+        """One event per version, and the fetch events, newest first, as the server lists them."""
         row = self._row(uuid)
-        return [{'timestamp': float(index), 'type': 'audit', 'message': f'version {index} added', 'fqdn': 'sf-1',
-                 'duration': None, 'extra': {}} for index in sorted(row.versions, reverse=True)][:limit]
+        versions = [{'timestamp': float(index), 'type': 'audit', 'message': f'version {index} added', 'fqdn': 'sf-1',
+                     'duration': None, 'extra': {}} for index in row.versions]
+        return sorted(versions + row.events, key=lambda e: e['timestamp'], reverse=True)[:limit]
+
+    def _event(self, row: ArtifactRow, text: str, **extra: Any) -> None:
+        self.clock_ticks += 1
+        row.events.append({'timestamp': 1000.0 + self.clock_ticks, 'type': 'audit', 'message': text,
+                           'fqdn': 'sf-1', 'duration': None, 'extra': extra})
 
     def namespace_trusts(self, owner: str, caller: Optional[str] = None) -> bool:
         return (caller or self.namespace) in ('system', owner) or owner in self.trusted_by
@@ -486,14 +497,22 @@ class FakeCluster:
                 continue
             row = self.artifacts[op.artifact_uuid]
             content = self.remote.get(op.url)
+            # 0.7.2 (no cluster operations) keeps an artifact with versions as it is when a fetch fails, and
+            # only says so in an event; every fetch that ends well writes 'artifact fetch complete'.
+            like_0_7_2 = 'get-cluster-operations' not in self.capabilities
             if row.state == 'deleted':
                 op.state = 'complete'
             elif not isinstance(content, bytes):
-                row.state, row.error_message = 'error', content or f'fetching {op.url} failed: HTTP 404'
+                reason = content or f'fetching {op.url} failed: HTTP 404'
+                if like_0_7_2 and row.versions:
+                    self._event(row, 'updating image failed, using already cached version', message=reason)
+                else:
+                    row.state, row.error_message = 'error', reason
                 op.state = 'error'
             else:
                 self.add_version(row.uuid, self.new_blob(content, fetched_at=time.time()))
                 row.state, row.error_message = 'created', None
+                self._event(row, 'artifact fetch complete')
                 op.state = 'complete'
         if self.forget_finished_ops:
             self.ops = {uuid: op for uuid, op in self.ops.items() if op.state == 'executing'}

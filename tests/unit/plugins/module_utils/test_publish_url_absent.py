@@ -213,3 +213,40 @@ def test_another_namespaces_artifact_is_never_deleted() -> None:
     # By name, web means the caller's own (there is none): nothing to do.
     assert not publish(api, name='web', state='absent').changed
     assert api.writes == [] and api.artifacts[uuid].state == 'created'
+
+
+# A server without cluster operations (0.7.2) keeps a known URL's artifact `created` while it checks it: the end of
+# the fetch is in its events.
+def test_without_operations_a_known_url_with_the_same_content_ends_on_its_fetch_event(api: FakeCluster) -> None:
+    api.capabilities.discard('get-cluster-operations')
+    uuid = api.seed(URL, [b'same'])
+    api.remote[URL], api.fetch_pauses = b'same', 3
+    outcome = publish(api, url=URL)
+    assert not outcome.changed and steps(outcome) == [('fetch', 'unchanged')]
+    assert api.transport.pauses >= 3 and api.indexes(uuid) == [1]  # it waited for the fetch, not its answer
+
+
+def test_without_operations_a_known_url_with_new_content_gets_a_version(api: FakeCluster) -> None:
+    api.capabilities.discard('get-cluster-operations')
+    uuid = api.seed(URL, [b'old'])
+    api.remote[URL], api.fetch_pauses = b'new', 3
+    outcome = publish(api, url=URL)
+    assert outcome.changed and outcome.result['version']['index'] == 2 and api.indexes(uuid) == [1, 2]
+
+
+def test_without_operations_a_known_url_that_broke_fails_though_the_artifact_stays_created(api: FakeCluster) -> None:
+    api.capabilities.discard('get-cluster-operations')
+    uuid = api.seed(URL, [b'old'])
+    api.remote[URL] = f'fetching {URL} failed: HTTP 404'
+    failed = failing(api, url=URL)
+    assert failed.kind == 'server_error' and 'HTTP 404 (the cluster keeps the versions it had)' in str(failed)
+    assert api.artifacts[uuid].state == 'created' and api.indexes(uuid) == [1]
+
+
+def test_without_operations_events_before_the_request_do_not_end_the_wait(api: FakeCluster) -> None:
+    api.capabilities.discard('get-cluster-operations')
+    uuid = api.seed(URL, [b'same'])
+    api._event(api.artifacts[uuid], 'artifact fetch complete')  # an earlier fetch's
+    api.remote[URL], api.fetch_pauses = b'same', 4
+    publish(api, url=URL)
+    assert api.transport.pauses >= 4
