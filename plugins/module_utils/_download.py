@@ -56,6 +56,7 @@ class DownloadRequest:
     sha512: Optional[str] = None
     prefer: Optional[List[str]] = None
     block_size: int = BLOCK
+    wait_timeout: float = 600
 
 
 @dataclass
@@ -152,10 +153,30 @@ class Downloader:
             raise SfNotFound(f'{found.ref} has not been fetched into the cluster, so there is nothing to download',
                              hint='publish it first with shakenfist.storage.sf_image_publish')
         if not found.sha512 or found.size is None:
-            raise SfNotReady(f'the server does not know the sha512 and size of {found.ref} version {found.version} '
-                             f'yet, so a download could not be verified', hint='try again in a moment')
+            self._await_checksum(found)
         self.resolution = found
         return found
+
+    def _await_checksum(self, found: Resolution) -> None:
+        """A download is verified against the version's sha512, which a server may learn minutes after the blob is
+        made (0.7.2 hashes a new snapshot on its next checksum pass): wait for it, up to wait_timeout."""
+        what = f'{found.ref} version {found.version}'
+        not_ready = SfNotReady(f'the server does not know the sha512 and size of {what} yet, so a download could not '
+                               'be verified', hint='Shaken Fist 0.7.2 hashes a new snapshot within about five minutes: '
+                                                   'raise wait_timeout')
+        if self.request.wait_timeout <= 0:
+            raise not_ready
+
+        def known() -> Optional[Any]:
+            blob = self.api.get_blob(found.blob_uuid or '')
+            return blob if blob.sha512 and blob.size is not None else None
+
+        try:
+            blob = self.api.wait_until(known, self.request.wait_timeout, f'the server knows the sha512 of {what}',
+                                       cap=5.0)
+        except SfTimeout:
+            raise not_ready from None
+        found.sha512, found.size = blob.sha512, blob.size
 
     def local(self, expected_size: int) -> LocalFile:
         """The current dest; hashed only when its size could match (a 1 GiB file is not read to learn it differs)."""

@@ -66,6 +66,14 @@ options:
         killed.
     type: path
     required: true
+  wait_timeout:
+    description:
+      - Seconds to wait for the server to know the version's sha512 and size, which the download is verified
+        against. A version is hashed when it is made, except on Shaken Fist 0.7.2, which hashes a new disk
+        snapshot within about five minutes of taking it. V(0) fails at once with C(not_ready) instead.
+      - Check mode waits too (it only reads), since it compares O(dest) with that sha512.
+    type: int
+    default: 600
 notes:
   - The partial file is deliberately left behind when a download fails, so the next run does not start again.
     Delete it to throw the progress away.
@@ -166,6 +174,7 @@ class SfArtifactDownload(SfModule):
         'sha512': {'type': 'str'},
         'prefer': {'type': 'list', 'elements': 'str', 'choices': ['namespace', 'system', 'trusted', 'upstream']},
         'dest': {'type': 'path', 'required': True},
+        'wait_timeout': {'type': 'int', 'default': 600},
     }
     module_kwargs = {'add_file_common_args': True}
 
@@ -173,7 +182,8 @@ class SfArtifactDownload(SfModule):
         params = self.params
         self.activity = f'download {params["ref"]!r} to {params["dest"]}'
         request = DownloadRequest(ref=params['ref'], dest=params['dest'], version=params['version'],
-                                  sha512=params['sha512'], prefer=params['prefer'])
+                                  sha512=params['sha512'], prefer=params['prefer'],
+                                  wait_timeout=params['wait_timeout'])
         downloader = Downloader(self.api, self.resolver, request, retries=self._require_client().settings.retries)
         self.apply(downloader.plan())
         self.file_attributes(downloader.dest)
