@@ -62,6 +62,9 @@ def run_target(backend: Backend, file_server: tuple[str, Path], tmp_path: Path) 
         url, www = file_server
         variables = {
             'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key,
+            # Which server the backend answers as: the emulator's profile (0.7.2 unless SF_EMULATOR_PROFILE says
+            # otherwise), or the real 0.7.2.
+            'sf_server_profile': os.environ.get('SF_EMULATOR_PROFILE', '0.7.2') if backend.is_emulator else '0.7.2',
             'sf_system_key': backend.system_key, 'sf_backend': backend.kind, 'sf_prefix': f'it{secrets.token_hex(3)}',
             'sf_workdir': str(tmp_path), 'sf_www_url': url, 'sf_www_dir': str(www),
             # Emulator targets may look at the bytes it stores (instance disks, blobs) to check what a user sees.
