@@ -219,7 +219,7 @@ class UrlPublish:
         try:
             events = self.api.artifact_events(artifact.uuid, EVENTS_READ, owner=artifact.namespace)
         except SfError:
-            return None
+            return None  # events out of reach: the artifact's state is all there is to follow
         return max((float(e.get('timestamp') or 0) for e in events), default=0.0)
 
     def _refetched(self, artifact: Artifact, before: Current, mark: float) -> Optional[Tuple[Artifact, Optional[str]]]:
