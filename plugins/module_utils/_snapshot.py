@@ -99,8 +99,9 @@ class Snapshotter:
             raise SfInvalidInput('wait_timeout must be a positive number of seconds')
         request.metadata = check_metadata(request.metadata, request.metadata_mode)
         devices = request.devices
-        if isinstance(devices, str) and devices != 'all':
-            raise SfInvalidInput(f"devices must be a list of device names or 'all', got {devices!r}")
+        if devices is not None and devices != 'all' and not (
+                isinstance(devices, list) and devices and all(isinstance(d, str) and d for d in devices)):
+            raise SfInvalidInput(f"devices must be 'all' or a non-empty list of device names, got {devices!r}")
         if request.state == 'absent':
             if request.metadata is not None:
                 raise SfInvalidInput('metadata is only used with state: present')

@@ -125,6 +125,10 @@ def test_older_than_and_both_rules() -> None:
     ({'name': 'x', 'label': 'web', 'wait': False}, 'label needs wait'),
     ({'state': 'absent'}, 'state absent deletes a named snapshot set'),
     ({'force': True, 'wait_timeout': 0}, 'wait_timeout must be a positive'),
+    ({'force': True, 'devices': []}, "devices must be 'all' or a non-empty list"),
+    ({'force': True, 'devices': 123}, "devices must be 'all' or a non-empty list"),
+    ({'force': True, 'devices': 'vda'}, "devices must be 'all' or a non-empty list"),
+    ({'force': True, 'devices': ['vda', '']}, "devices must be 'all' or a non-empty list"),
 ])
 def test_bad_input_is_refused_before_anything_is_read(request_options: dict[str, Any], message: str) -> None:
     with pytest.raises(errors.SfInvalidInput, match=message):
