@@ -126,7 +126,8 @@ def summary(results: dict[str, Any], requests: int, seconds: float) -> str:
     ]
     lines = ['What happened']
     for number, step in enumerate(steps, 1):
-        lines += textwrap.wrap(step, WIDTH, initial_indent=f'  {number}. ', subsequent_indent='     ')
+        lines += textwrap.wrap(step, WIDTH, initial_indent=f'  {number}. ', subsequent_indent='     ',
+                               break_on_hyphens=False)  # never inside a UUID
     lines += [f'  ({requests} API requests in {seconds:.0f} s.)', '', 'Words used']
     width = max(len(term) for term, _ in GLOSSARY)
     for term, meaning in GLOSSARY:
