@@ -377,11 +377,6 @@ class SfApi:
     def delete_instance(self, uuid: str) -> None:
         self._write('DELETE', '/instances/{}', uuid)
 
-    def delete_instances(self, namespace: str) -> List[str]:
-        """Delete every instance of a namespace (queued); the UUIDs queued."""
-        return self._write('DELETE', '/instances', json={'confirm': True, 'namespace': namespace},
-                           parse=strings)
-
     # Networks
     def list_networks(self, all_states: bool = False) -> List[Network]:
         return self._read('/networks', json={'all': all_states}, parse=many(Network))
@@ -390,16 +385,7 @@ class SfApi:
         # 202 with an operation handle on newer servers, 200 with the view on older ones: either way it is queued.
         self._write('DELETE', '/networks/{}', uuid)
 
-    def delete_networks(self, namespace: str, clean_wait: bool = True) -> Any:
-        """Delete every network of a namespace; with clean_wait the server waits for their interfaces to go."""
-        return self._write('DELETE', '/networks', json={'confirm': True, 'namespace': namespace,
-                                                        'clean_wait': clean_wait})
-
-    # Bulk artifacts and namespaces
-    def delete_artifacts(self, namespace: str) -> List[str]:
-        """Delete every artifact a namespace owns (shared ones included: never use it on system)."""
-        return self._write('DELETE', '/artifacts', json={'confirm': True, 'namespace': namespace}, parse=strings)
-
+    # Namespaces
     def delete_namespace(self, name: str) -> None:
         self._write('DELETE', '/auth/namespaces/{}', name)
 

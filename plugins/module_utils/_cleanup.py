@@ -3,9 +3,10 @@
 """Cleaning a namespace as a Plan: instances, then networks, then the artifacts it owns, then the namespace.
 
 Everything is read first and every keep filter applied, so the plan (check mode) is exactly what a real run
-deletes. The server's bulk routes are used when nothing of that kind is kept (one request for the lot); otherwise
-objects are deleted one by one, `concurrency` at a time. Pending objects are polled together, one listing per
-round, with the shared backoff. Shared artifacts are never deleted, nor anything another namespace owns.
+deletes: objects are deleted by UUID, `concurrency` at a time, never through the server's bulk routes, which would
+also take what appeared after the plan was read (and, asked for system, every namespace's instances and
+networks). Pending objects are polled together, one listing per round, with the shared backoff. Shared artifacts
+are never deleted, nor anything another namespace owns.
 See docs/cleanup.md.
 """
 
@@ -141,7 +142,7 @@ class Cleaner:
         plan.before = self._view(survey, before=True)
         for kind in RESOURCES:
             if survey.doomed[kind]:
-                self._add_deletes(plan, kind, survey.doomed[kind], bulk=not survey.kept_of(kind))
+                self._add_deletes(plan, kind, survey.doomed[kind])
         for thing, reason in survey.kept:
             plan.note(f'keep {thing.kind} {thing.name or thing.uuid}: {reason}', kind='keep')
         if request.delete_namespace:
@@ -292,34 +293,16 @@ class Cleaner:
         return None
 
     # The steps
-    def _add_deletes(self, plan: Plan, kind: str, doomed: List[Thing], bulk: bool) -> None:
+    def _add_deletes(self, plan: Plan, kind: str, doomed: List[Thing]) -> None:
         names = ', '.join(t.name or t.uuid for t in doomed[:5]) + (f' and {len(doomed) - 5} more'
                                                                    if len(doomed) > 5 else '')
-        # Bulk routes delete everything of a kind in the namespace: only when nothing of that kind is kept, and never
-        # for system: asked for namespace system, 0.7.2's instance and network routes take every namespace's, and
-        # the artifact route takes shared artifacts too.
-        bulk = bulk and self.request.target != 'system'
-        how = 'in one request' if bulk else f'{min(self.request.concurrency, len(doomed))} at a time'
-        plan.add(f'delete_{kind}', f'delete {len(doomed)} {kind} ({names}), {how}',
-                 lambda step: self._delete(step, kind, doomed, bulk))
+        plan.add(f'delete_{kind}', f'delete {len(doomed)} {kind} ({names}), '
+                                   f'{min(self.request.concurrency, len(doomed))} at a time',
+                 lambda step: self._delete(step, kind, doomed))
 
-    def _delete(self, step: Step, kind: str, doomed: List[Thing], bulk: bool) -> None:
+    def _delete(self, step: Step, kind: str, doomed: List[Thing]) -> None:
         started = time.monotonic()
-        target = self.request.target
-        if bulk:
-            try:
-                self._bulk(kind, target)
-            except SfError as exc:
-                if not outcome_unknown(exc) and not isinstance(exc, SfForbidden):
-                    raise
-                # A lost or error answer (the server may have done it all), or networks refused while in use:
-                # what is still there is deleted one by one (artifacts) or asked again by the wait below.
-                if kind == 'artifacts':
-                    self._singles(kind, self._artifacts_left(doomed))
-                else:
-                    self.unsure.update({t.uuid: str(exc) for t in doomed})
-        else:
-            self._singles(kind, doomed)
+        self._singles(kind, doomed)
         if self.request.wait and kind != 'artifacts':
             self._wait_gone(kind, doomed)
         self.timings[kind] = round(time.monotonic() - started, 3)
@@ -335,19 +318,6 @@ class Cleaner:
                 f'{f["name"] or f["uuid"]}: {f["reason"]}' for f in failed[:5]) + (
                 f' and {len(failed) - 5} more' if len(failed) > 5 else ''),
                 detail={'failed': failed}, hint='see failed in the result; run the task again to retry them')
-
-    def _bulk(self, kind: str, target: str) -> None:
-        if kind == 'instances':
-            self.api.delete_instances(target)
-        elif kind == 'networks':
-            self.api.delete_networks(target, clean_wait=True)
-        else:
-            self.api.delete_artifacts(target)
-
-    def _artifacts_left(self, doomed: List[Thing]) -> List[Thing]:
-        """After a bulk delete whose outcome is unknown: the doomed artifacts a fresh listing still shows."""
-        present = {artifact.uuid for artifact in self.api.index(refresh=True) if artifact.state != 'deleted'}
-        return [t for t in doomed if t.uuid in present]
 
     def _singles(self, kind: str, doomed: List[Thing]) -> None:
         if not doomed:

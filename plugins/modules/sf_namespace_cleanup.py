@@ -18,8 +18,9 @@ description:
     happened.
   - Never deletes another namespace's artifacts (shared ones it can see included), nor a shared artifact, even
     when cleaning C(system) with O(allow_system).
-  - Uses the server's bulk routes when nothing of a kind is kept, and otherwise deletes one by one, O(concurrency)
-    at a time. Pending objects are polled together, one listing per round, with backoff.
+  - Deletes exactly what the plan lists, by UUID, O(concurrency) at a time, never through the server's bulk
+    routes (which would also take what appeared after the plan was read). Pending objects are polled together,
+    one listing per round, with backoff.
   - A delete answered with an error is checked by reading the state again (some servers answer 500 after
     deleting). A network still in use is asked again once its instances are gone. A partial failure says exactly
     what is left and why. See C(docs/cleanup.md).

@@ -2,14 +2,14 @@
 
 It keeps the server's rules that matter to a cleanup: an instance or network asked to go is deleted later (after
 `delete_ticks` pauses of the client; the state does not change before), a network is deleted only once no live
-instance is on it, the bulk routes take everything a namespace owns (shared artifacts included), a namespace with
-live instances or networks cannot be deleted, and a tenant sees and deletes only its own namespace's objects.
+instance is on it, a namespace with live instances or networks cannot be deleted, and a tenant sees and deletes
+only its own namespace's objects. (The cleanup never uses the server's bulk routes, so this fake has none.)
 
-Tests inject behaviour per call name (`delete_instance`, `delete_instances`, `delete_network`, `delete_networks`,
-`delete_artifact`, `delete_artifacts`): `faults[call]` is a list of modes used one per call, `'after'` (do the work,
-then answer 500) or `'before'` (answer 500 without doing it). `refuse_busy` makes network deletes refuse (403) a
-network with a live instance instead of waiting for it, as servers without `clean_wait` do. Every write records
-(call, argument, live instances, live networks) at the moment it was sent, so tests can check the order.
+Tests inject behaviour per call name (`delete_instance`, `delete_network`, `delete_artifact`): `faults[call]` is a
+list of modes used one per call, `'after'` (do the work, then answer 500) or `'before'` (answer 500 without doing
+it). `refuse_busy` makes network deletes refuse (403) a network with a live instance instead of waiting for it.
+Every write records (call, argument, live instances, live networks) at the moment it was sent, so tests can check
+the order.
 """
 
 from __future__ import annotations
@@ -150,16 +150,6 @@ class FakeTenancy(FakeCluster):
             self._ask(thing)
         self._do('delete_instance', uuid, work)
 
-    def delete_instances(self, namespace: str) -> List[str]:
-        def work() -> List[str]:
-            self._own(namespace)
-            # As 0.7.2 does: namespace system means every namespace (the namespace filter lets system see all).
-            doomed = self.live(self.instances, None if namespace == 'system' else namespace)
-            for thing in doomed:
-                self._ask(thing)
-            return [t.uuid for t in doomed]
-        return self._do('delete_instances', namespace, work)  # type: ignore[no-any-return]
-
     def delete_network(self, uuid: str) -> None:
         def work() -> None:
             thing = self.networks.get(uuid)
@@ -169,20 +159,6 @@ class FakeTenancy(FakeCluster):
                 raise SfForbidden('the network still has interfaces', status=403)
             self._ask(thing)
         self._do('delete_network', uuid, work)
-
-    def delete_networks(self, namespace: str, clean_wait: bool = True) -> Any:
-        def work() -> List[str]:
-            self._own(namespace)
-            unable = []
-            for thing in self.live(self.networks, None if namespace == 'system' else namespace):
-                if self._busy(thing) and (self.refuse_busy or not clean_wait):
-                    unable.append(thing.uuid)
-                else:
-                    self._ask(thing)
-            if unable:
-                raise SfForbidden('some networks are in use', status=403, detail={'unable': unable})
-            return []
-        return self._do('delete_networks', namespace, work)
 
     def delete_artifact(self, uuid: str) -> Optional[Artifact]:
         def work() -> Optional[Artifact]:
@@ -198,15 +174,6 @@ class FakeTenancy(FakeCluster):
             row.state, row.versions = 'deleted', {}
             return self._view(row)
         return self._do('delete_artifact', uuid, work)  # type: ignore[no-any-return]
-
-    def delete_artifacts(self, namespace: str) -> List[str]:
-        def work() -> List[str]:
-            self._own(namespace)
-            doomed = [a for a in self.artifacts.values() if a.namespace == namespace and a.state != 'deleted']
-            for row in doomed:
-                row.state, row.versions = 'deleted', {}
-            return [a.uuid for a in doomed]
-        return self._do('delete_artifacts', namespace, work)  # type: ignore[no-any-return]
 
     def delete_namespace(self, name: str) -> None:
         def work() -> None:

@@ -90,15 +90,19 @@ def test_check_mode_returns_the_exact_plan_and_sends_no_write(cluster: FakeTenan
     assert sorted(a['type'] for a in deleted['artifacts']) == ['image', 'image', 'label', 'snapshot']
     assert outcome.result['kept'] == [] and outcome.after['instances'] == []
     assert 'ci-vm1' in outcome.before['instances']
-    assert all('in one request' in a for a in outcome.actions) and outcome.actions[0].startswith('would delete')
+    assert all(' at a time' in a for a in outcome.actions) and outcome.actions[0].startswith('would delete')
     assert live_names(cluster, NS)['instances'] == ['ci-vm1', 'ci-vm2']
 
 
-def test_real_run_deletes_in_order_with_the_bulk_routes_and_waits(cluster: FakeTenancy) -> None:
+def test_real_run_deletes_the_planned_objects_by_uuid_in_order_and_waits(cluster: FakeTenancy) -> None:
     outcome = clean(cluster)
-    # Instances first; networks once no instance is left; artifacts once no network is left.
-    assert cluster.log == [('delete_instances', NS, 3, 2), ('delete_networks', NS, 1, 2),
-                           ('delete_artifacts', NS, 1, 1)]
+    # Instances first; networks once no instance of ours is left; artifacts once no network of ours is left (the
+    # counts are live instances and networks of every namespace when each delete was sent).
+    assert [(call, live_vms, live_nets) for call, _uuid, live_vms, live_nets in cluster.log] == [
+        ('delete_instance', 3, 2), ('delete_instance', 3, 2), ('delete_network', 1, 2)] + [
+        ('delete_artifact', 1, 1)] * 4
+    planned = {t['uuid'] for kind in outcome.result['deleted'].values() for t in kind}
+    assert {uuid for _call, uuid, _vms, _nets in cluster.log} == planned
     assert live_names(cluster, NS) == {'instances': [], 'networks': [], 'artifacts': []}
     assert outcome.changed and outcome.result['failed'] == []
     assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
@@ -128,7 +132,21 @@ def test_pending_objects_are_polled_together(cluster: FakeTenancy) -> None:
     assert cluster.listings - before <= 1 + cluster.delete_ticks + 1
 
 
-# Keep filters: each keeps what it names, says why, and stops the bulk route for that kind only
+def test_what_appears_after_the_plan_was_read_is_never_deleted(cluster: FakeTenancy) -> None:
+    """A publish or a boot racing the cleanup: the plan is exactly what the run deletes (issue 18, point 3)."""
+    request = CleanupRequest(target=NS)
+    plan = Cleaner(cluster, request).plan()  # type: ignore[arg-type]
+    late_image = cluster.upload_named('late', [b'late'], namespace=NS)
+    late_vm = cluster.add_instance('late-vm', NS)
+    late_net = cluster.add_network('late-net', NS)
+    outcome = execute(plan, False)
+    assert live_names(cluster, NS) == {'instances': ['late-vm'], 'networks': ['late-net'], 'artifacts': ['late']}
+    deleted = {t['uuid'] for kind in outcome.result['deleted'].values() for t in kind}
+    assert not deleted & {late_image, late_vm, late_net}
+    assert 'late' not in [t['name'] for t in outcome.result['deleted']['artifacts']]
+
+
+# Keep filters: each keeps what it names and says why
 
 def test_keep_names_matches_instances_networks_and_artifacts(cluster: FakeTenancy) -> None:
     cluster.add_network('keep-net', NS)
@@ -138,17 +156,17 @@ def test_keep_names_matches_instances_networks_and_artifacts(cluster: FakeTenanc
     assert set(kept) == {'keep-vm', 'keep-net', 'base'}
     assert "'keep-*' (keep.names)" in kept['keep-vm'] and "'ba?e'" in kept['base']
     assert live_names(cluster, NS) == {'instances': ['keep-vm'], 'networks': ['keep-net'], 'artifacts': ['base']}
-    # Something of every kind is kept: no bulk route, single deletes only.
     assert sorted(set(cluster.calls())) == ['delete_artifact', 'delete_instance', 'delete_network']
     assert cluster.calls().count('delete_artifact') == 3
 
 
-def test_keep_types_keeps_those_artifacts_and_the_rest_of_the_bulk(cluster: FakeTenancy) -> None:
+def test_keep_types_keeps_those_artifacts(cluster: FakeTenancy) -> None:
     outcome = clean(cluster, keep_types=['snapshot', 'label'])
     assert sorted(k['type'] for k in outcome.result['kept']) == ['label', 'snapshot']
     assert all('keep.types' in k['reason'] for k in outcome.result['kept'])
     assert live_names(cluster, NS)['artifacts'] == ['snapshot', 'web']
-    assert cluster.calls() == ['delete_instances', 'delete_networks', 'delete_artifact', 'delete_artifact']
+    assert cluster.calls() == ['delete_instance', 'delete_instance', 'delete_network', 'delete_artifact',
+                               'delete_artifact']
 
 
 def test_keep_labelled_keeps_labels_and_any_version_they_point_at(cluster: FakeTenancy) -> None:
@@ -251,7 +269,7 @@ def test_bad_input_is_refused_before_anything_is_read(cluster: FakeTenancy, opti
 def test_resources_limit_the_run_to_those_kinds(cluster: FakeTenancy) -> None:
     outcome = clean(cluster, resources=['artifacts'])
     assert [p['step'] for p in outcome.plan] == ['delete_artifacts']
-    assert cluster.calls() == ['delete_artifacts'] and cluster.listings == 0
+    assert cluster.calls() == ['delete_artifact'] * 4 and cluster.listings == 0
     assert live_names(cluster, NS)['instances'] == ['ci-vm1', 'ci-vm2']
 
 
@@ -291,7 +309,8 @@ def test_a_tenant_cleans_itself_but_never_what_it_can_see_of_others(cluster: Fak
     assert outcome.result['failed'] == [] and live_names(cluster, NS)['artifacts'] == []
     assert live_names(cluster, 'other')['artifacts'] == ['theirs']
     assert live_names(cluster, 'system')['artifacts'] == ['shared-os']
-    assert {entry[1] for entry in cluster.log} == {NS}
+    ours = {uuid for kind in outcome.result['deleted'].values() for uuid in (t['uuid'] for t in kind)}
+    assert {entry[1] for entry in cluster.log} == ours
 
 
 def test_a_tenant_may_not_clean_another_namespace(cluster: FakeTenancy) -> None:
@@ -338,7 +357,7 @@ def test_a_network_refused_while_instances_exist_is_asked_again() -> None:
     assert outcome.result['failed'] == [] and names(outcome.result['deleted']['networks']) == ['ci-net']
     assert api.networks[net].state == 'deleted'
     calls = api.calls()
-    assert calls[0] == 'delete_networks' and calls.count('delete_network') >= 2  # refused, then asked again
+    assert calls.count('delete_network') >= 2  # refused, then asked again
 
 
 def test_a_network_refused_until_the_deadline_fails_saying_why() -> None:
@@ -352,18 +371,6 @@ def test_a_network_refused_until_the_deadline_fails_saying_why() -> None:
     [left] = failure.outcome.result['failed']
     assert left['name'] == 'ci-net' and left['reason'].startswith('still created after 0.05s')
     assert 'interfaces' in left['reason']
-
-
-@pytest.mark.parametrize('call', ['delete_instances', 'delete_networks', 'delete_artifacts'])
-def test_a_bulk_delete_answered_500_after_it_worked_is_a_success(cluster: FakeTenancy, call: str) -> None:
-    cluster.faults[call] = ['after']
-    outcome = clean(cluster)
-    assert outcome.result['failed'] == [] and [p['status'] for p in outcome.plan] == ['done'] * 3
-    assert live_names(cluster, NS) == {'instances': [], 'networks': [], 'artifacts': []}
-    assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
-    assert len(outcome.result['deleted']['artifacts']) == 4
-    if call == 'delete_artifacts':
-        assert 'delete_artifact' not in cluster.calls()  # read again: nothing left to delete one by one
 
 
 def test_single_deletes_answered_500_after_they_worked_are_a_success(cluster: FakeTenancy) -> None:
@@ -399,7 +406,7 @@ def test_wait_timeout_exceeded_is_a_clean_timeout_saying_what_is_left(cluster: F
     assert all(f['reason'] == 'still created after 0.05s' for f in failure.outcome.result['failed'])
     assert str(failure).startswith('2 instances could not be deleted: ci-vm')
     assert [p['status'] for p in failure.outcome.plan] == ['failed', 'not run', 'not run']
-    assert cluster.calls() == ['delete_instances']  # nothing after the failed step was sent
+    assert cluster.calls() == ['delete_instance', 'delete_instance']  # nothing after the failed step was sent
 
 
 def test_wait_false_asks_and_does_not_wait() -> None:
