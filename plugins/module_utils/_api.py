@@ -126,6 +126,11 @@ class SfApi:
         return self.transport.namespace
 
     @property
+    def url(self) -> str:
+        """The API URL: with the namespace, what names a cluster in local lock names."""
+        return self.transport.base_url
+
+    @property
     def is_system(self) -> bool:
         return self.transport.namespace == 'system'
 

@@ -21,6 +21,7 @@ import time
 from typing import Any, Dict, Iterator, List, Optional, Set
 
 MAX_ENTRIES = 512  # per kind; the oldest are dropped beyond this
+DEFAULT_STATE_DIR = '~/.cache/shakenfist.storage'
 
 
 def _key(text: str) -> str:

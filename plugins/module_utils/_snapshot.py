@@ -22,6 +22,7 @@ from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeo
 from ._instances import READY_STATE, disk_devices, find_instance, ready_instance
 from ._label_plan import LabelPlanner
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
+from ._local_state import DEFAULT_STATE_DIR, Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import ArtifactVersion, Instance, SnapshotRef
 from ._plan import Plan, Step
@@ -66,9 +67,10 @@ class Taken:
 
 class Snapshotter:
     def __init__(self, api: SfApi, resolver: Resolver, request: SnapshotRequest,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, state_dir: Optional[str] = DEFAULT_STATE_DIR) -> None:
         self.api = api
         self.request = request
+        self.locks = Locks(StateDir(state_dir) if state_dir else None)
         self.labels = LabelPlanner(LabelReader(api, resolver))
         self.clock = clock
         self.taken = Taken()
@@ -79,6 +81,12 @@ class Snapshotter:
         self.min_age: Optional[float] = None
         self.older_than: Optional[float] = None
         self.prune_only = False
+
+    def __enter__(self) -> Snapshotter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.locks.release()
 
     # Validation: everything is checked before anything is read or written.
     def validate(self) -> None:
@@ -125,6 +133,9 @@ class Snapshotter:
         self.validate()
         request = self.request
         instance = find_instance(self.api, request.instance, request.target)
+        # Runs on this host take turns per instance, from the first read of its sets to the last write, so each run
+        # sees the set the one before took (a name means one set), and raises max_versions for what it adds.
+        self.locks.take(f'instance:{self.api.url}:{instance.uuid}')
         if request.state == 'present' and not self.prune_only:
             # A booting instance has no disks yet: wait (reads only, so check mode too), as wait_timeout promises.
             instance = ready_instance(self.api, instance, request.wait_timeout)

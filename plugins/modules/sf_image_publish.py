@@ -350,6 +350,7 @@ api_requests:
 
 from typing import Any, Dict  # noqa: E402
 
+from ansible_collections.shakenfist.storage.plugins.module_utils._local_state import DEFAULT_STATE_DIR  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish import MIB, Publisher  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish_state import (  # noqa: E402
@@ -380,7 +381,7 @@ class ImagePublish(SfModule):
         'version': {'type': 'int'},
         'chunk_size': {'type': 'int', 'default': 16},
         'checksum_cache': {'type': 'bool', 'default': True},
-        'checksum_cache_dir': {'type': 'path', 'default': '~/.cache/shakenfist.storage'},
+        'checksum_cache_dir': {'type': 'path', 'default': DEFAULT_STATE_DIR},
     }
     module_kwargs: Dict[str, Any] = {
         'mutually_exclusive': [('src', 'url')],

@@ -297,7 +297,8 @@ class SfSnapshot(SfModule):
             label_create=params['label_create'], keep=params['keep'], older_than=params['older_than'],
             metadata=params['metadata'], metadata_mode=params['metadata_mode'],
             state=params['state'])
-        self.apply(Snapshotter(self.api, self.resolver, request).plan())
+        with Snapshotter(self.api, self.resolver, request) as snapshotter:
+            self.apply(snapshotter.plan())
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""Many forks snapshotting one instance at once, as AWX runs a job over many hosts that all name the same VM (8 and
+16 forks). Runs on one controller take turns per instance: a name means one set, min_age one new set, and force
+one set per run, with max_versions raised before each is added so the server never trims a set; every run returns
+a set whose versions exist. Checked with the API and the emulator's request log, not with the code under test."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.forks import run_forks
+from tests.support.backend import Backend
+
+pytestmark = pytest.mark.skipif(os.environ.get('SF_TEST_BACKEND', 'emulator') == 'real',
+                                reason='the real tier has no hypervisor: instances run on the emulator only')
+
+SNAPSHOT = '''
+    - name: Snapshot the one instance
+      shakenfist.storage.sf_snapshot:
+        instance: "{{ instance }}"
+        OPTIONS
+      register: outcome
+      ignore_errors: true
+'''
+
+
+def booted_instance(backend: Backend, namespace: str, key: str) -> str:
+    """A created instance of `namespace` whose disk comes from a small uploaded image."""
+    upload = backend.call('POST', '/upload', namespace=namespace, key=key)
+    backend.send_bytes(f'/upload/{upload["uuid"]}', os.urandom(256 * 1024), namespace=namespace, key=key)
+    backend.call('POST', '/artifacts/upload/base', {'upload_uuid': upload['uuid']}, namespace=namespace, key=key)
+    made = backend.call('POST', '/instances', {
+        'name': 'vm1', 'cpus': 1, 'memory': 1024, 'network': [], 'configdrive': 'openstack-disk',
+        'disk': [{'size': 8, 'base': f'sf://upload/{namespace}/base', 'type': 'disk'}]}, namespace=namespace, key=key)
+    deadline = time.monotonic() + 120
+    while backend.call('GET', f'/instances/{made["uuid"]}', namespace=namespace, key=key)['state'] != 'created':
+        assert time.monotonic() < deadline, 'the instance never booted'
+        time.sleep(0.2)
+    return str(made['uuid'])
+
+
+def run(backend: Backend, tmp_path: Path, forks: int, options: str) -> tuple[list[dict[str, Any]], list[str], str]:
+    namespace, key = backend.new_namespace('snapforks')
+    uuid = booted_instance(backend, namespace, key)
+    mark = backend.request_mark()
+    results = run_forks(tmp_path, {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key},
+                        SNAPSHOT.replace('OPTIONS', options),
+                        {f'host{n}': {'instance': 'vm1'} for n in range(forks)}, forks=forks)
+    snapshots = [r['path'] for r in backend.write_requests_since(mark) if r['path'].endswith('/snapshot')]
+    return list(results.values()), snapshots, uuid
+
+
+def versions(backend: Backend, uuid: str) -> dict[str, int]:
+    """blob UUID -> version index of the instance's vda snapshot artifact, as the server has them now."""
+    artifact = [a for a in backend.call('GET', '/artifacts') if a['source_url'] == f'sf://instance/{uuid}/vda']
+    assert len(artifact) == 1, artifact
+    return {v['uuid']: v['index'] for v in backend.call('GET', f'/artifacts/{artifact[0]["uuid"]}/versions')}
+
+
+@pytest.mark.parametrize('forks', [8, 16])
+def test_a_named_set_is_taken_once_by_many_forks(backend: Backend, tmp_path: Path, forks: int) -> None:
+    outcomes, snapshots, uuid = run(backend, tmp_path, forks, 'name: pre-upgrade')
+    assert all(not o.get('failed') for o in outcomes), [o.get('msg') for o in outcomes if o.get('failed')]
+    assert len(snapshots) == 1, snapshots
+    assert sum(bool(o['changed']) for o in outcomes) == 1
+    assert len({o['snapshot_set']['id'] for o in outcomes}) == 1
+    held = versions(backend, uuid)
+    assert all(o['snapshot_set']['devices'][0]['blob_uuid'] in held for o in outcomes)
+
+
+def test_min_age_takes_one_new_set_among_eight_forks(backend: Backend, tmp_path: Path) -> None:
+    outcomes, snapshots, _uuid = run(backend, tmp_path, 8, 'min_age: 1h')
+    assert all(not o.get('failed') for o in outcomes), [o.get('msg') for o in outcomes if o.get('failed')]
+    assert len(snapshots) == 1 and sum(bool(o['changed']) for o in outcomes) == 1
+
+
+def test_force_takes_one_set_per_fork_and_the_server_trims_none(backend: Backend, tmp_path: Path) -> None:
+    outcomes, snapshots, uuid = run(backend, tmp_path, 8, 'force: true')
+    assert all(not o.get('failed') for o in outcomes), [o.get('msg') for o in outcomes if o.get('failed')]
+    assert len(snapshots) == 8 and all(o['changed'] for o in outcomes)
+    held = versions(backend, uuid)
+    returned = [o['snapshot_set']['devices'][0]['blob_uuid'] for o in outcomes]
+    assert len(set(returned)) == 8 and all(blob in held for blob in returned), (returned, held)
