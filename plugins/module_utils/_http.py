@@ -30,6 +30,7 @@ from ._errors import (
     SfUnauthenticated,
     error_for_status,
 )
+from ._redaction import redact as redact_secrets
 
 try:
     import requests
@@ -45,7 +46,6 @@ COLLECTION_VERSION = '0.1.0'
 USER_AGENT = f'shakenfist.storage/{COLLECTION_VERSION} (Ansible collection)'
 READ_METHODS = frozenset(('GET', 'HEAD'))
 RETRY_STATUSES = (502, 503, 504)
-REDACTED = '********'
 MAX_BACKOFF = 8.0
 NOT_READY_DEADLINE = 120.0
 # The CA bundles requests reads from the environment, in its order, when a request is verified with `True`.
@@ -172,10 +172,7 @@ class SfTransport:
 
     # Secrets never leave this object: anything printable goes through redact().
     def redact(self, text: str) -> str:
-        for secret in (self.settings.key, self._token):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, REDACTED)
-        return text
+        return redact_secrets(text, (self.settings.key or '', self._token or ''))
 
     def log(self, message: str) -> None:
         if self._log:

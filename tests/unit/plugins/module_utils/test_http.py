@@ -236,3 +236,26 @@ def test_an_idempotent_write_is_repeated_after_a_500_but_a_read_is_not(scripted_
     with pytest.raises(errors.SfServerError):
         transport(reads.url).request('GET', '/label/{}', 'web')
     assert reads.paths().count('GET /label/web') == 1
+
+
+@pytest.mark.parametrize('key', ['quote"in-the-key-0123456789', 'clé-ключ-鍵-0123456789'])
+def test_a_server_echoing_the_auth_body_leaks_no_form_of_the_key(scripted_server: Any, key: str) -> None:
+    """The key goes out JSON-escaped (a `"`, non-ASCII); a server that echoes the raw body, or a cut of it, in its
+    error must not show it in any form (issue 18, point 4)."""
+    sent: list[str] = []
+
+    def echo(record: Any) -> tuple[int, Any, dict[str, str]]:
+        if record.path == '/auth':
+            sent.append(record.body.decode('ascii'))  # as sent: JSON with \\" and \\uXXXX escapes
+            return 200, {'access_token': TOKEN, 'token_type': 'Bearer', 'expires_in': 900}, {}
+        return 400, {'error': f'bad request after {sent[0]} (or {sent[0][:-6]})', 'status': 400}, {}
+
+    server = scripted_server(echo)
+    client = SfTransport(ConnectionSettings(api_url=server.url, namespace='ci', key=key, retries=0, timeout=5),
+                         sleep=lambda _: None)
+    with pytest.raises(errors.SfInvalidInput) as caught:
+        client.request('GET', '/artifacts')
+    shown = str(caught.value)
+    escaped = json.dumps(key)[1:-1]
+    assert escaped in sent[0] and '"namespace": "ci"' in shown, shown
+    assert not any(escaped[i:i + 8] in shown for i in range(len(escaped) - 7)), shown
