@@ -32,6 +32,7 @@ from ._labels import (
 )
 from ._metadata import add_metadata_steps, check_metadata
 from ._plan import Plan, Step
+from ._refs import validate_count
 from ._resolver import Resolution
 
 
@@ -101,8 +102,8 @@ class LabelPlanner:
         before any write."""
         namespace, name, explicit = split_label_name(text, self.caller)
         request.metadata = check_metadata(request.metadata, request.metadata_mode)
-        if request.max_versions is not None and request.max_versions < 1:
-            raise SfInvalidInput('max_versions must be 1 or more')
+        if request.max_versions is not None:
+            validate_count(request.max_versions, 'max_versions', 1)
         before = self.reader.read(namespace, name)
         if not before.exists and not explicit:
             self._refuse_shadowing(before)

@@ -26,7 +26,7 @@ from ._prune import plan_prune
 from ._publish_file import FilePublish
 from ._publish_state import Current, PublishRequest, PublishRun, current_of, read_fetched, read_upload
 from ._publish_url import UrlPublish
-from ._refs import is_uuid, validate_name, validate_sha512
+from ._refs import is_uuid, validate_count, validate_name, validate_sha512
 from ._resolver import Resolver
 
 MIB = 1024 * 1024
@@ -95,8 +95,8 @@ class Publisher:
     def validate(self) -> None:
         request = self.request
         validate_name(request.target, 'target_namespace')
-        if request.max_versions is not None and request.max_versions < 0:
-            raise SfInvalidInput('max_versions must not be negative')
+        if request.max_versions is not None:
+            validate_count(request.max_versions, 'max_versions', 0, ' (0: the cluster default)')
         if request.chunk_size < MIB or request.chunk_size > 512 * MIB:
             raise SfInvalidInput('chunk_size must be between 1 and 512 MiB')
         if request.wait_timeout <= 0:
@@ -122,8 +122,7 @@ class Publisher:
             return
         if request.version is not None:
             raise SfInvalidInput('version is only used with state: absent')
-        if request.keep_newest < 1:
-            raise SfInvalidInput('keep_newest must be 1 or more')
+        validate_count(request.keep_newest, 'keep_newest', 1)
         if not request.src and not request.url:
             raise SfInvalidInput('one of src or url is required with state: present')
         if request.name is not None:

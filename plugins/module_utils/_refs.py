@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from ._errors import SfInvalidInput
 
@@ -151,6 +151,19 @@ def validate_name(name: str, what: str = 'name') -> str:
     if name != name.strip():
         raise SfInvalidInput(f'{what} {name!r} must not contain whitespace at its ends')
     return name
+
+
+# The largest count a server keeps exactly: integers past 2**53 lose precision in JSON, and the emulator's SQLite
+# overflows at 2**63. Beyond this a write could be half-applied (a version added, then a 500 for the setting).
+MAX_COUNT = 2 ** 53 - 1
+
+
+def validate_count(value: Any, what: str, minimum: int, meaning: str = '', hint: Optional[str] = None) -> int:
+    """An integer option that reaches the server, from `minimum` to MAX_COUNT, or invalid_input naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_COUNT:
+        raise SfInvalidInput(f'{what} must be {minimum} or more{meaning}, a whole number up to {MAX_COUNT}; got '
+                             f'{value!r}', hint=hint)
+    return value
 
 
 def validate_metadata_key(key: str) -> str:

@@ -26,7 +26,7 @@ from ._local_state import DEFAULT_STATE_DIR, Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import ArtifactVersion, Instance, SnapshotRef
 from ._plan import Plan, Step
-from ._refs import validate_name
+from ._refs import validate_count, validate_name
 from ._resolver import Resolver
 from ._snapshot_sets import SetDevice, SnapshotSet, read_sets, set_entry, set_key
 
@@ -99,10 +99,10 @@ class Snapshotter:
             self.min_age = parse_duration(request.min_age, 'min_age')
         if request.older_than is not None:
             self.older_than = parse_duration(request.older_than, 'older_than')
-        if request.keep is not None and request.keep < 1:
-            raise SfInvalidInput('keep must be 1 or more (the number of newest sets to keep)',
-                                 hint='to delete every set, use state: absent with each set name, or older_than '
-                                      'with a short duration (labelled sets stay unless force)')
+        if request.keep is not None:
+            validate_count(request.keep, 'keep', 1, ' (the number of newest sets to keep)',
+                           hint='to delete every set, use state: absent with each set name, or older_than with a '
+                                'short duration (labelled sets stay unless force)')
         if request.wait_timeout <= 0:
             raise SfInvalidInput('wait_timeout must be a positive number of seconds')
         request.metadata = check_metadata(request.metadata, request.metadata_mode)

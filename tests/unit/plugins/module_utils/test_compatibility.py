@@ -295,3 +295,12 @@ def test_events_of_a_shared_artifact_another_namespace_owns_are_a_typed_error_on
     if kind is errors.SfUnsupported:
         assert 'SyslogAdapter' not in str(raised.value) and "shared by namespace 'system'" in str(raised.value)
         assert raised.value.hint == "read them as namespace 'system' or system"
+
+
+@pytest.mark.parametrize('value', [2 ** 53, 10 ** 30, -1, 1.5, True, '3'])
+def test_counts_are_refused_beyond_what_a_server_stores_exactly(value: object) -> None:
+    """max_versions 1e30 reached the server, which answered 500 after adding the version (issue 18, point 5)."""
+    from ansible_collections.shakenfist.storage.plugins.module_utils._refs import MAX_COUNT, validate_count
+    with pytest.raises(errors.SfInvalidInput, match=r'max_versions must be 0 or more, a whole number up to '):
+        validate_count(value, 'max_versions', 0)
+    assert validate_count(MAX_COUNT, 'max_versions', 0) == MAX_COUNT and validate_count(0, 'max_versions', 0) == 0
