@@ -57,6 +57,23 @@ def test_deeply_nested_json_is_a_400(private_system: Api) -> None:
     assert private_system.ok('GET', path) == {'k': nest(20)}
 
 
+@pytest.mark.parametrize(('body', 'says'), [
+    (b'{"max_versions": 1' + b'0' * 30 + b'}', 'an integer beyond 64 bits'),
+    (b'{"max_versions": 9223372036854775808}', 'an integer beyond 64 bits'),
+    (b'{"max_versions": 1e400}', 'too large for a float'),
+    (b'{"max_versions": NaN}', 'too large for a float'),
+    (b'{"key": "k", "value": "\\ud800"}', 'not valid Unicode'),
+    (b'{"\\udfff": "v"}', 'not valid Unicode'),
+])
+def test_values_that_cannot_be_stored_are_a_400_not_a_500(private_system: Api, body: bytes, says: str) -> None:
+    """A lone surrogate and numbers past 64 bits used to reach SQLite and int() and come back as 500s."""
+    art = private_system.upload_bytes(f'bounds-{hashlib.sha256(body).hexdigest()[:8]}', b'x')
+    for path in (f'/artifacts/{art["uuid"]}/versions', f'/artifacts/{art["uuid"]}/metadata'):
+        answer = private_system.call('POST', path, data=body, headers={'Content-Type': 'application/json'})
+        assert answer.status_code == 400 and says in answer.json()['error'], (path, answer.text[:300])
+    assert private_system.ok('GET', f'/artifacts/{art["uuid"]}')['max_versions'] == 3  # nothing changed
+
+
 def nest(depth: int) -> Any:
     value: Any = 'leaf'
     for _ in range(depth):
