@@ -13,12 +13,12 @@ import contextlib
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from ._api import SfApi
 from ._confirm import version_gone
 from ._durations import parse_duration
-from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
+from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, outcome_unknown
 from ._instances import READY_STATE, disk_devices, find_instance, ready_instance
 from ._label_plan import LabelPlanner
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
@@ -81,6 +81,8 @@ class Snapshotter:
         self.min_age: Optional[float] = None
         self.older_than: Optional[float] = None
         self.prune_only = False
+        self.known_blobs: Set[str] = set()  # every version of the instance's disks when the sets were read
+        self.adopted: List[str] = []  # devices whose snapshot came from a request whose answer was lost
 
     def __enter__(self) -> Snapshotter:
         return self
@@ -141,6 +143,7 @@ class Snapshotter:
             instance = ready_instance(self.api, instance, request.wait_timeout)
         self.instance = instance
         sets = read_sets(self.api, instance.uuid, instance.name)
+        self.known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)
         if request.state == 'absent':
             doomed = [s for s in sets if s.name == request.name]
@@ -246,17 +249,14 @@ class Snapshotter:
         set_id, created = str(uuidlib.uuid4()), self.clock()
         name = request.name
         self._room_for(instance)
-        deadline = request.wait_timeout
         answers: Dict[str, SnapshotRef] = {}
         if request.devices == 'all':
             # One operation for every disk; the server leaves out the ones it never snapshots (the config drive).
-            answers = self.api.snapshot_instance(instance.uuid, all_disks=True, device=None, thin=request.thin,
-                                                 max_versions=self._versions_needed(), ready_within=deadline)
+            answers = self._ask(instance, None, devices)
             if not answers:
                 raise SfServerError(f'the cluster took no snapshot of any disk of instance {instance.name}')
         for device in devices if request.devices != 'all' else []:
-            taken = self.api.snapshot_instance(instance.uuid, all_disks=False, device=device, thin=request.thin,
-                                               max_versions=self._versions_needed(), ready_within=deadline)
+            taken = self._ask(instance, device, [device])
             if device not in taken:
                 raise SfServerError(f'the cluster took no snapshot of {device} (it answered {sorted(taken)})')
             answers[device] = taken[device]
@@ -281,7 +281,47 @@ class Snapshotter:
                     self.api.delete_metadata(disk.artifact_uuid, set_key(answers[disk.device].blob_uuid))
         step.result = f'{step.text}: ' + ', '.join(
             f'{d.device} version {d.version}' + (' (unchanged: its newest version)' if d.unchanged else '')
-            for d in snapshot_set.devices)
+            for d in snapshot_set.devices) + (
+            f' (the answer was lost; the snapshot the cluster took of {", ".join(self.adopted)} was found and '
+            'recorded, not taken again)' if self.adopted else '')
+
+    def _ask(self, instance: Instance, device: Optional[str], expected: List[str]) -> Dict[str, SnapshotRef]:
+        """One snapshot request. When its answer is lost (no answer, or an error the server may have sent after
+        acting), the server may have taken it: find out, and never ask again."""
+        request = self.request
+        try:
+            return self.api.snapshot_instance(instance.uuid, all_disks=device is None, device=device,
+                                              thin=request.thin, max_versions=self._versions_needed(),
+                                              ready_within=request.wait_timeout)
+        except SfError as exc:
+            if not outcome_unknown(exc):
+                raise
+            return self._adopt(instance, expected, exc)
+
+    def _adopt(self, instance: Instance, expected: List[str], lost: SfError) -> Dict[str, SnapshotRef]:
+        """The snapshot a request whose answer was lost made: for each expected disk, a version that was not
+        there when this run read the sets and that no set records (runs on this host take turns per instance, so
+        it is this run's). Waits for it like for any snapshot, up to wait_timeout."""
+        def found() -> Optional[Dict[str, SnapshotRef]]:
+            orphans: Dict[str, SnapshotRef] = {}
+            for snapshot_set in read_sets(self.api, instance.uuid, instance.name, refresh=True):
+                disk = snapshot_set.devices[0]
+                if snapshot_set.name is None and ':' in snapshot_set.id and disk.blob_uuid not in self.known_blobs:
+                    orphans.setdefault(disk.device, SnapshotRef(
+                        source_url=f'sf://instance/{instance.uuid}/{disk.device}', artifact_uuid=disk.artifact_uuid,
+                        blob_uuid=disk.blob_uuid))
+            return orphans if all(device in orphans for device in expected) else None
+
+        try:
+            adopted = self.api.wait_until(found, self.request.wait_timeout,
+                                          f'the snapshot of instance {instance.name} whose answer was lost appeared')
+        except SfTimeout:
+            raise SfServerError(f'the answer to the snapshot request for instance {instance.name} was lost ({lost}), '
+                                f'and no new snapshot of {", ".join(expected)} appeared within '
+                                f'{self.request.wait_timeout:.0f}s', status=lost.status,
+                                hint='the cluster took no snapshot: run the task again') from None
+        self.adopted = sorted(adopted)
+        return {device: adopted[device] for device in expected}
 
     def _versions_needed(self) -> Optional[int]:
         """Room for `keep` sets plus the new one, so the server's own trimming never runs ahead of retention."""

@@ -85,3 +85,32 @@ def test_force_takes_one_set_per_fork_and_the_server_trims_none(backend: Backend
     held = versions(backend, uuid)
     returned = [o['snapshot_set']['devices'][0]['blob_uuid'] for o in outcomes]
     assert len(set(returned)) == 8 and all(blob in held for blob in returned), (returned, held)
+
+
+# A lost answer: the server acted, the client never heard. The run finds the snapshot and records it as the set; it
+# never takes a second one (issue 18, point 2).
+@pytest.mark.parametrize('fault', [
+    {'kind': 'fail_after', 'status': 500},  # the server took the snapshot, then answered 500
+    {'kind': 'latency', 'seconds': 8},  # the answer comes after the client's timeout (4 s)
+], ids=['500-after-acting', 'answer-past-the-timeout'])
+def test_a_lost_snapshot_answer_is_found_not_asked_again(backend: Backend, tmp_path: Path,
+                                                         fault: dict[str, Any]) -> None:
+    namespace, key = backend.new_namespace('snaplost')
+    uuid = booted_instance(backend, namespace, key)
+    backend.emulator.add_fault(method='POST', path=r'^/instances/[^/]+/snapshot$', count=1, **fault)
+    mark = backend.request_mark()
+    options = 'name: pre-upgrade\n        timeout: 4'
+    outcomes = run_forks(tmp_path, {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key},
+                         SNAPSHOT.replace('OPTIONS', options), {'host0': {'instance': 'vm1'}}, forks=1)
+    [outcome] = outcomes.values()
+    assert not outcome.get('failed'), outcome.get('msg')
+    assert outcome['changed'] and outcome['snapshot_set']['name'] == 'pre-upgrade'
+    assert 'the answer was lost' in outcome['plan'][0]['action']
+    requests = [r for r in backend.emulator.request_log(since=mark) if r['path'].endswith('/snapshot')
+                and r['method'] == 'POST']
+    assert len(requests) == 1, requests  # asked once
+    assert outcome['snapshot_set']['devices'][0]['blob_uuid'] in versions(backend, uuid)
+    again = run_forks(tmp_path / 'again', {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key},
+                      SNAPSHOT.replace('OPTIONS', 'name: pre-upgrade'), {'host0': {'instance': 'vm1'}}, forks=1)
+    assert not again['host0']['changed'] and again['host0']['snapshot_set']['id'] == outcome['snapshot_set']['id']
+    assert len(versions(backend, uuid)) == 1
