@@ -31,6 +31,7 @@ from ._resolver import Resolver
 from ._snapshot_sets import SetDevice, SnapshotSet, read_sets, set_entry, set_key
 
 OP_TYPE = 'node_inst_snap_op'
+INTENTS = 'snapshot-intents'  # state directory entries: a snapshot asked for, its set not yet recorded
 Kept = Tuple[SnapshotSet, str]  # a set retention would delete, and why it stays
 POLL_CAP = 2.0
 
@@ -70,7 +71,8 @@ class Snapshotter:
                  clock: Any = time.time, state_dir: Optional[str] = DEFAULT_STATE_DIR) -> None:
         self.api = api
         self.request = request
-        self.locks = Locks(StateDir(state_dir) if state_dir else None)
+        self.state = StateDir(state_dir) if state_dir else None
+        self.locks = Locks(self.state)
         self.labels = LabelPlanner(LabelReader(api, resolver))
         self.clock = clock
         self.taken = Taken()
@@ -145,6 +147,8 @@ class Snapshotter:
         sets = read_sets(self.api, instance.uuid, instance.name)
         self.known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)
+        if request.state == 'present':
+            sets = self._finish_killed_run(plan, instance, sets)
         if request.state == 'absent':
             doomed = [s for s in sets if s.name == request.name]
             self.doomed = doomed
@@ -250,6 +254,7 @@ class Snapshotter:
         name = request.name
         self._room_for(instance)
         answers: Dict[str, SnapshotRef] = {}
+        self._remember_intent(instance, set_id, created, devices)
         if request.devices == 'all':
             # One operation for every disk; the server leaves out the ones it never snapshots (the config drive).
             answers = self._ask(instance, None, devices)
@@ -265,6 +270,7 @@ class Snapshotter:
         for ref in answers.values():
             # Recorded at once: the blob UUID is allocated before the snapshot exists, so even wait: false keeps it.
             self.api.set_metadata(ref.artifact_uuid, set_key(ref.blob_uuid), entry)
+        self._forget_intent(instance)  # the set is on record now: nothing left for a later run to finish
         snapshot_set = SnapshotSet(set_id, name, instance.uuid, instance.name, created, [
             SetDevice(device, ref.artifact_uuid, ref.blob_uuid, state='initial') for device, ref in answers.items()])
         self.taken.snapshot_set = snapshot_set
@@ -322,6 +328,57 @@ class Snapshotter:
                                 hint='the cluster took no snapshot: run the task again') from None
         self.adopted = sorted(adopted)
         return {device: adopted[device] for device in expected}
+
+    # A run killed between its snapshot request and the record of its set leaves a local intent; the next run on
+    # this host finds the snapshot it took and records it, instead of taking another.
+    def _intent_key(self, instance: Instance) -> str:
+        return f'{self.api.url}:{instance.uuid}'
+
+    def _finish_killed_run(self, plan: Plan, instance: Instance, sets: List[SnapshotSet]) -> List[SnapshotSet]:
+        intent = self.state.read(INTENTS, self._intent_key(instance)) if self.state else None
+        if not intent or not isinstance(intent.get('devices'), list):
+            return sets
+        before, devices = set(intent.get('before') or []), [str(d) for d in intent['devices']]
+
+        def orphans(found: List[SnapshotSet]) -> Optional[Dict[str, SnapshotSet]]:
+            mine = {s.devices[0].device: s for s in found
+                    if s.name is None and ':' in s.id and s.devices[0].blob_uuid not in before}
+            return mine if all(device in mine for device in devices) else None
+
+        taken = orphans(sets)
+        left = float(intent.get('wait_timeout') or 0) - (time.time() - float(intent.get('written') or 0))
+        if taken is None and left > 0:
+            # Asked moments ago: its snapshot may still be on its way. Wait for it (reads only) as its run would.
+            with contextlib.suppress(SfTimeout):
+                self.api.wait_until(lambda: orphans(read_sets(self.api, instance.uuid, instance.name, refresh=True)),
+                                    left, 'the snapshot a stopped run asked for appeared')
+                sets = read_sets(self.api, instance.uuid, instance.name, refresh=True)
+                taken = orphans(sets)
+        if taken is None:
+            return sets  # that request never made a snapshot: a new one is taken as usual
+        recovered = SnapshotSet(str(intent['set']), intent.get('name'), instance.uuid, instance.name,
+                                float(intent.get('created') or 0), [taken[d].devices[0] for d in devices])
+        entry = set_entry(recovered.id, recovered.name, recovered.created, instance, devices)
+
+        def record(step: Step) -> None:
+            for device in recovered.devices:
+                self.api.set_metadata(device.artifact_uuid, set_key(device.blob_uuid), entry)
+            self._forget_intent(instance)
+
+        plan.add('record_set', f'record the snapshot a stopped run took of instance {instance.name} as set '
+                               f'{recovered.summary()}', record)
+        rest = [s for s in sets if s not in taken.values()]
+        return sorted(rest + [recovered], key=lambda s: s.created, reverse=True)
+
+    def _remember_intent(self, instance: Instance, set_id: str, created: float, devices: List[str]) -> None:
+        if self.state is not None:
+            self.state.write(INTENTS, self._intent_key(instance), {
+                'set': set_id, 'name': self.request.name, 'created': created, 'devices': devices,
+                'before': sorted(self.known_blobs), 'wait_timeout': self.request.wait_timeout})
+
+    def _forget_intent(self, instance: Instance) -> None:
+        if self.state is not None:
+            self.state.remove(INTENTS, self._intent_key(instance))
 
     def _versions_needed(self) -> Optional[int]:
         """Room for `keep` sets plus the new one, so the server's own trimming never runs ahead of retention."""

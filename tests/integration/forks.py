@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,21 @@ TASKS
 
 
 def run_forks(workdir: Path, connection: dict[str, str], tasks: str, hosts: dict[str, dict[str, Any]],
-              forks: int = 8, timeout: float = 600) -> dict[str, dict[str, Any]]:
+              forks: int = 8, timeout: float = 600, env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Run `tasks` (YAML, indented for a play's task list, registering `outcome`) on every host at once."""
+    process = start_forks(workdir, connection, tasks, hosts, forks, env)
+    try:
+        output = process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # every fork too: they share the playbook's process group
+        process.communicate()
+        raise
+    return saved_results(workdir, hosts, output)
+
+
+def start_forks(workdir: Path, connection: dict[str, str], tasks: str, hosts: dict[str, dict[str, Any]],
+                forks: int = 8, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The playbook of run_forks, started and not waited for (its own process group, so a test can kill it)."""
     results_dir = workdir / 'results'
     results_dir.mkdir(parents=True, exist_ok=True)
     inventory = {'all': {'hosts': {name: {'ansible_connection': 'local',
@@ -41,14 +55,19 @@ def run_forks(workdir: Path, connection: dict[str, str], tasks: str, hosts: dict
     (workdir / 'inventory.json').write_text(json.dumps(inventory))
     (workdir / 'vars.json').write_text(json.dumps({**connection, 'results_dir': str(results_dir)}))
     (workdir / 'play.yml').write_text(PLAY.replace('TASKS', tasks.rstrip('\n')))
-    env = {**os.environ, 'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'), 'ANSIBLE_NOCOLOR': '1',
-           'ANSIBLE_FORKS': str(forks), 'ANSIBLE_HOST_KEY_CHECKING': 'false', 'ANSIBLE_RETRY_FILES_ENABLED': 'false'}
+    environment = {**os.environ, 'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'),
+                   'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_FORKS': str(forks), 'ANSIBLE_HOST_KEY_CHECKING': 'false',
+                   'ANSIBLE_RETRY_FILES_ENABLED': 'false', **(env or {})}
     for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY'):
-        env.pop(name, None)
-    process = subprocess.run(
+        environment.pop(name, None)
+    return subprocess.Popen(
         [str(VENV_BIN / 'ansible-playbook'), '-i', str(workdir / 'inventory.json'), '-e', f'@{workdir / "vars.json"}',
-         str(workdir / 'play.yml')], env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    output = process.stdout + process.stderr
+         str(workdir / 'play.yml')], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+
+
+def saved_results(workdir: Path, hosts: dict[str, dict[str, Any]], output: str) -> dict[str, dict[str, Any]]:
+    results_dir = workdir / 'results'
     results = {}
     for name in hosts:
         path = results_dir / f'{name}.json'

@@ -5,14 +5,16 @@ a set whose versions exist. Checked with the API and the emulator's request log,
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.forks import run_forks
+from tests.integration.forks import run_forks, start_forks
 from tests.support.backend import Backend
 
 pytestmark = pytest.mark.skipif(os.environ.get('SF_TEST_BACKEND', 'emulator') == 'real',
@@ -43,6 +45,25 @@ def booted_instance(backend: Backend, namespace: str, key: str) -> str:
     return str(made['uuid'])
 
 
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant, found through /proc (a fork may leave the process group)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    doomed, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        doomed.append(current)
+        stack.extend(parents.get(current, []))
+    for victim in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+
+
 def run(backend: Backend, tmp_path: Path, forks: int, options: str) -> tuple[list[dict[str, Any]], list[str], str]:
     namespace, key = backend.new_namespace('snapforks')
     uuid = booted_instance(backend, namespace, key)
@@ -57,7 +78,9 @@ def run(backend: Backend, tmp_path: Path, forks: int, options: str) -> tuple[lis
 def versions(backend: Backend, uuid: str) -> dict[str, int]:
     """blob UUID -> version index of the instance's vda snapshot artifact, as the server has them now."""
     artifact = [a for a in backend.call('GET', '/artifacts') if a['source_url'] == f'sf://instance/{uuid}/vda']
-    assert len(artifact) == 1, artifact
+    assert len(artifact) <= 1, artifact
+    if not artifact:
+        return {}  # no snapshot yet
     return {v['uuid']: v['index'] for v in backend.call('GET', f'/artifacts/{artifact[0]["uuid"]}/versions')}
 
 
@@ -114,3 +137,38 @@ def test_a_lost_snapshot_answer_is_found_not_asked_again(backend: Backend, tmp_p
                       SNAPSHOT.replace('OPTIONS', 'name: pre-upgrade'), {'host0': {'instance': 'vm1'}}, forks=1)
     assert not again['host0']['changed'] and again['host0']['snapshot_set']['id'] == outcome['snapshot_set']['id']
     assert len(versions(backend, uuid)) == 1
+
+
+def test_a_run_killed_before_its_answer_is_finished_by_the_next(backend: Backend, tmp_path: Path) -> None:
+    """The client killed while the server takes its time: the next run on this host records the snapshot the
+    killed one asked for, and takes none (issue 18, point 2)."""
+    namespace, key = backend.new_namespace('snapkill')
+    uuid = booted_instance(backend, namespace, key)
+    home = tmp_path / 'home'  # the state directory (~/.cache/shakenfist.storage) of this "host"
+    connection = {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key}
+    backend.emulator.add_fault(method='POST', path=r'^/instances/[^/]+/snapshot$', count=1, kind='latency',
+                               seconds=6)
+    killed = start_forks(tmp_path / 'killed', connection, SNAPSHOT.replace('OPTIONS', 'name: nightly'),
+                         {'host0': {'instance': 'vm1'}}, forks=1, env={'HOME': str(home)})
+    intents = home / '.cache' / 'shakenfist.storage' / 'snapshot-intents'
+    deadline = time.monotonic() + 120
+    while not (intents.is_dir() and any(intents.glob('*.json'))):
+        assert killed.poll() is None and time.monotonic() < deadline, 'the run never asked for its snapshot'
+        time.sleep(0.05)
+    time.sleep(1)  # the request is on the wire, the server sits on it
+    kill_tree(killed.pid)  # the playbook and the module it runs (which Ansible starts in a session of its own)
+    killed.communicate()
+    deadline = time.monotonic() + 60
+    while not versions(backend, uuid):  # the server goes on and takes it
+        assert time.monotonic() < deadline, 'the server never took the snapshot'
+        time.sleep(0.2)
+    mark = backend.request_mark()
+    again = run_forks(tmp_path / 'again', connection, SNAPSHOT.replace('OPTIONS', 'name: nightly'),
+                      {'host0': {'instance': 'vm1'}}, forks=1, env={'HOME': str(home)})['host0']
+    assert not again.get('failed'), again.get('msg')
+    assert again['changed'] and again['snapshot_set']['name'] == 'nightly', again
+    assert [step['step'] for step in again['plan'] if step['step'] != 'note'] == ['record_set']
+    posts = [r for r in backend.emulator.request_log(since=mark)
+             if r['method'] == 'POST' and r['path'].endswith('/snapshot')]
+    assert posts == [] and list(versions(backend, uuid)) == [again['snapshot_set']['devices'][0]['blob_uuid']]
+    assert not any(intents.glob('*.json'))  # finished: nothing left for a later run
