@@ -123,9 +123,8 @@ def test_a_lost_snapshot_answer_is_found_not_asked_again(backend: Backend, tmp_p
     backend.emulator.add_fault(method='POST', path=r'^/instances/[^/]+/snapshot$', count=1, **fault)
     mark = backend.request_mark()
     options = 'name: pre-upgrade\n        timeout: 4'
-    outcomes = run_forks(tmp_path, {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key},
-                         SNAPSHOT.replace('OPTIONS', options), {'host0': {'instance': 'vm1'}}, forks=1)
-    [outcome] = outcomes.values()
+    outcome = run_forks(tmp_path, {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key},
+                        SNAPSHOT.replace('OPTIONS', options), {'host0': {'instance': 'vm1'}}, forks=1)['host0']
     assert not outcome.get('failed'), outcome.get('msg')
     assert outcome['changed'] and outcome['snapshot_set']['name'] == 'pre-upgrade'
     assert 'the answer was lost' in outcome['plan'][0]['action']
