@@ -18,22 +18,21 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Un
 from ._api import SfApi
 from ._confirm import version_gone
 from ._durations import parse_duration
-from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, outcome_unknown
-from ._instances import READY_STATE, disk_devices, find_instance, ready_instance
+from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, outcome_unknown
+from ._instances import disk_devices, find_instance, ready_instance
 from ._label_plan import LabelPlanner
 from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
 from ._local_state import DEFAULT_STATE_DIR, Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
-from ._models import ArtifactVersion, Instance, SnapshotRef
+from ._models import Instance, SnapshotRef
 from ._plan import Plan, Step
 from ._refs import validate_count, validate_name
 from ._resolver import Resolver
+from ._snapshot_recovery import Recovery
 from ._snapshot_sets import SetDevice, SnapshotSet, read_sets, set_entry, set_key
+from ._snapshot_wait import SetWaiter
 
-OP_TYPE = 'node_inst_snap_op'
-INTENTS = 'snapshot-intents'  # state directory entries: a snapshot asked for, its set not yet recorded
 Kept = Tuple[SnapshotSet, str]  # a set retention would delete, and why it stays
-POLL_CAP = 2.0
 
 
 @dataclass
@@ -147,8 +146,9 @@ class Snapshotter:
         sets = read_sets(self.api, instance.uuid, instance.name)
         self.known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)
+        self.recovery = Recovery(self.api, self.state, instance, self.known_blobs, request.wait_timeout)
         if request.state == 'present':
-            sets = self._finish_killed_run(plan, instance, sets)
+            sets = self.recovery.finish_killed_run(plan, sets)
         if request.state == 'absent':
             doomed = [s for s in sets if s.name == request.name]
             self.doomed = doomed
@@ -254,7 +254,7 @@ class Snapshotter:
         name = request.name
         self._room_for(instance)
         answers: Dict[str, SnapshotRef] = {}
-        self._remember_intent(instance, set_id, created, devices)
+        self.recovery.remember(set_id, name, created, devices)
         if request.devices == 'all':
             # One operation for every disk; the server leaves out the ones it never snapshots (the config drive).
             answers = self._ask(instance, None, devices)
@@ -270,7 +270,7 @@ class Snapshotter:
         for ref in answers.values():
             # Recorded at once: the blob UUID is allocated before the snapshot exists, so even wait: false keeps it.
             self.api.set_metadata(ref.artifact_uuid, set_key(ref.blob_uuid), entry)
-        self._forget_intent(instance)  # the set is on record now: nothing left for a later run to finish
+        self.recovery.forget()
         snapshot_set = SnapshotSet(set_id, name, instance.uuid, instance.name, created, [
             SetDevice(device, ref.artifact_uuid, ref.blob_uuid, state='initial') for device, ref in answers.items()])
         self.taken.snapshot_set = snapshot_set
@@ -302,83 +302,9 @@ class Snapshotter:
         except SfError as exc:
             if not outcome_unknown(exc):
                 raise
-            return self._adopt(instance, expected, exc)
-
-    def _adopt(self, instance: Instance, expected: List[str], lost: SfError) -> Dict[str, SnapshotRef]:
-        """The snapshot a request whose answer was lost made: for each expected disk, a version that was not
-        there when this run read the sets and that no set records (runs on this host take turns per instance, so
-        it is this run's). Waits for it like for any snapshot, up to wait_timeout."""
-        def found() -> Optional[Dict[str, SnapshotRef]]:
-            orphans: Dict[str, SnapshotRef] = {}
-            for snapshot_set in read_sets(self.api, instance.uuid, instance.name, refresh=True):
-                disk = snapshot_set.devices[0]
-                if snapshot_set.name is None and ':' in snapshot_set.id and disk.blob_uuid not in self.known_blobs:
-                    orphans.setdefault(disk.device, SnapshotRef(
-                        source_url=f'sf://instance/{instance.uuid}/{disk.device}', artifact_uuid=disk.artifact_uuid,
-                        blob_uuid=disk.blob_uuid))
-            return orphans if all(device in orphans for device in expected) else None
-
-        try:
-            adopted = self.api.wait_until(found, self.request.wait_timeout,
-                                          f'the snapshot of instance {instance.name} whose answer was lost appeared')
-        except SfTimeout:
-            raise SfServerError(f'the answer to the snapshot request for instance {instance.name} was lost ({lost}), '
-                                f'and no new snapshot of {", ".join(expected)} appeared within '
-                                f'{self.request.wait_timeout:.0f}s', status=lost.status,
-                                hint='the cluster took no snapshot: run the task again') from None
-        self.adopted = sorted(adopted)
-        return {device: adopted[device] for device in expected}
-
-    # A run killed between its snapshot request and the record of its set leaves a local intent; the next run on
-    # this host finds the snapshot it took and records it, instead of taking another.
-    def _intent_key(self, instance: Instance) -> str:
-        return f'{self.api.url}:{instance.uuid}'
-
-    def _finish_killed_run(self, plan: Plan, instance: Instance, sets: List[SnapshotSet]) -> List[SnapshotSet]:
-        intent = self.state.read(INTENTS, self._intent_key(instance)) if self.state else None
-        if not intent or not isinstance(intent.get('devices'), list):
-            return sets
-        before, devices = set(intent.get('before') or []), [str(d) for d in intent['devices']]
-
-        def orphans(found: List[SnapshotSet]) -> Optional[Dict[str, SnapshotSet]]:
-            mine = {s.devices[0].device: s for s in found
-                    if s.name is None and ':' in s.id and s.devices[0].blob_uuid not in before}
-            return mine if all(device in mine for device in devices) else None
-
-        taken = orphans(sets)
-        left = float(intent.get('wait_timeout') or 0) - (time.time() - float(intent.get('written') or 0))
-        if taken is None and left > 0:
-            # Asked moments ago: its snapshot may still be on its way. Wait for it (reads only) as its run would.
-            with contextlib.suppress(SfTimeout):
-                self.api.wait_until(lambda: orphans(read_sets(self.api, instance.uuid, instance.name, refresh=True)),
-                                    left, 'the snapshot a stopped run asked for appeared')
-                sets = read_sets(self.api, instance.uuid, instance.name, refresh=True)
-                taken = orphans(sets)
-        if taken is None:
-            return sets  # that request never made a snapshot: a new one is taken as usual
-        recovered = SnapshotSet(str(intent['set']), intent.get('name'), instance.uuid, instance.name,
-                                float(intent.get('created') or 0), [taken[d].devices[0] for d in devices])
-        entry = set_entry(recovered.id, recovered.name, recovered.created, instance, devices)
-
-        def record(step: Step) -> None:
-            for device in recovered.devices:
-                self.api.set_metadata(device.artifact_uuid, set_key(device.blob_uuid), entry)
-            self._forget_intent(instance)
-
-        plan.add('record_set', f'record the snapshot a stopped run took of instance {instance.name} as set '
-                               f'{recovered.summary()}', record)
-        rest = [s for s in sets if s not in taken.values()]
-        return sorted(rest + [recovered], key=lambda s: s.created, reverse=True)
-
-    def _remember_intent(self, instance: Instance, set_id: str, created: float, devices: List[str]) -> None:
-        if self.state is not None:
-            self.state.write(INTENTS, self._intent_key(instance), {
-                'set': set_id, 'name': self.request.name, 'created': created, 'devices': devices,
-                'before': sorted(self.known_blobs), 'wait_timeout': self.request.wait_timeout})
-
-    def _forget_intent(self, instance: Instance) -> None:
-        if self.state is not None:
-            self.state.remove(INTENTS, self._intent_key(instance))
+            adopted = self.recovery.adopt(expected, exc)
+            self.adopted = sorted(adopted)
+            return adopted
 
     def _versions_needed(self) -> Optional[int]:
         """Room for `keep` sets plus the new one, so the server's own trimming never runs ahead of retention."""
@@ -393,115 +319,7 @@ class Snapshotter:
                 self.api.set_max_versions(artifact.uuid, needed)
 
     def _wait(self, instance: Instance, snapshot_set: SnapshotSet) -> None:
-        """Until every disk of the set is a version of its artifact (or known unchanged), or the snapshot operation
-        failed (with the server's reason, where the server reports operations). Never relies on the server knowing a
-        sha512: 0.7.2 computes it minutes later, so there every snapshot of a disk adds a version."""
-        op = self._operation(instance)
-        pending = {d.blob_uuid: d for d in snapshot_set.devices}
-
-        def settled() -> Optional[bool]:
-            for blob_uuid, device in list(pending.items()):
-                if self._settle(device):
-                    pending.pop(blob_uuid)
-            if not pending:
-                return True
-            if not self.api.features.cluster_operations:
-                self._still_there(instance)
-            state, message = self._op_state(op)
-            if state in ('error', 'abort'):
-                raise SfServerError(f'the snapshot of instance {instance.name} failed: '
-                                    f'{message or "no reason given"}',
-                                    hint='look at the instance with sf-client instance show, then run again')
-            if state in ('complete', 'gone'):
-                self._unchanged(pending)  # the server skipped versions of disks that did not change
-                return True
-            return None
-
-        try:
-            self.api.wait_until(settled, self.request.wait_timeout, 'the snapshot finished', cap=POLL_CAP)
-        except SfTimeout:
-            waiting = ', '.join(f'{d.device} (blob {d.blob_uuid})' for d in pending.values())
-            raise SfTimeout(
-                f'the snapshot of {waiting} of instance {instance.name} did not appear within '
-                f'{self.request.wait_timeout:.0f}s', detail={'devices': [d.device for d in pending.values()]},
-                hint='a server that does not report snapshot operations (0.7.2) fails a snapshot silently: look at '
-                     'the instance events (sf-client instance events); for a large disk raise wait_timeout, or set '
-                     'wait: false') from None
-
-    def _still_there(self, instance: Instance) -> None:
-        """Without cluster operations (0.7.2) a failed snapshot is seen on the instance: the server puts it in
-        `created-error` and deletes it. Fail at once then, not at the deadline."""
-        try:
-            current = self.api.get_instance(instance.uuid)
-        except SfNotFound:
-            current = None
-        if current is not None and current.state == READY_STATE:
-            return
-        now = f'now {current.state}' + (f': {current.error_message}' if current.error_message else '') \
-            if current is not None else 'gone'
-        raise SfServerError(f'the snapshot of instance {instance.name} failed: the instance is {now}',
-                            hint='the server deletes an instance whose snapshot task failed; look at its events '
-                                 '(sf-client instance events)')
-
-    def _settle(self, device: SetDevice) -> bool:
-        """Whether this disk's snapshot is done: its blob is a version of the artifact, or the server kept the newest
-        version instead because the content had not changed (0.7.2 does so for NVRAM: the blob exists, with the
-        newest version's sha512, but is not added). Raises when the blob failed."""
-        try:
-            blob = self.api.get_blob(device.blob_uuid)
-        except SfNotFound:
-            return False
-        if blob.state == 'error':
-            raise SfServerError(f'the snapshot of {device.device} failed (blob {device.blob_uuid} is {blob.state})')
-        versions = self.api.artifact_versions(device.artifact_uuid, refresh=True)
-        mine = next((v for v in versions if v.uuid == device.blob_uuid), None)
-        newest = max(versions, key=lambda v: v.index, default=None)
-        if mine is not None:
-            device.version, device.sha512, device.size, device.state = mine.index, mine.sha512, mine.size, 'created'
-            return True
-        if blob.sha512 and newest is not None and newest.sha512 == blob.sha512:
-            self._hold(device, newest)
-            return True
-        if blob.state == 'deleted':
-            raise SfServerError(f'the snapshot of {device.device} failed (blob {device.blob_uuid} is deleted)')
-        return False  # made but not added yet: the server adds the version right after
-
-    @staticmethod
-    def _hold(device: SetDevice, version: ArtifactVersion) -> None:
-        """The set holds the artifact's newest version for this disk: it had not changed."""
-        device.blob_uuid, device.version, device.sha512, device.size = version.uuid, version.index, version.sha512, \
-            version.size
-        device.state, device.unchanged = 'created', True
-
-    def _operation(self, instance: Instance) -> Optional[Dict[str, Any]]:
-        if not self.api.features.cluster_operations:
-            return None
-        with contextlib.suppress(SfError):
-            op = self.api.get_instance(instance.uuid).last_cluster_operation or {}
-            if op.get('op_type') == OP_TYPE:
-                return op
-        return None
-
-    def _op_state(self, op: Optional[Dict[str, Any]]) -> Tuple[str, Optional[str]]:
-        if op is None:
-            return 'unknown', None
-        try:
-            view = self.api.get_operation(OP_TYPE, str(op.get('op_uuid')))
-        except SfNotFound:
-            return 'gone', None
-        except SfError:
-            return 'unknown', None
-        return view.state, view.error_message
-
-    def _unchanged(self, pending: Dict[str, SetDevice]) -> None:
-        """The operation finished but these blobs never appeared: their disks had not changed, and the server kept
-        the newest version instead (its skip rule). The set then holds that version."""
-        for device in pending.values():
-            versions = self.api.artifact_versions(device.artifact_uuid, refresh=True)
-            newest = max(versions, key=lambda v: v.index, default=None)
-            if newest is None:
-                raise SfServerError(f'the snapshot of {device.device} made no version')
-            self._hold(device, newest)
+        SetWaiter(self.api, self.request.wait_timeout).wait(instance, snapshot_set)
 
     # The label
     def _check_label(self, devices: List[str]) -> Optional[LabelState]:

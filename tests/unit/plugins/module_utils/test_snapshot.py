@@ -29,6 +29,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets 
     read_sets,
     set_key,
 )
+from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_wait import SetWaiter
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -331,11 +332,8 @@ class SnapApi:
         self.metadata.get(uuid, {}).pop(key, None)
 
 
-def waiting(api: SnapApi, timeout: float = 60) -> Snapshotter:
-    found = Snapshotter(api, None, SnapshotRequest(instance='web-1', force=True, wait_timeout=timeout),  # type: ignore[arg-type]
-                        clock=lambda: NOW)
-    found.validate()
-    return found
+def waiting(api: SnapApi, timeout: float = 60) -> SetWaiter:
+    return SetWaiter(api, timeout)  # type: ignore[arg-type]
 
 
 def test_a_disk_snapshot_without_a_known_sha512_is_done_when_its_version_appears() -> None:
@@ -343,7 +341,7 @@ def test_a_disk_snapshot_without_a_known_sha512_is_done_when_its_version_appears
     api.version('a-vda', 'old', 'f' * 128)
     api.version('a-vda', 'new', None)  # 0.7.2: the checksum pass has not run yet
     device = SetDevice('vda', 'a-vda', 'new', state='initial')
-    waiting(api)._wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, [device]))
+    waiting(api).wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, [device]))
     assert (device.version, device.sha512, device.state, device.unchanged) == (2, None, 'created', False)
 
 
@@ -352,7 +350,7 @@ def test_an_unchanged_nvram_is_held_as_its_newest_version() -> None:
     api.version('a-nvram', 'old', 'e' * 128)
     api.blob('new', 'e' * 128)  # 0.7.2 made the blob, then skipped adding it: same content
     device = SetDevice('nvram', 'a-nvram', 'new', state='initial')
-    waiting(api)._wait(instance(['vda'], uefi=True), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, [device]))
+    waiting(api).wait(instance(['vda'], uefi=True), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, [device]))
     assert (device.blob_uuid, device.version, device.unchanged) == ('old', 1, True)
     assert device.as_dict()['unchanged'] is True and device.key('s-1').endswith('old.s-1')
 
@@ -362,9 +360,9 @@ def test_a_blob_made_but_not_yet_added_is_waited_for_not_taken_as_unchanged() ->
     api.version('a-vda', 'old', 'e' * 128)
     api.blob('new', None)
     device = SetDevice('vda', 'a-vda', 'new', state='initial')
-    assert not waiting(api)._settle(device)
+    assert not waiting(api).settle(device)
     api.blob('new', 'd' * 128)
-    assert not waiting(api)._settle(device)  # another content, not a version yet: still waiting
+    assert not waiting(api).settle(device)  # another content, not a version yet: still waiting
 
 
 def test_a_snapshot_that_never_appears_is_a_timeout_naming_the_device() -> None:
@@ -373,7 +371,7 @@ def test_a_snapshot_that_never_appears_is_a_timeout_naming_the_device() -> None:
     devices = [SetDevice('vda', 'a-vda', 'lost', state='initial')]
     with pytest.raises(errors.SfTimeout, match=r'the snapshot of vda \(blob lost\) of instance web-1 did not appear '
                                                r'within 0s') as raised:
-        waiting(api, timeout=0.0001)._wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, devices))
+        waiting(api, timeout=0.0001).wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, devices))
     assert raised.value.detail == {'devices': ['vda']} and 'instance events' in (raised.value.hint or '')
 
 
@@ -384,14 +382,14 @@ def test_an_instance_a_failed_snapshot_took_down_fails_the_wait_at_once(state: s
     api.instance_state = state
     devices = [SetDevice('vda', 'a-vda', 'never', state='initial')]
     with pytest.raises(errors.SfServerError, match=f'snapshot of instance web-1 failed: the instance is {now}'):
-        waiting(api, timeout=3600)._wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, devices))
+        waiting(api, timeout=3600).wait(instance(['vda']), SnapshotSet('s-1', 'n', 'i-1', 'web-1', NOW, devices))
 
 
 def test_a_failed_blob_fails_at_once() -> None:
     api = SnapApi()
     api.blob('bad', None, state='error')
     with pytest.raises(errors.SfServerError, match='snapshot of vda failed'):
-        waiting(api)._settle(SetDevice('vda', 'a-vda', 'bad', state='initial'))
+        waiting(api).settle(SetDevice('vda', 'a-vda', 'bad', state='initial'))
 
 
 def test_a_held_version_belongs_to_both_sets_and_goes_only_with_the_last() -> None:
