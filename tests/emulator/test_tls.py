@@ -7,6 +7,7 @@ says which (`[openssl]`, `[cryptography]`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -91,6 +92,21 @@ def test_over_the_cap_over_tls_is_a_503(tmp_path: Path) -> None:
             time.sleep(0.1)
         answer = requests.get(sf.url + '/livez', verify=str(ca))
         assert answer.status_code == 503 and answer.json()['error'] == 'too many connections'
+
+
+def test_a_silent_tls_handshake_gives_its_thread_back(tmp_path: Path) -> None:
+    """Handshakes run on the request threads: one that stops half-way is dropped after --request-read-timeout, and
+    the emulator answers meanwhile."""
+    ca, cert, key = make_test_ca(tmp_path / 'tls')
+    sf = EmulatorProcess(tmp_path / 'data', tls_cert=cert, tls_key=key, tls_ca=ca,
+                         extra_args=['--request-read-timeout', '1', '--request-threads', '1'])
+    with sf, socket.create_connection(('127.0.0.1', sf.port), timeout=30) as sock:
+        sock.sendall(b'\x16\x03\x01\x02\x00')  # a record header announcing a ClientHello that never comes
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(4096) == b''
+        assert 0.5 < time.monotonic() - started < 10
+        assert requests.get(sf.url + '/livez', verify=str(ca), timeout=10).text == 'ok'
 
 
 def test_tls_flag_errors_are_one_line(tmp_path: Path) -> None:

@@ -6,7 +6,10 @@ seconds. Here a connection holds a thread only while a request is being read or 
 
 - accepted connections, and connections between requests, wait in one selector thread (`Parker`);
 - when one becomes readable it goes to the request pool (`RequestThreads`, at most `size` threads, started as
-  needed), which answers requests while input is at hand and then parks the connection again;
+  needed), which answers requests while input is at hand and then parks the connection again; a request is read
+  with a deadline on silence (request_stream.py), so a slow client holds its thread for seconds, not minutes;
+- a connection whose next request is a whole health check goes to a pool of its own instead, which answers that
+  one request (health_lane.py): health checks answer while every request thread waits on a slow client;
 - beyond `max_connections` open connections a new one is answered 503 (`too many connections`, `Retry-After: 1`)
   by one of a few refusal threads, or closed at once when those are busy too;
 - a connection idle for `idle_timeout` seconds is closed.
@@ -26,7 +29,9 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from sf_emulator.http.health_lane import health_check_waiting
 
 log = logging.getLogger('sf_emulator.http')
 
@@ -44,11 +49,15 @@ class ConnectionServer(Protocol):
 
     RequestHandlerClass: Any  # its `for_connection` makes the handler that stays with a connection
     request_threads: RequestThreads
+    health_threads: RequestThreads
     parker: Parker
 
     def shutdown_request(self, request: Any) -> None: ...
 
     def connection_closed(self) -> None: ...
+
+
+Outcome = Literal['park', 'closed', 'more']
 
 
 class Connection:
@@ -62,8 +71,9 @@ class Connection:
         self.idle_since = time.monotonic()
         self._closed = False
 
-    def serve(self) -> bool:
-        """Answer requests while input is at hand. True: wait for the next one (park); False: closed."""
+    def serve(self, one_request: bool = False) -> Outcome:
+        """Answer requests while input is at hand: then 'park' (wait for the next one) or 'closed'. With
+        `one_request`, 'more' after one request when the next is already at hand."""
         try:
             if self.handler is None:
                 self.handler = self.server.RequestHandlerClass.for_connection(self.sock, self.address, self.server)
@@ -74,13 +84,15 @@ class Connection:
                 if handler.close_connection:
                     break
                 if not handler.input_pending():
-                    return True
+                    return 'park'
+                if one_request:
+                    return 'more'
         except OSError:
             pass  # a failed TLS handshake, a reset: nothing to answer
         except Exception:
             log.exception('unexpected error on a connection from %s', self.address)
         self.close()
-        return False
+        return 'closed'
 
     def close(self) -> None:
         if self._closed:
@@ -139,7 +151,8 @@ class Parker(threading.Thread):
                 connection: Connection = key.data
                 self._selector.unregister(connection.sock)
                 self._parked.pop(connection, None)
-                self.server.request_threads.submit(connection)
+                health = health_check_waiting(connection.sock)
+                (self.server.health_threads if health else self.server.request_threads).submit(connection)
             self._take_incoming()
             now = time.monotonic()
             if now - last_sweep >= 1.0:
@@ -179,11 +192,15 @@ class Parker(threading.Thread):
 
 
 class RequestThreads:
-    """At most `size` daemon threads answer requests; they start as work needs them and then stay."""
+    """At most `size` daemon threads answer requests; they start as work needs them and then stay. With
+    `one_request` (health checks), a thread answers one request of a connection and passes any next one at hand to
+    the request threads."""
 
-    def __init__(self, server: ConnectionServer, size: int) -> None:
+    def __init__(self, server: ConnectionServer, size: int, name: str = 'sf-http', one_request: bool = False) -> None:
         self.server = server
         self.size = max(1, size)
+        self.name = name
+        self.one_request = one_request
         self._queue: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
@@ -198,7 +215,7 @@ class RequestThreads:
                 self._threads += 1
         self._queue.put(connection)
         if start:
-            threading.Thread(target=self._run, name=f'sf-http-{self._threads}', daemon=True).start()
+            threading.Thread(target=self._run, name=f'{self.name}-{self._threads}', daemon=True).start()
 
     @property
     def started(self) -> int:
@@ -212,8 +229,11 @@ class RequestThreads:
             with self._lock:
                 self._idle -= 1
                 self._waiting -= 1
-            if connection.serve():
+            outcome = connection.serve(self.one_request)
+            if outcome == 'park':
                 self.server.parker.park(connection)
+            elif outcome == 'more':
+                self.server.request_threads.submit(connection)
 
 
 class Refusals:

@@ -19,6 +19,7 @@ from sf_emulator.http.body import BodyReader, DropConnection, MalformedRequest
 from sf_emulator.http.flask_answers import REDIRECT_SAFE, unrouted
 from sf_emulator.http.parsing import decode_path, parse_json_body, split_target
 from sf_emulator.http.request import Request
+from sf_emulator.http.request_stream import HeadTooLarge, ReadTimeout, RequestStream
 from sf_emulator.http.responses import FileResponse, RawResponse, Response
 from sf_emulator.http.router import ROUTER, Resolution, Route
 
@@ -48,45 +49,11 @@ class HandlerServer(Protocol):
     server_address: Any
 
 
-class HeadTooLarge(Exception):
-    """The request line and headers went over MAX_HEAD_BYTES."""
-
-
-class RequestStream:
-    """The connection's input stream; while a request head is read it counts the bytes against a budget."""
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-        self.head_left: int | None = None
-
-    def readline(self, size: int = -1) -> bytes:
-        if self.head_left is None:
-            return bytes(self._raw.readline(size))
-        limit = self.head_left + 1 if size is None or size < 0 else min(size, self.head_left + 1)
-        line = bytes(self._raw.readline(limit))
-        self.head_left -= len(line)
-        if self.head_left < 0:
-            raise HeadTooLarge()
-        return line
-
-    def readinto(self, buffer: Any) -> int | None:
-        return self._raw.readinto(buffer)
-
-    def read(self, size: int = -1) -> bytes:
-        return bytes(self._raw.read(size))
-
-    def peek(self, size: int = 0) -> bytes:
-        return bytes(self._raw.peek(size))
-
-    def close(self) -> None:
-        self._raw.close()
-
-
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'sf-emulator'
     sys_version = ''
-    timeout = 600  # seconds of socket silence in a request, or between requests, before a connection is dropped
+    timeout = 600  # seconds of silence between requests, or while an answer is written, before a connection closes
     server: HandlerServer
 
     # --- plumbing -----------------------------------------------------------------------------------------------
@@ -98,7 +65,8 @@ class Handler(BaseHTTPRequestHandler):
         """A handler that stays with its connection across requests and threads (BaseRequestHandler's constructor
         would serve the whole connection on the calling thread)."""
         if isinstance(sock, ssl.SSLSocket):
-            sock.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            # The handshake is read from the client too: a silent one gives its thread back as a request does.
+            sock.settimeout(min(TLS_HANDSHAKE_TIMEOUT, cls.read_deadline(server)))
             sock.do_handshake()
         handler = cls.__new__(cls)
         handler.request, handler.client_address, handler.server = sock, address, server
@@ -128,21 +96,41 @@ class Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         stream: RequestStream = self.rfile  # type: ignore[assignment]
         stream.head_left = MAX_HEAD_BYTES
+        self.command, self.requestline, self.request_version = '', '', 'HTTP/1.1'  # none left from the last request
+        self._reading()
         try:
             super().handle_one_request()
         except HeadTooLarge:
-            for name in ('requestline', 'request_version', 'command'):
-                if not hasattr(self, name):
-                    setattr(self, name, '')
             self.send_error(400, 'Request header too large')
+        except ReadTimeout:
+            self._send_error(Request(self.server.app, self.command, '', {}, {}), *self._timed_out())
         except (ConnectionError, socket.timeout, DropConnection):
             self.close_connection = True
+
+    @classmethod
+    def read_deadline(cls, server: HandlerServer) -> float:
+        """Seconds a read of a request waits for the client's next bytes (`request_read_timeout`; 0: `timeout`)."""
+        return float(server.app.config['request_read_timeout'] or cls.timeout)
+
+    def _reading(self) -> None:
+        self.connection.settimeout(self.read_deadline(self.server))
+
+    def _writing(self) -> None:
+        """Answers go out with the connection's own timeout (a large download may take a while to be read)."""
+        self.connection.settimeout(self.timeout)
+
+    def _timed_out(self) -> tuple[int, dict[str, Any]]:
+        """The 408 for a client that went silent in the middle of its request; the connection closes after it."""
+        self.close_connection = True
+        seconds = self.read_deadline(self.server)
+        return 408, {'error': f'request timed out: the client sent nothing for {seconds:g} seconds', 'status': 408}
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The HTTP layer's own refusals (before any handler runs). gunicorn answers 400 for a request line or
         header section over its limits where http.server says 414 or 431: follow gunicorn."""
         if code in (414, 431):
             code = 400
+        self._writing()
         super().send_error(code, message, explain)
 
     def __getattr__(self, name: str) -> Any:
@@ -203,6 +191,8 @@ class Handler(BaseHTTPRequestHandler):
                 status, sent = self._send_error(req, 302, exc.body(), {'Location': '/'})
             else:
                 status, sent = self._send_error(req, exc.status, exc.body())
+        except ReadTimeout:
+            status, sent = self._send_error(req, *self._timed_out())
         except (ConnectionError, socket.timeout):
             status = 0
             self.close_connection = True
@@ -292,6 +282,7 @@ class Handler(BaseHTTPRequestHandler):
     def _headers(self, req: Request, status: int, content_type: str, length: int | None,
                  extra: dict[str, str]) -> None:
         """`length` None: the body goes out chunked."""
+        self._writing()
         self.send_response(status)
         self.send_header('Content-Type', content_type)
         if length is None:
@@ -399,6 +390,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             body._drop_after = None
+            self._reading()
             body.read_all(DRAIN_LIMIT + 1)
         except Exception:
             self.close_connection = True

@@ -36,6 +36,7 @@ class Route:
     admin: bool = False
     raw_body: bool = False
     emulator_only: bool = False
+    health_check: bool = False
     regex: re.Pattern[str] = field(init=False)
     converters: dict[str, str] = field(init=False)
     accepts: frozenset[str] = field(init=False)
@@ -80,11 +81,16 @@ class Route:
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        self.health_paths: frozenset[str] = frozenset()  # the paths of `health_check` routes
 
     def add(self, route: Route) -> None:
         for existing in self.routes:
             if existing.method == route.method and existing.pattern == route.pattern:
                 raise ValueError(f'duplicate route {route.method} {route.pattern}')
+        if route.health_check:
+            if route.method != 'GET' or not route.public or route.converters:
+                raise ValueError(f'health check {route.method} {route.pattern} must be a public GET of a fixed path')
+            self.health_paths |= {route.pattern}
         self.routes.append(route)
 
     def resolve(self, method: str, path: str, emulator_routes: bool = True, served: Served | None = None) -> Resolution:
@@ -148,16 +154,19 @@ def route(
     admin: bool = False,
     raw_body: bool = False,
     emulator_only: bool = False,
+    health_check: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `handler(req, **params)` for `method pattern`.
 
     public: no token needed. admin: the caller must be the `system` namespace (401 otherwise, like the server).
     raw_body: the body is not parsed as JSON; the handler reads `req.body` (a stream) itself.
     emulator_only: an `/_emulator/` route: system only, never subject to fault injection.
+    health_check: a public GET of a fixed path that is answered on threads of its own, so it answers while every
+    request thread is busy (health_lane.py).
     """
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-        ROUTER.add(Route(method.upper(), pattern, handler, public, admin, raw_body, emulator_only))
+        ROUTER.add(Route(method.upper(), pattern, handler, public, admin, raw_body, emulator_only, health_check))
         return handler
 
     return register

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sf_emulator.http.connections import Connection, Parker, Refusals, RequestThreads
 from sf_emulator.http.handler import Handler
+from sf_emulator.http.health_lane import HEALTH_THREADS
 
 if TYPE_CHECKING:
     from sf_emulator.runtime import Runtime
@@ -33,7 +34,7 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
 
 class EmulatorHTTPServer(HTTPServer):
     """Accepts connections up to `max_connections` (503 beyond); idle ones wait in one selector thread and
-    requests run on at most `request_threads` threads (see connections.py)."""
+    requests run on at most `request_threads` threads, health checks on threads of their own (see connections.py)."""
 
     allow_reuse_address = True
     request_queue_size = 1024
@@ -54,6 +55,7 @@ class EmulatorHTTPServer(HTTPServer):
         self._open = 0
         self._open_lock = threading.Lock()
         self.request_threads = RequestThreads(self, request_threads)
+        self.health_threads = RequestThreads(self, HEALTH_THREADS, name='sf-http-health', one_request=True)
         self.parker = Parker(self, idle_timeout=Handler.timeout)
         self.refusals = Refusals(self)
         super().__init__(address, Handler)  # binds and listens; on failure it calls server_close()

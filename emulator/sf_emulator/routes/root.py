@@ -27,7 +27,7 @@ def get_root(req: Request) -> RawResponse:
     return RawResponse(root_page(req.app.profile), 'text/html; charset=utf-8')
 
 
-@route('GET', '/livez', public=True)
+@route('GET', '/livez', public=True, health_check=True)
 def get_livez(req: Request) -> RawResponse:
     return RawResponse(b'ok')
 
@@ -41,11 +41,11 @@ def _ready(req: Request) -> RawResponse:
     return RawResponse(b'ready')
 
 
-@route('GET', '/readyz', public=True)
+@route('GET', '/readyz', public=True, health_check=True)
 def get_readyz(req: Request) -> RawResponse:
     return _ready(req)
 
 
-@route('GET', '/healthz', public=True)
+@route('GET', '/healthz', public=True, health_check=True)
 def get_healthz(req: Request) -> RawResponse:
     return _ready(req)
