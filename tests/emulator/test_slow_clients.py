@@ -1,5 +1,5 @@
-"""Slow clients: a request is read with a deadline on silence (408, then closed), and health checks answer while
-every request thread is busy.
+"""Slow clients: a request is read with a deadline on silence (408, then closed), health checks answer while every
+request thread is busy, and an HTTP/0.9 request line is answered and closed at once.
 
 Before: 64 sockets each sending half a request head (or 70 half-sent `POST /auth` bodies) held all 64 request
 threads for the 600 s a socket may stay silent, and nobody else was answered, `/livez` included.
@@ -128,6 +128,26 @@ def test_the_deadline_is_a_setting(emulator: EmulatorProcess) -> None:
         took = time.monotonic() - started
     assert (status, json.loads(body)['error']) == (408, 'request timed out: the client sent nothing for 1 seconds')
     assert 0.5 < took < DEADLINE, took
+
+
+@pytest.mark.parametrize('line', [b'GET /\r\n', b'GET /livez\r\n', b'POST /auth\r\n'])
+def test_an_http_0_9_request_is_answered_400_and_closed_at_once(emulator: EmulatorProcess, line: bytes) -> None:
+    """No headers follow a request line without a version: 400 and close (gunicorn's answer), never a wait for
+    headers (that would end in the 408 of the read deadline)."""
+    with socket.create_connection(('127.0.0.1', emulator.port), timeout=30) as sock:
+        sock.sendall(line)
+        status, headers, body, rest = last_answer_of(sock)
+    assert (status, headers['Connection'], rest) == (400, 'close', b'')
+    assert f'Invalid HTTP request line: {line.decode().strip()!r}'.encode() in body
+
+
+@pytest.mark.parametrize('line', [b'GET\r\n', b'GET / HTTP/x\r\n'])
+def test_a_garbled_request_line_is_a_400_with_a_status_line(emulator: EmulatorProcess, line: bytes) -> None:
+    """http.server answered these with a bare HTML page, without a status line, as if to an HTTP/0.9 client."""
+    with socket.create_connection(('127.0.0.1', emulator.port), timeout=30) as sock:
+        sock.sendall(line)
+        status, headers, _body, rest = last_answer_of(sock)
+    assert (status, headers['Connection'], rest) == (400, 'close', b'')
 
 
 @pytest.mark.parametrize(('head', 'expected'), [

@@ -51,6 +51,7 @@ class HandlerServer(Protocol):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    default_request_version = 'HTTP/1.1'  # so a 400 for a request line without a valid version has a status line
     server_version = 'sf-emulator'
     sys_version = ''
     timeout = 600  # seconds of silence between requests, or while an answer is written, before a connection closes
@@ -124,6 +125,16 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         seconds = self.read_deadline(self.server)
         return 408, {'error': f'request timed out: the client sent nothing for {seconds:g} seconds', 'status': 408}
+
+    def parse_request(self) -> bool:
+        """An HTTP/0.9 request line (no version) has no headers after it, but http.server would wait for them until
+        the client gave up. Answer 400 and close at once, as gunicorn (in front of the real server) does."""
+        line = str(self.raw_requestline, 'iso-8859-1').rstrip('\r\n')
+        if len(line.split()) != 2:
+            return super().parse_request()
+        self.requestline, self.close_connection = line, True
+        self.send_error(400, f'Invalid HTTP request line: {line!r}')
+        return False
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The HTTP layer's own refusals (before any handler runs). gunicorn answers 400 for a request line or
