@@ -22,6 +22,7 @@ import re
 import secrets
 import struct
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,6 +279,21 @@ def test_metadata_writes_and_deletes_answer_200_null(sf072: Client, metadata_pat
             (method, target)
     stored = sf072.ok('GET', base)
     assert (key in stored, stored.get(f'{key}-2')) == (False, 'two')
+
+
+def test_any_namespace_that_knows_a_blobs_uuid_reads_and_writes_its_metadata(tenant: Client,
+                                                                            uploaded: Uploaded) -> None:
+    """Blobs have no namespace: 0.7.2's metadata routes check the token and that the blob exists, nothing else
+    (the API docs say admin only; no check enforces it). A tenant writes, reads and deletes the system's blob's
+    metadata, and an unknown blob is a 404 for everyone."""
+    base, key = f'/blobs/{uploaded.blob}/metadata', unique('tenant-k')
+    assert tenant.send('PUT', f'{base}/{key}', {'value': 'from a tenant'}).shown() == (200, None)
+    assert tenant.ok('GET', base)[key] == 'from a tenant'
+    assert tenant.send('DELETE', f'{base}/{key}').shown() == (200, None)
+    assert key not in tenant.ok('GET', base)
+    missing = f'/blobs/{uuid.uuid4()}/metadata'
+    assert tenant.send('PUT', f'{missing}/{key}', {'value': 'x'}).shown() == (404, {'error': 'blob not found',
+                                                                                      'status': 404})
 
 
 def test_unknown_event_type_is_a_500_once_the_artifact_has_events(sf072: Client, uploaded: Uploaded) -> None:
