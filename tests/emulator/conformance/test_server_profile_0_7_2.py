@@ -20,6 +20,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import struct
 import time
 import uuid
@@ -346,6 +347,19 @@ def test_blob_data_negative_offset_closes_the_connection_unanswered(sf072: Clien
     # The seek fails while the stream starts, before any header is sent.
     with pytest.raises(http.client.RemoteDisconnected):
         sf072.send('GET', f'/blobs/{uploaded.blob}/data?offset=-1')
+
+
+@pytest.mark.parametrize('line', [b'GET /\r\n', b'GET\r\n', b'GET / HTTP/x\r\n'])
+def test_a_request_line_without_a_valid_version_is_a_400_and_closed_at_once(sf072: Client, line: bytes) -> None:
+    """gunicorn in front of 0.7.2 answers an HTTP/0.9 or garbled request line at once, then closes: no wait for
+    headers that never come. (The wording of the page differs: gunicorn's against http.server's.)"""
+    with socket.create_connection((sf072.host, sf072.port), timeout=10) as sock:
+        sock.sendall(line)
+        received = b''
+        while chunk := sock.recv(65536):  # a timeout here (no answer, or the connection left open) fails the test
+            received += chunk
+    head = received.split(b'\r\n\r\n', 1)[0].split(b'\r\n')
+    assert head[0].split(b' ')[:2] == [b'HTTP/1.1', b'400'] and b'Connection: close' in head[1:], received
 
 
 # Every GET route the collection or the emulator serves, with the 0.7.2 class that answers it.
