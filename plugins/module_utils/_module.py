@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -130,6 +130,15 @@ class SfModule:
         raise NotImplementedError
 
     def __call__(self) -> None:
+        failure = self._attempt()
+        # Failed outside the except blocks: ansible-core 2.18 adds the traceback of the exception being handled to
+        # fail_json's result at -vvv.
+        if failure is not None:
+            self._fail(*failure)
+        self._finish()
+
+    def _attempt(self) -> Optional[Tuple[SfError, Optional[str]]]:
+        """Run the module; the error to fail with (and a prefix for its message), or None."""
         try:
             self.client = build_client(
                 self.params, log=self.log, read_only=self.check_mode, image_base_url=self.params.get('image_base_url'))
@@ -139,15 +148,15 @@ class SfModule:
         except SfMissingLibrary as exc:
             self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.import_error)
         except SfCheckModeWrite as exc:
-            self._fail(exc, 'internal error: a write was attempted in check mode, nothing was sent')
+            return exc, 'internal error: a write was attempted in check mode, nothing was sent'
         except PlanFailed as exc:
             self.report(exc.outcome)
-            self._fail(exc)
+            return exc, None
         except SfError as exc:
-            self._fail(exc)
+            return exc, None
         except Exception as exc:  # the last resort: never a traceback, never a secret
-            self._fail(SfUnexpected.wrap(exc))
-        self._finish()
+            return SfUnexpected.wrap(exc), None
+        return None
 
     def _redact(self, text: str) -> str:
         return self.client.transport.redact(text) if self.client else text
