@@ -80,11 +80,40 @@ integration-real: venv collection-link sfclient-venv
 
 test: lint unit integration integration-latest sanity ansible-lint integration-real
 
+# The oldest ansible-core we claim (requirements-oldest.txt) in a venv of its own: the unit tests, the integration
+# targets (on the emulator's default profile) and sanity run on it as well as on the pinned newest.
+OLDEST_VENV := .venv-oldest
+OLDEST_BIN := $(CURDIR)/$(OLDEST_VENV)/bin
+OLDEST_SANITY_ROOT := $(TMP)/sanity-oldest
+OLDEST_SANITY_DIR := $(OLDEST_SANITY_ROOT)/ansible_collections/shakenfist/storage
+.PHONY: test-oldest unit-oldest integration-oldest sanity-oldest
+$(OLDEST_VENV)/.installed: requirements-oldest.txt requirements-dev.txt
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_BIN)/pip install -q --upgrade pip
+	$(OLDEST_BIN)/pip install -q -r requirements-oldest.txt -c <(grep -v '^ansible-core==' requirements-dev.txt)
+	touch $@
+unit-oldest: $(OLDEST_VENV)/.installed collection-link
+	$(OLDEST_BIN)/ansible --version | head -1
+	PYTHONPATH=$(COLL_PATH):$(CURDIR)/emulator $(OLDEST_BIN)/python tools/pytest_run.py tests/unit -q -p no:cacheprovider
+integration-oldest: $(OLDEST_VENV)/.installed collection-link
+	VIRTUAL_ENV=$(CURDIR)/$(OLDEST_VENV) PYTHONPATH=$(COLL_PATH):$(CURDIR)/emulator \
+		$(OLDEST_BIN)/python tools/pytest_run.py tests/integration/test_targets.py -q -n 2 -p no:cacheprovider
+sanity-oldest: build $(OLDEST_VENV)/.installed
+	@rm -rf $(OLDEST_SANITY_ROOT) && mkdir -p $(OLDEST_SANITY_ROOT)
+	$(OLDEST_BIN)/ansible-galaxy collection install --force -p $(OLDEST_SANITY_ROOT) $(TMP)/build/shakenfist-storage-*.tar.gz
+	cd $(OLDEST_SANITY_DIR) && git init -q && echo 'tests/output/' > .gitignore && git add -A && \
+		git -c user.name=sanity -c user.email=sanity@localhost commit -qm 'built collection'
+	$(OLDEST_BIN)/python tools/ansible_test_bootstrap.py
+	cd $(OLDEST_SANITY_DIR) && PATH=$(OLDEST_BIN):$$PATH ansible-test sanity --local --requirements \
+		--python 3.11 --color no
+test-oldest: unit-oldest integration-oldest sanity-oldest
+test: test-oldest
+
 demo: venv collection-link
 	$(BIN)/python tools/demo.py
 
 clean: real-server-stop
-	rm -rf $(TMP) $(VENV) $(SANITY_VENV) $(SFCLIENT_VENV)
+	rm -rf $(TMP) $(VENV) $(SANITY_VENV) $(SFCLIENT_VENV) $(OLDEST_VENV)
 
 # The real Shaken Fist 0.7.2 server (etcd on 127.0.0.1:2379, API on a free port) for the real-server tier.
 # Standard library only: no venv needed. See tests/real_server/README.md.

@@ -32,3 +32,13 @@ def test_every_module_has_full_documentation() -> None:
             assert f'\n{block} = ' in text, f'{name} lacks {block}'
         assert 'shakenfist.storage.connection' in text, f'{name} does not use the connection fragment'
         assert 'action_group' in text, f'{name} does not document its action group'
+
+
+def test_the_oldest_ansible_core_claimed_is_the_one_tested() -> None:
+    """meta/runtime.yml's floor is the ansible-core `make test-oldest` installs, and sanity has its ignore file."""
+    runtime = yaml.safe_load((ROOT / 'meta' / 'runtime.yml').read_text())
+    floor = runtime['requires_ansible'].removeprefix('>=').split('.')[:2]
+    pins = [line.split('==', 1)[1] for line in (ROOT / 'requirements-oldest.txt').read_text().splitlines()
+            if line.startswith('ansible-core==')]
+    assert len(pins) == 1 and pins[0].split('.')[:2] == floor, (runtime['requires_ansible'], pins)
+    assert (ROOT / 'tests' / 'sanity' / f'ignore-{".".join(floor)}.txt').read_text() == ''

@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 from unittest import mock
 
-from ansible.module_utils import _internal as ansible_internal
 from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
 from hypothesis import strategies as st
 
 from ansible_collections.shakenfist.storage.plugins.module_utils import _module
@@ -39,6 +37,10 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._models import 
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import connection_argument_spec
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import DEFAULT_IMAGE_BASE_URL
 from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
+from ansible_collections.shakenfist.storage.tests.unit.plugins.ansible_compat import (
+    as_module_process,
+    patch_module_args,
+)
 from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import (
     FakeCluster,
     FakeTransport,
@@ -226,9 +228,7 @@ def run_module(module_class: type, args: Dict[str, Any], world: Optional[World] 
     ansible_warnings._global_deprecations.clear()
     out, err = io.StringIO(), io.StringIO()
     exit_code: Any = None
-    # Once a test imported the controller (the plugin loader), ansible-core prints module warnings to stderr instead
-    # of returning them; a module process is never the controller.
-    with private_home(), patch_module_args(args), mock.patch.object(ansible_internal, 'is_controller', False), \
+    with private_home(), patch_module_args(args), as_module_process(), \
             mock.patch.object(_module, 'build_client', build_client), \
             mock.patch.object(uuidlib, 'uuid4', world.new_uuid), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

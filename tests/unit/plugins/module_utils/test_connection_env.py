@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule
+from ansible_collections.shakenfist.storage.tests.unit.plugins.ansible_compat import patch_module_args
 
 
 class Shows(SfModule):

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule
 from ansible_collections.shakenfist.storage.plugins.module_utils._plan import Plan
+from ansible_collections.shakenfist.storage.tests.unit.plugins.ansible_compat import patch_module_args
 
 KEY = 'super-secret-key-42'
 CONNECTION = {'api_url': 'http://127.0.0.1:9', 'namespace': 'ci', 'key': KEY}
