@@ -1,0 +1,117 @@
+"""Errors say the right thing (issue 19, point 6): which setting or which URL is wrong, and what to check.
+
+- An api_url that leads to no Shaken Fist API (a wrong path: 404 on POST /auth) is the api_url's fault, not the
+  key's; a 404 in Shaken Fist's own words (an unknown namespace) and a 401 (a wrong key) stay `unauthenticated`.
+- A URL outside the API (a `fetch: controller` download, check mode's look at a source URL) that fails names that
+  URL and hints at reaching it from this host, never at api_url.
+- A URL the cluster fetches that answers 404 is `not_found` naming that URL; other fetch failures stay
+  `server_error`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._client import build_client
+from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
+from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport
+from sf_emulator.testing import EmulatorProcess
+
+SECRET = 'correct-horse-battery-staple'
+FLASK_404 = (b'<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n'
+             b'<p>The requested URL was not found on the server.</p>\n')
+URL = 'https://images.example.com/web.qcow2'
+
+
+def transport(url: str) -> SfTransport:
+    settings = ConnectionSettings(api_url=url, namespace='ci', key=SECRET, retries=0, timeout=5)
+    return SfTransport(settings, sleep=lambda _: None)
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return int(sock.getsockname()[1])
+
+
+def points_at_api_url(exc: errors.SfError, url: str) -> None:
+    """The error blames api_url, names the URL tried, and does not send the user to their key."""
+    assert exc.kind == 'invalid_input' and exc.status in (200, 404, 405)
+    assert f'api_url {url}' in exc.message and 'Shaken Fist API' in exc.message
+    assert exc.hint and 'api_url' in exc.hint and 'key' not in exc.hint.replace('namespace and key were', '')
+    assert SECRET not in str(exc.to_dict())
+
+
+# (a) An api_url with the wrong path
+@pytest.mark.parametrize('answer', [
+    (404, FLASK_404),  # a web server (or Flask itself) with no such route: an HTML page
+    (404, {'message': 'The requested URL was not found on the server.'}),  # flask-restful's JSON 404
+    (404, {'detail': 'Not Found'}),  # some other JSON API
+    (405, b'<html><title>405 Method Not Allowed</title></html>'),  # a route that takes no POST
+    (200, b'<html><title>Welcome</title><body>a web site</body></html>'),  # a site answering every path
+], ids=['html-404', 'flask-restful-404', 'other-json-404', 'html-405', 'html-200'])
+def test_auth_answered_by_something_else_blames_api_url(scripted_server: Any, answer: Any) -> None:
+    server = scripted_server(lambda r: (answer[0], answer[1], {}))
+    api_url = f'{server.url}/wrong'
+    with pytest.raises(errors.SfInvalidInput) as caught:
+        transport(api_url).request('GET', '/artifacts')
+    points_at_api_url(caught.value, api_url)
+    assert f'POST {api_url}/auth answered HTTP {answer[0]}' in caught.value.message
+    assert caught.value.method == 'POST' and caught.value.path == '/auth'
+
+
+def test_an_unknown_namespace_in_shaken_fists_words_stays_unauthenticated(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: (404, {'error': 'namespace not found', 'status': 404}, {}))
+    with pytest.raises(errors.SfUnauthenticated) as caught:
+        transport(server.url).request('GET', '/artifacts')
+    assert caught.value.status == 404 and "namespace 'ci'" in caught.value.message
+    assert 'namespace not found' in caught.value.message and 'namespace' in (caught.value.hint or '')
+
+
+def test_the_root_page_missing_blames_api_url(scripted_server: Any) -> None:
+    # Capabilities are read from GET / before any authentication: a 404 there is not a missing object either.
+    server = scripted_server(lambda r: (404, FLASK_404, {}))
+    api_url = f'{server.url}/wrong'
+    with pytest.raises(errors.SfInvalidInput) as caught:
+        transport(api_url).capabilities()
+    points_at_api_url(caught.value, api_url)
+    assert f'GET {api_url}/ answered HTTP 404 (404 Not Found)' in caught.value.message
+
+
+@pytest.fixture(scope='module', params=['0.7.2', 'latest'])
+def emulator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(tmp_path_factory.mktemp('sf'), server_profile=request.param) as sf:
+        yield sf
+
+
+def client(api_url: str, namespace: str, key: str) -> Any:
+    return build_client({'api_url': api_url, 'namespace': namespace, 'key': key, 'retries': 0, 'timeout': 10})
+
+
+def test_the_emulator_at_a_wrong_path_is_not_a_bad_key(emulator: EmulatorProcess) -> None:
+    api_url = f'{emulator.url}/wrong'
+    wrong = client(api_url + '/', 'system', emulator.system_key)
+    for call in (lambda: wrong.api.list_artifacts(), lambda: wrong.api.features,
+                 lambda: wrong.resolver.resolve('label:nothing-here')):
+        # Never SfNotFound: callers (the lookup's on_missing, "there is no instance ...") read that as a missing
+        # object, which would hide the wrong api_url.
+        with pytest.raises(errors.SfInvalidInput) as caught:
+            call()
+        points_at_api_url(caught.value, api_url)
+        assert caught.value.status == 404 and 'HTTP 404 (404 Not Found)' in caught.value.message
+
+
+@pytest.mark.parametrize('namespace,key,status', [('no-such-namespace', SECRET, 404), ('system', SECRET, 401)],
+                         ids=['unknown-namespace', 'wrong-key'])
+def test_the_emulator_refusing_namespace_or_key_stays_unauthenticated(emulator: EmulatorProcess, namespace: str,
+                                                                       key: str, status: int) -> None:
+    with pytest.raises(errors.SfUnauthenticated) as caught:
+        client(emulator.url, namespace, key).api.list_artifacts()
+    assert caught.value.status == status and f'namespace {namespace!r}' in caught.value.message
+    assert 'key' in (caught.value.hint or '') and SECRET not in str(caught.value.to_dict())
