@@ -54,6 +54,9 @@ CA_BUNDLE_VARIABLES = ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE')
 API_TLS_HINT = 'set ca_path to the CA bundle that signs the cluster certificate; validate_certs=false only for testing'
 API_URL_HINT = ('check api_url (or SHAKENFIST_API_URL): it must be the base URL of the Shaken Fist API, the apiurl '
                 'sf-client uses, such as https://sf.example.com/api; namespace and key were not checked')
+SOURCE_URL_HINT = ('check the URL, and that the host running the task can reach it: DNS, firewall, and proxy settings '
+                   '(HTTP_PROXY, HTTPS_PROXY, NO_PROXY)')
+SOURCE_STATUS_HINT = 'that answer came from the server of the URL, not from Shaken Fist: check the URL'
 # What a server with no such route answers; Shaken Fist itself never answers these to GET / or POST /auth.
 NO_SUCH_ROUTE = (404, 405)
 DOWNLOAD_TLS_HINT = ('set ca_path to a CA bundle that signs this server too (ca_path verifies the API and controller '
@@ -401,21 +404,27 @@ class SfTransport:
         self.log(f'{reason}; next try in {delay:.2f}s')
         self._sleep(delay)
 
-    def blocks(self, response: Any, size: int) -> Iterator[bytes]:
+    def blocks(self, response: Any, size: int, url: Optional[str] = None) -> Iterator[bytes]:
         """The body of a streamed answer in blocks of at most `size` bytes; a connection lost or silent mid-body is
-        a typed error (the caller knows how much arrived and can resume), never a requests exception."""
+        a typed error (the caller knows how much arrived and can resume), never a requests exception. `url`: the
+        answer is from that URL outside the API (see open_url), which the error names instead of api_url."""
+        source = url or self.base_url
+        hint = SOURCE_URL_HINT if url else None
+        detail = {'url': url} if url else None
         try:
             for block in response.iter_content(chunk_size=size):
                 if block:
                     yield block
         except requests.exceptions.Timeout:
-            raise SfTimeout(f'the answer from {self.base_url} stopped for {self.settings.timeout}s mid-body') from None
+            raise SfTimeout(f'the answer from {source} stopped for {self.settings.timeout}s mid-body', hint=hint,
+                            detail=detail) from None
         except requests.exceptions.RequestException as exc:
-            raise SfTransportError(f'the answer from {self.base_url} broke off mid-body: '
-                                   f'{self._short_reason(str(exc))}') from None
+            raise SfTransportError(f'the answer from {source} broke off mid-body: '
+                                   f'{self._short_reason(str(exc))}', hint=hint, detail=detail) from None
 
     # URLs outside the API (controller downloads, checking a source URL): the same session, so the same TLS
-    # settings, timeouts and redaction apply, but never the API token.
+    # settings, timeouts and redaction apply, but never the API token. Their errors name that URL, and hint at it
+    # (not at api_url); `detail` carries it as `url`.
     def open_url(self, url: str, method: str = 'GET', headers: Optional[Dict[str, str]] = None) -> Any:
         """A streamed response from `url` (status 200 or 206), or a typed error; the caller closes it."""
         if self.session.verify is False:
@@ -427,11 +436,13 @@ class SfTransport:
         except requests.exceptions.SSLError as exc:
             raise self._tls_error(exc, url, DOWNLOAD_TLS_HINT, method=method) from None
         except requests.exceptions.RequestException as exc:
-            raise SfTransportError(f'{method} {url} failed: {self._short_reason(str(exc))}') from None
+            raise SfTransportError(f'{method} {url} failed: {self._short_reason(str(exc))}', method=method,
+                                   hint=SOURCE_URL_HINT, detail={'url': url}) from None
         if response.status_code not in (200, 206):
             response.close()
             raise error_for_status(response.status_code)(
-                f'{method} {url} answered HTTP {response.status_code}', status=response.status_code, method=method)
+                f'{method} {url} answered HTTP {response.status_code}', status=response.status_code, method=method,
+                hint=SOURCE_STATUS_HINT, detail={'url': url})
         return response
 
     def _url(self, path: str) -> str:

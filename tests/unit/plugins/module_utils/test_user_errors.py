@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,10 @@ from ansible_collections.shakenfist.storage.plugins.module_utils import _errors 
 from ansible_collections.shakenfist.storage.plugins.module_utils._client import build_client
 from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
 from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport
+from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import (
+    FakeCluster,
+    publish,
+)
 from sf_emulator.testing import EmulatorProcess
 
 SECRET = 'correct-horse-battery-staple'
@@ -115,3 +121,88 @@ def test_the_emulator_refusing_namespace_or_key_stays_unauthenticated(emulator: 
         client(emulator.url, namespace, key).api.list_artifacts()
     assert caught.value.status == status and f'namespace {namespace!r}' in caught.value.message
     assert 'key' in (caught.value.hint or '') and SECRET not in str(caught.value.to_dict())
+
+
+# (b) A URL outside the API: the source, not api_url
+def test_an_unreachable_source_url_names_it_and_not_api_url() -> None:
+    source = f'http://127.0.0.1:{closed_port()}/images/web.qcow2'
+    with pytest.raises(errors.SfTransportError) as caught:
+        transport('https://sf.example.com/api').open_url(source)
+    exc = caught.value
+    assert source in exc.message and 'sf.example.com' not in exc.message and 'refused' in exc.message
+    assert exc.hint and 'api_url' not in exc.hint and 'proxy' in exc.hint and 'host running the task' in exc.hint
+    assert exc.detail == {'url': source}
+
+
+def test_a_source_url_that_answers_404_is_not_found_naming_it(scripted_server: Any) -> None:
+    server = scripted_server(lambda r: (404, FLASK_404, {}))
+    source = f'{server.url}/images/web.qcow2'
+    with pytest.raises(errors.SfNotFound) as caught:
+        transport('https://sf.example.com/api').open_url(source)
+    assert source in caught.value.message and caught.value.status == 404
+    assert caught.value.hint and 'api_url' not in caught.value.hint and caught.value.detail == {'url': source}
+
+
+def test_a_controller_download_that_answers_404_is_not_found(tmp_path: Path) -> None:
+    api = FakeCluster('ci')
+    with pytest.raises(errors.SfNotFound) as caught:
+        publish(api, name='web', url=URL, fetch='controller', state_dir=str(tmp_path))
+    assert caught.value.kind == 'not_found' and URL in caught.value.message
+    assert 'api_url' not in (caught.value.hint or '') and api.writes == []
+
+
+class _BreaksOffServer:
+    """Promises a body of 1000 bytes, sends 10 and hangs up: a download that breaks off mid-body."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(4)
+        self.url = f'http://127.0.0.1:{self.sock.getsockname()[1]}/images/web.qcow2'
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + b'x' * 10)
+
+
+def test_a_controller_download_that_breaks_off_names_the_source() -> None:
+    server, client = _BreaksOffServer(), transport('https://sf.example.com/api')
+    try:
+        with pytest.raises(errors.SfTransportError) as caught, client.open_url(server.url) as answer:
+            for _block in client.blocks(answer, 4096, url=server.url):
+                pass
+    finally:
+        server.sock.close()
+    assert server.url in caught.value.message and 'sf.example.com' not in caught.value.message
+    assert caught.value.hint and 'api_url' not in caught.value.hint
+
+
+def real_source_requests(api: FakeCluster) -> FakeCluster:
+    """The fake cluster, with URLs outside the API reached by the real transport (as a module reaches them)."""
+    real = transport('https://sf.example.com/api')
+    api.transport.open_url = real.open_url
+    api.transport.blocks = real.blocks
+    return api
+
+
+@pytest.mark.parametrize('where', ['unreachable', 'breaks-off'])
+def test_a_failed_controller_download_names_the_source_not_api_url_nor_this_host(tmp_path: Path, where: str) -> None:
+    server = _BreaksOffServer() if where == 'breaks-off' else None
+    source = server.url if server else f'http://127.0.0.1:{closed_port()}/images/web.qcow2'
+    api = real_source_requests(FakeCluster('ci'))
+    try:
+        with pytest.raises(errors.SfTransportError) as caught:
+            publish(api, name='web', url=source, fetch='controller', state_dir=str(tmp_path))
+    finally:
+        if server:
+            server.sock.close()
+    assert source in caught.value.message and 'cannot store' not in caught.value.message
+    assert caught.value.hint and 'api_url' not in caught.value.hint and 'proxy' in caught.value.hint
+    assert api.writes == [] and not list(tmp_path.glob('sf-download-*'))
