@@ -22,8 +22,11 @@ from ansible_collections.shakenfist.storage.plugins.module_utils import _errors 
 from ansible_collections.shakenfist.storage.plugins.module_utils._client import build_client
 from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
 from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport
+from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact
 from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import (
+    ArtifactRow,
     FakeCluster,
+    failing,
     publish,
 )
 from sf_emulator.testing import EmulatorProcess
@@ -206,3 +209,56 @@ def test_a_failed_controller_download_names_the_source_not_api_url_nor_this_host
     assert source in caught.value.message and 'cannot store' not in caught.value.message
     assert caught.value.hint and 'api_url' not in caught.value.hint and 'proxy' in caught.value.hint
     assert api.writes == [] and not list(tmp_path.glob('sf-download-*'))
+
+
+# (c) A URL the cluster fetches
+def test_a_cluster_fetch_that_404s_is_not_found_naming_the_url() -> None:
+    api = FakeCluster('ci')
+    api.remote[URL] = f'fetching {URL} failed: HTTP 404 Not Found'  # the emulator's words
+    failed = failing(api, url=URL)
+    assert failed.kind == 'not_found' and f'could not fetch {URL}' in failed.message and 'HTTP 404' in failed.message
+    assert failed.hint and 'URL' in failed.hint and failed.detail == {'url': URL}
+
+
+def test_shaken_fists_own_words_for_a_404_are_not_found_too() -> None:
+    api = FakeCluster('ci')
+    api.remote[URL] = f'Failed to fetch HEAD of {URL} (status code 404)'  # images.py, when a server keeps them
+    assert failing(api, url=URL).kind == 'not_found'
+
+
+@pytest.mark.parametrize('reason', ['fetching {} failed: HTTP 500 Internal Server Error', 'DNS error',
+                                    'fetching {} failed: [Errno 111] Connection refused'])
+def test_other_cluster_fetch_failures_stay_server_errors(reason: str) -> None:
+    api = FakeCluster('ci')
+    api.remote[URL] = reason.format(URL)
+    failed = failing(api, url=URL)
+    assert failed.kind == 'server_error' and f'could not fetch {URL}' in failed.message
+
+
+class Like072(FakeCluster):
+    """0.7.2's artifact view has no error_message: why a fetch failed is only in the artifact's events."""
+
+    def _view(self, row: ArtifactRow) -> Artifact:
+        return super()._view(row).model_copy(update={'error_message': None})
+
+    def tick(self) -> None:
+        before = {uuid: row.state for uuid, row in self.artifacts.items()}
+        super().tick()
+        for uuid, row in self.artifacts.items():
+            if row.state == 'error' and before.get(uuid) != 'error':
+                self._event(row, 'artifact fetch failed', error=row.error_message)
+
+
+def test_without_error_message_the_reason_comes_from_the_events() -> None:
+    api = Like072('ci')
+    api.capabilities.discard('get-cluster-operations')
+    failed = failing(api, url=URL)  # nothing at the URL: the fake cluster's fetch answers HTTP 404
+    assert failed.kind == 'not_found' and 'HTTP 404' in failed.message and URL in failed.message
+
+
+def test_without_any_reason_a_failed_fetch_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = Like072('ci')
+    api.capabilities.discard('get-cluster-operations')
+    monkeypatch.setattr(Like072, '_event', lambda self, row, text, **extra: None)  # the real 0.7.2: no such event
+    failed = failing(api, url=URL)
+    assert failed.kind == 'server_error' and 'the server gave no reason' in failed.message
