@@ -22,6 +22,7 @@ from ._config import ConnectionSettings
 from ._errors import (
     SfCertificateError,
     SfCheckModeWrite,
+    SfInvalidInput,
     SfMissingLibrary,
     SfNotReady,
     SfServerError,
@@ -51,6 +52,13 @@ NOT_READY_DEADLINE = 120.0
 # The CA bundles requests reads from the environment, in its order, when a request is verified with `True`.
 CA_BUNDLE_VARIABLES = ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE')
 API_TLS_HINT = 'set ca_path to the CA bundle that signs the cluster certificate; validate_certs=false only for testing'
+API_URL_HINT = ('check api_url (or SHAKENFIST_API_URL): it must be the base URL of the Shaken Fist API, the apiurl '
+                'sf-client uses, such as https://sf.example.com/api; namespace and key were not checked')
+SOURCE_URL_HINT = ('check the URL, and that the host running the task can reach it: DNS, firewall, and proxy settings '
+                   '(HTTP_PROXY, HTTPS_PROXY, NO_PROXY)')
+SOURCE_STATUS_HINT = 'that answer came from the server of the URL, not from Shaken Fist: check the URL'
+# What a server with no such route answers; Shaken Fist itself never answers these to GET / or POST /auth.
+NO_SUCH_ROUTE = (404, 405)
 DOWNLOAD_TLS_HINT = ('set ca_path to a CA bundle that signs this server too (ca_path verifies the API and controller '
                      'downloads alike)')
 
@@ -123,6 +131,18 @@ def _summarise_body(text: str) -> str:
         return re.sub(r'\s+', ' ', found.group(1)).strip() if found else 'an HTML error page'
     first_line = stripped.splitlines()[0]
     return first_line[:200]
+
+
+def _sf_error(response: Any) -> Optional[str]:
+    """The message of an error answer in Shaken Fist's own shape, {"error": "...", "status": <the status>}; None
+    for anything else (an HTML page, another JSON)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get('error'), str) and body.get('status') == response.status_code:
+        return str(body['error'])
+    return None
 
 
 class _ViewBody:
@@ -226,6 +246,8 @@ class SfTransport:
         """The root page text, read once; capability checks are substring tests like the official client."""
         if self._capabilities is None:
             response = self._send_retrying('GET', '/')
+            if response.status_code in NO_SUCH_ROUTE:  # every Shaken Fist serves its root page, to anyone
+                raise self._not_the_api(response, 'GET', '/')
             if response.status_code != 200:
                 self._raise_for(response, 'GET', '/')
             self._capabilities = response.text
@@ -253,18 +275,38 @@ class SfTransport:
     def authenticate(self) -> None:
         body = {'namespace': self.settings.namespace, 'key': self.settings.key}
         response = self._send_retrying('POST', '/auth', json=body)
-        if response.status_code != 200:
-            if response.status_code in (401, 404):
+        status = response.status_code
+        if status != 200:
+            # Shaken Fist answers a wrong key 401, and an unknown namespace 404 in its own {"error", "status"}
+            # words; any other 404 (or a 405) came from something that has no such route: api_url is wrong.
+            refusal = _sf_error(response)
+            if status == 401 or (status == 404 and refusal is not None):
+                reason = f': {self.redact(refusal)}' if status == 404 and refusal else ''
                 raise SfUnauthenticated(
-                    f'authentication as namespace {self.settings.namespace!r} failed',
-                    status=response.status_code, method='POST', path='/auth',
-                    request_id=response.headers.get('X-Request-ID'))
+                    f'authentication as namespace {self.settings.namespace!r} failed{reason}',
+                    status=status, method='POST', path='/auth', request_id=response.headers.get('X-Request-ID'))
+            if status in NO_SUCH_ROUTE:
+                raise self._not_the_api(response, 'POST', '/auth')
             self._raise_for(response, 'POST', '/auth')
         try:
-            self._token = response.json()['access_token']
-        except (ValueError, KeyError, TypeError):
+            answer = response.json()
+        except ValueError:  # a web page, not a token: something other than the API answered
+            raise self._not_the_api(response, 'POST', '/auth') from None
+        try:
+            self._token = answer['access_token']
+        except (KeyError, TypeError):
             raise SfUnauthenticated('the server answered POST /auth without an access token',
                                     status=response.status_code, method='POST', path='/auth') from None
+
+    def _not_the_api(self, response: Any, method: str, path: str) -> SfInvalidInput:
+        """An answer no Shaken Fist API gives (a 404 that is not its own, a web page for a token): api_url leads
+        somewhere else, typically a wrong path. invalid_input, never not_found: callers read not_found as a missing
+        object, which would hide the wrong setting."""
+        url = self._url(path)
+        return SfInvalidInput(
+            f'no Shaken Fist API at api_url {self.base_url}: {method} {url} answered HTTP {response.status_code} '
+            f'({self.redact(_summarise_body(response.text))})', status=response.status_code, method=method, path=path,
+            request_id=response.headers.get('X-Request-ID'), hint=API_URL_HINT)
 
     def request(
         self,
@@ -362,21 +404,27 @@ class SfTransport:
         self.log(f'{reason}; next try in {delay:.2f}s')
         self._sleep(delay)
 
-    def blocks(self, response: Any, size: int) -> Iterator[bytes]:
+    def blocks(self, response: Any, size: int, url: Optional[str] = None) -> Iterator[bytes]:
         """The body of a streamed answer in blocks of at most `size` bytes; a connection lost or silent mid-body is
-        a typed error (the caller knows how much arrived and can resume), never a requests exception."""
+        a typed error (the caller knows how much arrived and can resume), never a requests exception. `url`: the
+        answer is from that URL outside the API (see open_url), which the error names instead of api_url."""
+        source = url or self.base_url
+        hint = SOURCE_URL_HINT if url else None
+        detail = {'url': url} if url else None
         try:
             for block in response.iter_content(chunk_size=size):
                 if block:
                     yield block
         except requests.exceptions.Timeout:
-            raise SfTimeout(f'the answer from {self.base_url} stopped for {self.settings.timeout}s mid-body') from None
+            raise SfTimeout(f'the answer from {source} stopped for {self.settings.timeout}s mid-body', hint=hint,
+                            detail=detail) from None
         except requests.exceptions.RequestException as exc:
-            raise SfTransportError(f'the answer from {self.base_url} broke off mid-body: '
-                                   f'{self._short_reason(str(exc))}') from None
+            raise SfTransportError(f'the answer from {source} broke off mid-body: '
+                                   f'{self._short_reason(str(exc))}', hint=hint, detail=detail) from None
 
     # URLs outside the API (controller downloads, checking a source URL): the same session, so the same TLS
-    # settings, timeouts and redaction apply, but never the API token.
+    # settings, timeouts and redaction apply, but never the API token. Their errors name that URL, and hint at it
+    # (not at api_url); `detail` carries it as `url`.
     def open_url(self, url: str, method: str = 'GET', headers: Optional[Dict[str, str]] = None) -> Any:
         """A streamed response from `url` (status 200 or 206), or a typed error; the caller closes it."""
         if self.session.verify is False:
@@ -388,16 +436,21 @@ class SfTransport:
         except requests.exceptions.SSLError as exc:
             raise self._tls_error(exc, url, DOWNLOAD_TLS_HINT, method=method) from None
         except requests.exceptions.RequestException as exc:
-            raise SfTransportError(f'{method} {url} failed: {self._short_reason(str(exc))}') from None
+            raise SfTransportError(f'{method} {url} failed: {self._short_reason(str(exc))}', method=method,
+                                   hint=SOURCE_URL_HINT, detail={'url': url}) from None
         if response.status_code not in (200, 206):
             response.close()
             raise error_for_status(response.status_code)(
-                f'{method} {url} answered HTTP {response.status_code}', status=response.status_code, method=method)
+                f'{method} {url} answered HTTP {response.status_code}', status=response.status_code, method=method,
+                hint=SOURCE_STATUS_HINT, detail={'url': url})
         return response
+
+    def _url(self, path: str) -> str:
+        return self.base_url + ('' if path == '/' and self.base_url.endswith('/') else path)
 
     def _send(self, method: str, path: str, *, authenticated: bool = True, timeout: Optional[float] = None,
               **kwargs: Any) -> Any:
-        url = self.base_url + ('' if path == '/' and self.base_url.endswith('/') else path)
+        url = self._url(path)
         headers = dict(kwargs.pop('headers', None) or {})
         if isinstance(kwargs.get('data'), memoryview):
             # A fresh body for every send: a retry or a re-authentication sends the same bytes again.

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Optional, Tuple
 
 from ._checksum import ChecksumCache, file_identity, file_sha512
-from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, SfTransportError
+from ._errors import SfError, SfInvalidInput, SfServerError, SfTimeout, SfTransportError
 from ._models import ArtifactVersion
 from ._plan import Plan, Step
 from ._publish_state import Current, current_of, read_upload
@@ -421,11 +421,11 @@ class FilePublish:
         digest = hashlib.sha512()
         try:
             with os.fdopen(fd, 'wb') as handle, contextlib.closing(transport.open_url(url)) as answer:
-                for block in answer.iter_content(chunk_size=DOWNLOAD_BLOCK):
+                # Through the transport: a download that breaks off is a typed error naming the URL, not an OSError
+                # (requests' errors are OSErrors) taken for this host's disk.
+                for block in transport.blocks(answer, DOWNLOAD_BLOCK, url=url):
                     digest.update(block)
                     handle.write(block)
-        except SfNotFound as exc:
-            raise SfInvalidInput(f'downloading {url} failed: {exc}') from None
         except OSError as exc:
             raise SfInvalidInput(f'cannot store the download of {url} on this host: {exc.strerror}') from None
         if os.path.getsize(temp) == 0:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
@@ -31,6 +32,10 @@ POLL_CAP = 2.0  # seconds between polls at most
 FETCH_DONE = 'artifact fetch complete'
 FETCH_FAILED = ('updating image failed, using already cached version', 'artifact fetch failed')
 EVENTS_READ = 50
+NO_REASON = 'the server gave no reason'
+# How a fetch failure says the URL's server answered 404 or 410 (the emulator: `HTTP 404 Not Found`; Shaken Fist's
+# images.py: `(status code 404)`, though 0.7.2 turns every fetch failure into `DNS error` before saying so).
+SOURCE_GONE = re.compile(r'(?:\bHTTP|\bstatus code)\s*(?:404|410)\b')
 
 
 class UrlPublish:
@@ -156,9 +161,10 @@ class UrlPublish:
             return
         final, failure = self.wait(answer, previous_op, before, mark)
         run.artifact = final
+        if failure == NO_REASON:
+            failure = self._reason_in_events(final) or failure
         if failure is not None:
-            raise SfServerError(f'the cluster could not fetch {self.url}: {failure}',
-                                hint='fix the URL (or make it reachable from the cluster) and run the task again')
+            raise fetch_failed(self.url, failure)
         now = current_of(self.api, final)
         new = [v for v in now.versions if v.index not in before.indexes]
         expected = request.checksum
@@ -222,6 +228,18 @@ class UrlPublish:
             return None  # events out of reach: the artifact's state is all there is to follow
         return max((float(e.get('timestamp') or 0) for e in events), default=0.0)
 
+    def _reason_in_events(self, artifact: Artifact) -> Optional[str]:
+        """Why the newest fetch failed, from the artifact's events, for a server whose artifact view has no
+        error_message (0.7.2)."""
+        try:
+            events = self.api.artifact_events(artifact.uuid, EVENTS_READ, owner=artifact.namespace)
+        except SfError:
+            return None
+        for event in sorted(events, key=lambda e: float(e.get('timestamp') or 0), reverse=True):
+            if str(event.get('message') or '') in FETCH_FAILED:
+                return _event_reason(event)
+        return None
+
     def _refetched(self, artifact: Artifact, before: Current, mark: float) -> Optional[Tuple[Artifact, Optional[str]]]:
         """A fetch of an artifact that has versions, on a server that keeps it `created` meanwhile: done when a
         new version appears, or its events say the fetch ended (0.7.2 keeps the cached version on a failure and
@@ -239,9 +257,7 @@ class UrlPublish:
             if message == FETCH_DONE:
                 return artifact, None
             if message in FETCH_FAILED:
-                extra: Dict[str, Any] = event['extra'] if isinstance(event.get('extra'), dict) else {}
-                why = extra.get('message') or extra.get('error') or 'the server gave no reason'
-                return artifact, f'{why} (the cluster keeps the versions it had)'
+                return artifact, f'{_event_reason(event) or NO_REASON} (the cluster keeps the versions it had)'
         previous = before.artifact
         if artifact.state == 'error' and (previous is None or previous.state != 'error'
                                           or artifact.error_message != previous.error_message):
@@ -262,5 +278,23 @@ class UrlPublish:
 
 
 def _with_failure(artifact: Artifact) -> Tuple[Artifact, Optional[str]]:
-    failure = (artifact.error_message or 'the server gave no reason') if artifact.state == 'error' else None
+    failure = (artifact.error_message or NO_REASON) if artifact.state == 'error' else None
     return artifact, failure
+
+
+def _event_reason(event: Dict[str, Any]) -> Optional[str]:
+    extra: Dict[str, Any] = event['extra'] if isinstance(event.get('extra'), dict) else {}
+    why = extra.get('message') or extra.get('error')
+    return str(why) if why else None
+
+
+def fetch_failed(url: str, failure: str) -> SfError:
+    """The error for a fetch the cluster reports failed: `not_found` naming the URL when the URL's server answered
+    404 or 410 (in the emulator's words, `HTTP 404`, or Shaken Fist's, `status code 404`), else `server_error`."""
+    message = f'the cluster could not fetch {url}: {failure}'
+    if SOURCE_GONE.search(failure):
+        return SfNotFound(message, detail={'url': url},
+                          hint='the server of the URL answered the cluster that there is nothing there: check the URL '
+                               '(a typo, or a file moved or not published yet) and run the task again')
+    return SfServerError(message, detail={'url': url},
+                         hint='fix the URL (or make it reachable from the cluster) and run the task again')

@@ -145,6 +145,9 @@ class FakeTransport:
         found = {'Content-Length': str(len(body)), **self.cluster.web_headers.get(url, {})}
         return Response(b'' if method == 'HEAD' else body, found)
 
+    def blocks(self, response: Response, size: int, url: Optional[str] = None) -> Iterator[bytes]:
+        return response.iter_content(size)
+
 
 class FakeCluster:
     """The SfApi surface publishing uses, over an in-memory server. `writes` records every non-GET request."""

@@ -239,7 +239,8 @@ def test_without_operations_a_known_url_that_broke_fails_though_the_artifact_sta
     uuid = api.seed(URL, [b'old'])
     api.remote[URL] = f'fetching {URL} failed: HTTP 404'
     failed = failing(api, url=URL)
-    assert failed.kind == 'server_error' and 'HTTP 404 (the cluster keeps the versions it had)' in str(failed)
+    # The URL answered 404: not_found naming it, like a new URL's 404 (test_user_errors.py).
+    assert failed.kind == 'not_found' and 'HTTP 404 (the cluster keeps the versions it had)' in str(failed)
     assert api.artifacts[uuid].state == 'created' and api.indexes(uuid) == [1]
 
 
