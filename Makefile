@@ -194,6 +194,13 @@ ee-context: dist-collection
 	$(BIN)/python tools/ee_context.py
 test: ee-context dist-check
 
+# Release the changelog for the version in galaxy.yml (docs/releasing.md): folds changelogs/fragments into
+# changelogs/changelog.yaml and CHANGELOG.rst and removes them. It finds new modules and plugins with ansible-doc,
+# hence the venv first on PATH.
+.PHONY: changelog-release
+changelog-release: venv
+	PATH=$(BIN):$$PATH $(BIN)/antsibull-changelog release
+
 # Documentation checks: plugin docs as the Ansible docsite renders them (antsibull-docs, run on the collection path
 # so references resolve), changelog fragments, every link of every page, and every module task the pages show.
 .PHONY: docs-lint
