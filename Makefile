@@ -51,9 +51,18 @@ integration-latest: venv collection-link
 	SF_EMULATOR_PROFILE=latest $(BIN)/python tools/pytest_run.py tests/integration/test_targets.py -q -n 2 \
 		-k 'sf_snapshot or sf_namespace_cleanup or sf_artifact_info'
 
-build: venv
+# The collection tarball needs only ansible-core: a venv of its own with the pinned version, not the dev toolchain.
+BUILD_VENV := .venv-build
+BUILD_BIN := $(CURDIR)/$(BUILD_VENV)/bin
+
+$(BUILD_VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(BUILD_VENV)
+	PIP_DISABLE_PIP_VERSION_CHECK=1 $(BUILD_BIN)/pip install -q '$(ANSIBLE_CORE)'
+	touch $@
+
+build: $(BUILD_VENV)/.installed
 	@rm -rf $(TMP)/build && mkdir -p $(TMP)/build
-	$(BIN)/ansible-galaxy collection build --force --output-path $(TMP)/build .
+	$(BUILD_BIN)/ansible-galaxy collection build --force --output-path $(TMP)/build .
 
 # ansible-test runs on the built and installed collection, as Galaxy users get it, with empty ignore files.
 $(SANITY_VENV)/.installed: requirements-dev.txt
@@ -63,7 +72,7 @@ $(SANITY_VENV)/.installed: requirements-dev.txt
 
 sanity: build $(SANITY_VENV)/.installed
 	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
-	$(BIN)/ansible-galaxy collection install --force -p $(SANITY_ROOT) $(TMP)/build/shakenfist-storage-*.tar.gz
+	$(BUILD_BIN)/ansible-galaxy collection install --force -p $(SANITY_ROOT) $(TMP)/build/shakenfist-storage-*.tar.gz
 	cd $(SANITY_DIR) && git init -q && echo 'tests/output/' > .gitignore && git add -A && \
 		git -c user.name=sanity -c user.email=sanity@localhost commit -qm 'built collection'
 	$(SANITY_VENV)/bin/python tools/ansible_test_bootstrap.py
@@ -113,7 +122,7 @@ demo: venv collection-link
 	$(BIN)/python tools/demo.py
 
 clean: real-server-stop
-	rm -rf $(TMP) $(VENV) $(SANITY_VENV) $(SFCLIENT_VENV) $(OLDEST_VENV)
+	rm -rf $(TMP) $(VENV) $(BUILD_VENV) $(SANITY_VENV) $(SFCLIENT_VENV) $(OLDEST_VENV)
 
 # The real Shaken Fist 0.7.2 server (etcd on 127.0.0.1:2379, API on a free port) for the real-server tier.
 # Standard library only: no venv needed. See tests/real_server/README.md.
@@ -179,18 +188,18 @@ test: emulator-slow
 # execution environment's build context and checks it without a container engine (docs/awx.md).
 DIST := $(TMP)/dist
 .PHONY: dist dist-collection dist-check ee-context
-dist-collection: venv
+dist-collection: $(BUILD_VENV)/.installed
 	@mkdir -p $(DIST) && rm -f $(DIST)/shakenfist-storage-*.tar.gz
-	$(BIN)/ansible-galaxy collection build --force --output-path $(DIST) .
+	$(BUILD_BIN)/ansible-galaxy collection build --force --output-path $(DIST) .
 
-dist: dist-collection
+dist: dist-collection venv
 	@rm -f $(DIST)/sf_emulator-*
 	$(BIN)/python -m build --no-isolation --outdir $(DIST) emulator > $(DIST)/build.log || { cat $(DIST)/build.log; exit 1; }
 
 dist-check: dist
 	$(BIN)/python tools/dist_check.py
 
-ee-context: dist-collection
+ee-context: dist-collection venv
 	$(BIN)/python tools/ee_context.py
 test: ee-context dist-check
 
