@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,3 +37,62 @@ def test_make_build_installs_only_the_pinned_ansible_core() -> None:
         assert 'requirements-dev.txt' not in line and '-e ./emulator' not in line, line
         assert f'{ROOT}/.venv/' not in line, f'make build uses the dev venv: {line}'
     assert any('ansible-galaxy collection build' in line for line in commands), commands
+
+
+# --- Getting started: from nothing, no activated virtualenv, the key never on a command line -------------------------
+
+PAGES = [ROOT / 'README.md', ROOT / 'docs' / 'getting-started.md']
+SH_BLOCK = re.compile(r'^```sh\n(.*?)^```', re.MULTILINE | re.DOTALL)
+# Programs a virtualenv provides: the pages call them by path, never as if a venv were activated.
+VENV_PROGRAMS = {'pip', 'pip3', 'python', 'ansible', 'ansible-galaxy', 'ansible-playbook', 'ansible-doc',
+                 'sf-emulator', 'sf-client'}
+
+
+def shell_commands(path: Path) -> list[str]:
+    """The commands of a page's sh blocks: continuation lines joined, `&&` chains split, comments dropped."""
+    text = '\n'.join(SH_BLOCK.findall(path.read_text())).replace('\\\n', ' ')
+    commands = []
+    for line in text.splitlines():
+        for part in line.split(' && '):
+            part = re.sub(r'\s+#.*$', '', part).strip()
+            if part and not part.startswith('#'):
+                commands.append(part)
+    return commands
+
+
+def program(command: str) -> str:
+    words = [word for word in command.split() if not re.match(r'^[A-Z_]+=', word)]   # skip VAR=value prefixes
+    return words[0] if words else ''
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
+def test_install_commands_assume_no_activated_venv(page: Path) -> None:
+    for command in shell_commands(page):
+        name = program(command)
+        if name.rsplit('/', 1)[-1] in VENV_PROGRAMS:
+            assert '/' in name, f'{page.name}: {command!r} needs an activated venv; call {name} by its path'
+
+
+@pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
+def test_install_commands_name_what_the_collection_needs(page: Path) -> None:
+    commands = shell_commands(page)
+    installs = [c for c in commands if program(c).endswith('/pip') and "'ansible-core" in c]
+    assert len(installs) == 1, f'{page.name}: no single pip install of ansible-core: {commands}'
+    runtime = yaml.safe_load((ROOT / 'meta' / 'runtime.yml').read_text())['requires_ansible']
+    assert f"'ansible-core{runtime.removesuffix('.0')}'" in installs[0], installs[0]
+    for requirement in (ROOT / 'requirements.txt').read_text().splitlines():
+        requirement = requirement.split('#', 1)[0].strip()
+        if requirement:
+            assert f"'{requirement}'" in installs[0], f'{page.name}: the pip install lacks {requirement}'
+    repository = yaml.safe_load((ROOT / 'galaxy.yml').read_text())['repository']
+    assert any(program(c).endswith('/ansible-galaxy') and f'collection install git+{repository}.git' in c
+               for c in commands), f'{page.name}: no ansible-galaxy collection install from {repository}'
+
+
+def test_adhoc_commands_take_the_key_from_the_environment() -> None:
+    adhoc = [c for c in shell_commands(ROOT / 'docs' / 'getting-started.md') if program(c).endswith('/ansible')]
+    assert len(adhoc) >= 3, 'docs/getting-started.md shows no ad-hoc commands'
+    for command in adhoc:
+        assert ' -m shakenfist.storage.' in command, command
+        # ansible-core prints an ad-hoc task's arguments in its error output: no key in -a, nor beside the command.
+        assert not re.search(r'key', command, re.IGNORECASE), f'the key is on the command line: {command}'
