@@ -96,3 +96,23 @@ def test_adhoc_commands_take_the_key_from_the_environment() -> None:
         assert ' -m shakenfist.storage.' in command, command
         # ansible-core prints an ad-hoc task's arguments in its error output: no key in -a, nor beside the command.
         assert not re.search(r'key', command, re.IGNORECASE), f'the key is on the command line: {command}'
+
+
+# --- The execution environment ----------------------------------------------------------------------------------------
+
+
+def test_ee_base_image_is_pinned_to_a_versioned_tag() -> None:
+    definition = yaml.safe_load((ROOT / 'extensions' / 'ee' / 'execution-environment.yml').read_text())
+    image = definition['images']['base_image']['name']
+    if '@sha256:' in image:
+        return
+    name, _, tag = image.rpartition(':')
+    assert name and '/' not in tag, f'{image} has no tag, which means latest'
+    assert re.fullmatch(r'v?\d+(\.\d+)+([-.][\w.]+)?', tag), f'{image} is not pinned to a versioned tag'
+
+
+def test_bindep_names_no_python() -> None:
+    """The EE definition provides the interpreter; python3 or python3-* in bindep.txt would install a second one."""
+    for line in (ROOT / 'bindep.txt').read_text().splitlines():
+        package = line.split('#', 1)[0].split('[', 1)[0].strip()
+        assert not re.match(r'(platform-)?python', package), f'bindep.txt installs a Python: {line}'
