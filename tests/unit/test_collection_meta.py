@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,8 @@ MODULES = sorted(p.stem for p in (ROOT / 'plugins' / 'modules').glob('*.py') if 
 def test_galaxy_metadata() -> None:
     galaxy = yaml.safe_load((ROOT / 'galaxy.yml').read_text())
     assert (galaxy['namespace'], galaxy['name']) == ('shakenfist', 'storage')
-    assert galaxy['version'] == '0.1.0'
+    # A release version (semver, no pre-release); tests/unit/test_release.py checks the changelog has it.
+    assert re.fullmatch(r'\d+\.\d+\.\d+', galaxy['version']), galaxy['version']
     assert galaxy['dependencies'] == {}
     for private in ('emulator', 'tests/real_server', 'Makefile', '.ci'):
         assert private in galaxy['build_ignore'], f'{private} must not ship in the collection'
