@@ -16,6 +16,8 @@ description:
     a tie-break on purpose. See C(docs/name-resolution.md).
   - Lookups run on the controller, ignore check mode, and run again each time their result is templated;
     register the result with C(ansible.builtin.set_fact) to pin it once per play.
+  - An option the lookup does not know, for example C(versoin=2) for O(version), is an error that names it, the
+    option it most likely means and every valid option, before anything is sent; it is never ignored.
 notes:
   - Lookups evaluated in one templating pass (all the arguments of one task, such as every value of one
     C(ansible.builtin.set_fact), or one C(when), C(changed_when), C(failed_when) or C(until) attempt) with the same
@@ -154,6 +156,7 @@ from ansible_collections.shakenfist.storage.plugins.plugin_utils._lookup import 
 
 class LookupModule(SfLookupBase):
     def run(self, terms: List[Any], variables: Optional[Dict[str, Any]] = None, **kwargs: Any) -> List[Any]:
+        self.refuse_unknown_options(kwargs)
         self.set_options(var_options=variables, direct=kwargs)
         on_missing = self.get_option('on_missing')
         results: List[Any] = []

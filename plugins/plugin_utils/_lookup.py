@@ -36,6 +36,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._errors import 
     SfUnexpected,
 )
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import DEFAULT_IMAGE_BASE_URL
+from ansible_collections.shakenfist.storage.plugins.plugin_utils._names import unknown_names
 
 display = Display()
 
@@ -130,6 +131,17 @@ class SfLookupBase(LookupBase):
     """Lookups build the same client as modules; every SfError becomes an AnsibleLookupError."""
 
     _client: Optional[SfClient] = None
+    fqcn = 'shakenfist.storage.sf_artifact'
+
+    def refuse_unknown_options(self, given: Mapping[str, Any]) -> None:
+        """Refuse keyword options the plugin does not document, before anything is resolved: Ansible would ignore
+        them, and an ignored `versoin=2` returns the newest version, not the pinned one. Only names are shown, never
+        a value (it may be a key)."""
+        known = sorted(name for name in self.option_definitions if not name.startswith('_'))
+        unknown = unknown_names(given, known, quote=True)
+        if unknown:
+            raise AnsibleLookupError(f'unknown option{"s" if len(unknown) > 1 else ""} {", ".join(unknown)}; '
+                                     f'the options of {self.fqcn} are {", ".join(known)}')
 
     def client(self, variables: Optional[Mapping[str, Any]] = None) -> SfClient:
         """The client for this call's settings, shared with the other lookups of the same templating pass."""
