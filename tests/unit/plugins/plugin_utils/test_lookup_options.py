@@ -1,11 +1,13 @@
 """The sf_artifact lookup refuses options it does not know, naming the valid ones and the one meant, before anything is
-resolved.
+resolved; and its one use of a private ansible-core API (the templating pass) falls back cleanly when that is missing.
 
 Runs on ansible-core 2.18 and 2.19."""
 
 from __future__ import annotations
 
 import json
+import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +55,13 @@ def fresh_cache() -> Iterator[None]:
 @pytest.fixture
 def server(scripted_server: Any) -> Any:
     return scripted_server(handler)
+
+
+@pytest.fixture
+def logged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    lines: list[str] = []
+    monkeypatch.setattr(_lookup.display, 'vvvv', lambda message, host=None: lines.append(message))
+    return lines
 
 
 def variables(server: Any) -> dict[str, Any]:
@@ -114,3 +123,76 @@ def test_names_helper() -> None:
     # Internal names are accepted, never suggested.
     assert unknown_names(['x_plam'], ['version'], internal=['x_plan']) == ['x_plam']
     assert unknown_names(['versoin'], ['version'], quote=True) == ["'versoin' (did you mean 'version'?)"]
+
+
+# The templating pass: ansible-core's private TemplateContext, present or missing
+
+
+def test_with_the_private_context_present_a_pass_is_found_and_shared(server: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                     logged: list[str]) -> None:
+    engine = object()
+
+    class TemplateContext:
+        @classmethod
+        def current(cls, optional: bool = False) -> Any:
+            return types.SimpleNamespace(templar=engine)
+
+    fake = types.ModuleType(_lookup.TEMPLATE_CONTEXT_MODULE)
+    fake.TemplateContext = TemplateContext  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, _lookup.TEMPLATE_CONTEXT_MODULE, fake)
+    assert _lookup.templating_pass() is engine
+    shared = variables(server)
+    plugin = lookup_loader.get('shakenfist.storage.sf_artifact')
+    plugin.run(['label:web'], variables=shared)
+    lookup_loader.get('shakenfist.storage.sf_artifact').run(['label:web'], variables=shared)
+    assert [r.path for r in server.requests].count('/auth') == 1
+    assert not any('share no client' in line for line in logged)
+
+
+@pytest.mark.skipif(_lookup.template_context_class() is None, reason='ansible-core 2.18 has no TemplateContext')
+def test_with_the_real_private_context_a_template_has_a_pass() -> None:
+    seen: list[Any] = []
+
+    def record_pass(value: Any) -> Any:
+        seen.append(_lookup.templating_pass())
+        return value
+
+    templar = Templar(loader=DataLoader(), variables={})
+    templar.environment.filters['record_pass'] = record_pass
+    templar.template(trust_as_template("{{ 'x' | record_pass }}"))
+    assert seen and seen[0] is not None
+    assert _lookup.templating_pass() is None  # outside a template there is none
+
+
+def test_with_the_private_context_missing_nothing_is_shared_and_vvvv_says_why(
+        server: Any, monkeypatch: pytest.MonkeyPatch, logged: list[str]) -> None:
+    monkeypatch.setitem(sys.modules, _lookup.TEMPLATE_CONTEXT_MODULE, None)  # the import fails, as on 2.18
+    assert _lookup.template_context_class() is None
+    assert _lookup.templating_pass() is None
+    first = lookup(server, 'label:web')
+    assert lookup(server, 'label:web') == first
+    assert [r.path for r in server.requests].count('/auth') == 2  # each call its own client, never a stale one
+    assert _lookup.shared_clients.slots() == ()
+    assert ('shakenfist.storage: lookups share no client: this ansible-core has no '
+            'ansible._internal._templating._utils.TemplateContext.current; each call builds its own') in logged
+
+
+@pytest.mark.parametrize('shape', ['no class', 'no current', 'current fails', 'no templar'])
+def test_a_private_context_of_another_shape_means_no_sharing_not_a_failure(
+        shape: str, monkeypatch: pytest.MonkeyPatch, logged: list[str]) -> None:
+    fake = types.ModuleType(_lookup.TEMPLATE_CONTEXT_MODULE)
+
+    class TemplateContext:
+        @classmethod
+        def current(cls, optional: bool = False) -> Any:
+            if shape == 'current fails':
+                raise TypeError('current() got an unexpected keyword argument')
+            return types.SimpleNamespace(engine=object())
+
+    if shape == 'no current':
+        fake.TemplateContext = type('TemplateContext', (), {})  # type: ignore[attr-defined]
+    elif shape != 'no class':
+        fake.TemplateContext = TemplateContext  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, _lookup.TEMPLATE_CONTEXT_MODULE, fake)
+    assert _lookup.templating_pass() is None
+    assert len(logged) == 1 and logged[0].startswith('shakenfist.storage: lookups share no client: ')
