@@ -9,13 +9,23 @@ becomes empty)."""
 from __future__ import annotations
 
 import difflib
+import os
 from typing import Iterable, List, Optional
 
 
 def closest(name: str, known: Iterable[str]) -> Optional[str]:
-    """The known name `name` is most likely a misspelling of, or None when none is close (difflib, ratio 0.6)."""
-    matches = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    """The known name `name` is most likely a misspelling of, or None when none is close (difflib, ratio 0.6).
+
+    A prefix every known name shares (a role's `image_catalog_`) is left out of the comparison, or it would make
+    every name look close to every other."""
+    candidates = sorted(set(known))
+    prefix = os.path.commonprefix(candidates) if len(candidates) > 1 else ''
+    prefix = prefix[:prefix.rfind('_') + 1]  # whole words only: `x_prune` and `x_prune_pattern` share `x_`
+    if not name.startswith(prefix):
+        prefix = ''
+    by_rest = {candidate[len(prefix):]: candidate for candidate in candidates}
+    matches = difflib.get_close_matches(name[len(prefix):], list(by_rest), n=1, cutoff=0.6)
+    return by_rest[matches[0]] if matches else None
 
 
 def unknown_names(given: Iterable[str], known: Iterable[str], internal: Iterable[str] = (),
