@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ['image_catalog']
+ROLES = ['image_catalog', 'snapshot_schedule']
 SET_FACT = ('ansible.builtin.set_fact', 'set_fact')
 
 
