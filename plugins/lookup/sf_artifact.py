@@ -79,7 +79,7 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "boot from {{ web_image.disk_base }} (version {{ web_image.version }}, sha512 {{ web_image.sha512 }})"
 
-- name: Resolve several references at once, a specific version of one of them
+- name: Resolve several references at once, each at version 2 (options apply to every reference)
   ansible.builtin.set_fact:
     images: "{{ query('shakenfist.storage.sf_artifact', 'debian:12', 'ci/builder', version=2) }}"
 

@@ -204,6 +204,7 @@ EXAMPLES = r'''
     wait_timeout: 1800
   module_defaults:
     group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
       namespace: system
       key: "{{ vault_sf_system_key }}"
 

@@ -131,6 +131,7 @@ EXAMPLES = r'''
       labelled: true
   module_defaults:
     group/shakenfist.storage.sf:
+      api_url: https://sf.example.com/api
       namespace: system
       key: "{{ vault_sf_system_key }}"
 
@@ -142,6 +143,8 @@ EXAMPLES = r'''
 
 - name: Delete a tenant namespace and everything in it
   shakenfist.storage.sf_namespace_cleanup:
+    namespace: system
+    key: "{{ vault_sf_system_key }}"
     target_namespace: old-tenant
     delete_namespace: true
     missing_ok: true
