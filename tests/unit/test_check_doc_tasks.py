@@ -1,4 +1,4 @@
-"""tools/check_doc_tasks.py: tasks shown in the docs use real modules, options and choices."""
+"""tools/check_doc_tasks.py: tasks and lookups shown in the docs and EXAMPLES use real plugins, options and choices."""
 
 from __future__ import annotations
 
@@ -51,6 +51,48 @@ def test_unknown_modules_options_and_choices_are_reported() -> None:
         "shakenfist.storage.sf_image_publish: fetch='somewhere' is not one of ['cluster', 'controller']",
         "shakenfist.storage.sf_namespace_cleanup: resources='disks' is not one of ['instances', 'networks', "
         "'artifacts']",
+    ]
+
+
+def test_suboptions_and_lookup_arguments_are_checked() -> None:
+    tasks = '''
+- shakenfist.storage.sf_namespace_cleanup: {target_namespace: ci, keep: {names: [base-*], colour: red}}
+- ansible.builtin.set_fact:
+    a: "{{ lookup('shakenfist.storage.sf_artifact', 'label:web', prefer=['system'], on_missing=how) }}"
+    b: "{{ query('shakenfist.storage.sf_artifact', 'x', on_missing='ignore', versions=2, wantlist=True) }}"
+    c: "{{ lookup('shakenfist.storage.sf_image', 'x') }}"
+'''
+    lookups = check_doc_tasks.module_options(ROOT, 'lookup')
+    assert check_doc_tasks.problems_in(yaml.safe_load(tasks), MODULES, lookups) == [
+        "shakenfist.storage.sf_namespace_cleanup: no option 'keep.colour'",
+        "lookup shakenfist.storage.sf_artifact: on_missing='ignore' is not one of ['error', 'warn', 'skip']",
+        "lookup shakenfist.storage.sf_artifact: no option 'versions'",
+        'no lookup shakenfist.storage.sf_image',
+    ]
+
+
+def test_plugin_examples_are_checked(tmp_path: Path) -> None:
+    modules = tmp_path / 'plugins' / 'modules'
+    modules.mkdir(parents=True)
+    (modules / 'sf_thing.py').write_text("""
+DOCUMENTATION = r'''
+module: sf_thing
+options:
+  name: {type: str}
+  state: {type: str, choices: [present, absent]}
+'''
+
+EXAMPLES = r'''
+- name: Good
+  shakenfist.storage.sf_thing: {name: a}
+- name: Bad
+  shakenfist.storage.sf_thing: {name: a, state: gone, colour: red}
+'''
+""")
+    assert check_doc_tasks.check(tmp_path) == [
+        "plugins/modules/sf_thing.py:9: EXAMPLES: shakenfist.storage.sf_thing: state='gone' is not one of "
+        "['present', 'absent']",
+        "plugins/modules/sf_thing.py:9: EXAMPLES: shakenfist.storage.sf_thing: no option 'colour'",
     ]
 
 
