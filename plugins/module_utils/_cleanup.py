@@ -24,6 +24,7 @@ from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFoun
 from ._models import Artifact
 from ._plan import Plan, Step
 from ._refs import validate_name
+from ._words import plural
 
 RESOURCES = ('instances', 'networks', 'artifacts')
 INSTANCE_GONE = ('deleted',)
@@ -296,7 +297,7 @@ class Cleaner:
     def _add_deletes(self, plan: Plan, kind: str, doomed: List[Thing]) -> None:
         names = ', '.join(t.name or t.uuid for t in doomed[:5]) + (f' and {len(doomed) - 5} more'
                                                                    if len(doomed) > 5 else '')
-        plan.add(f'delete_{kind}', f'delete {len(doomed)} {kind} ({names}), '
+        plan.add(f'delete_{kind}', f'delete {plural(len(doomed), kind[:-1])} ({names}), '
                                    f'{min(self.request.concurrency, len(doomed))} at a time',
                  lambda step: self._delete(step, kind, doomed))
 
@@ -309,12 +310,12 @@ class Cleaner:
         failed = [f for f in self.failed if f['kind'] + 's' == kind]
         gone = {t.uuid for t in doomed} - {f['uuid'] for f in failed}
         self.deleted[kind] = [t.as_dict() for t in doomed if t.uuid in gone]
-        step.result = f'deleted {len(gone)} {kind} in {self.timings[kind]:.2f}s' + (
+        step.result = f'deleted {plural(len(gone), kind[:-1])} in {self.timings[kind]:.2f}s' + (
             '' if self.request.wait or kind == 'artifacts' else ' (asked; not waiting)')
         if failed:
             # Only waits that ran out: a timeout; anything else (refused, failed) is a plain error.
             error = SfTimeout if all(f['uuid'] in self.timed_out for f in failed) else SfError
-            raise error(f'{len(failed)} {kind} could not be deleted: ' + '; '.join(
+            raise error(f'{plural(len(failed), kind[:-1])} could not be deleted: ' + '; '.join(
                 f'{f["name"] or f["uuid"]}: {f["reason"]}' for f in failed[:5]) + (
                 f' and {len(failed) - 5} more' if len(failed) > 5 else ''),
                 detail={'failed': failed}, hint='see failed in the result; run the task again to retry them')
@@ -389,7 +390,8 @@ class Cleaner:
             if attempt % RETRY_EVERY == 0:
                 again = [t for uuid, t in pending.items() if uuid in self.unsure and states.get(uuid) in LIVE]
                 self._singles(kind, again)
-            self.api.transport.pause(attempt, f'waiting for {len(pending)} {kind} to be deleted', cap=POLL_CAP)
+            self.api.transport.pause(attempt, f'waiting for {plural(len(pending), kind[:-1])} to be deleted',
+                                     cap=POLL_CAP)
 
     def _delete_namespace(self, step: Step) -> None:
         self.api.delete_namespace(self.request.target)

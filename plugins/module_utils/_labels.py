@@ -23,6 +23,7 @@ from ._metadata import RESERVED_PREFIX, user_metadata
 from ._models import Artifact, ArtifactVersion
 from ._refs import is_uuid, label_url, validate_name
 from ._resolver import Resolver
+from ._words import plural
 
 __all__ = ['RESERVED_PREFIX', 'user_metadata']  # re-exported: the one definition lives in _metadata
 # The layout before per-version keys: one key holding {version: source}. Still read, never written.
@@ -195,7 +196,7 @@ def rollback_target(history: List[LabelVersion], steps: int, ref: str) -> LabelV
         raise SfInvalidInput('rollback must be 1 or more (the number of versions to go back)')
     if steps >= len(history):
         kept = ', '.join(str(v.version) for v in history) or 'none'
-        raise SfNotFound(f'cannot roll {ref} back {steps} version(s): the server keeps versions {kept}',
+        raise SfNotFound(f'cannot roll {ref} back {plural(steps, "version")}: the server keeps versions {kept}',
                          hint='raise max_versions to keep more history, or pin with target and target_version')
     return history[steps]
 

@@ -16,6 +16,7 @@ from ._api import SfApi, newest_first
 from ._confirm import version_gone
 from ._models import Artifact, ArtifactVersion
 from ._plan import Plan, Step
+from ._words import named, verb
 
 
 def label_pointers(api: SfApi) -> Dict[str, List[str]]:
@@ -38,11 +39,13 @@ def plan_prune(plan: Plan, api: SfApi, artifact: Artifact, versions: List[Artifa
         entry: Dict[str, Any] = {'index': version.index, 'blob_uuid': version.uuid}
         if position < by_count:
             counted = ' (with the version this run adds)' if adding else ''
-            entry.update(action='keep', reason=f'one of the newest {keep_newest}{counted}')
+            newest = 'the newest version' if keep_newest == 1 else f'one of the newest {keep_newest}'
+            entry.update(action='keep', reason=f'{newest}{counted}')
         elif version.instances:
-            entry.update(action='keep', reason=f'used by instance {", ".join(sorted(version.instances))}')
+            entry.update(action='keep', reason=f'used by {named("instance", sorted(version.instances))}')
         elif pointers.get(version.uuid):
-            entry.update(action='keep', reason=f'label {", ".join(sorted(pointers[version.uuid]))} points at it')
+            labels = sorted(pointers[version.uuid])
+            entry.update(action='keep', reason=f'{named("label", labels)} {verb(len(labels), "points", "point")} at it')
         else:
             entry.update(action='remove', reason='no instance uses it and no label points at it')
             plan.add('prune', f'delete version {version.index} of {artifact.ref}: {entry["reason"]}',
@@ -64,8 +67,8 @@ def _deleter(api: SfApi, artifact: Artifact, index: int, entry: Dict[str, Any]) 
             return
         if now[0].instances:
             step.changed = False
-            users = ', '.join(sorted(now[0].instances))
-            entry.update(action='keep', reason=f'used by instance {users} since the plan was made')
+            entry.update(action='keep', reason=f'used by {named("instance", sorted(now[0].instances))} since the plan '
+                                               'was made')
             step.result = f'keep version {index} of {artifact.ref}: {entry["reason"]}'
             return
         api.delete_version(artifact.uuid, index)

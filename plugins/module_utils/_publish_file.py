@@ -28,6 +28,7 @@ from ._plan import Plan, Step
 from ._publish_state import Current, current_of, read_upload
 from ._refs import upload_url
 from ._upload import abandon, upload_file
+from ._words import plural
 
 if TYPE_CHECKING:
     from ._publish import Publisher
@@ -47,7 +48,7 @@ def human(size: int) -> str:
     value = float(size)
     for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
         if value < 1024 or unit == 'GiB':
-            return f'{int(value)} bytes' if unit == 'bytes' else f'{value:.1f} {unit}'
+            return plural(int(value), 'byte') if unit == 'bytes' else f'{value:.1f} {unit}'
         value /= 1024
     return f'{size} bytes'  # pragma: no cover
 
@@ -250,9 +251,9 @@ class FilePublish:
         words = [f'uploaded {human(outcome.sent_bytes)} in {outcome.duration:.2f}s'
                  + (', hashed while sending' if outcome.sha512 else '')]
         if outcome.resumed_bytes:
-            words.append(f'resumed {outcome.resumed_bytes} bytes an interrupted earlier run had sent')
+            words.append(f'resumed {plural(outcome.resumed_bytes, "byte")} an interrupted earlier run had sent')
         if outcome.retried_chunks:
-            words.append(f'{outcome.retried_chunks} chunk(s) resumed after errors')
+            words.append(f'{plural(outcome.retried_chunks, "chunk")} resumed after errors')
         if outcome.sha512:
             run.sha512 = outcome.sha512
             self.cache.put(self.path, self.identity, outcome.sha512)

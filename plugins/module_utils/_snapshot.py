@@ -31,6 +31,7 @@ from ._resolver import Resolver
 from ._snapshot_recovery import Recovery
 from ._snapshot_sets import SetDevice, SnapshotSet, read_sets, set_entry, set_key
 from ._snapshot_wait import SetWaiter
+from ._words import named, verb
 
 Kept = Tuple[SnapshotSet, str]  # a set retention would delete, and why it stays
 
@@ -375,8 +376,9 @@ class Snapshotter:
             if not (beyond_keep and old):
                 continue
             if snapshot_set.labels and not request.force:
-                kept.append((snapshot_set, f'label {", ".join(snapshot_set.labels)} points at it (force: true '
-                                           'deletes it anyway)'))
+                labels = snapshot_set.labels
+                kept.append((snapshot_set, f'{named("label", labels)} {verb(len(labels), "points", "point")} at it '
+                                           '(force: true deletes it anyway)'))
                 continue
             doomed.append(snapshot_set)
         return kept, doomed

@@ -20,6 +20,7 @@ from typing import BinaryIO, Callable, Optional
 from ._api import SfApi
 from ._checksum import file_identity, hash_prefix
 from ._errors import SfError, SfInvalidInput, SfServerError, SfTimeout, SfTransportError
+from ._words import plural
 
 DEFAULT_CHUNK = 16 * 1024 * 1024
 PROGRESS_EVERY = 0.1  # report progress every 10% of the file
@@ -104,7 +105,8 @@ def upload_file(
                     total = api.append_upload(upload_uuid, chunk)
                     sent += len(chunk)
                     if total != end:
-                        raise SfServerError(f'upload {upload_uuid} acknowledged {total} bytes, expected {end}')
+                        raise SfServerError(f'upload {upload_uuid} acknowledged {plural(total, "byte")}, '
+                                            f'expected {end}')
                     break
                 except RETRYABLE as exc:
                     failures += 1

@@ -122,6 +122,14 @@ def test_second_run_changes_nothing_and_sends_no_write(cluster: FakeTenancy) -> 
     assert again.plan == [] and again.result['deleted'] == {'instances': [], 'networks': [], 'artifacts': []}
 
 
+def test_counts_read_right_in_the_plan_and_after_the_run(cluster: FakeTenancy) -> None:
+    # One network and two instances: "1 network", never "1 networks" (issue 19).
+    planned = clean(cluster, check_mode=True, resources=['instances', 'networks'])
+    assert [a.split(' (')[0] for a in planned.actions] == ['would delete 2 instances', 'would delete 1 network']
+    done = clean(cluster, resources=['instances', 'networks'])
+    assert [a.split(' in ')[0] for a in done.actions] == ['deleted 2 instances', 'deleted 1 network']
+
+
 def test_pending_objects_are_polled_together(cluster: FakeTenancy) -> None:
     for name in range(20):
         cluster.add_instance(f'ci-more-{name}', NS)
@@ -394,7 +402,7 @@ def test_a_delete_answered_500_that_did_not_happen_is_asked_again_or_reported(cl
     assert names(failure.outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
     [left] = failure.outcome.result['failed']
     assert left['kind'] == 'artifact' and 'HTTP 500' in left['reason']
-    assert '1 artifacts could not be deleted' in str(failure)
+    assert '1 artifact could not be deleted' in str(failure)
     assert [p['status'] for p in failure.outcome.plan][:3] == ['done', 'done', 'failed']
 
 

@@ -37,8 +37,8 @@ def test_versions_in_use_or_labelled_are_kept_and_the_rest_removed(api: FakeClus
     src = a_file(tmp_path, b'four')
     planned = publish(api, name='web', src=src, prune_unused=True, check_mode=True)
     assert planned.changed and api.writes == []
-    assert report(planned) == [(4, 'keep', 'one of the newest 1'), (3, 'remove', 'no instance uses it and no label '
-                                                                                 'points at it'),
+    assert report(planned) == [(4, 'keep', 'the newest version'),
+                               (3, 'remove', 'no instance uses it and no label points at it'),
                                (2, 'keep', 'label sf://label/ci/stable points at it'),
                                (1, 'keep', 'used by instance i-1')]
     done = publish(api, name='web', src=src, prune_unused=True)
@@ -64,6 +64,20 @@ def test_an_instance_that_starts_on_a_version_after_the_plan_keeps_it(api: FakeC
                       between=lambda: api.blobs[blob_of(api, web, 1)].instances.append('i-9'))
     assert sorted(api.artifacts[web].versions) == [1, 2] and not outcome.changed
     assert report(outcome)[1] == (1, 'keep', 'used by instance i-9 since the plan was made')
+
+
+def test_reasons_name_several_instances_and_labels_in_the_plural(api: FakeCluster, tmp_path: Path) -> None:
+    web = api.upload_named('web', [b'one', b'two', b'three'], max_versions=10)
+    api.blobs[blob_of(api, web, 1)].instances.extend(['i-1', 'i-2'])
+    api.update_label('ci', 'stable', blob_of(api, web, 2))
+    api.update_label('ci', 'tested', blob_of(api, web, 2))
+    planned = publish(api, name='web', src=a_file(tmp_path, b'three'), prune_unused=True, keep_newest=2,
+                      check_mode=True)
+    assert report(planned) == [(3, 'keep', 'one of the newest 2'),
+                               (2, 'keep', 'one of the newest 2'),
+                               (1, 'keep', 'used by instances i-1, i-2')]
+    planned = publish(api, name='web', src=a_file(tmp_path, b'three'), prune_unused=True, check_mode=True)
+    assert report(planned)[1] == (2, 'keep', 'labels sf://label/ci/stable, sf://label/ci/tested point at it')
 
 
 def test_bad_prune_input_is_refused_before_anything_is_written(api: FakeCluster, tmp_path: Path) -> None:

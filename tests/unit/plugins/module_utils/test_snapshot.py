@@ -109,6 +109,12 @@ def test_keep_counts_a_new_set_and_keeps_labelled_ones() -> None:
     assert [s.name for s in doomed] == ['c', 'b', 'a'] and kept == []
 
 
+def test_the_reason_a_set_is_kept_names_its_labels_in_the_right_number() -> None:
+    sets = [a_set('b', 1), a_set('a', 2, ('sf://label/ci/golden', 'sf://label/ci/stable'))]
+    [(_kept, reason)] = snapshotter(keep=1).retention(sets, taking=False)[0]
+    assert reason.startswith('labels sf://label/ci/golden, sf://label/ci/stable point at it')
+
+
 def test_older_than_and_both_rules() -> None:
     sets = [a_set('new', 1), a_set('mid', 30), a_set('old', 200)]
     assert [s.name for s in snapshotter(name='x', older_than='1d').retention(sets, False)[1]] == ['mid', 'old']
