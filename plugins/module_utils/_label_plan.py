@@ -192,11 +192,11 @@ class LabelPlanner:
         if wanted is not None:
             wanted.version = max([v.version for v in before.history], default=0) + 1
             self.add_point(plan, before, wanted, written, request.max_versions)
-            after.uuid = after.uuid or 'predicted (check mode)'
             after.state = 'created'
             after.history.insert(0, wanted)
             if not before.exists:
                 after.max_versions = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS
+                after.origin = self.resolver.origin_in(before.namespace)
         if request.max_versions is not None and after.max_versions != request.max_versions:
             wanted_max = request.max_versions
             plan.add('set_max_versions', f'set max_versions of {before.ref} to {wanted_max}',
@@ -227,15 +227,19 @@ class LabelPlanner:
         return after.diff_view(), after.result()
 
     @staticmethod
-    def point_text(before: LabelState, wanted: LabelVersion) -> str:
+    def point_text(before: LabelState, wanted: LabelVersion, pending: str = 'what this task makes') -> str:
+        """The words for a move; `pending` names the target while its blob is not known yet (an empty blob_uuid)."""
         verb = 'create' if not before.exists else 'move'
+        if not wanted.blob_uuid:
+            return f'{verb} {before.ref} -> {pending} (version {wanted.version})'
         source = (wanted.resolved_from or {}).get('ref') or f'sf://blob/{wanted.blob_uuid}'
         return f'{verb} {before.ref} -> {source} (blob {wanted.blob_uuid}, version {wanted.version})'
 
     def add_point(self, plan: Plan, before: LabelState, wanted: LabelVersion, written: Optional[Written] = None,
-                  max_versions: Optional[int] = None) -> Step:
+                  max_versions: Optional[int] = None, pending: str = 'what this task makes') -> Step:
         """The step that points the label at `wanted`. Its fields are read when the step runs, so a caller may fill
-        in a blob that does not exist yet at planning time (sf_image_publish labels what it is about to upload)."""
+        in a blob that does not exist yet at planning time (sf_image_publish labels what it is about to upload); its
+        blob_uuid is then empty, and `pending` says what it will be."""
         written = written or Written(before.uuid)
 
         relative = (wanted.resolved_from or {}).get('via', '').startswith('rollback')
@@ -272,7 +276,7 @@ class LabelPlanner:
             wanted.version = now.version
             return True
 
-        return plan.add('point_label', self.point_text(before, wanted), run, confirm)
+        return plan.add('point_label', self.point_text(before, wanted, pending), run, confirm)
 
     def _record_source(self, uuid: str, wanted: LabelVersion, kept: List[int], step: Step, plan: Plan) -> None:
         """Remember where the new version came from (the server keeps only blob UUIDs), then drop the entries of

@@ -68,7 +68,8 @@ class LabelState:
 
     @property
     def exists(self) -> bool:
-        return self.uuid is not None
+        # A label check mode predicts will be created has no UUID yet (null), but exists after the run.
+        return self.uuid is not None or self.state != 'absent'
 
     @property
     def current(self) -> Optional[LabelVersion]:

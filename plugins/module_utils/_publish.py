@@ -26,7 +26,7 @@ from ._prune import plan_prune
 from ._publish_file import FilePublish
 from ._publish_state import Current, PublishRequest, PublishRun, current_of, read_fetched, read_upload
 from ._publish_url import UrlPublish
-from ._refs import is_uuid, validate_count, validate_name, validate_sha512
+from ._refs import artifact_name, is_uuid, upload_url, validate_count, validate_name, validate_sha512
 from ._resolver import Resolver
 
 MIB = 1024 * 1024
@@ -166,6 +166,8 @@ class Publisher:
             plan = FilePublish(self).plan_download(request.url)
         else:
             plan = FilePublish(self).plan_file(request.src or '')
+        if self.predict:
+            self.predict_artifact(plan)
         self.add_metadata(plan, self.before.artifact)
         if request.prune_unused and self.before.artifact is not None:
             # A fetch may add nothing (the URL is unchanged): only a certain add counts towards keep_newest.
@@ -182,6 +184,29 @@ class Publisher:
             if 'artifact' in plan.result:
                 plan.result['artifact']['metadata'] = self.metadata_after
         return plan
+
+    def predict_artifact(self, plan: Plan) -> None:
+        """Check mode's artifact, as the real run leaves it: the max_versions (in effect) and sharing asked for, and
+        for an artifact this run would create, everything known before it exists (its UUID is null)."""
+        request = self.request
+        in_effect = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS if request.max_versions is not None else None
+        view = plan.result.get('artifact')
+        if self.before.artifact is None or view is None:
+            fetched = bool(request.url and request.fetch == 'cluster')
+            source_url = request.url or '' if fetched else upload_url(request.target, request.name or '')
+            view = {'uuid': None, 'namespace': request.target, 'name': artifact_name(source_url),
+                    'type': 'image' if fetched else request.artifact_type,
+                    'state': 'created' if request.wait or not fetched else 'initial', 'shared': False,
+                    'max_versions': SERVER_DEFAULT_MAX_VERSIONS, 'source_url': source_url, 'error_message': None,
+                    'metadata': {}}
+            # An upload is named by its namespace and name; a fetched image only by its UUID, not known yet.
+            plan.result['ref'] = None if fetched else source_url
+            plan.after.update({'shared': False, 'max_versions': SERVER_DEFAULT_MAX_VERSIONS})
+        if in_effect is not None:
+            view['max_versions'] = plan.after['max_versions'] = in_effect
+        if request.shared is not None:
+            view['shared'] = plan.after['shared'] = request.shared
+        plan.result['artifact'] = view
 
     def check_owner(self, current: Current) -> None:
         """Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
@@ -331,8 +356,8 @@ class Publisher:
         if self.label_refusal is not None:
             raise self.label_refusal
         wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
-                              pointing_at[0] if pointing_at else '(the new version)')
-        step = self.labels.add_point(plan, before, wanted, Written(before.uuid))
+                              pointing_at[0] if pointing_at else '')
+        step = self.labels.add_point(plan, before, wanted, Written(before.uuid), pending='the version this task adds')
         point = step.run
 
         def run(step: Step) -> None:

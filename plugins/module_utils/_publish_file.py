@@ -142,9 +142,8 @@ class FilePublish:
             after.update({'exists': True, 'state': 'created', 'version': index, 'sha512': run.sha512,
                           'size': self.size, 'versions': sorted(current.indexes | {index})})
             result['version'] = {'index': index, 'blob_uuid': blob_uuid, 'sha512': run.sha512, 'size': self.size}
-            result.pop('disk_base', None)
-            if blob_uuid:
-                result['disk_base'] = f'sf://blob/{blob_uuid}'
+            # An upload's blob has no UUID before it is sent: null, as in version.blob_uuid.
+            result['disk_base'] = f'sf://blob/{blob_uuid}' if blob_uuid else None
         if request.max_versions:
             after['max_versions'] = request.max_versions
             after['versions'] = after['versions'][-request.max_versions:]

@@ -82,7 +82,7 @@ class UrlPublish:
         run = self.run
         run.version = current.newest
         if changes is not False:
-            after.update({'exists': True, 'state': 'created', 'version': '(new, if the content changed)',
+            after.update({'exists': True, 'state': 'created', 'version': None,  # a new one if the content changed
                           'sha512': self.request.checksum, 'size': None})
             run.version = None
         if self.request.max_versions is not None:

@@ -113,6 +113,10 @@ class Resolver:
     def origin_of(self, artifact: Artifact) -> str:
         return self.origins_of(artifact)[0]
 
+    def origin_in(self, namespace: str) -> str:
+        """The origin an artifact owned by `namespace` has for the caller (what a new one will have)."""
+        return 'namespace' if namespace == self.namespace else 'system' if namespace == 'system' else 'trusted'
+
     def _candidate(self, artifact: Artifact) -> Candidate:
         return Candidate(self.origins_of(artifact), artifact.artifact_type, artifact.ref, artifact)
 

@@ -342,8 +342,8 @@ class Snapshotter:
                 plan.note(f'label {before.ref} already points at snapshot set {existing.summary()}')
                 return
         wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
-                              existing.devices[0].blob_uuid if existing else '(the new snapshot)')
-        step = self.labels.add_point(plan, before, wanted)
+                              existing.devices[0].blob_uuid if existing else '')
+        step = self.labels.add_point(plan, before, wanted, pending='the snapshot this task takes')
         point = step.run
 
         def run(step: Step) -> None:

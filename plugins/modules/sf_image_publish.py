@@ -236,11 +236,14 @@ EXAMPLES = r'''
 
 RETURN = r'''
 artifact:
-  description: The artifact after the task.
-  returned: when the artifact exists
+  description:
+    - The artifact after the task.
+    - In check mode, the prediction of what the real run returns, with O(max_versions) and O(shared) as the run sets
+      them, also for an artifact the run would create (whose C(uuid) is then null).
+  returned: when the artifact exists, or in check mode would be created
   type: dict
   contains:
-    uuid: {description: Artifact UUID., type: str}
+    uuid: {description: "Artifact UUID (null in check mode for an artifact that does not exist yet).", type: str}
     namespace: {description: Owning namespace., type: str}
     name: {description: Artifact name., type: str}
     type: {description: V(image) or V(other)., type: str}
@@ -273,7 +276,7 @@ version:
   type: dict
   contains:
     index: {description: Version number., type: int}
-    blob_uuid: {description: The blob holding the bytes., type: str}
+    blob_uuid: {description: "The blob holding the bytes (null in check mode when it would be uploaded).", type: str}
     sha512: {description: Content checksum., type: str}
     size: {description: Size in bytes., type: int}
 uploaded_bytes:
@@ -312,12 +315,16 @@ label:
     version: {description: The label version pointing at the image., type: int}
     blob_uuid: {description: The blob the label points at., type: str}
 ref:
-  description: Explicit reference to the artifact, for example V(sf://upload/ci/web-2026-11).
-  returned: when the artifact exists
+  description:
+    - Explicit reference to the artifact, for example V(sf://upload/ci/web-2026-11).
+    - Null in check mode for an image the cluster would fetch for the first time (it is named by its UUID).
+  returned: when the artifact exists, or in check mode would be created
   type: str
 disk_base:
-  description: What to put in an instance disk spec to boot exactly this version.
-  returned: when the artifact has a version
+  description:
+    - What to put in an instance disk spec to boot exactly this version.
+    - Null in check mode when the version's blob does not exist yet (an upload).
+  returned: when the artifact has a version, or in check mode would have one
   type: str
 sha512:
   description: The sha512 of the source content (files and controller downloads).

@@ -194,7 +194,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 label:
-  description: The label after the task (predicted in check mode). After deletion, C(uuid) and C(current) are null.
+  description:
+    - The label after the task. After deletion, C(uuid) and C(current) are null.
+    - In check mode, the prediction of what the real run returns, with the same O(max_versions), sharing and
+      C(origin); only what the server has not allocated yet is null (C(uuid) of a label that would be created).
   returned: always
   type: dict
   contains:
@@ -203,7 +206,7 @@ label:
       type: str
       sample: sf://label/ci/web
     uuid:
-      description: The label's artifact UUID, or null if it does not exist.
+      description: The label's artifact UUID, or null if it does not exist (or, in check mode, does not exist yet).
       type: str
     namespace:
       description: The namespace that owns the label.

@@ -286,6 +286,27 @@ def test_check_mode_create_predicts_version_one(ci: FakeApi) -> None:
     assert not outcome.before['exists'] and outcome.after['exists']
 
 
+@pytest.mark.parametrize('namespace, options', [
+    ('ci', {'target': 'img-a'}),
+    ('ci', {'target': 'img-a', 'max_versions': 5}),
+    ('system', {'target': 'sf://upload/ci/img-a', 'shared': True, 'max_versions': 2}),
+])
+def test_check_mode_predicts_what_the_real_run_returns(ci: FakeApi, namespace: str, options: Any) -> None:
+    # Issue 19: the prediction is the real result, bar the UUID of a label that does not exist yet (null, never a
+    # placeholder string in a typed field); its max_versions, sharing and origin are the ones the run then sets.
+    ci.namespace = namespace
+    predicted = present(ci, 'web', check_mode=True, **options)
+    assert ci.writes == [] and predicted.result['label']['uuid'] is None and predicted.after['exists']
+    done = present(ci, 'web', **options)
+    assert done.result['label']['uuid']
+    assert {**predicted.result['label'], 'uuid': done.result['label']['uuid']} == done.result['label']
+    assert predicted.result['history'] == done.result['history'] and predicted.after == done.after
+    # Then a change of retention and sharing on the existing label: the same again.
+    changes = {'max_versions': 4, **({'shared': False} if namespace == 'system' else {})}
+    predicted = present(ci, 'web', check_mode=True, **changes)
+    assert predicted.changed and predicted.result == present(ci, 'web', **changes).result
+
+
 def test_create_false_refuses_a_typo_and_names_near_labels(ci: FakeApi) -> None:
     present(ci, 'webserver', target='img-a')
     ci.writes.clear()

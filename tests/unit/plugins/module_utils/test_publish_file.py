@@ -93,6 +93,46 @@ def test_check_mode_predicts_without_a_write(api: FakeCluster, tmp_path: Path, u
     assert outcome.after['max_versions'] == 5 and outcome.result['label']['version'] == 1
 
 
+# Unknown before the run (UUIDs the server allocates: null in check mode, never a placeholder) or measured by it.
+UNKNOWN = {'uuid', 'blob_uuid', 'disk_base', 'throughput'}
+
+
+def known(result: Any) -> Any:
+    """A result with what only the real run can know left out."""
+    if isinstance(result, dict):
+        return {key: known(value) for key, value in result.items() if key not in UNKNOWN}
+    return result
+
+
+@pytest.mark.parametrize('namespace, existing, options', [
+    ('ci', False, {}),
+    ('ci', False, {'max_versions': 5, 'label': 'stable', 'metadata': {'team': 'web'}}),
+    ('ci', True, {'max_versions': 0}),
+    ('ci', True, {'max_versions': 7, 'label': 'stable'}),
+    ('system', False, {'shared': True, 'max_versions': 4}),
+    ('system', True, {'shared': False, 'max_versions': 2}),
+])
+def test_check_mode_predicts_the_artifact_the_run_leaves(tmp_path: Path, namespace: str, existing: bool,
+                                                         options: Any) -> None:
+    # Issue 19: the predicted artifact (and ref, version, label) is what the real run returns, with max_versions and
+    # sharing as the run sets them, for a new artifact too (its UUID is null until it exists).
+    api = FakeCluster(namespace)
+    if existing:
+        api.upload_named('web', [b'one'], namespace=namespace, shared=namespace == 'system', max_versions=5)
+    src = a_file(tmp_path, os.urandom(1000))
+    predicted = publish(api, check_mode=True, name='web', src=src, **options)
+    assert api.writes == [] and predicted.changed
+    if 'label' in options:  # a blob not known yet is said in words, not put where a blob UUID goes
+        assert f'would create sf://label/{namespace}/stable -> the version this task adds (version 1)' in \
+            predicted.actions
+    done = publish(api, name='web', src=src, **options)
+    assert predicted.result['artifact']['uuid'] == (done.result['artifact']['uuid'] if existing else None)
+    assert 'disk_base' in predicted.result and predicted.result['version']['blob_uuid'] is None
+    assert known(predicted.result) == known({**done.result, 'uploaded_bytes': 0, 'reused_blob': False})
+    assert {k: v for k, v in predicted.after.items() if k not in ('label', 'metadata')} == {
+        k: v for k, v in done.after.items() if k not in ('label', 'metadata')}
+
+
 # New content
 def test_new_file_is_read_once_hashed_while_sending(api: FakeCluster, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:

@@ -148,6 +148,23 @@ def test_max_versions_of_a_known_url_is_raised_before_the_fetch(api: FakeCluster
 def test_check_mode_on_a_new_url_would_fetch(api: FakeCluster) -> None:
     outcome = publish(api, check_mode=True, url=URL)
     assert outcome.changed and api.writes == [] and outcome.actions[0].startswith('would ask the cluster to fetch')
+    # The artifact the fetch makes, predicted: what is not known before the fetch (UUID, version) is null.
+    artifact = outcome.result['artifact']
+    assert artifact['uuid'] is None and artifact['name'] == 'web.qcow2' and artifact['source_url'] == URL
+    assert (artifact['max_versions'], artifact['shared'], artifact['state']) == (3, False, 'created')
+    assert outcome.result['ref'] is None and outcome.after['version'] is None
+
+
+def test_check_mode_on_a_known_url_predicts_the_settings_the_run_sets(api: FakeCluster) -> None:
+    api.seed(URL, [b'same'])
+    api.web[URL] = b'other'
+    predicted = publish(api, check_mode=True, url=URL, max_versions=6)
+    assert api.writes == [] and predicted.result['artifact']['max_versions'] == 6
+    assert predicted.after['version'] is None  # a new version if the content changed: not a string
+    api.remote[URL] = b'other'
+    done = publish(api, url=URL, max_versions=6)
+    assert done.result['artifact']['max_versions'] == 6
+    assert {**predicted.result['artifact'], 'uuid': done.result['artifact']['uuid']} == done.result['artifact']
 
 
 @pytest.mark.parametrize(('size', 'modified', 'changed'), [
