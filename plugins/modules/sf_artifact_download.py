@@ -28,6 +28,8 @@ attributes:
     support: full
     details:
       - Resolves the reference, compares the sha512 of O(dest) and returns the plan; nothing is downloaded or written.
+      - "A change of O(mode), O(owner) or O(group) of an existing O(dest) is a planned step of its own, which says
+        what would change from what to what (for example C(change /srv/web.qcow2: mode 0644 -> 0600))."
   diff_mode:
     support: full
     details:
@@ -178,6 +180,24 @@ class SfArtifactDownload(SfModule):
     }
     module_kwargs = {'add_file_common_args': True}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Ansible adds the file's attributes to every result that has a `dest`, and its size as `size`. In check mode
+        # the file as it is now is not what the run leaves (actions and diff say what would change), so they are
+        # left out; and `size` stays the version's size.
+        add_path_info = self.module.add_path_info
+
+        def path_info(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+            if self.check_mode:
+                return kwargs
+            size = kwargs.get('size')
+            kwargs = add_path_info(kwargs)
+            if size is not None:
+                kwargs['size'] = size
+            return kwargs
+
+        self.module.add_path_info = path_info  # type: ignore[method-assign]
+
     def run(self) -> None:
         params = self.params
         self.activity = f'download {params["ref"]!r} to {params["dest"]}'
@@ -189,17 +209,23 @@ class SfArtifactDownload(SfModule):
         self.file_attributes(downloader.dest)
 
     def file_attributes(self, dest: str) -> None:
-        """mode/owner/group/SELinux like ansible.builtin.copy; in check mode only reported."""
+        """mode/owner/group/SELinux like ansible.builtin.copy; in check mode only reported, as a planned step that
+        says which attribute would change from what to what."""
         if not os.path.exists(dest):
             return  # check mode, before the file exists: it is created with them
         file_args = self.module.load_file_common_arguments(self.params, path=dest)
         diff: Dict[str, Any] = {'before': {}, 'after': {}}
-        if self.module.set_fs_attributes_if_different(file_args, False, diff=diff):
-            self.action(f'set the file attributes of {dest}')
-            if 'diff' in self.result:
-                if self.result['diff']['before'].get('state') != 'absent':
-                    self.result['diff']['before'].update(diff['before'])
-                self.result['diff']['after'].update(diff['after'])
+        if not self.module.set_fs_attributes_if_different(file_args, False, diff=diff):
+            return
+        changes = ', '.join(f'{key} {diff["before"].get(key)} -> {value}' for key, value in diff['after'].items())
+        text = f'change {dest}: {changes or "its file attributes"}'
+        self.action(f'would {text}' if self.check_mode else text)
+        self.result['plan'] = self.result.get('plan', []) + [
+            {'step': 'file_attributes', 'action': text, 'status': 'planned' if self.check_mode else 'done'}]
+        if 'diff' in self.result:
+            if self.result['diff']['before'].get('state') != 'absent':
+                self.result['diff']['before'].update(diff['before'])
+            self.result['diff']['after'].update(diff['after'])
 
 
 def main() -> None:
