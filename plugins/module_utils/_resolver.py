@@ -229,6 +229,20 @@ class Resolver:
                  'to choose on purpose',
         )
 
+    def match(self, text: str, prefer: Optional[Sequence[str]] = None) -> Optional[Artifact]:
+        """The one artifact a reference means, in whatever state, without pinning a version; None when nothing
+        matches (or only an upstream image the cluster has not fetched). For listings, where nothing matching is an
+        empty answer: a malformed or ambiguous reference is still an error. A blob reference names no artifact."""
+        parsed = parse_ref(text, self.namespace)
+        if parsed.kind == 'blob':
+            return None
+        self._notes = []
+        candidates = self.candidates(parsed, prefer)
+        if not candidates:
+            return None
+        chosen, _shadowed = self.choose(text, candidates, prefer)
+        return chosen.artifact
+
     def resolve(
         self,
         text: str,

@@ -28,8 +28,13 @@ options:
     type: str
   ref:
     description:
-      - Only the artifact this reference resolves to, with the collection's name-resolution rule
-        (see C(docs/name-resolution.md)). An ambiguous reference fails and lists the candidates.
+      - Only the artifact this reference means, with the collection's name-resolution rule
+        (see C(docs/name-resolution.md)), in whatever state it is (no version is pinned).
+      - A reference that matches nothing gives an empty RV(artifacts), like any filter (the task does not fail). So
+        does an upstream shorthand such as V(debian:12) that the cluster has not fetched.
+      - A malformed reference fails with C(invalid_input); an ambiguous one fails with C(ambiguous_reference) and
+        lists the candidates.
+      - V(sf://blob/<uuid>) lists the artifacts that hold that blob as one of their versions.
     type: str
   type:
     description:
@@ -102,6 +107,11 @@ EXAMPLES = r'''
     - name: Show one label with its history
       shakenfist.storage.sf_artifact_info:
         ref: label:web
+      register: web
+
+    - name: Nothing matching is an empty list, not a failure
+      ansible.builtin.debug:
+        msg: "{{ 'no label web yet' if web.artifacts == [] else web.artifacts[0].ref }}"
 '''
 
 RETURN = r'''
@@ -169,6 +179,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._errors import 
 from ansible_collections.shakenfist.storage.plugins.module_utils._metadata import user_metadata  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._refs import parse_ref  # noqa: E402
 
 
 class ArtifactInfo(SfModule):
@@ -197,12 +208,21 @@ class ArtifactInfo(SfModule):
         listing = self.api.list_artifacts()
         if params['ref']:
             self.activity = f"show artifact {params['ref']!r}"
-            resolved = self.resolver.resolve(params['ref'])
-            listing = [a for a in listing if a.uuid == resolved.uuid] or (
-                [self.api.get_artifact(resolved.uuid)] if resolved.uuid else [])
+            listing = self.by_ref(listing, params['ref'])
         matching = [a for a in listing if self.matches(a)]
         matching.sort(key=lambda a: (a.namespace, a.artifact_type, a.name))
         self.result['artifacts'] = [self.describe(a) for a in matching]
+
+    def by_ref(self, listing: List[Artifact], ref: str) -> List[Artifact]:
+        """The artifact `ref` means (none when nothing matches: a listing, not an error); for a blob reference, the
+        artifacts that hold that blob as a version. Malformed and ambiguous references are errors."""
+        parsed = parse_ref(ref, self.api.namespace)
+        if parsed.kind == 'blob':
+            return [a for a in listing if any(v.uuid == parsed.uuid for v in a.blobs.values())]
+        found = self.resolver.match(ref)
+        if found is None:
+            return []
+        return [a for a in listing if a.uuid == found.uuid] or [found]
 
     def matches(self, artifact: Artifact) -> bool:
         params = self.params
