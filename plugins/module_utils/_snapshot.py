@@ -80,6 +80,7 @@ class Snapshotter:
         self.kept: List[Tuple[SnapshotSet, str]] = []
         self.doomed: List[SnapshotSet] = []
         self.label_name: Tuple[str, str] = ('', '')
+        self.label_ref: Optional[str] = None
         self.min_age: Optional[float] = None
         self.older_than: Optional[float] = None
         self.prune_only = False
@@ -157,7 +158,7 @@ class Snapshotter:
                 plan.note(f'instance {instance.name} has no snapshot set {request.name!r}')
             for snapshot_set in doomed:
                 self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()}', sets, doomed)
-            self._predict(plan, sets, None, doomed)
+            self._predict(plan, sets, None, doomed, None)
             return plan
         devices = [] if self.prune_only else self.devices(instance)
         label_before = self._check_label(devices)
@@ -179,9 +180,7 @@ class Snapshotter:
         for snapshot_set in doomed:
             self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()} '
                                                  f'(created {_when(snapshot_set.created)})', sets, doomed)
-        self._predict(plan, sets, devices if taking else None, doomed)
-        if not taking and existing is not None:
-            plan.result['snapshot_set'] = existing.as_dict()
+        self._predict(plan, sets, devices if taking else None, doomed, existing)
         if self.metadata_after:
             plan.result['metadata'] = dict(self.metadata_after)
         return plan
@@ -332,6 +331,7 @@ class Snapshotter:
                                  f'({", ".join(devices)})', hint='snapshot one device (devices: [vda]) to label it')
         before = self.labels.check(request.label, LabelRequest(create=request.label_create))
         self.label_name = (before.namespace, before.name)
+        self.label_ref = before.ref
         return before
 
     def _add_label(self, plan: Plan, before: LabelState, existing: Optional[SnapshotSet]) -> None:
@@ -405,16 +405,44 @@ class Snapshotter:
 
     # Views
     def _predict(self, plan: Plan, sets: List[SnapshotSet], taking: Optional[List[str]],
-                 doomed: List[SnapshotSet]) -> None:
-        remaining = [s.summary() for s in sets if s not in doomed]
+                 doomed: List[SnapshotSet], existing: Optional[SnapshotSet]) -> None:
+        """Check mode's result: the sets as a real run leaves them, in the shape it returns them (a set about to be
+        taken has no id, time, version or blob yet: those are null), and the diff's summaries."""
+        remaining = [s for s in sets if s not in doomed]
+        summaries = [s.summary() for s in remaining]
+        predicted = [s.as_dict() for s in remaining]
+        plan.result = {'instance': self._instance_view(), **self._retained()}
         if taking is not None:
-            name = self.request.name or '(new set)'
-            remaining.insert(0, f'{name} ({", ".join(taking)})')
-        plan.after = {'sets': remaining}
-        plan.result = {'instance': {'uuid': self.instance.uuid, 'name': self.instance.name}, **self._retained()}
+            summaries.insert(0, f'{self.request.name or "(new set)"} ({", ".join(taking)})')
+            predicted.insert(0, self._new_set(taking, sets))
+        if self.label_ref is not None and (taking is not None or existing is not None):
+            # The label moves to the set taken (or found): it no longer points at any other.
+            for position, view in enumerate(predicted):
+                labels = set(view['labels']) - {self.label_ref}
+                chosen = view['id'] == existing.id if taking is None and existing is not None else position == 0
+                view['labels'] = sorted(labels | ({self.label_ref} if chosen else set()))
+        plan.after = {'sets': summaries}
+        plan.result['sets'] = predicted
         if taking is not None:
-            plan.result['snapshot_set'] = {'id': None, 'name': self.request.name, 'instance': plan.result['instance'],
-                                           'created': None, 'devices': [{'device': d} for d in taking], 'labels': []}
+            plan.result['snapshot_set'] = predicted[0]
+        elif existing is not None:
+            plan.result['snapshot_set'] = next((view for view in predicted if view['id'] == existing.id),
+                                               existing.as_dict())
+
+    def _new_set(self, devices: List[str], sets: List[SnapshotSet]) -> Dict[str, Any]:
+        """The set a real run would take, as it returns it; what only the server can say is null."""
+        views = []
+        for device in devices:
+            known = next((d.artifact_uuid for s in sets for d in s.devices if d.device == device), None)
+            views.append({'device': device, 'artifact_uuid': known, 'version': None, 'blob_uuid': None,
+                          'sha512': None, 'size': None, 'state': 'created' if self.request.wait else 'initial',
+                          'unchanged': None, 'ref': f'sf://snapshot/{known}' if known else None, 'disk_base': None})
+        return {'id': None, 'name': self.request.name,
+                'instance': {'uuid': self.instance.uuid, 'name': self.instance.name}, 'created': None,
+                'devices': sorted(views, key=lambda view: view['device']), 'labels': []}
+
+    def _instance_view(self) -> Dict[str, Any]:
+        return {'uuid': self.instance.uuid, 'name': self.instance.name, 'namespace': self.instance.namespace}
 
     def _retained(self) -> Dict[str, Any]:
         return {'deleted': [s.as_dict() for s in self.doomed],
@@ -422,8 +450,8 @@ class Snapshotter:
 
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         sets = read_sets(self.api, self.instance.uuid, self.instance.name, refresh=True)
-        result: Dict[str, Any] = {'instance': {'uuid': self.instance.uuid, 'name': self.instance.name},
-                                  'sets': [s.as_dict() for s in sets], **self._retained()}
+        result: Dict[str, Any] = {'instance': self._instance_view(), 'sets': [s.as_dict() for s in sets],
+                                  **self._retained()}
         if self.request.label:
             label = self.labels.reader.read(*self.label_name)
             result['label'] = label.as_dict()

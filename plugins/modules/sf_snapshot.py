@@ -182,15 +182,19 @@ EXAMPLES = r'''
 
 RETURN = r'''
 snapshot_set:
-  description: The set this task took, or the existing set that made it unnecessary (O(name), O(min_age)).
-  returned: when a set was taken or found
+  description:
+    - The set this task took, or the existing set that made it unnecessary (O(name), O(min_age)).
+    - In check mode, the set that would be taken, with the same keys; what the server has not made yet is null
+      (C(id), C(created), and per disk C(version), C(blob_uuid), C(sha512), C(size), C(unchanged), C(disk_base), and
+      C(artifact_uuid) and C(ref) for a disk never snapshotted before).
+  returned: when a set was taken or found (or, in check mode, would be)
   type: dict
   contains:
     id:
       description: The set's id, recorded in metadata. Snapshots other tools took have an C(<artifact>:<version>) id.
       type: str
     name: {description: "The set's name, or null.", type: str}
-    instance: {description: The instance's uuid and name., type: dict}
+    instance: {description: The instance's C(uuid) and C(name)., type: dict}
     created: {description: "When the set was taken (epoch seconds, by the client's clock).", type: float}
     labels: {description: Labels that point at one of its disks., type: list, elements: str}
     devices:
@@ -219,24 +223,41 @@ snapshot_set:
           type: str
         disk_base: {description: What to put in an instance disk spec to boot exactly this snapshot., type: str}
 sets:
-  description: Every set of the instance after the task, newest first (not in check mode).
-  returned: success, not in check mode
+  description:
+    - Every set of the instance after the task, newest first, each with the keys of RV(snapshot_set). In check mode,
+      the sets as the real run would leave them (a set to be taken first, deleted ones left out, a label that would
+      move counted at its new set).
+    - The same model as M(shakenfist.storage.sf_snapshot_info) returns in its
+      RV(shakenfist.storage.sf_snapshot_info#module:sets).
+  returned: success
   type: list
   elements: dict
 deleted:
   description: The sets deleted (or that would be, in check mode), with the same keys as RV(snapshot_set).
-  returned: always
+  returned: success
   type: list
   elements: dict
 kept:
   description: Sets retention would have deleted but kept, with the reason (a label points at them).
-  returned: always
+  returned: success
   type: list
   elements: dict
+  contains:
+    id: {description: The set's id., type: str}
+    name: {description: "The set's name, or null.", type: str}
+    reason:
+      description:
+        - "Why it stays, for example C(label sf://label/ci/golden points at it (force: true deletes it
+          anyway))."
+      type: str
 instance:
-  description: The instance the task acted on.
-  returned: always
+  description: The instance the task acted on, as M(shakenfist.storage.sf_snapshot_info) returns it.
+  returned: success
   type: dict
+  contains:
+    uuid: {description: The instance's UUID., type: str}
+    name: {description: Its name., type: str}
+    namespace: {description: The namespace that owns it., type: str}
 metadata:
   description: Per device of the set, its snapshot artifact's metadata without the collection's own keys.
   returned: when O(metadata) is set

@@ -15,6 +15,11 @@ description:
     M(shakenfist.storage.sf_snapshot) task took; snapshots other tools took are sets of one disk without a name.
   - Each set has the labels that point at one of its disks, and per disk the version, blob, sha512, size and the
     C(disk_base) that boots exactly that snapshot.
+  - With O(instance), RV(instance) and RV(sets) are that instance and its sets, with the same keys as
+    M(shakenfist.storage.sf_snapshot) returns them, so a task can read either module's result the same way.
+  - Nothing matching is an empty answer, never a failure. An instance that does not exist gives RV(sets=[]),
+    RV(instances=[]) and RV(instance=null), as M(shakenfist.storage.sf_artifact_info) gives an empty list. The UUID
+    of an instance deleted since still finds its sets. A malformed or ambiguous O(instance) fails.
 extends_documentation_fragment:
   - shakenfist.storage.connection
   - shakenfist.storage.attributes
@@ -24,6 +29,7 @@ options:
   instance:
     description:
       - The instance, by name or UUID. Unset lists every instance of O(target_namespace) that has snapshots.
+      - A name that matches several instances is an error that lists them (give the UUID, or O(target_namespace)).
     type: str
   target_namespace:
     description:
@@ -52,7 +58,8 @@ EXAMPLES = r'''
 
     - name: Boot from the newest set's first disk
       ansible.builtin.debug:
-        msg: "{{ db_snapshots.instances[0].sets[0].devices[0].disk_base }}"
+        msg: "{{ db_snapshots.sets[0].devices[0].disk_base }}"
+      when: db_snapshots.sets | length > 0
 
     - name: Every instance of the namespace that has a set called nightly-2026-12-01
       shakenfist.storage.sf_snapshot_info:
@@ -61,29 +68,67 @@ EXAMPLES = r'''
 
 RETURN = r'''
 instances:
-  description: One entry per instance that has snapshots (or the one asked for), sorted by namespace and name.
+  description:
+    - One entry per instance that has snapshots (or the one asked for), sorted by namespace and name. Empty when
+      nothing matches.
   returned: always
   type: list
   elements: dict
   contains:
     instance:
-      description: The instance's C(uuid), C(name) and C(namespace) (name null for an instance deleted since).
+      description: The instance, with the keys of RV(instance).
       type: dict
     sets:
-      description:
-        - Its snapshot sets, newest first, with the keys of
-          RV(shakenfist.storage.sf_snapshot#module:snapshot_set).
+      description: Its snapshot sets, newest first, with the keys of RV(sets).
       type: list
       elements: dict
+instance:
+  description:
+    - With O(instance), the instance, as M(shakenfist.storage.sf_snapshot) returns it; null when there is no such
+      instance.
+  returned: when O(instance) is given
+  type: dict
+  contains:
+    uuid: {description: The instance's UUID., type: str}
+    name: {description: "Its name, or null for an instance deleted since.", type: str}
+    namespace: {description: The namespace that owns it (and its snapshots)., type: str}
+sets:
+  description:
+    - With O(instance), its snapshot sets, newest first (only those called O(name) when it is given), the same list
+      as RV(instances[0].sets). Empty when there is no such instance or it has none.
+    - Each set has the keys of RV(shakenfist.storage.sf_snapshot#module:snapshot_set), the same model as
+      M(shakenfist.storage.sf_snapshot) returns in its own RV(shakenfist.storage.sf_snapshot#module:sets).
+  returned: when O(instance) is given
+  type: list
+  elements: dict
+  sample:
+    - id: 5f0c6a52-93d5-4b4f-9d0b-7b9f3c1e2a10
+      name: nightly-2026-12-01
+      instance: {uuid: 0b2c8a14-6f0e-4a55-8d7d-61f4f1c2b3a4, name: db-1}
+      created: 1796342400.0
+      labels: [sf://label/ci/db-golden]
+      devices:
+        - device: vda
+          artifact_uuid: 8e1f9d4c-2b7a-4c3e-9f6d-0a1b2c3d4e5f
+          version: 3
+          blob_uuid: 1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5
+          sha512: null
+          size: 10737418240
+          state: created
+          unchanged: false
+          ref: sf://snapshot/8e1f9d4c-2b7a-4c3e-9f6d-0a1b2c3d4e5f
+          disk_base: sf://blob/1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5
 '''
 
 from typing import Any, Dict, List, Optional  # noqa: E402
 
+from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfNotFound  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._instances import (  # noqa: E402
     GONE_STATES,
     find_instance,
 )
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._refs import is_uuid, validate_name  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import read_sets  # noqa: E402
 
 
@@ -97,23 +142,42 @@ class SfSnapshotInfo(SfModule):
 
     def run(self) -> None:
         params = self.params
-        found: List[Dict[str, Any]] = []
-        if params['instance']:
+        if params['target_namespace'] is not None:
+            validate_name(params['target_namespace'], 'target_namespace')
+        if params['instance'] is not None:
             self.activity = f'list snapshot sets of {params["instance"]!r}'
-            instance = find_instance(self.api, params['instance'], params['target_namespace'])
-            found.append(self.entry(instance.uuid, instance.name, instance.namespace))
-        else:
-            namespace = params['target_namespace'] or self.api.namespace
-            names = {i.uuid: i.name for i in self.api.list_instances() if i.state not in GONE_STATES}
-            owners = {a.source_url.split('/')[3]: a.namespace for a in self.api.index()
-                      if a.artifact_type == 'snapshot' and a.namespace == namespace
-                      and a.source_url.startswith('sf://instance/')}
-            for uuid, owner in owners.items():
-                entry = self.entry(uuid, names.get(uuid), owner)
-                if entry['sets'] or not params['name']:
-                    found.append(entry)
-            found.sort(key=lambda e: (e['instance']['namespace'], e['instance']['name'] or '', e['instance']['uuid']))
+            entry = self.one(params['instance'], params['target_namespace'])
+            # Nothing matches is an empty answer, as for every info module: the same keys, empty.
+            self.result['instances'] = [entry] if entry else []
+            self.result['instance'] = entry['instance'] if entry else None
+            self.result['sets'] = entry['sets'] if entry else []
+            return
+        found: List[Dict[str, Any]] = []
+        namespace = params['target_namespace'] or self.api.namespace
+        names = {i.uuid: i.name for i in self.api.list_instances() if i.state not in GONE_STATES}
+        for uuid, owner in self.snapshotted(namespace).items():
+            entry = self.entry(uuid, names.get(uuid), owner)
+            if entry['sets'] or not params['name']:
+                found.append(entry)
+        found.sort(key=lambda e: (e['instance']['namespace'], e['instance']['name'] or '', e['instance']['uuid']))
         self.result['instances'] = found
+
+    def snapshotted(self, namespace: Optional[str]) -> Dict[str, str]:
+        """The instances (UUID: owning namespace) with snapshot artifacts in `namespace` (None: any I can see)."""
+        return {a.source_url.split('/')[3]: a.namespace for a in self.api.index()
+                if a.artifact_type == 'snapshot' and namespace in (None, a.namespace)
+                and a.source_url.startswith('sf://instance/')}
+
+    def one(self, ref: str, namespace: Optional[str]) -> Optional[Dict[str, Any]]:
+        """The entry of one instance, or None when there is no such instance. A deleted instance's snapshots stay,
+        so its UUID still finds them. A malformed or ambiguous reference is an error."""
+        try:
+            instance = find_instance(self.api, ref, namespace)
+        except SfNotFound:
+            uuid = ref.strip().lower()
+            owner = self.snapshotted(namespace).get(uuid) if is_uuid(uuid) else None
+            return self.entry(uuid, None, owner) if owner else None
+        return self.entry(instance.uuid, instance.name, instance.namespace)
 
     def entry(self, uuid: str, name: Optional[str], namespace: str) -> Dict[str, Any]:
         sets = [s.as_dict() for s in read_sets(self.api, uuid, name) if self.params['name'] in (None, s.name)]
