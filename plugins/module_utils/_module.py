@@ -53,6 +53,8 @@ class SfModule:
     module_kwargs: Dict[str, Any] = {}
     # Describes what the task does, for error messages such as "publish image 'x' failed: ...".
     activity = 'Shaken Fist request'
+    # Info modules change nothing, so their results have no `actions` (documented in each module's RETURN).
+    changes_state = True
 
     def __init__(self) -> None:
         spec = connection_argument_spec()
@@ -63,7 +65,7 @@ class SfModule:
             self._refuse_infinite_numbers(spec)
         self.params: Dict[str, Any] = self.module.params
         self.check_mode: bool = self.module.check_mode
-        self.result: Dict[str, Any] = {'changed': False, 'actions': []}
+        self.result: Dict[str, Any] = {'changed': False, **({'actions': []} if self.changes_state else {})}
         self._log: List[str] = []
         self.client: Optional[SfClient] = None
 
@@ -101,7 +103,7 @@ class SfModule:
         self.module.debug(message)
 
     def action(self, text: str, changed: bool = True) -> None:
-        self.result['actions'].append(text)
+        self.result.setdefault('actions', []).append(text)
         if changed:
             self.result['changed'] = True
 
@@ -121,7 +123,7 @@ class SfModule:
         for warning in outcome.warnings:
             self.warn(warning)
         self.result['changed'] = self.result['changed'] or outcome.changed
-        self.result['actions'] = self.result['actions'] + outcome.actions
+        self.result['actions'] = self.result.get('actions', []) + outcome.actions
         self.result['plan'] = outcome.plan
         self.result.update(outcome.result)
         self.set_diff(outcome.before, outcome.after)
@@ -146,7 +148,8 @@ class SfModule:
                 self.warn(INSECURE_WARNING)
             self.run()
         except SfMissingLibrary as exc:
-            self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.import_error)
+            self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.import_error,
+                                  error=exc.to_dict())
         except SfCheckModeWrite as exc:
             return exc, 'internal error: a write was attempted in check mode, nothing was sent'
         except PlanFailed as exc:

@@ -146,16 +146,131 @@ resumed_from:
   description: The size of the partial file this run resumed from (0 when it started from the beginning).
   returned: always
   type: int
+mode:
+  description:
+    - The permissions of O(dest) after the task, as Ansible adds them to the result of any task with a C(dest) (as
+      for M(ansible.builtin.copy)). The same holds for RV(owner), RV(group), RV(uid), RV(gid), RV(state) and
+      RV(secontext).
+    - Not in check mode, where the file is not what the run would leave; the actions, the plan and the diff say
+      what would change.
+  returned: success, not in check mode
+  type: str
+  sample: '0600'
+owner:
+  description: The name of the user that owns O(dest).
+  returned: success, not in check mode
+  type: str
+  sample: root
+group:
+  description: The name of the group that owns O(dest).
+  returned: success, not in check mode
+  type: str
+  sample: root
+uid:
+  description: The numeric ID of the user that owns O(dest).
+  returned: success, not in check mode
+  type: int
+  sample: 0
+gid:
+  description: The numeric ID of the group that owns O(dest).
+  returned: success, not in check mode
+  type: int
+  sample: 0
+state:
+  description: What O(dest) is, V(file).
+  returned: success, not in check mode
+  type: str
+  sample: file
+secontext:
+  description: The SELinux security context of O(dest).
+  returned: success, not in check mode, when SELinux is enabled
+  type: str
+  sample: unconfined_u:object_r:user_home_t:s0
 actions:
-  description: What was done (or would be done in check mode), in order.
+  description:
+    - What the task did, in order, in words. In check mode, what it would do, each starting with C(would).
+    - On a failure, what was done before the step that failed.
   returned: always
   type: list
   elements: str
+  sample: ["would move sf://label/ci/web -> sf://upload/ci/web-2 (blob 8c0e3b1a-..., version 4)"]
 plan:
-  description: The planned steps in order, with what happened to each.
+  description:
+    - The steps of the task, in order, with what happened to each (notes about what needs no change included).
+    - On a failure, the steps that ran, the one that failed and those that did not run.
   returned: always
   type: list
   elements: dict
+  contains:
+    step:
+      description: The kind of step, for example V(upload), V(point_label), V(snapshot), V(delete_set) or V(note).
+      type: str
+    action:
+      description: What the step does, or did.
+      type: str
+    status:
+      description: V(planned) (check mode), V(done), V(unchanged), V(failed) or V(not run).
+      type: str
+  sample: [{step: point_label, action: "move sf://label/ci/web -> sf://upload/ci/web-2 (blob 8c0e3b1a-..., version 4)",
+            status: done}]
+api_requests:
+  description: How many requests the task sent to the Shaken Fist API, and how many of them were writes.
+  returned: success
+  type: dict
+  contains:
+    total:
+      description: Every request, reads and writes, retries included.
+      type: int
+    writes:
+      description: The requests that may change something (all but C(GET) and C(HEAD)); always 0 in check mode.
+      type: int
+  sample: {total: 6, writes: 2}
+error:
+  description:
+    - Why the task failed, as data, beside C(msg). Never a traceback, never a secret.
+    - Not returned when Ansible itself refuses the options (a missing required option, say) before the module runs.
+  returned: failure
+  type: dict
+  contains:
+    type:
+      description:
+        - What kind of failure. V(invalid_input) (refused before any request), V(unauthenticated), V(forbidden),
+          V(not_found), V(ambiguous_reference) (C(detail.candidates) lists them), V(conflict), V(not_ready),
+          V(timeout), V(server_error), V(unsupported) (this server's version cannot do it), V(transport_error),
+          V(missing_library), V(error) (an HTTP error no other type covers), V(internal_error) (a bug, please
+          report it) or V(check_mode_write) (a bug too; a write check mode refused to send).
+      type: str
+    hint:
+      description: What to do about it, when there is something to say.
+      type: str
+    status:
+      description: The HTTP status of the answer that failed, or null.
+      type: int
+    method:
+      description: The HTTP method of the request that failed, or null.
+      type: str
+    path:
+      description: The API path of the request that failed, or null.
+      type: str
+    request_id:
+      description: The server's request ID of that answer, when it sent one.
+      type: str
+    detail:
+      description: More about the failure, for example the candidates of an ambiguous reference.
+      type: raw
+  sample:
+    type: not_found
+    hint: list what exists with shakenfist.storage.sf_artifact_info
+    status: null
+    method: null
+    path: null
+    request_id: null
+    detail: {near: [sf://upload/ci/web-2026-11]}
+log:
+  description: The task's progress and the requests it sent, one line each, with every secret redacted.
+  returned: at verbosity 3 (C(-vvv)) or more
+  type: list
+  elements: str
 '''
 
 import os  # noqa: E402

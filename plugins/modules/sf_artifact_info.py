@@ -168,6 +168,64 @@ artifacts:
         size: {description: Size in bytes., type: int}
         created: {description: When the blob was created (epoch seconds)., type: float}
         instances: {description: Instances using this version., type: list, elements: str}
+api_requests:
+  description: How many requests the task sent to the Shaken Fist API, and how many of them were writes.
+  returned: success
+  type: dict
+  contains:
+    total:
+      description: Every request, reads and writes, retries included.
+      type: int
+    writes:
+      description: The requests that may change something (all but C(GET) and C(HEAD)); always 0 in check mode.
+      type: int
+  sample: {total: 6, writes: 2}
+error:
+  description:
+    - Why the task failed, as data, beside C(msg). Never a traceback, never a secret.
+    - Not returned when Ansible itself refuses the options (a missing required option, say) before the module runs.
+  returned: failure
+  type: dict
+  contains:
+    type:
+      description:
+        - What kind of failure. V(invalid_input) (refused before any request), V(unauthenticated), V(forbidden),
+          V(not_found), V(ambiguous_reference) (C(detail.candidates) lists them), V(conflict), V(not_ready),
+          V(timeout), V(server_error), V(unsupported) (this server's version cannot do it), V(transport_error),
+          V(missing_library), V(error) (an HTTP error no other type covers), V(internal_error) (a bug, please
+          report it) or V(check_mode_write) (a bug too; a write check mode refused to send).
+      type: str
+    hint:
+      description: What to do about it, when there is something to say.
+      type: str
+    status:
+      description: The HTTP status of the answer that failed, or null.
+      type: int
+    method:
+      description: The HTTP method of the request that failed, or null.
+      type: str
+    path:
+      description: The API path of the request that failed, or null.
+      type: str
+    request_id:
+      description: The server's request ID of that answer, when it sent one.
+      type: str
+    detail:
+      description: More about the failure, for example the candidates of an ambiguous reference.
+      type: raw
+  sample:
+    type: not_found
+    hint: list what exists with shakenfist.storage.sf_artifact_info
+    status: null
+    method: null
+    path: null
+    request_id: null
+    detail: {near: [sf://upload/ci/web-2026-11]}
+log:
+  description: The task's progress and the requests it sent, one line each, with every secret redacted.
+  returned: at verbosity 3 (C(-vvv)) or more
+  type: list
+  elements: str
 '''
 
 import contextlib  # noqa: E402
@@ -183,6 +241,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._refs import pa
 
 
 class ArtifactInfo(SfModule):
+    changes_state = False
     argument_spec = {
         'name': {'type': 'str'},
         'ref': {'type': 'str'},

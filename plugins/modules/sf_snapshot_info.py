@@ -95,7 +95,7 @@ instance:
 sets:
   description:
     - With O(instance), its snapshot sets, newest first (only those called O(name) when it is given), the same list
-      as RV(instances[0].sets). Empty when there is no such instance or it has none.
+      as RV(instances[].sets) of its one entry. Empty when there is no such instance or it has none.
     - Each set has the keys of RV(shakenfist.storage.sf_snapshot#module:snapshot_set), the same model as
       M(shakenfist.storage.sf_snapshot) returns in its own RV(shakenfist.storage.sf_snapshot#module:sets).
   returned: when O(instance) is given
@@ -118,6 +118,64 @@ sets:
           unchanged: false
           ref: sf://snapshot/8e1f9d4c-2b7a-4c3e-9f6d-0a1b2c3d4e5f
           disk_base: sf://blob/1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5
+api_requests:
+  description: How many requests the task sent to the Shaken Fist API, and how many of them were writes.
+  returned: success
+  type: dict
+  contains:
+    total:
+      description: Every request, reads and writes, retries included.
+      type: int
+    writes:
+      description: The requests that may change something (all but C(GET) and C(HEAD)); always 0 in check mode.
+      type: int
+  sample: {total: 6, writes: 2}
+error:
+  description:
+    - Why the task failed, as data, beside C(msg). Never a traceback, never a secret.
+    - Not returned when Ansible itself refuses the options (a missing required option, say) before the module runs.
+  returned: failure
+  type: dict
+  contains:
+    type:
+      description:
+        - What kind of failure. V(invalid_input) (refused before any request), V(unauthenticated), V(forbidden),
+          V(not_found), V(ambiguous_reference) (C(detail.candidates) lists them), V(conflict), V(not_ready),
+          V(timeout), V(server_error), V(unsupported) (this server's version cannot do it), V(transport_error),
+          V(missing_library), V(error) (an HTTP error no other type covers), V(internal_error) (a bug, please
+          report it) or V(check_mode_write) (a bug too; a write check mode refused to send).
+      type: str
+    hint:
+      description: What to do about it, when there is something to say.
+      type: str
+    status:
+      description: The HTTP status of the answer that failed, or null.
+      type: int
+    method:
+      description: The HTTP method of the request that failed, or null.
+      type: str
+    path:
+      description: The API path of the request that failed, or null.
+      type: str
+    request_id:
+      description: The server's request ID of that answer, when it sent one.
+      type: str
+    detail:
+      description: More about the failure, for example the candidates of an ambiguous reference.
+      type: raw
+  sample:
+    type: not_found
+    hint: list what exists with shakenfist.storage.sf_artifact_info
+    status: null
+    method: null
+    path: null
+    request_id: null
+    detail: {near: [sf://upload/ci/web-2026-11]}
+log:
+  description: The task's progress and the requests it sent, one line each, with every secret redacted.
+  returned: at verbosity 3 (C(-vvv)) or more
+  type: list
+  elements: str
 '''
 
 from typing import Any, Dict, List, Optional  # noqa: E402
@@ -133,6 +191,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets 
 
 
 class SfSnapshotInfo(SfModule):
+    changes_state = False
     activity = 'list snapshot sets'
     argument_spec: Dict[str, Any] = {
         'instance': {'type': 'str'},

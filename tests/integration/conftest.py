@@ -20,6 +20,8 @@ from tests.support.backend import Backend, running_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = Path(__file__).resolve().parent / 'targets'
+# The sf_results callback records every module result of a run in SF_RESULTS_FILE (PlaybookResult.results).
+CALLBACKS = Path(__file__).resolve().parent / 'callback_plugins'
 VENV_BIN = Path(os.environ.get('VIRTUAL_ENV', ROOT / '.venv')) / 'bin'
 
 
@@ -57,7 +59,7 @@ class PlaybookResult:
 def run_target(backend: Backend, file_server: tuple[str, Path], tmp_path: Path) -> Callable[..., PlaybookResult]:
     """Run one integration target (a role under targets/) with the connection set for the whole play."""
 
-    def run(target: str, check: bool = True, **extra: Any) -> PlaybookResult:
+    def run(target: str, check: bool = True, verbosity: int = 0, **extra: Any) -> PlaybookResult:
         namespace, key = backend.new_namespace(target.replace('_', '-')[:20])
         url, www = file_server
         variables = {
@@ -84,12 +86,15 @@ def run_target(backend: Backend, file_server: tuple[str, Path], tmp_path: Path) 
             'ANSIBLE_RETRY_FILES_ENABLED': 'false',
             'ANSIBLE_PYTHON_INTERPRETER': str(VENV_BIN / 'python'),
             'SF_RESULTS_FILE': str(results_file),
+            'ANSIBLE_CALLBACK_PLUGINS': str(CALLBACKS),
+            'ANSIBLE_CALLBACKS_ENABLED': 'sf_results',
         }
         for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY', 'SHAKENFIST_CA_PATH',
                      'SHAKENFIST_VALIDATE_CERTS'):
             env.pop(name, None)
+        verbose = ['-' + 'v' * verbosity] if verbosity else []
         process = subprocess.run(
-            [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-e', f'@{vars_file}',
+            [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-e', f'@{vars_file}', *verbose,
              str(playbook)], env=env, capture_output=True, text=True, timeout=900, check=False)
         output = process.stdout + process.stderr
         results = json.loads(results_file.read_text()) if results_file.exists() else {}

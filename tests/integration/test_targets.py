@@ -1,4 +1,5 @@
-"""Every integration target runs as a playbook against the live backend and must pass."""
+"""Every integration target runs as a playbook against the live backend and must pass, and every result a module
+returned in it must keep to the keys the module's RETURN documents."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.backend import backend_kind
+from tests.support.return_docs import undocumented_report
 
 TARGETS = Path(__file__).resolve().parent / 'targets'
 
@@ -25,4 +27,6 @@ def targets() -> list[str]:
 
 @pytest.mark.parametrize('target', targets())
 def test_target(run_target, target: str) -> None:  # type: ignore[no-untyped-def]
-    run_target(target)
+    result = run_target(target)
+    assert result.results.get('module_results'), 'the sf_results callback recorded no module result'
+    assert undocumented_report(result.results['module_results']) == []
