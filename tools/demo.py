@@ -106,6 +106,11 @@ def flag(value: Any) -> str:
     return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
+def count(number: int, noun: str) -> str:
+    """A count and its noun in the right number: "1 instance", "6 artifacts"."""
+    return f'{number} {noun if number == 1 else noun + "s"}'
+
+
 def summary(results: dict[str, Any], requests: int, seconds: float) -> str:
     first, again, golden = results['first_publish'], results['second_publish'], results['golden']
     deleted = results['deleted']
@@ -121,8 +126,9 @@ def summary(results: dict[str, Any], requests: int, seconds: float) -> str:
         f'(disk base {results["pinned"]["disk_base"]}).',
         f'Snapshotted {results["instance"]} as the set {results["snapshot_set"]} and labelled it '
         f'{results["snapshot_label"]}.',
-        f'Showed the cleanup plan ({len(results["plan"])} steps), then deleted {len(deleted["instances"])} '
-        f'instance(s) and {len(deleted["artifacts"])} artifact(s) of namespace {NAMESPACE}, in that order.',
+        f'Showed the cleanup plan ({count(len(results["plan"]), "step")}), then deleted '
+        f'{count(len(deleted["instances"]), "instance")} and {count(len(deleted["artifacts"]), "artifact")} of '
+        f'namespace {NAMESPACE}, in that order.',
     ]
     lines = ['What happened']
     for number, step in enumerate(steps, 1):
