@@ -12,6 +12,9 @@ description:
     C(shared) with C(origin=system)) and labels of namespaces that trust you, filtered by O(owner) and O(pattern).
     A listing is one request plus local filtering.
   - With O(name), shows that label with its full version history and what each version was resolved from.
+  - Nothing matching is an empty answer, never a failure, as for every info module of the collection. A label that
+    does not exist gives RV(exists=false), RV(label=null) and empty RV(labels) and RV(history). A malformed
+    O(name) fails with C(invalid_input).
   - Reads go by visibility. Labels are read from the artifact listing, because C(GET /label) is broken on some
     servers (Shaken Fist 0.7.2).
 extends_documentation_fragment:
