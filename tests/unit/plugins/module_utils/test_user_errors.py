@@ -106,8 +106,8 @@ def client(api_url: str, namespace: str, key: str) -> Any:
 def test_the_emulator_at_a_wrong_path_is_not_a_bad_key(emulator: EmulatorProcess) -> None:
     api_url = f'{emulator.url}/wrong'
     wrong = client(api_url + '/', 'system', emulator.system_key)
-    for call in (lambda: wrong.api.list_artifacts(), lambda: wrong.api.features,
-                 lambda: wrong.resolver.resolve('label:nothing-here')):
+    calls = (wrong.api.list_artifacts, lambda: wrong.api.features, lambda: wrong.resolver.resolve('label:nothing-here'))
+    for call in calls:
         # Never SfNotFound: callers (the lookup's on_missing, "there is no instance ...") read that as a missing
         # object, which would hide the wrong api_url.
         with pytest.raises(errors.SfInvalidInput) as caught:
@@ -118,8 +118,8 @@ def test_the_emulator_at_a_wrong_path_is_not_a_bad_key(emulator: EmulatorProcess
 
 @pytest.mark.parametrize('namespace,key,status', [('no-such-namespace', SECRET, 404), ('system', SECRET, 401)],
                          ids=['unknown-namespace', 'wrong-key'])
-def test_the_emulator_refusing_namespace_or_key_stays_unauthenticated(emulator: EmulatorProcess, namespace: str,
-                                                                       key: str, status: int) -> None:
+def test_the_emulator_refusing_namespace_or_key_stays_unauthenticated(
+        emulator: EmulatorProcess, namespace: str, key: str, status: int) -> None:
     with pytest.raises(errors.SfUnauthenticated) as caught:
         client(emulator.url, namespace, key).api.list_artifacts()
     assert caught.value.status == status and f'namespace {namespace!r}' in caught.value.message
@@ -167,7 +167,7 @@ class _BreaksOffServer:
     def _serve(self) -> None:
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn = self.sock.accept()[0]
             except OSError:
                 return
             with conn:
