@@ -318,7 +318,7 @@ class Cleaner:
             raise error(f'{plural(len(failed), kind[:-1])} could not be deleted: ' + '; '.join(
                 f'{f["name"] or f["uuid"]}: {f["reason"]}' for f in failed[:5]) + (
                 f' and {len(failed) - 5} more' if len(failed) > 5 else ''),
-                detail={'failed': failed}, hint='see failed in the result; run the task again to retry them')
+                detail={'failed': failed}, hint='see undeleted in the result; run the task again to retry them')
 
     def _singles(self, kind: str, doomed: List[Thing]) -> None:
         if not doomed:
@@ -412,7 +412,7 @@ class Cleaner:
         deleted = {kind: [t.as_dict() for t in survey.doomed[kind]] for kind in RESOURCES} if planned else \
             self.deleted
         return {'target_namespace': self.request.target, 'deleted': deleted,
-                'kept': [thing.as_dict(reason) for thing, reason in survey.kept], 'failed': list(self.failed),
+                'kept': [thing.as_dict(reason) for thing, reason in survey.kept], 'undeleted': list(self.failed),
                 'timings': dict(self.timings)}
 
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:

@@ -164,8 +164,12 @@ kept:
   returned: always
   type: list
   elements: dict
-failed:
-  description: What could not be deleted, each with C(kind), C(uuid), C(name) and the C(reason).
+undeleted:
+  description:
+    - What could not be deleted, each with C(kind), C(uuid), C(name) and the C(reason). Empty unless the task
+      failed; running the task again retries exactly these.
+    - Called C(failed) before 0.2.0, a name that clashed with Ansible's own C(failed) and was dropped from a
+      failed task's result.
   returned: always
   type: list
   elements: dict

@@ -104,7 +104,7 @@ def test_real_run_deletes_the_planned_objects_by_uuid_in_order_and_waits(cluster
     planned = {t['uuid'] for kind in outcome.result['deleted'].values() for t in kind}
     assert {uuid for _call, uuid, _vms, _nets in cluster.log} == planned
     assert live_names(cluster, NS) == {'instances': [], 'networks': [], 'artifacts': []}
-    assert outcome.changed and outcome.result['failed'] == []
+    assert outcome.changed and outcome.result['undeleted'] == []
     assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
     assert [p['status'] for p in outcome.plan] == ['done', 'done', 'done']
     assert set(outcome.result['timings']) == {'instances', 'networks', 'artifacts'}
@@ -314,7 +314,7 @@ def test_cleaning_system_never_uses_a_bulk_route_that_would_take_every_namespace
 def test_a_tenant_cleans_itself_but_never_what_it_can_see_of_others(cluster: FakeTenancy) -> None:
     as_caller(cluster, NS)
     outcome = clean(cluster)
-    assert outcome.result['failed'] == [] and live_names(cluster, NS)['artifacts'] == []
+    assert outcome.result['undeleted'] == [] and live_names(cluster, NS)['artifacts'] == []
     assert live_names(cluster, 'other')['artifacts'] == ['theirs']
     assert live_names(cluster, 'system')['artifacts'] == ['shared-os']
     ours = {uuid for kind in outcome.result['deleted'].values() for uuid in (t['uuid'] for t in kind)}
@@ -362,7 +362,7 @@ def test_a_network_refused_while_instances_exist_is_asked_again() -> None:
     api.instances[vm].countdown = 7  # someone else's delete of it finishes after a while
     api.refuse_busy = True
     outcome = clean(api, resources=['networks'], wait_timeout=2)
-    assert outcome.result['failed'] == [] and names(outcome.result['deleted']['networks']) == ['ci-net']
+    assert outcome.result['undeleted'] == [] and names(outcome.result['deleted']['networks']) == ['ci-net']
     assert api.networks[net].state == 'deleted'
     calls = api.calls()
     assert calls.count('delete_network') >= 2  # refused, then asked again
@@ -376,7 +376,7 @@ def test_a_network_refused_until_the_deadline_fails_saying_why() -> None:
     api.refuse_busy = True
     failure = failing(api, keep_names=['kept-*'], wait_timeout=0.05)
     assert isinstance(failure.error, errors.SfTimeout)
-    [left] = failure.outcome.result['failed']
+    [left] = failure.outcome.result['undeleted']
     assert left['name'] == 'ci-net' and left['reason'].startswith('still created after 0.05s')
     assert 'interfaces' in left['reason']
 
@@ -387,7 +387,7 @@ def test_single_deletes_answered_500_after_they_worked_are_a_success(cluster: Fa
     cluster.faults = {'delete_instance': ['after', 'after'], 'delete_network': ['after'],
                       'delete_artifact': ['after'] * 3}
     outcome = clean(cluster, keep_names=['keep-*', 'base'], wait_timeout=2)
-    assert outcome.result['failed'] == []
+    assert outcome.result['undeleted'] == []
     assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
     assert names(outcome.result['deleted']['networks']) == ['ci-net']
     assert len(outcome.result['deleted']['artifacts']) == 3
@@ -400,7 +400,7 @@ def test_a_delete_answered_500_that_did_not_happen_is_asked_again_or_reported(cl
     failure = failing(cluster, keep_names=['keep-*', 'base'], wait_timeout=2)
     # The instance was asked again by the wait and went; the artifact is still there, and the task says so.
     assert names(failure.outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
-    [left] = failure.outcome.result['failed']
+    [left] = failure.outcome.result['undeleted']
     assert left['kind'] == 'artifact' and 'HTTP 500' in left['reason']
     assert '1 artifact could not be deleted' in str(failure)
     assert [p['status'] for p in failure.outcome.plan][:3] == ['done', 'done', 'failed']
@@ -410,8 +410,8 @@ def test_wait_timeout_exceeded_is_a_clean_timeout_saying_what_is_left(cluster: F
     cluster.delete_ticks = 10 ** 6  # instances never finish deleting
     failure = failing(cluster, wait_timeout=0.05)
     assert isinstance(failure.error, errors.SfTimeout) and failure.kind == 'timeout'
-    assert names(failure.outcome.result['failed']) == ['ci-vm1', 'ci-vm2']
-    assert all(f['reason'] == 'still created after 0.05s' for f in failure.outcome.result['failed'])
+    assert names(failure.outcome.result['undeleted']) == ['ci-vm1', 'ci-vm2']
+    assert all(f['reason'] == 'still created after 0.05s' for f in failure.outcome.result['undeleted'])
     assert str(failure).startswith('2 instances could not be deleted: ci-vm')
     assert [p['status'] for p in failure.outcome.plan] == ['failed', 'not run', 'not run']
     assert cluster.calls() == ['delete_instance', 'delete_instance']  # nothing after the failed step was sent
@@ -423,7 +423,7 @@ def test_wait_false_asks_and_does_not_wait() -> None:
     api.add_instance('ci-vm', NS)
     api.delete_ticks = 10 ** 6
     outcome = clean(api, wait=False)
-    assert outcome.result['failed'] == [] and 'not waiting' in outcome.actions[0]
+    assert outcome.result['undeleted'] == [] and 'not waiting' in outcome.actions[0]
     assert api.listings == 2  # the plan's two listings, no polling
 
 
