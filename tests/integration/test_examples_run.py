@@ -27,9 +27,11 @@ import pytest
 import yaml
 
 from tests.support.backend import Backend, backend_kind, emulator_args
+from tests.support.return_docs import undocumented_report
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / 'examples'
+CALLBACKS = Path(__file__).resolve().parent / 'callback_plugins'  # sf_results: every task's status and result
 WORLD = HERE / 'world.yml'
 VENV_BIN = Path(os.environ.get('VIRTUAL_ENV', ROOT / '.venv')) / 'bin'
 LOOKUP = 'lookup_sf_artifact'
@@ -239,31 +241,32 @@ class Run:
     rc: int
     output: str
     records: list[dict[str, Any]]
+    module_results: list[dict[str, Any]]
 
 
 def run_playbook(plays: list[dict[str, Any]], workdir: Path) -> Run:
     path = workdir / 'examples.yml'
     path.write_text(yaml.safe_dump(plays, sort_keys=False, width=1000))
-    results = workdir / 'results.jsonl'
+    results = workdir / 'results.json'
     env = {
         **os.environ,
         'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'),
-        'ANSIBLE_CALLBACK_PLUGINS': str(HERE),
-        'ANSIBLE_CALLBACKS_ENABLED': 'record_tasks',
+        'ANSIBLE_CALLBACK_PLUGINS': str(CALLBACKS),
+        'ANSIBLE_CALLBACKS_ENABLED': 'sf_results',
         'ANSIBLE_NOCOLOR': '1',
         'ANSIBLE_RETRY_FILES_ENABLED': 'false',
         'ANSIBLE_PYTHON_INTERPRETER': str(VENV_BIN / 'python'),
-        'SF_EXAMPLE_RESULTS': str(results),
+        'SF_RESULTS_FILE': str(results),
     }
     for name in ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY', 'SHAKENFIST_CA_PATH',
                  'SHAKENFIST_VALIDATE_CERTS'):
         env.pop(name, None)
     process = subprocess.run([str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(path)],
                              env=env, capture_output=True, text=True, timeout=900, check=False, cwd=workdir)
-    records = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    recorded = json.loads(results.read_text()) if results.exists() else {}
     output = process.stdout + process.stderr
     (workdir / 'output.txt').write_text(output)  # the whole run, beside examples.yml, for a failure's details
-    return Run(process.returncode, output, records)
+    return Run(process.returncode, output, recorded.get('tasks', []), recorded.get('module_results', []))
 
 
 @pytest.mark.parametrize('plugin', sorted(PLUGINS))
@@ -300,3 +303,5 @@ def test_examples_run(plugin: str, emulator: Backend, file_server: tuple[str, Pa
             warnings.warn(f'{plugin}: example {name!r} was not run: {skips[name]}', stacklevel=1)
         else:
             assert status in ('ok', 'changed'), f'{plugin}: example {name!r} was {status}:\n{run.output[-8000:]}'
+    # What the examples' modules returned is what their RETURN documents.
+    assert undocumented_report(run.module_results) == []

@@ -17,6 +17,7 @@ ANSIBLE_KEYS = frozenset({
     'changed', 'failed', 'msg', 'invocation', 'diff', 'warnings', 'deprecations', 'skipped', 'skip_reason',
     'skipped_reason', 'false_condition', 'exception', 'ansible_facts', 'item', 'ansible_loop_var',
     'ansible_index_var', 'ansible_loop', 'failed_when_result', 'changed_when_result', 'attempts', 'retries',
+    'failed_when_suppressed_exception',  # ansible-core 2.19: the error a failed_when: false hid
     'module_stdout', 'module_stderr', 'rc', 'stdout', 'stdout_lines', 'stderr', 'stderr_lines',
 })
 
