@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Type, TypeVar
 
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, SfUnsupported
 from ._features import ServerFeatures
-from ._http import SfTransport
+from ._http import MAX_BACKOFF, SfTransport
 from ._index import ArtifactIndex
 from ._models import (
     ApiModel,
@@ -33,6 +33,10 @@ from ._models import (
 
 M = TypeVar('M', bound=ApiModel)
 T = TypeVar('T')
+
+# Polls wait at most this long between looks; LISTING_POLL_CAP for polls whose every look is one cheap listing.
+POLL_CAP = 2.0
+LISTING_POLL_CAP = 0.5
 
 
 def one(model: Type[M]) -> Callable[[Any], M]:
@@ -97,20 +101,30 @@ METADATA_ROUTES = {'artifact': '/artifacts/{}/metadata', 'instance': '/instances
                    'network': '/networks/{}/metadata'}
 
 
-class BlobStream:
-    """A streamed blob answer: its announced length (None when the server streams without one) and its blocks."""
+class Stream:
+    """A streamed answer: its status, headers, announced length (None when the server streams without one) and its
+    blocks; a context manager that closes it. `url`: the answer is from that URL outside the API, which errors name."""
 
-    def __init__(self, transport: SfTransport, response: Any) -> None:
+    def __init__(self, transport: SfTransport, response: Any, url: Optional[str] = None) -> None:
         self._transport = transport
         self._response = response
+        self.url = url
+        self.status_code: int = response.status_code
+        self.headers: Mapping[str, str] = response.headers
         length = response.headers.get('Content-Length')
         self.length: Optional[int] = int(length) if length and length.isdigit() else None
 
     def blocks(self, size: int) -> Iterator[bytes]:
-        return self._transport.blocks(self._response, size)
+        return self._transport.blocks(self._response, size, url=self.url)
 
     def close(self) -> None:
         self._response.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class SfApi:
@@ -141,11 +155,28 @@ class SfApi:
             self._features = ServerFeatures.from_root_page(self.transport.capabilities())
         return self._features
 
-    def wait_until(self, check: Callable[[], Optional[T]], timeout: float, describe: str, cap: float = 2.0,
+    # Pacing: the connection's retry settings and the one backoff schedule, for the domain's own retries and polls
+    # (domain code never reaches past this class into the transport).
+    @property
+    def retries(self) -> int:
+        """How many times a failed step is tried again (the `retries` option)."""
+        return self.transport.settings.retries
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one request may take (the `timeout` option)."""
+        return self.transport.settings.timeout
+
+    def pause(self, attempt: int, reason: str, cap: float = MAX_BACKOFF) -> None:
+        """Sleep on the shared backoff schedule before retry `attempt` (logged with `reason`)."""
+        self.transport.pause(attempt, reason, cap=cap)
+
+    def wait_until(self, check: Callable[[], Optional[T]], timeout: float, describe: str, cap: float = POLL_CAP,
                    hint: Optional[str] = None) -> T:
-        """Call `check` on the shared backoff schedule (at most `cap` seconds apart) until it returns something
-        other than None, and return that; a typed `timeout` naming `describe` once `timeout` seconds have passed.
-        `check` raises to stop early (a failed operation is an error at once, not after the deadline)."""
+        """The one poller. Call `check` on the shared backoff schedule (at most `cap` seconds apart) until it returns
+        something other than None, and return that; a typed `timeout` naming `describe` once `timeout` seconds have
+        passed (`timeout` 0: one look). `check` raises to stop early (a failed operation is an error at once, not
+        after the deadline)."""
         deadline = time.monotonic() + timeout
         attempt = 0
         while True:
@@ -156,7 +187,12 @@ class SfApi:
             if time.monotonic() >= deadline:
                 raise SfTimeout(f'{describe} did not happen within {timeout:.0f}s',
                                 hint=hint or 'raise wait_timeout, or look at the object with sf-client')
-            self.transport.pause(attempt, f'waiting until {describe}', cap=cap)
+            self.pause(attempt, f'waiting until {describe}', cap=cap)
+
+    # URLs outside the API (controller downloads, checking a source URL): the same TLS settings, timeouts and
+    # redaction, never the API token; errors name that URL.
+    def open_url(self, url: str, method: str = 'GET', headers: Optional[Dict[str, str]] = None) -> Stream:
+        return Stream(self.transport, self.transport.open_url(url, method=method, headers=headers), url=url)
 
     def _read(self, template: str, *segments: Any, parse: Callable[[Any], Any], **kwargs: Any) -> Any:
         return self.transport.request('GET', template, *segments, parse=parse, **kwargs)
@@ -321,12 +357,12 @@ class SfApi:
             return None
         return self._read('/blob_checksums/sha512/{}', sha512, parse=optional(Blob))
 
-    def blob_data(self, uuid: str, offset: int = 0) -> BlobStream:
+    def blob_data(self, uuid: str, offset: int = 0) -> Stream:
         """The blob's bytes from `offset` to the end, streamed. One request without `limit`: 0.7.2 ignores limit,
         and every supported server honours offset (docs/compatibility.md row 2)."""
         params = {'offset': offset} if offset else None
         response = self.transport.request('GET', '/blobs/{}/data', uuid, params=params, stream=True)
-        return BlobStream(self.transport, response)
+        return Stream(self.transport, response)
 
     # Labels
     def update_label(self, namespace: str, name: str, blob_uuid: str, max_versions: Optional[int] = None) -> Artifact:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ._api import SfApi
+from ._api import LISTING_POLL_CAP, SfApi
 from ._durations import parse_duration
 from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfTimeout, outcome_unknown
 from ._models import Artifact
@@ -31,7 +31,6 @@ INSTANCE_GONE = ('deleted',)
 NETWORK_GONE = ('deleted', 'error')  # an errored network is dead: the server has nothing left to delete
 LIVE = ('initial', 'created', 'error')  # states in which an object asked to go is not (yet) being deleted
 RETRY_EVERY = 3  # polling rounds between asking again for what the server refused or may not have done
-POLL_CAP = 0.5  # polling rounds are one listing each: cheap enough to look twice a second
 
 
 @dataclass
@@ -361,37 +360,43 @@ class Cleaner:
         return found.state == 'deleted'
 
     def _wait_gone(self, kind: str, doomed: List[Thing]) -> None:
-        """Poll every pending object together: one listing per round, on the shared backoff schedule. What the
-        server refused or may not have done is asked again every few rounds, until the deadline."""
-        deadline = time.monotonic() + self.request.wait_timeout
+        """Poll every pending object together: one listing per look, on the one poller. What the server refused or
+        may not have done is asked again every few looks, until the deadline."""
+        timeout = self.request.wait_timeout
+        deadline = time.monotonic() + timeout
         pending = {t.uuid: t for t in doomed}
         gone_states = INSTANCE_GONE if kind == 'instances' else NETWORK_GONE
-        attempt = 0
-        while pending:
-            attempt += 1
+        states: Dict[str, Optional[str]] = {}
+        looks = 0
+
+        def all_gone() -> Optional[bool]:
+            nonlocal looks
+            looks += 1
             listing = self.api.list_instances(all_states=True) if kind == 'instances' else \
                 self.api.list_networks(all_states=True)
-            states = {item.uuid: item.state for item in listing}
+            states.clear()
+            states.update({item.uuid: item.state for item in listing})
             for uuid in list(pending):
                 if states.get(uuid, 'deleted') in gone_states:
                     pending.pop(uuid)
                     self.unsure.pop(uuid, None)
             if not pending:
-                return
-            if time.monotonic() > deadline:
-                waited = f'{self.request.wait_timeout:g}s'
-                for uuid, thing in pending.items():
-                    why = f'still {states.get(uuid)} after {waited}'
-                    if uuid in self.unsure:
-                        why += f' (the delete was answered: {self.unsure[uuid]})'
-                    self.timed_out.add(uuid)
-                    self.failed.append(thing.as_dict(why))
-                return
-            if attempt % RETRY_EVERY == 0:
+                return True
+            if looks % RETRY_EVERY == 0 and time.monotonic() < deadline:
                 again = [t for uuid, t in pending.items() if uuid in self.unsure and states.get(uuid) in LIVE]
                 self._singles(kind, again)
-            self.api.transport.pause(attempt, f'waiting for {plural(len(pending), kind[:-1])} to be deleted',
-                                     cap=POLL_CAP)
+            return None
+
+        try:
+            self.api.wait_until(all_gone, timeout, f'{plural(len(pending), kind[:-1])} are deleted',
+                                cap=LISTING_POLL_CAP)
+        except SfTimeout:
+            for uuid, thing in pending.items():
+                why = f'still {states.get(uuid)} after {timeout:g}s'
+                if uuid in self.unsure:
+                    why += f' (the delete was answered: {self.unsure[uuid]})'
+                self.timed_out.add(uuid)
+                self.failed.append(thing.as_dict(why))
 
     def _delete_namespace(self, step: Step) -> None:
         self.api.delete_namespace(self.request.target)

@@ -285,7 +285,7 @@ class Downloader:
                             'the partial file is kept and the next run resumes it') from None
                     if not self.ranged:
                         have, digest = _truncate(fd), hashlib.sha512()
-                    self.api.transport.pause(failures, f'download broke off at {human(have)} ({exc.message})')
+                    self.api.pause(failures, f'download broke off at {human(have)} ({exc.message})')
                     continue
             if digest.hexdigest() == expected:
                 return

@@ -8,10 +8,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ._api import SfApi
 from ._client import SfClient, build_client
 from ._config import INSECURE_WARNING
 from ._errors import SfCheckModeWrite, SfError, SfInvalidInput, SfMissingLibrary, SfUnexpected
 from ._plan import Outcome, Plan, PlanFailed, execute
+from ._resolver import Resolver
 
 
 def connection_argument_spec() -> Dict[str, Any]:
@@ -90,11 +92,11 @@ class SfModule:
         return self.client
 
     @property
-    def api(self) -> Any:
+    def api(self) -> SfApi:
         return self._require_client().api
 
     @property
-    def resolver(self) -> Any:
+    def resolver(self) -> Resolver:
         return self._require_client().resolver
 
     def log(self, message: str) -> None:

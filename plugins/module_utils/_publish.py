@@ -89,7 +89,7 @@ class Publisher:
 
     @property
     def retries(self) -> int:
-        return self.api.transport.settings.retries
+        return self.api.retries
 
     # Validation happens before anything is read or written, so bad input changes nothing.
     def validate(self) -> None:
@@ -249,9 +249,8 @@ class Publisher:
     def lock_artifact(self) -> None:
         """Serialise changes to one artifact among runs on this host, so each sees the version the one before it
         added and retention (max_versions) is applied before the next run adds a version."""
-        settings = self.api.transport.settings
         name = self.request.name or self.request.url or ''
-        if self.locks.take(f'artifact:{settings.api_url}:{self.request.target}:{name}'):
+        if self.locks.take(f'artifact:{self.api.url}:{self.request.target}:{name}'):
             self.log(f'holding the local lock for artifact {name!r}')
 
     # Retention and sharing

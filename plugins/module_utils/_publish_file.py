@@ -74,8 +74,7 @@ class FilePublish:
         self.path, self.size, self.identity = path, os.path.getsize(path), file_identity(path)
         run.size = self.size
         # Runs on this host publishing this same file go one at a time; the later ones find the content there.
-        settings = self.api.transport.settings
-        self.pub.locks.take(f'file:{settings.api_url}:{settings.namespace}:{os.path.realpath(path)}:{self.identity}')
+        self.pub.locks.take(f'file:{self.api.url}:{self.api.namespace}:{os.path.realpath(path)}:{self.identity}')
         current = read_upload(self.api, request.target, request.name or '')
         plan = self.pub.new_plan(current, self.pub.upload_reader())
         # Whatever fails after the upload and before the conversion took its bytes, nothing stays behind.
@@ -158,8 +157,7 @@ class FilePublish:
 
     # Resuming what a killed run sent
     def _record_key(self) -> str:
-        settings = self.api.transport.settings
-        return f'{settings.api_url}|{settings.namespace}|{os.path.realpath(self.path)}'
+        return f'{self.api.url}|{self.api.namespace}|{os.path.realpath(self.path)}'
 
     def _resume_point(self) -> Tuple[Optional[str], int]:
         state = self.pub.state
@@ -188,8 +186,7 @@ class FilePublish:
         state = self.pub.state
         if state is None:
             return
-        settings = self.api.transport.settings
-        prefix = f'{settings.api_url}|{settings.namespace}|'
+        prefix = f'{self.api.url}|{self.api.namespace}|'
         for record in state.entries(UPLOADS):
             key = str(record.get('key', ''))
             if not key.startswith(prefix) or key == self._record_key():
@@ -204,7 +201,7 @@ class FilePublish:
                 identity = None
             if identity == record.get('identity'):
                 continue
-            lock = f'file:{settings.api_url}:{settings.namespace}:{path}:{record.get("identity")}'
+            lock = f'file:{self.api.url}:{self.api.namespace}:{path}:{record.get("identity")}'
             with state.lock(lock, blocking=False) as free:
                 if free and record.get('upload_uuid'):
                     self.pub.log(f'emptying upload {record["upload_uuid"]} of an interrupted run: {path} is gone or '
@@ -312,14 +309,14 @@ class FilePublish:
                     # a version of nothing, so it is left for the server (and the next run) as it is.
                     self.run.keep_upload = True
                     raise SfTimeout(f'the conversion into {self.ref} did not answer ({exc}) and no version appeared '
-                                    f'within {self.api.transport.settings.timeout:.0f}s; it may still finish',
+                                    f'within {self.api.timeout:.0f}s; it may still finish',
                                     hint='run the task again: it finds the version if the conversion finished, and '
                                          'converts again if not') from None
                 if attempt > self.pub.retries or not self._upload_intact():
                     self._clean_after_failed_convert(now)
                     raise
                 # The server answered that it failed, and our upload is whole: nothing was converted, so again.
-                self.api.transport.pause(attempt, f'conversion into {self.ref} failed ({exc}); converting again')
+                self.api.pause(attempt, f'conversion into {self.ref} failed ({exc}); converting again')
             except SfError:
                 # Refused (a 4xx): some servers leave an empty artifact behind even then (0.7.2 on a vanished blob).
                 self._clean_after_failed_convert(now)
@@ -382,10 +379,8 @@ class FilePublish:
         still be working on it. Watch for our version for up to the request timeout before giving up; after an
         answer (a 5xx) the server is done with the request, so one look is enough."""
         run = self.run
-        deadline = time.monotonic() + (0 if _answered(error) else self.api.transport.settings.timeout)
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def stored() -> Optional[bool]:
             with contextlib.suppress(SfError):
                 now = read_upload(self.api, self.request.target, self.request.name or '', refresh=True)
                 found = [v for v in now.versions if v.index not in before.indexes and v.sha512 == run.sha512]
@@ -395,10 +390,13 @@ class FilePublish:
                     step.result = (f'added version {found[0].index} of {self.ref} (the conversion answered '
                                    f'"{error}", but the version was stored)')
                     return True
-            if time.monotonic() > deadline:
-                return False
-            self.api.transport.pause(attempt, f'conversion answered "{error}"; looking for the stored version',
-                                     cap=2.0)
+            return None
+
+        try:
+            return self.api.wait_until(stored, 0 if _answered(error) else self.api.timeout,
+                                       f'the version the conversion answered "{error}" to is stored')
+        except SfTimeout:
+            return False
 
     def _clean_after_failed_convert(self, before: Current) -> None:
         """Remove what the failed conversion left that this run caused: its upload, and an empty artifact that did
@@ -414,16 +412,15 @@ class FilePublish:
     # Controller downloads
     def plan_download(self, url: str) -> Plan:
         """Download `url` here (hashing as it arrives), then publish the file like src."""
-        transport = self.api.transport
         state_dir = self.pub.state.path if self.pub.state and os.path.isdir(self.pub.state.path) else None
         fd, temp = tempfile.mkstemp(prefix='sf-download-', dir=state_dir)
         self.pub.cleanup.append(lambda: os.unlink(temp))
         digest = hashlib.sha512()
         try:
-            with os.fdopen(fd, 'wb') as handle, contextlib.closing(transport.open_url(url)) as answer:
+            with os.fdopen(fd, 'wb') as handle, self.api.open_url(url) as answer:
                 # Through the transport: a download that breaks off is a typed error naming the URL, not an OSError
                 # (requests' errors are OSErrors) taken for this host's disk.
-                for block in transport.blocks(answer, DOWNLOAD_BLOCK, url=url):
+                for block in answer.blocks(DOWNLOAD_BLOCK):
                     digest.update(block)
                     handle.write(block)
         except OSError as exc:

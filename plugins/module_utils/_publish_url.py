@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 OP_TYPE = 'artifact_fetch_op'
 TERMINAL_OPS = ('complete', 'error', 'abort', 'deleted')
-POLL_CAP = 2.0  # seconds between polls at most
 # The events a fetch of an artifact that already has versions ends with, on servers without cluster operations.
 FETCH_DONE = 'artifact fetch complete'
 FETCH_FAILED = ('updating image failed, using already cached version', 'artifact fetch failed')
@@ -121,13 +120,12 @@ class UrlPublish:
         return found
 
     def _headers(self) -> Dict[str, Any]:
-        transport = self.api.transport
         try:
-            response = transport.open_url(self.url, method='HEAD')
+            response = self.api.open_url(self.url, method='HEAD')
         except SfError as exc:
             if exc.status not in (405, 501):
                 raise
-            response = transport.open_url(self.url, headers={'Range': 'bytes=0-0'})
+            response = self.api.open_url(self.url, headers={'Range': 'bytes=0-0'})
         with response:
             headers = response.headers
             length: Optional[int] = None
@@ -210,8 +208,7 @@ class UrlPublish:
             return self._refetched(artifact, before, mark)
 
         try:
-            return self.api.wait_until(done, self.request.wait_timeout, f'the cluster fetched {self.url}',
-                                       cap=POLL_CAP)
+            return self.api.wait_until(done, self.request.wait_timeout, f'the cluster fetched {self.url}')
         except SfTimeout:
             raise SfTimeout(f'the cluster did not finish fetching {self.url} within '
                             f'{self.request.wait_timeout:.0f}s ({seen["now"]})',

@@ -20,7 +20,6 @@ from ._models import ArtifactVersion, Instance
 from ._snapshot_sets import SetDevice, SnapshotSet
 
 OP_TYPE = 'node_inst_snap_op'
-POLL_CAP = 2.0
 
 
 class SetWaiter:
@@ -54,7 +53,7 @@ class SetWaiter:
             return None
 
         try:
-            self.api.wait_until(settled, self.timeout, 'the snapshot finished', cap=POLL_CAP)
+            self.api.wait_until(settled, self.timeout, 'the snapshot finished')
         except SfTimeout:
             waiting = ', '.join(f'{d.device} (blob {d.blob_uuid})' for d in pending.values())
             raise SfTimeout(

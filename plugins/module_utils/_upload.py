@@ -115,7 +115,7 @@ def upload_file(
                     retried += 1
                     if log:
                         log(f'chunk at offset {acknowledged} failed ({exc}); resuming from there')
-                    api.transport.pause(failures, f'upload {upload_uuid}: chunk at offset {acknowledged} failed')
+                    api.pause(failures, f'upload {upload_uuid}: chunk at offset {acknowledged} failed')
                     try:
                         api.truncate_upload(upload_uuid, acknowledged)
                     except SfError:

@@ -319,7 +319,7 @@ class SfArtifactDownload(SfModule):
         request = DownloadRequest(ref=params['ref'], dest=params['dest'], version=params['version'],
                                   sha512=params['sha512'], prefer=params['prefer'],
                                   wait_timeout=params['wait_timeout'])
-        downloader = Downloader(self.api, self.resolver, request, retries=self._require_client().settings.retries)
+        downloader = Downloader(self.api, self.resolver, request, retries=self.api.retries)
         self.apply(downloader.plan())
         self.file_attributes(downloader.dest)
 

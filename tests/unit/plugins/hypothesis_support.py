@@ -41,10 +41,7 @@ from ansible_collections.shakenfist.storage.tests.unit.plugins.ansible_compat im
     as_module_process,
     patch_module_args,
 )
-from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import (
-    FakeCluster,
-    FakeTransport,
-)
+from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import FakeCluster
 
 KEY = 'sk-live-6f1d0c9a8b7e4d3c2b1a'
 TOKEN = 'tok-3e8a1f5b9c2d7e4a6b0c'
@@ -155,16 +152,14 @@ CONNECTION_SPEC = connection_argument_spec()
 TEMPLATE = build_world()  # the same UUIDs every time: strategies name seeded artifacts by them
 
 
-class SecretTransport(FakeTransport):
-    """The fake transport as the module boundary sees it: the real redaction over the credentials, and counts."""
+class SecretTransport:
+    """What the module boundary reads of the transport: the real redaction over the credentials, and counts."""
 
     redact = SfTransport.redact
 
-    def __init__(self, cluster: FakeCluster, settings: Any, read_only: bool) -> None:
+    def __init__(self, cluster: FakeCluster, settings: Any) -> None:
         self.cluster = cluster
         self.settings = settings
-        self.read_only = read_only
-        self.pauses = 0
         self._token = TOKEN
 
     @property
@@ -218,9 +213,9 @@ def run_module(module_class: type, args: Dict[str, Any], world: Optional[World] 
         settings = resolve_settings({name: options.get(name) for name in CONNECTION_OPTIONS}, environ={},
                                     config_files=[])
         # Read-only whenever the task is in check mode, whatever the module asked for: a write then fails loudly.
-        cluster.transport = SecretTransport(cluster, settings, read_only or check_mode)
+        cluster.settings, cluster.read_only = settings, read_only or check_mode
         cluster.forget()
-        return SfClient(settings, cluster.transport, cluster,  # type: ignore[arg-type]
+        return SfClient(settings, SecretTransport(cluster, settings), cluster,  # type: ignore[arg-type]
                         Resolver(cluster, image_base_url or DEFAULT_IMAGE_BASE_URL))  # type: ignore[arg-type]
 
     # A module process starts with no warnings; in this one process the previous run's are still held.

@@ -8,7 +8,7 @@ Ownership is not enforced on writes (0.7.2 lets trust be enough), so the client'
 
 Tests inject behaviour: hooks that run as another run's request just before or after our conversion, bytes
 stored wrongly, a conversion that fails (after storing or not), uploads the server forgot, fetches that take a
-few polls. Time only passes in `transport.pause`, which sleeps not at all.
+few polls. Time only passes in `pause`, which sleeps not at all.
 """
 
 from __future__ import annotations
@@ -100,16 +100,21 @@ class ConvertFault:
 
 
 class Response:
-    """What transport.open_url returns: a streamed body with headers."""
+    """What SfApi.open_url returns: a streamed body with headers."""
 
     def __init__(self, body: bytes, headers: Dict[str, str], status_code: int = 200) -> None:
         self.body = body
         self.headers = headers
         self.status_code = status_code
 
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        for start in range(0, len(self.body), chunk_size):
-            yield self.body[start:start + chunk_size]
+    @property
+    def length(self) -> Optional[int]:
+        text = self.headers.get('Content-Length')
+        return int(text) if text and text.isdigit() else None
+
+    def blocks(self, size: int) -> Iterator[bytes]:
+        for start in range(0, len(self.body), size):
+            yield self.body[start:start + size]
 
     def close(self) -> None:
         pass
@@ -121,34 +126,6 @@ class Response:
         self.close()
 
 
-class FakeTransport:
-    def __init__(self, cluster: FakeCluster, namespace: str, timeout: float, retries: int) -> None:
-        self.cluster = cluster
-        self.settings = ConnectionSettings(api_url='https://sf.example/api', namespace=namespace, key='key-123',
-                                           timeout=timeout, retries=retries)
-        self.read_only = False
-        self.pauses = 0
-
-    @property
-    def namespace(self) -> str:
-        return self.settings.namespace
-
-    def pause(self, attempt: int, reason: str, cap: float = 8.0) -> None:
-        self.pauses += 1
-        self.cluster.tick()
-
-    def open_url(self, url: str, method: str = 'GET', headers: Optional[Dict[str, str]] = None) -> Response:
-        """URLs outside the API (controller downloads, check mode's HEAD): `cluster.web`."""
-        body = self.cluster.web.get(url)
-        if body is None:
-            raise SfNotFound(f'{method} {url} answered HTTP 404', status=404, method=method)
-        found = {'Content-Length': str(len(body)), **self.cluster.web_headers.get(url, {})}
-        return Response(b'' if method == 'HEAD' else body, found)
-
-    def blocks(self, response: Response, size: int, url: Optional[str] = None) -> Iterator[bytes]:
-        return response.iter_content(size)
-
-
 class FakeCluster:
     """The SfApi surface publishing uses, over an in-memory server. `writes` records every non-GET request."""
 
@@ -156,7 +133,10 @@ class FakeCluster:
 
     def __init__(self, namespace: str = 'ci', *, trusted_by: tuple = (), timeout: float = 0.05,
                  retries: int = 2) -> None:
-        self.transport = FakeTransport(self, namespace, timeout, retries)
+        self.settings = ConnectionSettings(api_url='https://sf.example/api', namespace=namespace, key='key-123',
+                                           timeout=timeout, retries=retries)
+        self.read_only = False  # check mode: every write is refused, as the read-only transport does
+        self.pauses = 0
         self.trusted_by = set(trusted_by)  # namespaces that trust the caller
         self.capabilities = set(CAPABILITIES)
         self.artifacts: Dict[str, ArtifactRow] = {}
@@ -187,7 +167,31 @@ class FakeCluster:
     # Seeding and inspecting (no request recorded)
     @property
     def namespace(self) -> str:
-        return self.transport.namespace
+        return self.settings.namespace
+
+    @property
+    def url(self) -> str:
+        return self.settings.api_url
+
+    @property
+    def retries(self) -> int:
+        return self.settings.retries
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.timeout
+
+    def pause(self, attempt: int, reason: str, cap: float = 8.0) -> None:
+        self.pauses += 1
+        self.tick()
+
+    def open_url(self, url: str, method: str = 'GET', headers: Optional[Dict[str, str]] = None) -> Response:
+        """URLs outside the API (controller downloads, check mode's HEAD): `web`."""
+        body = self.web.get(url)
+        if body is None:
+            raise SfNotFound(f'{method} {url} answered HTTP 404', status=404, method=method)
+        found = {'Content-Length': str(len(body)), **self.web_headers.get(url, {})}
+        return Response(b'' if method == 'HEAD' else body, found)
 
     @property
     def is_system(self) -> bool:
@@ -353,7 +357,7 @@ class FakeCluster:
 
     # Writes (SfApi); every one is refused in check mode, as the read-only transport does
     def _write(self, *record: Any, forget: bool = True) -> None:
-        if self.transport.read_only:
+        if self.read_only:
             raise SfCheckModeWrite(f'refusing to send {record[0]} in check mode')
         self.writes.append(record)
         if forget:
@@ -526,7 +530,7 @@ def publish(api: FakeCluster, *, check_mode: bool = False, between: Optional[Cal
     """What sf_image_publish does: plan, then execute (check mode: a read-only transport). `between` runs after
     planning and before the steps: another run changing the cluster meanwhile."""
     request = PublishRequest(target=options.pop('target', api.namespace), **options)
-    api.transport.read_only = check_mode
+    api.read_only = check_mode
     try:
         with Publisher(api, Resolver(api), request, predict=check_mode) as publisher:  # type: ignore[arg-type]
             plan = publisher.plan()
@@ -534,7 +538,7 @@ def publish(api: FakeCluster, *, check_mode: bool = False, between: Optional[Cal
                 between()
             return execute(plan, check_mode)
     finally:
-        api.transport.read_only = False
+        api.read_only = False
 
 
 def failing(api: FakeCluster, **options: Any) -> PlanFailed:

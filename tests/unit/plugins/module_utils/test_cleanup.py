@@ -23,11 +23,11 @@ NS = 'ci'
 def clean(api: FakeTenancy, check_mode: bool = False, **options: Any) -> Outcome:
     """What sf_namespace_cleanup does: plan, then execute (check mode: a read-only transport)."""
     options.setdefault('target', NS)
-    api.transport.read_only = check_mode
+    api.read_only = check_mode
     try:
         return execute(Cleaner(api, CleanupRequest(**options)).plan(), check_mode)  # type: ignore[arg-type]
     finally:
-        api.transport.read_only = False
+        api.read_only = False
 
 
 def failing(api: FakeTenancy, **options: Any) -> PlanFailed:
@@ -37,7 +37,7 @@ def failing(api: FakeTenancy, **options: Any) -> PlanFailed:
 
 
 def as_caller(api: FakeTenancy, namespace: str) -> None:
-    api.transport.settings = dataclasses.replace(api.transport.settings, namespace=namespace)
+    api.settings = dataclasses.replace(api.settings, namespace=namespace)
     api.forget()
 
 

@@ -185,7 +185,7 @@ def test_row_9_a_first_chunk_that_fails_starts_a_new_upload(tmp_path: Any) -> No
         def __init__(self) -> None:
             self.uploads: dict[str, bytearray] = {}
             self.calls = 0
-            self.transport = SimpleNamespace(pause=lambda *args, **kwargs: None)
+            self.pause = lambda *args, **kwargs: None
 
         def create_upload(self) -> Any:
             uuid = f'u-{len(self.uploads) + 1}'

@@ -45,14 +45,6 @@ class FakeStream:
         self.closed = True
 
 
-class FakeTransport:
-    def __init__(self) -> None:
-        self.pauses = 0
-
-    def pause(self, attempt: int, reason: str, cap: float = 8.0) -> None:
-        self.pauses += 1
-
-
 class FakeApi:
     """Serves one blob; can ignore offsets (with or without a length), cut answers, or send wrong bytes."""
 
@@ -62,7 +54,10 @@ class FakeApi:
         self.send_length = send_length
         self.cuts: List[int] = []  # bytes to send before breaking off, one per coming request
         self.offsets: List[int] = []
-        self.transport = FakeTransport()
+        self.pauses = 0
+
+    def pause(self, attempt: int, reason: str, cap: float = 8.0) -> None:
+        self.pauses += 1
 
     def blob_data(self, uuid: str, offset: int = 0) -> FakeStream:
         self.offsets.append(offset)
@@ -169,7 +164,7 @@ def test_a_connection_lost_midway_is_resumed_in_the_same_run(tmp_path: Path) -> 
     api, dest = FakeApi(), tmp_path / 'web.img'
     api.cuts = [64 * 1024 * 2, 64 * 1024]
     outcome = run(api, dest)
-    assert dest.read_bytes() == DATA and api.offsets == [0, 131_072, 196_608] and api.transport.pauses == 2
+    assert dest.read_bytes() == DATA and api.offsets == [0, 131_072, 196_608] and api.pauses == 2
     assert outcome.result['downloaded_bytes'] == len(DATA)
 
 

@@ -113,7 +113,7 @@ def listings(draw: st.DrawFn) -> Listing:
     for blob in blobs:
         if draw(st.integers(0, 9)) == 0:
             cluster.blobs[blob].state = 'deleted'
-    cluster.transport.read_only = True  # resolving never writes: the fake refuses any write
+    cluster.read_only = True  # resolving never writes: the fake refuses any write
     return Listing(cluster, caller, sorted(cluster.artifacts), blobs)
 
 

@@ -154,7 +154,7 @@ def test_wrong_bytes_not_provably_ours_are_left_alone(api: FakeCluster, tmp_path
     failed = failing(api, name='web', src=a_file(tmp_path, b'ours'))
     assert failed.kind == 'server_error' and deletes(api) == []
     # The server answered, so one look is enough; the upload was consumed, so it is not converted again.
-    assert api.indexes(web) == [1, 2] and api.transport.pauses == 0 and len(api.wrote('convert_upload')) == 1
+    assert api.indexes(web) == [1, 2] and api.pauses == 0 and len(api.wrote('convert_upload')) == 1
 
 
 def test_our_version_trimmed_by_another_run_is_never_swapped_for_theirs(api: FakeCluster, tmp_path: Path) -> None:
@@ -187,7 +187,7 @@ def test_a_conversion_that_failed_and_stored_nothing_is_sent_again(api: FakeClus
     # The server answered 500 and our upload still holds the whole file: nothing was converted, so convert again.
     api.fail_next_convert(SfServerError('boom', status=500), stored=False, creates_artifact=True)
     outcome = publish(api, name='web', src=a_file(tmp_path, b'ours'), state_dir=str(tmp_path / 'state'))
-    assert outcome.changed and outcome.result['sha512'] == sha512(b'ours') and api.transport.pauses >= 1
+    assert outcome.changed and outcome.result['sha512'] == sha512(b'ours') and api.pauses >= 1
     assert len(api.wrote('convert_upload')) == 2 and deletes(api) == []
     web = api.find('sf://upload/ci/web')
     assert web is not None and web.state == 'created' and api.indexes(web.uuid) == [1]

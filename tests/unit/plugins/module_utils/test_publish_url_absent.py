@@ -62,7 +62,7 @@ def test_a_url_fixed_after_a_failed_fetch_waits_for_the_new_fetch(api: FakeClust
     api.remote[URL], api.fetch_pauses = b'fixed', 3
     outcome = publish(api, url=URL)
     # The answer to our request still shows the old error: the run must wait through it, not fail on it.
-    assert api.transport.pauses == 3 and outcome.changed and (api.op_polls == 4) is operations
+    assert api.pauses == 3 and outcome.changed and (api.op_polls == 4) is operations
     assert outcome.result['version']['index'] == 1 and outcome.result['version']['sha512'] == sha512(b'fixed')
     assert api.artifacts[uuid].state == 'created' and api.artifacts[uuid].error_message is None
 
@@ -240,7 +240,7 @@ def test_without_operations_a_known_url_with_the_same_content_ends_on_its_fetch_
     api.remote[URL], api.fetch_pauses = b'same', 3
     outcome = publish(api, url=URL)
     assert not outcome.changed and steps(outcome) == [('fetch', 'unchanged')]
-    assert api.transport.pauses >= 3 and api.indexes(uuid) == [1]  # it waited for the fetch, not its answer
+    assert api.pauses >= 3 and api.indexes(uuid) == [1]  # it waited for the fetch, not its answer
 
 
 def test_without_operations_a_known_url_with_new_content_gets_a_version(api: FakeCluster) -> None:
@@ -267,4 +267,4 @@ def test_without_operations_events_before_the_request_do_not_end_the_wait(api: F
     api._event(api.artifacts[uuid], 'artifact fetch complete')  # an earlier fetch's
     api.remote[URL], api.fetch_pauses = b'same', 4
     publish(api, url=URL)
-    assert api.transport.pauses >= 4
+    assert api.pauses >= 4

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -29,7 +28,7 @@ class FlakyUploads:
         self.failures = failures
         self.truncates: list[int] = []
         self.pauses: list[int] = []
-        self.transport = SimpleNamespace(pause=lambda attempt, reason, cap=8.0: self.pauses.append(attempt))
+        self.pause = lambda attempt, reason, cap=8.0: self.pauses.append(attempt)
 
     def create_upload(self) -> Upload:
         return Upload(uuid='u-1')

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.shakenfist.storage.plugins.module_utils import _errors as errors
+from ansible_collections.shakenfist.storage.plugins.module_utils._api import SfApi
 from ansible_collections.shakenfist.storage.plugins.module_utils._client import build_client
 from ansible_collections.shakenfist.storage.plugins.module_utils._config import ConnectionSettings
 from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport
@@ -189,9 +190,7 @@ def test_a_controller_download_that_breaks_off_names_the_source() -> None:
 
 def real_source_requests(api: FakeCluster) -> FakeCluster:
     """The fake cluster, with URLs outside the API reached by the real transport (as a module reaches them)."""
-    real = transport('https://sf.example.com/api')
-    api.transport.open_url = real.open_url
-    api.transport.blocks = real.blocks
+    api.open_url = SfApi(transport('https://sf.example.com/api')).open_url  # type: ignore[method-assign]
     return api
 
 
