@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.conftest import ROOT, VENV_BIN
 from tests.integration.processes import kill_tree
-from tests.support.backend import Backend, backend_kind
+from tools.sfsupport.backend import Backend, backend_kind
 
 pytestmark = pytest.mark.skipif(backend_kind() != 'emulator', reason='fault injection needs the emulator')
 
