@@ -62,8 +62,8 @@ def test_with_the_real_private_context_a_template_has_a_pass() -> None:
     assert _template_pass.templating_pass() is None  # outside a template there is none
 
 
-def test_with_the_private_context_missing_there_is_no_pass_and_vvvv_says_why(monkeypatch: pytest.MonkeyPatch,
-                                                                            logged: list[str]) -> None:
+def test_with_the_private_context_missing_there_is_no_pass_and_vvvv_says_why(
+        monkeypatch: pytest.MonkeyPatch, logged: list[str]) -> None:
     monkeypatch.setitem(sys.modules, _template_pass.TEMPLATE_CONTEXT_MODULE, None)  # the import fails, as on 2.18
     assert _template_pass.template_context_class() is None
     assert _template_pass.templating_pass() is None
