@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / 'bench'))
 from publish import PYTHON, SFCLIENT, Run, machine, module_env, timed  # noqa: E402
 
 from sf_emulator.testing import EmulatorProcess  # noqa: E402
-from tests.support.backend import Backend  # noqa: E402
+from tools.sfsupport.backend import Backend  # noqa: E402
 
 MODULE = ROOT / 'plugins' / 'modules' / 'sf_namespace_cleanup.py'
 COLLECTIONS = ROOT / '.tmp' / 'collections'

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'emulator'))
 
-from tests.support.backend import Backend, running_backend  # noqa: E402
+from tools.sfsupport.backend import Backend, real_harness, running_backend  # noqa: E402
 
 MIB = 1024 * 1024
 PYTHON = ROOT / '.venv' / 'bin' / 'python'
@@ -218,13 +218,6 @@ def main() -> int:
         write_docs(report, options.backend)
         print(f'wrote {DOC.relative_to(ROOT)}')
     return 0
-
-
-def real_harness() -> Any:
-    sys.path.insert(0, str(ROOT / 'tests' / 'real_server'))
-    import harness  # type: ignore[import-not-found]
-
-    return harness
 
 
 def real_server_running() -> bool:

@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT / 'emulator'))
 
 from soak_check import Consistency, check_cluster, resumable_uploads  # noqa: E402
 
-from tests.support.backend import Backend, running_backend  # noqa: E402
+from tools.sfsupport.backend import Backend, running_backend  # noqa: E402
 
 VENV_BIN = ROOT / '.venv' / 'bin'
 COLLECTIONS = ROOT / '.tmp' / 'collections'

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 HISTORY_PREFIX = 'shakenfist.storage.resolved_from.'
 

@@ -145,10 +145,6 @@ class SfApi:
         return self.transport.base_url
 
     @property
-    def is_system(self) -> bool:
-        return self.transport.namespace == 'system'
-
-    @property
     def features(self) -> ServerFeatures:
         """What the server can do (its root page, read once): the one place code paths are chosen by version."""
         if self._features is None:
@@ -380,9 +376,6 @@ class SfApi:
     def get_namespace(self, name: str) -> Namespace:
         return self._read('/auth/namespaces/{}', name, parse=one(Namespace))
 
-    def list_namespaces(self) -> List[Namespace]:
-        return self._read('/auth/namespaces', parse=many(Namespace))
-
     def namespace_trusts(self, owner: str, caller: Optional[str] = None) -> bool:
         """Whether namespace `owner` trusts `caller` (default: us); system is trusted everywhere."""
         caller = caller or self.namespace
@@ -411,9 +404,6 @@ class SfApi:
             body['max_versions'] = max_versions
         extra: Dict[str, Any] = {} if ready_within is None else {'not_ready_deadline': ready_within}
         return self._write('POST', '/instances/{}/snapshot', uuid, json=body, parse=snapshot_refs, **extra)
-
-    def instance_snapshots(self, uuid: str) -> List[Dict[str, Any]]:
-        return self._read('/instances/{}/snapshot', uuid, parse=lambda raw: [mapping(item) for item in raw or []])
 
     def delete_instance(self, uuid: str) -> None:
         self._write('DELETE', '/instances/{}', uuid)

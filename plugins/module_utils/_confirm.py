@@ -8,7 +8,7 @@ exists once an earlier step of the same plan created it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Callable, Union
 
 from ._api import SfApi
 from ._models import Artifact
@@ -45,7 +45,3 @@ def version_gone(api: SfApi, uuid: Uuid, index: int) -> Callable[[], bool]:
         return found is None or found.state == 'deleted' or index not in found.blobs
 
     return confirm
-
-
-def metadata_is(api: SfApi, uuid: Uuid, key: str, value: Any) -> Callable[[], bool]:
-    return lambda: api.get_metadata(_uuid(uuid)).get(key) == value

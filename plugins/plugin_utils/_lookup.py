@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import importlib
 import json
 import os
 import time
@@ -38,6 +37,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._errors import 
 )
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import DEFAULT_IMAGE_BASE_URL
 from ansible_collections.shakenfist.storage.plugins.plugin_utils._names import unknown_names
+from ansible_collections.shakenfist.storage.plugins.plugin_utils._template_pass import templating_pass
 
 display = Display()
 
@@ -56,46 +56,6 @@ def client_key(settings: ConnectionSettings, image_base_url: Optional[str] = Non
               settings.timeout, settings.retries, image_base_url or DEFAULT_IMAGE_BASE_URL]
     digest = hmac.new(_KEY_SALT, json.dumps(fields).encode(), hashlib.sha256).hexdigest()
     return f'sf-client-{digest[:24]}'
-
-
-# ansible-core 2.19+ has no public handle on the templating pass running a lookup: each lookup is given its own copy
-# of the template engine. Its private TemplateContext is the only one, so it is used with care: imported by name,
-# its shape checked, and when it is missing (ansible-core 2.18) or no longer as expected, lookups share nothing: each
-# call builds its own client, which is slower but never stale, and -vvvv says why.
-TEMPLATE_CONTEXT_MODULE = 'ansible._internal._templating._utils'
-
-
-def template_context_class() -> Any:
-    """ansible-core's private TemplateContext when it is there and has the expected shape, else None."""
-    try:
-        module = importlib.import_module(TEMPLATE_CONTEXT_MODULE)
-    except ImportError:
-        return None
-    context_class = getattr(module, 'TemplateContext', None)
-    return context_class if callable(getattr(context_class, 'current', None)) else None
-
-
-def _note_no_pass(reason: str) -> None:
-    display.vvvv(f'shakenfist.storage: lookups share no client: {reason}; each call builds its own')
-
-
-def templating_pass() -> Any:
-    """The template engine of the templating pass running this lookup, or None when it cannot be known."""
-    context_class = template_context_class()
-    if context_class is None:
-        _note_no_pass(f'this ansible-core has no {TEMPLATE_CONTEXT_MODULE}.TemplateContext.current')
-        return None
-    try:
-        context = context_class.current(optional=True)
-    except Exception as exc:  # a private API that changed: share nothing rather than fail a lookup
-        _note_no_pass(f'{TEMPLATE_CONTEXT_MODULE}.TemplateContext.current failed ({type(exc).__name__})')
-        return None
-    if context is None:
-        return None  # outside any template (a direct call): there is no pass, and nothing is missing
-    engine = getattr(context, 'templar', None)
-    if engine is None:
-        _note_no_pass(f'{TEMPLATE_CONTEXT_MODULE}.TemplateContext has no templar')
-    return engine
 
 
 @dataclass

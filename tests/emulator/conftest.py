@@ -27,6 +27,7 @@ from sf_emulator.testing import EmulatorProcess
 # pytest runs with --import-mode=importlib: make the shared helper module importable for every test file here.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sfe_helpers import Api, make_namespace, marked_profile  # noqa: E402, I001
+from compute_helpers import COMPUTE_FAST  # noqa: E402, I001
 
 from sf_emulator.profiles import DEFAULT  # noqa: E402
 
@@ -132,3 +133,18 @@ def private_system(emulator: EmulatorProcess) -> Api:
 @pytest.fixture
 def tenant(system: Api) -> Api:
     return make_namespace(system, 'tenant')
+
+
+@pytest.fixture
+def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
+    """A private emulator with short compute timings, for the networks, instances, snapshots and cluster-operation
+    tests (in the test's profile)."""
+    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
+                         server_profile=marked_profile(request.node)) as process:
+        yield process
+
+
+@pytest.fixture
+def admin(compute: EmulatorProcess) -> Api:
+    """The system namespace of the `compute` emulator."""
+    return Api(compute.url, 'system', compute.system_key)

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from compute_helpers import COMPUTE_FAST, create_network, wait_for, wait_op
-from sfe_helpers import Api, make_namespace, marked_profile
+from compute_helpers import create_network, wait_for, wait_op
+from sfe_helpers import Api, make_namespace
 
 from sf_emulator.testing import EmulatorProcess
 
 pytestmark = pytest.mark.server_profile('latest')  # 0.7.2 has no cluster operations
-
-
-@pytest.fixture
-def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
-                         server_profile=marked_profile(request.node)) as process:
-        yield process
-
-
-@pytest.fixture
-def admin(compute: EmulatorProcess) -> Api:
-    return Api(compute.url, 'system', compute.system_key)
 
 
 def test_op_moves_queued_executing_complete(compute: EmulatorProcess, admin: Api) -> None:

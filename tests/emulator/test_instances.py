@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from compute_helpers import (
-    COMPUTE_FAST,
     ImageServer,
     create_network,
     disk,
@@ -18,21 +15,9 @@ from compute_helpers import (
     wait_op,
     wait_state,
 )
-from sfe_helpers import Api, make_namespace, marked_profile, unique
+from sfe_helpers import Api, make_namespace, unique
 
 from sf_emulator.testing import EmulatorProcess
-
-
-@pytest.fixture
-def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
-                         server_profile=marked_profile(request.node)) as process:
-        yield process
-
-
-@pytest.fixture
-def admin(compute: EmulatorProcess) -> Api:
-    return Api(compute.url, 'system', compute.system_key)
 
 
 def boot(api: Api, *disks: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from compute_helpers import COMPUTE_FAST, create_network, wait_op, wait_state
-from sfe_helpers import Api, make_namespace, marked_profile, unique
-
-from sf_emulator.testing import EmulatorProcess
+from compute_helpers import create_network, wait_op, wait_state
+from sfe_helpers import Api, make_namespace, unique
 
 # Each test pins newest behaviour (202 with op handles, delete_wait, metadata 404s): 0.7.2's are in
 # test_profile_072_compute.py.
 pytestmark = pytest.mark.server_profile('latest')
-
-
-@pytest.fixture
-def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
-                         server_profile=marked_profile(request.node)) as process:
-        yield process
-
-
-@pytest.fixture
-def admin(compute: EmulatorProcess) -> Api:
-    return Api(compute.url, 'system', compute.system_key)
 
 
 def test_network_create_goes_initial_then_created(admin: Api) -> None:

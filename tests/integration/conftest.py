@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.backend import Backend, running_backend
+from tools.sfsupport.backend import Backend, running_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = Path(__file__).resolve().parent / 'targets'

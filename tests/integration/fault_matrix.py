@@ -23,7 +23,7 @@ from typing import Any
 from sf_emulator.testing import EmulatorProcess
 from tests.integration.conftest import ROOT, VENV_BIN
 from tests.integration.processes import kill_tree
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 MIB = 1024 * 1024
 # Every task's `timeout`. The collection waits up to this long for an outcome it could not read (a convert that

@@ -1,11 +1,17 @@
-"""Processes started by integration tests: finding and killing a playbook's module process."""
+"""Processes started by integration tests: a playbook on localhost run in the background, and finding and killing a
+playbook's module process."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import subprocess
 from pathlib import Path
+from typing import Any
+
+from tests.integration.conftest import ROOT, VENV_BIN
 
 
 def descendants(root: int) -> list[int]:
@@ -30,3 +36,29 @@ def kill_tree(root: int) -> None:
     for pid in [*descendants(root), root]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def start_playbook(workdir: Path, playbook: str, variables: dict[str, Any]) -> tuple[subprocess.Popen[str], Path]:
+    """Start `playbook` on localhost (local connection) with `variables` and `result_file`, the file its last task
+    saves the registered result to; return the process, not waited for, and that file."""
+    result_file = workdir / 'result.json'
+    result_file.unlink(missing_ok=True)
+    variables_file = workdir / 'vars.json'
+    variables_file.write_text(json.dumps({**variables, 'result_file': str(result_file)}))
+    playbook_file = workdir / 'play.yml'
+    playbook_file.write_text(playbook)
+    env = {**os.environ, 'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'),
+           'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_PYTHON_INTERPRETER': str(VENV_BIN / 'python')}
+    process = subprocess.Popen(
+        [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-e', f'@{variables_file}',
+         str(playbook_file)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, result_file
+
+
+def finish_playbook(process: subprocess.Popen[str], result_file: Path) -> dict[str, Any]:
+    """Wait for a playbook of start_playbook: it must succeed, and its saved result hold no traceback."""
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output[-8000:]
+    result = dict(json.loads(result_file.read_text()))
+    assert 'module_stderr' not in result and 'Traceback' not in json.dumps(result), result
+    return result

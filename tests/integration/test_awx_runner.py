@@ -24,7 +24,7 @@ import yaml
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDENTIAL_TYPE = ROOT / 'extensions' / 'awx' / 'credential_type.yml'

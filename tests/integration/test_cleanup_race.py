@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.forks import saved_results, start_forks
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 pytestmark = pytest.mark.skipif(os.environ.get('SF_TEST_BACKEND', 'emulator') == 'real',
                                 reason='holds a request with the fault injection of the emulator')

@@ -4,7 +4,6 @@ half-written, and what arrived is resumed, by the same run or the next one."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import time
@@ -15,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ROOT, VENV_BIN
-from tests.integration.processes import kill_tree
-from tests.support.backend import Backend, backend_kind
+from tests.integration.processes import finish_playbook, kill_tree, start_playbook
+from tools.sfsupport.backend import Backend, backend_kind
 
 pytestmark = pytest.mark.skipif(backend_kind() != 'emulator', reason='fault injection needs the emulator')
 
@@ -61,30 +59,13 @@ class Case:
         return self.dest.parent / f'.{self.dest.name}.{self.sha512[:16]}.sfpart'
 
     def start(self) -> tuple[subprocess.Popen[str], Path]:
-        result_file = self.workdir / 'result.json'
-        result_file.unlink(missing_ok=True)
         connection = {'api_url': self.backend.url, 'namespace': self.namespace, 'key': self.key}
-        variables = self.workdir / 'vars.json'
-        variables.write_text(json.dumps({
+        return start_playbook(self.workdir, PLAYBOOK, {
             'publish_args': {**connection, 'name': 'image', 'src': str(self.src)},
-            'download_args': {**connection, 'ref': 'image', 'dest': str(self.dest)},
-            'result_file': str(result_file)}))
-        playbook = self.workdir / 'play.yml'
-        playbook.write_text(PLAYBOOK)
-        env = {**os.environ, 'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'),
-               'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_PYTHON_INTERPRETER': str(VENV_BIN / 'python')}
-        process = subprocess.Popen(
-            [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-e', f'@{variables}',
-             str(playbook)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        return process, result_file
+            'download_args': {**connection, 'ref': 'image', 'dest': str(self.dest)}})
 
     def run(self) -> dict[str, Any]:
-        process, result_file = self.start()
-        output = process.communicate(timeout=300)[0]
-        assert process.returncode == 0, output[-8000:]
-        result = dict(json.loads(result_file.read_text()))
-        assert 'module_stderr' not in result and 'Traceback' not in json.dumps(result), result
-        return result
+        return finish_playbook(*self.start())
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ import jinja2
 import pytest
 import yaml
 
-from tests.support.backend import Backend, backend_kind, emulator_args
 from tests.support.return_docs import undocumented_report
+from tools.sfsupport.backend import Backend, backend_kind, emulator_args
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / 'examples'

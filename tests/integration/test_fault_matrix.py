@@ -48,7 +48,7 @@ from tests.integration.fault_matrix import (
     record,
     run_cell,
 )
-from tests.support.backend import EMULATOR_TEST_ARGS, Backend, backend_kind
+from tools.sfsupport.backend import EMULATOR_TEST_ARGS, Backend, backend_kind
 
 pytestmark = pytest.mark.skipif(backend_kind() != 'emulator', reason='fault injection needs the emulator')
 

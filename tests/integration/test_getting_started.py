@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / 'docs' / 'getting-started.md'

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROOT, VENV_BIN
-from tests.support.backend import Backend, backend_kind, http_json
+from tools.sfsupport.backend import Backend, backend_kind, http_json
 
 pytestmark = pytest.mark.skipif(backend_kind() != 'emulator', reason='request counts need the emulator request log')
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.forks import run_forks
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 FORKS = 8
 MIB = 1024 * 1024

@@ -6,7 +6,6 @@ what the cluster holds: the right bytes, or nothing half-made (no artifact, no v
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -18,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ROOT, VENV_BIN
-from tests.integration.processes import kill_tree
-from tests.support.backend import Backend, backend_kind
+from tests.integration.processes import finish_playbook, kill_tree, start_playbook
+from tools.sfsupport.backend import Backend, backend_kind
 
 pytestmark = pytest.mark.skipif(backend_kind() != 'emulator', reason='fault injection needs the emulator')
 
@@ -64,28 +62,13 @@ class Case:
                 'checksum_cache_dir': str(self.workdir / 'state'), **extra}
 
     def start(self, **extra: Any) -> tuple[subprocess.Popen[str], Path]:
-        result_file = self.workdir / 'result.json'
-        result_file.unlink(missing_ok=True)
-        variables = self.workdir / 'vars.json'
-        variables.write_text(json.dumps({'publish_args': self.args(**extra), 'result_file': str(result_file)}))
-        playbook = self.workdir / 'play.yml'
-        playbook.write_text(PLAYBOOK)
-        env = {**os.environ, 'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'),
-               'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_PYTHON_INTERPRETER': str(VENV_BIN / 'python')}
-        process = subprocess.Popen(
-            [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-e', f'@{variables}',
-             str(playbook)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        return process, result_file
+        return start_playbook(self.workdir, PLAYBOOK, {'publish_args': self.args(**extra)})
 
     def finish(self, process: subprocess.Popen[str], result_file: Path) -> dict[str, Any]:
-        output = process.communicate(timeout=300)[0]
-        assert process.returncode == 0, output[-8000:]
-        result = json.loads(result_file.read_text())
-        assert 'Traceback' not in json.dumps(result), result
+        result = finish_playbook(process, result_file)
         # ansible-core 2.19 adds exception='(traceback unavailable)' to every failure that carries no traceback.
-        assert 'module_stderr' not in result, result
         assert result.get('exception', '(traceback unavailable)') == '(traceback unavailable)', result
-        return dict(result)
+        return result
 
     def publish(self, **extra: Any) -> dict[str, Any]:
         return self.finish(*self.start(**extra))

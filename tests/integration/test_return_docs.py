@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.backend import backend_kind
 from tests.support.return_docs import module_names, undocumented_report
+from tools.sfsupport.backend import backend_kind
 
 pytestmark = pytest.mark.skipif(backend_kind() == 'real', reason='the target runs an instance (emulator only)')
 

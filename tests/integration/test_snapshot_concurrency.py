@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.forks import run_forks, start_forks
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 pytestmark = pytest.mark.skipif(os.environ.get('SF_TEST_BACKEND', 'emulator') == 'real',
                                 reason='the real tier has no hypervisor: instances run on the emulator only')

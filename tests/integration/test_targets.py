@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.backend import backend_kind
 from tests.support.return_docs import undocumented_report
+from tools.sfsupport.backend import backend_kind
 
 TARGETS = Path(__file__).resolve().parent / 'targets'
 

@@ -34,7 +34,7 @@ import yaml
 from ansible_collections.shakenfist.storage.plugins.module_utils._config import INSECURE_WARNING
 from sf_emulator.testing import EmulatorProcess, ca_tools, make_test_ca
 from tests.integration.conftest import ROOT, VENV_BIN, QuietHandler
-from tests.support.backend import EMULATOR_TEST_ARGS, backend_kind
+from tools.sfsupport.backend import EMULATOR_TEST_ARGS, backend_kind
 
 pytestmark = [
     pytest.mark.skipif(backend_kind() != 'emulator', reason='only the emulator serves HTTPS'),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import ROOT, VENV_BIN
-from tests.support.backend import Backend
+from tools.sfsupport.backend import Backend
 
 ENV_DROPPED = ('SHAKENFIST_API_URL', 'SHAKENFIST_NAMESPACE', 'SHAKENFIST_KEY', 'SHAKENFIST_CA_PATH',
                'SHAKENFIST_VALIDATE_CERTS')

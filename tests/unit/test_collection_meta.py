@@ -17,7 +17,7 @@ def test_galaxy_metadata() -> None:
     # A release version (semver, no pre-release); tests/unit/test_release.py checks the changelog has it.
     assert re.fullmatch(r'\d+\.\d+\.\d+', galaxy['version']), galaxy['version']
     assert galaxy['dependencies'] == {}
-    for private in ('emulator', 'tests/real_server', 'Makefile', '.ci'):
+    for private in ('emulator', 'tests/real_server', 'tools', 'bench', 'Makefile', '.ci'):
         assert private in galaxy['build_ignore'], f'{private} must not ship in the collection'
 
 

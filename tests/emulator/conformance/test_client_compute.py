@@ -12,13 +12,12 @@ import secrets
 import subprocess
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from compute_helpers import COMPUTE_FAST, create_network, disk, instance_body, wait_state
-from sfe_helpers import Api, make_namespace, marked_profile, unique
+from compute_helpers import create_network, disk, instance_body, wait_state
+from sfe_helpers import Api, make_namespace, unique
 
 from sf_emulator.testing import EmulatorProcess
 
@@ -29,18 +28,6 @@ pytestmark = pytest.mark.skipif(
     not (CLIENT_BIN / 'sf-client').exists(),
     reason='needs .venv-sfclient with shakenfist-client==0.8.3 (make sfclient-venv)',
 )
-
-
-@pytest.fixture
-def compute(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path / 'data', extra_args=COMPUTE_FAST,
-                         server_profile=marked_profile(request.node)) as process:
-        yield process
-
-
-@pytest.fixture
-def admin(compute: EmulatorProcess) -> Api:
-    return Api(compute.url, 'system', compute.system_key)
 
 
 def _env(api: Api, home: Path) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The sf_artifact lookup refuses options it does not know, naming the valid ones and the one meant, before anything is
-resolved; and its one use of a private ansible-core API (the templating pass) falls back cleanly when that is missing.
+resolved; and shares clients through its one use of a private ansible-core API (the templating pass) only when
+that is there, falling back cleanly when it is missing.
 
 Runs on ansible-core 2.18 and 2.19."""
 
@@ -17,7 +18,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import lookup_loader
 from ansible.template import Templar
 
-from ansible_collections.shakenfist.storage.plugins.plugin_utils import _lookup
+from ansible_collections.shakenfist.storage.plugins.plugin_utils import _lookup, _template_pass
 from ansible_collections.shakenfist.storage.plugins.plugin_utils._names import closest, unknown_names
 from ansible_collections.shakenfist.storage.tests.unit.plugins.ansible_compat import trust_as_template
 
@@ -125,7 +126,7 @@ def test_names_helper() -> None:
     assert unknown_names(['versoin'], ['version'], quote=True) == ["'versoin' (did you mean 'version'?)"]
 
 
-# The templating pass: ansible-core's private TemplateContext, present or missing
+# The templating pass (the adapter itself: test_template_pass.py): lookups share a client only when it is found
 
 
 def test_with_the_private_context_present_a_pass_is_found_and_shared(server: Any, monkeypatch: pytest.MonkeyPatch,
@@ -137,9 +138,9 @@ def test_with_the_private_context_present_a_pass_is_found_and_shared(server: Any
         def current(cls, optional: bool = False) -> Any:
             return types.SimpleNamespace(templar=engine)
 
-    fake = types.ModuleType(_lookup.TEMPLATE_CONTEXT_MODULE)
+    fake = types.ModuleType(_template_pass.TEMPLATE_CONTEXT_MODULE)
     fake.TemplateContext = TemplateContext  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, _lookup.TEMPLATE_CONTEXT_MODULE, fake)
+    monkeypatch.setitem(sys.modules, _template_pass.TEMPLATE_CONTEXT_MODULE, fake)
     assert _lookup.templating_pass() is engine
     shared = variables(server)
     plugin = lookup_loader.get('shakenfist.storage.sf_artifact')
@@ -149,25 +150,9 @@ def test_with_the_private_context_present_a_pass_is_found_and_shared(server: Any
     assert not any('share no client' in line for line in logged)
 
 
-@pytest.mark.skipif(_lookup.template_context_class() is None, reason='ansible-core 2.18 has no TemplateContext')
-def test_with_the_real_private_context_a_template_has_a_pass() -> None:
-    seen: list[Any] = []
-
-    def record_pass(value: Any) -> Any:
-        seen.append(_lookup.templating_pass())
-        return value
-
-    templar = Templar(loader=DataLoader(), variables={})
-    templar.environment.filters['record_pass'] = record_pass
-    templar.template(trust_as_template("{{ 'x' | record_pass }}"))
-    assert seen and seen[0] is not None
-    assert _lookup.templating_pass() is None  # outside a template there is none
-
-
 def test_with_the_private_context_missing_nothing_is_shared_and_vvvv_says_why(
         server: Any, monkeypatch: pytest.MonkeyPatch, logged: list[str]) -> None:
-    monkeypatch.setitem(sys.modules, _lookup.TEMPLATE_CONTEXT_MODULE, None)  # the import fails, as on 2.18
-    assert _lookup.template_context_class() is None
+    monkeypatch.setitem(sys.modules, _template_pass.TEMPLATE_CONTEXT_MODULE, None)  # the import fails, as on 2.18
     assert _lookup.templating_pass() is None
     first = lookup(server, 'label:web')
     assert lookup(server, 'label:web') == first
@@ -175,24 +160,3 @@ def test_with_the_private_context_missing_nothing_is_shared_and_vvvv_says_why(
     assert _lookup.shared_clients.slots() == ()
     assert ('shakenfist.storage: lookups share no client: this ansible-core has no '
             'ansible._internal._templating._utils.TemplateContext.current; each call builds its own') in logged
-
-
-@pytest.mark.parametrize('shape', ['no class', 'no current', 'current fails', 'no templar'])
-def test_a_private_context_of_another_shape_means_no_sharing_not_a_failure(
-        shape: str, monkeypatch: pytest.MonkeyPatch, logged: list[str]) -> None:
-    fake = types.ModuleType(_lookup.TEMPLATE_CONTEXT_MODULE)
-
-    class TemplateContext:
-        @classmethod
-        def current(cls, optional: bool = False) -> Any:
-            if shape == 'current fails':
-                raise TypeError('current() got an unexpected keyword argument')
-            return types.SimpleNamespace(engine=object())
-
-    if shape == 'no current':
-        fake.TemplateContext = type('TemplateContext', (), {})  # type: ignore[attr-defined]
-    elif shape != 'no class':
-        fake.TemplateContext = TemplateContext  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, _lookup.TEMPLATE_CONTEXT_MODULE, fake)
-    assert _lookup.templating_pass() is None
-    assert len(logged) == 1 and logged[0].startswith('shakenfist.storage: lookups share no client: ')

@@ -1,4 +1,4 @@
-"""One switch for every test tier: the same tests run against the emulator or the real Shaken Fist server.
+"""One switch for every test tier and benchmark: the same code runs against the emulator or the real Shaken Fist server.
 
 SF_TEST_BACKEND=emulator (default) starts a private emulator per test session; SF_TEST_BACKEND=real uses the
 project's real-server harness (tests/real_server). Tests get a Backend and never care which it is.
@@ -130,6 +130,14 @@ def backend_kind() -> str:
     return kind
 
 
+def real_harness() -> Any:
+    """The real-server harness (tests/real_server/harness.py, a standard-library script the Makefile also runs)."""
+    sys.path.insert(0, str(ROOT / 'tests' / 'real_server'))
+    import harness  # type: ignore[import-not-found]
+
+    return harness
+
+
 @contextmanager
 def running_backend(workdir: Path, kind: str | None = None) -> Iterator[Backend]:
     kind = kind or backend_kind()
@@ -139,9 +147,7 @@ def running_backend(workdir: Path, kind: str | None = None) -> Iterator[Backend]
         with EmulatorProcess(workdir / 'emulator', extra_args=emulator_args()) as emulator:
             yield Backend('emulator', emulator.url, emulator.system_key, emulator=emulator)
         return
-    sys.path.insert(0, str(ROOT / 'tests' / 'real_server'))
-    import harness  # type: ignore[import-not-found]
-
+    harness = real_harness()
     available, reason = harness.available()
     if not available:
         raise BackendError(f'the real Shaken Fist server cannot run here: {reason}')
