@@ -28,7 +28,7 @@ from ._plan import Plan, Step
 from ._publish_state import Current, current_of, read_upload
 from ._refs import upload_url
 from ._upload import abandon, upload_file
-from ._words import plural
+from ._words import human, plural
 
 if TYPE_CHECKING:
     from ._publish import Publisher
@@ -42,15 +42,6 @@ UPLOAD_RECORD_DAYS = 7  # servers drop abandoned uploads after a day (older docs
 def _answered(exc: SfError) -> bool:
     """Whether the server answered (it is done with the request), as opposed to no answer at all."""
     return isinstance(exc, SfServerError) and exc.status is not None
-
-
-def human(size: int) -> str:
-    value = float(size)
-    for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
-        if value < 1024 or unit == 'GiB':
-            return plural(int(value), 'byte') if unit == 'bytes' else f'{value:.1f} {unit}'
-        value /= 1024
-    return f'{size} bytes'  # pragma: no cover
 
 
 class FilePublish:
