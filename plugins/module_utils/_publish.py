@@ -36,12 +36,6 @@ MIB = 1024 * 1024
 Log = Callable[[str], None]
 
 
-def _with(finished: Tuple[Dict[str, Any], Dict[str, Any]], key: str, value: Any
-          ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    after, result = finished
-    return after, {**result, key: value}
-
-
 def artifact_uuid_in(name: Optional[str]) -> Optional[str]:
     """The UUID an `sf://artifact/<uuid>` or bare UUID name refers to, else None."""
     if not name:
@@ -174,10 +168,7 @@ class Publisher:
             adding = any(step.kind == 'add_version' for step in plan.steps)
             report = plan_prune(plan, self.api, self.before.artifact, self.before.versions, request.keep_newest,
                                 adding)
-            plan.result['pruned'] = report
-            finish = plan.finish
-            if finish is not None:
-                plan.finish = lambda: _with(finish(), 'pruned', report)
+            plan.result['pruned'] = self.run.pruned = report
         if self.metadata_after is not None:
             plan.before['metadata'] = user_metadata(self.metadata_before)
             plan.after['metadata'] = self.metadata_after

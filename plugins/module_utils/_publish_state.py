@@ -128,6 +128,7 @@ class PublishRun:
     version: Optional[ArtifactVersion] = None
     label: Optional[Dict[str, Any]] = None
     url_check: Optional[Dict[str, Any]] = None
+    pruned: Optional[List[Dict[str, Any]]] = None  # prune_unused's report, per version
 
     def result(self) -> Dict[str, Any]:
         result: Dict[str, Any] = {'uploaded_bytes': self.uploaded_bytes, 'resumed_bytes': self.resumed_bytes,
@@ -153,6 +154,8 @@ class PublishRun:
             result['label'] = self.label
         if self.url_check is not None:
             result['url_check'] = self.url_check
+        if self.pruned is not None:
+            result['pruned'] = self.pruned
         return result
 
 
