@@ -27,8 +27,8 @@ from ._api import SfApi
 from ._checksum import READ_SIZE, sha512_of
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfNotReady, SfServerError, SfTimeout, SfTransportError
 from ._plan import Plan, Step
-from ._publish_file import human
 from ._resolver import Resolution, Resolver, VersionSpec
+from ._words import human
 
 try:
     import fcntl

@@ -4,6 +4,8 @@
 
 Sources: a local file and a controller download (_publish_file.py), a URL the cluster fetches (_publish_url.py).
 This file holds what they share: validation, retention and sharing steps, the label step, deletion, the result.
+A source gets only a PublishContext: it reads what its name or URL holds, and adds its steps to the plan started
+here over that; the steps after (metadata, pruning) and check mode's artifact and label are added here.
 The guarantees under concurrency are described in docs/publishing.md.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from functools import partial
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ._api import SfApi
 from ._confirm import artifact_gone, artifact_is, version_gone
@@ -24,19 +27,13 @@ from ._models import Artifact
 from ._plan import Plan, Step
 from ._prune import plan_prune
 from ._publish_file import FilePublish
-from ._publish_state import Current, PublishRequest, PublishRun, current_of, read_fetched, read_upload
+from ._publish_state import Current, PublishContext, PublishRequest, PublishRun, read_fetched, read_upload, read_uuid
 from ._publish_url import UrlPublish
 from ._refs import artifact_name, is_uuid, upload_url, validate_count, validate_name, validate_sha512
 from ._resolver import Resolver
 
 MIB = 1024 * 1024
 Log = Callable[[str], None]
-
-
-def _with(finished: Tuple[Dict[str, Any], Dict[str, Any]], key: str, value: Any
-          ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    after, result = finished
-    return after, {**result, key: value}
 
 
 def artifact_uuid_in(name: Optional[str]) -> Optional[str]:
@@ -53,15 +50,14 @@ class Publisher:
     def __init__(self, api: SfApi, resolver: Resolver, request: PublishRequest, *, predict: bool = False,
                  log: Optional[Log] = None) -> None:
         self.api = api
-        self.resolver = resolver
         self.request = request
         # predict: the plan will be shown, not applied (check mode), so work out everything a prediction needs.
         self.predict = predict
-        self.log = log or (lambda message: None)
-        self.state = StateDir(request.state_dir) if request.state_dir else None
-        self.locks = Locks(self.state)
-        self.labels = LabelPlanner(LabelReader(api, resolver))
         self.run = PublishRun()
+        state = StateDir(request.state_dir) if request.state_dir else None
+        self.context = PublishContext(api, request, self.run, predict, state, Locks(state),
+                                      log or (lambda message: None), self.add_settings, self.add_label)
+        self.labels = LabelPlanner(LabelReader(api, resolver))
         self.before = Current()
         self.label_before: Optional[LabelState] = None
         self.label_moved: Optional[LabelVersion] = None
@@ -70,8 +66,6 @@ class Publisher:
         self.label_refusal: Optional[SfForbidden] = None
         self.owner_refusal: Optional[SfForbidden] = None
         self.read_again: Callable[[], Current] = Current
-        self.warnings: List[str] = []
-        self.cleanup: List[Callable[[], Any]] = []
         self.metadata_before: Dict[str, Any] = {}
         self.metadata_after: Optional[Dict[str, Any]] = None
 
@@ -82,14 +76,10 @@ class Publisher:
         self.close()
 
     def close(self) -> None:
-        for action in self.cleanup:
+        for action in self.context.cleanup:
             with contextlib.suppress(OSError):
                 action()
-        self.locks.release()
-
-    @property
-    def retries(self) -> int:
-        return self.api.retries
+        self.context.locks.release()
 
     # Validation happens before anything is read or written, so bad input changes nothing.
     def validate(self) -> None:
@@ -161,11 +151,15 @@ class Publisher:
             return self.plan_absent()
         self.check_label()
         if request.url and request.fetch == 'cluster':
-            plan = UrlPublish(self).plan()
-        elif request.url:
-            plan = FilePublish(self).plan_download(request.url)
+            fetch = UrlPublish(self.context)
+            plan = self.new_plan(fetch.read(), fetch.reread)
+            fetch.plan(plan, self.before)
         else:
-            plan = FilePublish(self).plan_file(request.src or '')
+            # A controller download is published like src, once it is here.
+            upload = FilePublish(self.context, request.src or '', download=request.url)
+            plan = self.new_plan(upload.read(), upload.reread)
+            content = upload.plan(plan, self.before, self.label_refusal is not None or self.owner_refusal is not None)
+            self.predict_label(plan, *content)
         if self.predict:
             self.predict_artifact(plan)
         self.add_metadata(plan, self.before.artifact)
@@ -174,10 +168,7 @@ class Publisher:
             adding = any(step.kind == 'add_version' for step in plan.steps)
             report = plan_prune(plan, self.api, self.before.artifact, self.before.versions, request.keep_newest,
                                 adding)
-            plan.result['pruned'] = report
-            finish = plan.finish
-            if finish is not None:
-                plan.finish = lambda: _with(finish(), 'pruned', report)
+            plan.result['pruned'] = self.run.pruned = report
         if self.metadata_after is not None:
             plan.before['metadata'] = user_metadata(self.metadata_before)
             plan.after['metadata'] = self.metadata_after
@@ -229,29 +220,7 @@ class Publisher:
         before = current.summary()
         if self.label_before is not None:
             before['label'] = self.label_before.diff_view()
-        return Plan(before=before, finish=self.finish, warnings=self.warnings)
-
-    def upload_reader(self) -> Callable[[], Current]:
-        request = self.request
-        return lambda: read_upload(self.api, request.target, request.name or '', refresh=True)
-
-    def uuid_reader(self, uuid: str) -> Callable[[], Current]:
-        def read() -> Current:
-            artifact = self.api.find_artifact(uuid)
-            return current_of(self.api, None if artifact is None or artifact.state == 'deleted' else artifact)
-
-        return read
-
-    def fetched_reader(self) -> Callable[[], Current]:
-        request = self.request
-        return lambda: read_fetched(self.api, request.target, request.url or '', refresh=True)
-
-    def lock_artifact(self) -> None:
-        """Serialise changes to one artifact among runs on this host, so each sees the version the one before it
-        added and retention (max_versions) is applied before the next run adds a version."""
-        name = self.request.name or self.request.url or ''
-        if self.locks.take(f'artifact:{self.api.url}:{self.request.target}:{name}'):
-            self.log(f'holding the local lock for artifact {name!r}')
+        return Plan(before=before, finish=self.finish, warnings=self.context.warnings)
 
     # Retention and sharing
     def add_settings(self, plan: Plan, existing: bool) -> None:
@@ -289,16 +258,17 @@ class Publisher:
                 # Some servers leave metadata out of artifact views; the metadata route has it all.
                 self.metadata_before.update(self.api.get_metadata(artifact.uuid))
         what = artifact.ref if artifact is not None else 'the artifact'
-        self.metadata_after = add_metadata_steps(plan, self.api, self._metadata_target, what, self.metadata_before,
-                                                 request.metadata, request.metadata_mode)
+        self.metadata_after = add_metadata_steps(plan, self.api, partial(self._target, 'metadata could be set'), what,
+                                                 self.metadata_before, request.metadata, request.metadata_mode)
 
-    def _metadata_target(self) -> str:
+    def _target(self, what: str) -> str:
+        """The UUID of the artifact a step changes: this run's, or (created by an earlier step) read again."""
         uuid = self.artifact_uuid()
         if not uuid:
             now = self.read_again()
             uuid = now.artifact.uuid if now.artifact else ''
         if not uuid:
-            raise SfNotFound('the artifact disappeared before its metadata could be set')
+            raise SfNotFound(f'the artifact disappeared before its {what}')
         return uuid
 
     def artifact_uuid(self) -> str:
@@ -306,13 +276,8 @@ class Publisher:
 
     def _setting(self, already: Callable[[Any], bool], change: Callable[[str], Any]) -> Callable[[Step], None]:
         def run(step: Step) -> None:
-            self.lock_artifact()
-            uuid = self.run.artifact.uuid if self.run.artifact else None
-            if uuid is None:
-                now = self.read_again()
-                uuid = now.artifact.uuid if now.artifact else None
-            if uuid is None:
-                raise SfNotFound('the artifact disappeared before its settings could be applied')
+            self.context.lock_artifact()
+            uuid = self._target('settings could be applied')
             if already(self.api.get_artifact(uuid)):
                 step.changed = False
                 step.result = f'{step.text}: already so'
@@ -383,11 +348,11 @@ class Publisher:
         request = self.request
         uuid = artifact_uuid_in(request.name)
         if uuid:
-            what, reader = f'sf://artifact/{uuid}', self.uuid_reader(uuid)
+            what, reader = f'sf://artifact/{uuid}', partial(read_uuid, self.api, uuid)
         elif request.name:
-            what, reader = repr(request.name), self.upload_reader()
+            what, reader = repr(request.name), partial(read_upload, self.api, request.target, request.name, True)
         else:
-            what, reader = request.url or '', self.fetched_reader()
+            what, reader = request.url or '', partial(read_fetched, self.api, request.target, request.url or '', True)
         current = reader()
         plan = self.new_plan(current, reader)
         artifact, version = current.artifact, request.version
@@ -424,15 +389,15 @@ class Publisher:
         artifact = self.run.artifact
         if artifact is None or self.request.state == 'absent':
             return self.read_again()
-        found = self.api.find_artifact(artifact.uuid)
-        return current_of(self.api, found if found is not None and found.state != 'deleted' else None)
+        return read_uuid(self.api, artifact.uuid)
 
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         now = self.reread()
         made = self.run.artifact
         if now.artifact is None and made is not None and self.request.state == 'present':
             # Deleted by someone else since this run wrote: say so, and still report what this run made.
-            self.warnings.append(f'{made.ref} ({made.uuid}) was deleted by another client after this task wrote it')
+            self.context.warnings.append(f'{made.ref} ({made.uuid}) was deleted by another client after this task '
+                                         'wrote it')
             self.run.artifact = made.model_copy(update={'state': 'deleted'})
         else:
             self.run.artifact = now.artifact
@@ -449,25 +414,25 @@ class Publisher:
                               'blob_uuid': pointed.blob_uuid if pointed else None}
         return after, self.run.result()
 
-    def predicted_label(self, blob_uuid: Optional[str], sha512: Optional[str]) -> Optional[Dict[str, Any]]:
+    def predict_label(self, plan: Plan, blob_uuid: Optional[str], sha512: Optional[str]) -> None:
+        """The label as the run leaves it, pointing at the content `blob_uuid` / `sha512` (an upload's blob has no
+        UUID before it is sent)."""
         before = self.label_before
         if before is None:
-            return None
+            return
         current = before.current
+        predicted: Dict[str, Any]
         if current and (current.blob_uuid == blob_uuid or (sha512 and current.sha512 == sha512)):
-            return {'ref': before.ref, 'uuid': before.uuid, 'version': current.version, 'blob_uuid': current.blob_uuid}
-        return {'ref': before.ref, 'uuid': before.uuid, 'blob_uuid': blob_uuid,
-                'version': max([v.version for v in before.history], default=0) + 1}
-
-    def predicted_label_diff(self, blob_uuid: Optional[str], sha512: Optional[str]) -> Optional[Dict[str, Any]]:
-        before = self.label_before
-        if before is None:
-            return None
-        predicted = self.predicted_label(blob_uuid, sha512) or {}
+            predicted = {'ref': before.ref, 'uuid': before.uuid, 'version': current.version,
+                         'blob_uuid': current.blob_uuid}
+        else:
+            predicted = {'ref': before.ref, 'uuid': before.uuid, 'blob_uuid': blob_uuid,
+                         'version': max([v.version for v in before.history], default=0) + 1}
         view = before.diff_view()
-        if predicted.get('version') != view.get('version'):
+        if predicted['version'] != view.get('version'):
             artifact = self.before.artifact
             view.update({'exists': True, 'version': predicted['version'], 'blob_uuid': blob_uuid, 'sha512': sha512,
                          'target': artifact.ref if artifact else None,
                          'versions': [predicted['version']] + list(view.get('versions') or [])})
-        return view
+        plan.after['label'] = view
+        plan.result['label'] = predicted

@@ -19,19 +19,16 @@ import hashlib
 import os
 import tempfile
 import time
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import Optional, Tuple
 
 from ._checksum import ChecksumCache, file_identity, file_sha512
 from ._errors import SfError, SfInvalidInput, SfServerError, SfTimeout, SfTransportError
 from ._models import ArtifactVersion
 from ._plan import Plan, Step
-from ._publish_state import Current, current_of, read_upload
+from ._publish_state import Current, PublishContext, current_of, read_upload, read_uuid
 from ._refs import upload_url
 from ._upload import abandon, upload_file
-from ._words import plural
-
-if TYPE_CHECKING:
-    from ._publish import Publisher
+from ._words import human, plural
 
 UNKNOWN_OUTCOME = (SfServerError, SfTransportError, SfTimeout)
 DOWNLOAD_BLOCK = 4 * 1024 * 1024
@@ -44,47 +41,57 @@ def _answered(exc: SfError) -> bool:
     return isinstance(exc, SfServerError) and exc.status is not None
 
 
-def human(size: int) -> str:
-    value = float(size)
-    for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
-        if value < 1024 or unit == 'GiB':
-            return plural(int(value), 'byte') if unit == 'bytes' else f'{value:.1f} {unit}'
-        value /= 1024
-    return f'{size} bytes'  # pragma: no cover
-
-
 class FilePublish:
-    def __init__(self, publisher: Publisher) -> None:
-        self.pub = publisher
-        self.api = publisher.api
-        self.request = publisher.request
-        self.run = publisher.run
-        self.cache = ChecksumCache(publisher.state if self.request.checksum_cache else None)
-        self.path = ''
+    """The file at `path`, or the one `download` leaves here: `read()` what its name holds (under the file's lock),
+    then `plan()` its steps over that."""
+
+    def __init__(self, context: PublishContext, path: str = '', download: Optional[str] = None) -> None:
+        self.context = context
+        self.api = context.api
+        self.request = context.request
+        self.run = context.run
+        self.cache = ChecksumCache(context.state if self.request.checksum_cache else None)
+        self.path = path
+        self.download = download
+        self.sha512: Optional[str] = None  # of a download, hashed as it arrived
         self.identity = ''
         self.size = 0
+        self.before = Current()
 
     @property
     def ref(self) -> str:
         return upload_url(self.request.target, self.request.name or '')
 
+    def reread(self) -> Current:
+        return read_upload(self.api, self.request.target, self.request.name or '', refresh=True)
+
     # Planning
-    def plan_file(self, path: str, sha512: Optional[str] = None) -> Plan:
-        request, run = self.request, self.run
-        self.path, self.size, self.identity = path, os.path.getsize(path), file_identity(path)
-        run.size = self.size
+    def read(self) -> Current:
+        if self.download:
+            self._download(self.download)
+        path = self.path
+        self.size, self.identity = os.path.getsize(path), file_identity(path)
+        self.run.size = self.size
         # Runs on this host publishing this same file go one at a time; the later ones find the content there.
-        self.pub.locks.take(f'file:{self.api.url}:{self.api.namespace}:{os.path.realpath(path)}:{self.identity}')
-        current = read_upload(self.api, request.target, request.name or '')
-        plan = self.pub.new_plan(current, self.pub.upload_reader())
+        self.context.locks.take(f'file:{self.api.url}:{self.api.namespace}:{os.path.realpath(path)}:{self.identity}')
+        return read_upload(self.api, self.request.target, self.request.name or '')
+
+    def plan(self, plan: Plan, current: Current, refusable: bool) -> Tuple[Optional[str], Optional[str]]:
+        """Add the steps to `plan`, over what `read()` found. Returns the content the label would point at (blob,
+        sha512). `refusable`: whether this run may be refused once its content is known."""
+        request, run, path = self.request, self.run, self.path
+        self.before = current
+        if self.download:
+            plan.note(f'downloaded {self.download} ({human(self.size)}) on this host', kind='download')
         # Whatever fails after the upload and before the conversion took its bytes, nothing stays behind.
         plan.on_failure.append(self._discard_upload)
         newest = current.newest
-        sha512 = sha512 or self.cache.get(path)
-        if sha512 is None and self._hash_first(newest):
+        sha512 = self.sha512 or self.cache.get(path)
+        if sha512 is None and self._hash_first(newest, refusable):
             started = time.monotonic()
             sha512, cached = file_sha512(path, self.cache)
-            self.pub.log(f'sha512 of {path}: {sha512} ({"cached" if cached else f"{time.monotonic() - started:.2f}s"})')
+            took = 'cached' if cached else f'{time.monotonic() - started:.2f}s'
+            self.context.log(f'sha512 of {path}: {sha512} ({took})')
         if sha512 is not None:
             self._check_expected(sha512)
             run.sha512 = sha512
@@ -92,12 +99,11 @@ class FilePublish:
         if sha512 is not None and newest is not None and newest.sha512 == sha512:
             run.version = newest
             plan.note(f'version {newest.index} of {self.ref} already has this content')
-            self.pub.add_settings(plan, existing=True)
-            self.pub.add_label(plan, (newest.uuid, newest.sha512))
-            self._predict(plan, newest)
-            return plan
+            self.context.settings(plan, True)
+            self.context.label(plan, (newest.uuid, newest.sha512))
+            return self._predict(plan, newest)
         if existing:
-            self.pub.add_settings(plan, existing=True)
+            self.context.settings(plan, True)
         blob = self.api.find_blob_by_sha512(sha512) if sha512 else None
         if blob is not None:
             run.reuse_blob = blob.uuid
@@ -108,17 +114,15 @@ class FilePublish:
         plan.add('add_version', f'add {what} as a new version of {self.ref} in namespace {request.target!r}',
                  self._add_version)
         if not existing:
-            self.pub.add_settings(plan, existing=False)
-        self.pub.add_label(plan, (blob.uuid, sha512) if blob else None)
-        self._predict(plan, None, blob.uuid if blob else None)
-        return plan
+            self.context.settings(plan, False)
+        self.context.label(plan, (blob.uuid, sha512) if blob else None)
+        return self._predict(plan, None, blob.uuid if blob else None)
 
-    def _hash_first(self, newest: Optional[ArtifactVersion]) -> bool:
-        """Whether to hash before uploading instead of while uploading."""
-        if self.pub.predict or (newest is not None and newest.size == self.size):
+    def _hash_first(self, newest: Optional[ArtifactVersion], refusable: bool) -> bool:
+        """Whether to hash before uploading instead of while uploading: in check mode, when the file may be unchanged,
+        and when whether this run may go on hangs on the content (`refusable`): know it before sending anything."""
+        if self.context.predict or refusable or (newest is not None and newest.size == self.size):
             return True
-        if self.pub.label_refusal is not None or self.pub.owner_refusal is not None:
-            return True  # whether this run may go on hangs on the content: know it before sending anything
         expected = self.request.checksum
         # The expected content may be there already: verify the file before relying on that.
         return bool(expected and ((newest is not None and newest.sha512 == expected)
@@ -130,10 +134,11 @@ class FilePublish:
             raise SfInvalidInput(f'{self.path} has sha512 {sha512}, not the expected {expected}; nothing was '
                                  'uploaded')
 
-    def _predict(self, plan: Plan, newest: Optional[ArtifactVersion], blob_uuid: Optional[str] = None) -> None:
+    def _predict(self, plan: Plan, newest: Optional[ArtifactVersion], blob_uuid: Optional[str] = None
+                 ) -> Tuple[Optional[str], Optional[str]]:
         """Check mode's view of the result and the diff: `newest` when the content is there, else a new version
         (with `blob_uuid` when an existing blob would be reused; an upload's blob has no UUID yet)."""
-        run, current, request = self.run, self.pub.before, self.request
+        run, current, request = self.run, self.before, self.request
         after = current.summary()
         result = run.result()
         if newest is None:
@@ -143,24 +148,17 @@ class FilePublish:
             result['version'] = {'index': index, 'blob_uuid': blob_uuid, 'sha512': run.sha512, 'size': self.size}
             # An upload's blob has no UUID before it is sent: null, as in version.blob_uuid.
             result['disk_base'] = f'sf://blob/{blob_uuid}' if blob_uuid else None
-        if request.max_versions:
-            after['max_versions'] = request.max_versions
+        if request.max_versions:  # retention trims the oldest (Publisher.predict_artifact shows the settings)
             after['versions'] = after['versions'][-request.max_versions:]
-        if request.shared is not None:
-            after['shared'] = request.shared
-        pointed = blob_uuid or (newest.uuid if newest else None)
-        label = self.pub.predicted_label_diff(pointed, run.sha512)
-        if label is not None:
-            after['label'] = label
-            result['label'] = self.pub.predicted_label(pointed, run.sha512)
         plan.after, plan.result = after, result
+        return blob_uuid or (newest.uuid if newest else None), run.sha512
 
     # Resuming what a killed run sent
     def _record_key(self) -> str:
         return f'{self.api.url}|{self.api.namespace}|{os.path.realpath(self.path)}'
 
     def _resume_point(self) -> Tuple[Optional[str], int]:
-        state = self.pub.state
+        state = self.context.state
         record = state.read(UPLOADS, self._record_key()) if state else None
         if state is None or not record or not record.get('upload_uuid'):
             return None, 0
@@ -171,7 +169,7 @@ class FilePublish:
         try:
             held = self.api.upload_size(uuid)
         except SfError as exc:
-            self.pub.log(f'upload {uuid} of an earlier run cannot be resumed: {exc}')
+            self.context.log(f'upload {uuid} of an earlier run cannot be resumed: {exc}')
             state.remove(UPLOADS, self._record_key())
             return None, 0
         if held > self.size:
@@ -183,7 +181,7 @@ class FilePublish:
         """Empty the uploads earlier killed runs left on this server for files that are gone or changed since (no
         run can resume them), unless a run of that file holds its lock right now; forget records older than the
         server keeps uploads."""
-        state = self.pub.state
+        state = self.context.state
         if state is None:
             return
         prefix = f'{self.api.url}|{self.api.namespace}|'
@@ -204,28 +202,27 @@ class FilePublish:
             lock = f'file:{self.api.url}:{self.api.namespace}:{path}:{record.get("identity")}'
             with state.lock(lock, blocking=False) as free:
                 if free and record.get('upload_uuid'):
-                    self.pub.log(f'emptying upload {record["upload_uuid"]} of an interrupted run: {path} is gone or '
-                                 'changed')
+                    self.context.log(f'emptying upload {record["upload_uuid"]} of an interrupted run: {path} is '
+                                     'gone or changed')
                     abandon(self.api, str(record['upload_uuid']))
                     state.remove(UPLOADS, key)
 
     def _drop(self, uuid: str, why: str) -> None:
-        self.pub.log(f'dropping upload {uuid} of an earlier run: {why}')
+        self.context.log(f'dropping upload {uuid} of an earlier run: {why}')
         abandon(self.api, uuid)
-        if self.pub.state:
-            self.pub.state.remove(UPLOADS, self._record_key())
+        self._forget_upload()
 
     def _remember(self, uuid: str) -> None:
         self.run.upload_uuid = uuid
-        if self.pub.state:
-            self.pub.state.write(UPLOADS, self._record_key(), {'upload_uuid': uuid, 'identity': self.identity,
-                                                               'size': self.size, 'pid': os.getpid()})
+        if self.context.state:
+            self.context.state.write(UPLOADS, self._record_key(), {'upload_uuid': uuid, 'identity': self.identity,
+                                                                   'size': self.size, 'pid': os.getpid()})
 
     def _forget_upload(self) -> None:
         """This run's upload is done with (converted, dropped or abandoned): nothing is left to resume or empty."""
         self.run.upload_uuid = None
-        if self.pub.state:
-            self.pub.state.remove(UPLOADS, self._record_key())
+        if self.context.state:
+            self.context.state.remove(UPLOADS, self._record_key())
 
     # Steps
     def _upload(self, step: Step) -> None:
@@ -235,8 +232,8 @@ class FilePublish:
         run.upload_uuid = resume_uuid
         try:
             outcome = upload_file(self.api, self.path, self.size, chunk_size=request.chunk_size,
-                                  retries=self.pub.retries, hash_content=run.sha512 is None, resume_uuid=resume_uuid,
-                                  resume_from=resume_from, on_created=self._remember, log=self.pub.log)
+                                  retries=self.api.retries, hash_content=run.sha512 is None, resume_uuid=resume_uuid,
+                                  resume_from=resume_from, on_created=self._remember, log=self.context.log)
         except SfError:
             # A clean failure leaves nothing behind (a killed run leaves its record, for the next run to resume).
             self._discard_upload()
@@ -278,10 +275,10 @@ class FilePublish:
 
     def _add_version(self, step: Step) -> None:
         run, request = self.run, self.request
-        self.pub.lock_artifact()
+        self.context.lock_artifact()
         # The world as it is now, under the lock: another run may have added this content meanwhile.
-        now = self.pub.reread() if self.pub.before.artifact is not None else \
-            read_upload(self.api, request.target, request.name or '', refresh=True)
+        before = self.before.artifact
+        now = read_uuid(self.api, before.uuid) if before is not None else self.reread()
         newest = now.newest
         if newest is not None and run.sha512 and newest.sha512 == run.sha512:
             self._discard_upload()
@@ -312,7 +309,7 @@ class FilePublish:
                                     f'within {self.api.timeout:.0f}s; it may still finish',
                                     hint='run the task again: it finds the version if the conversion finished, and '
                                          'converts again if not') from None
-                if attempt > self.pub.retries or not self._upload_intact():
+                if attempt > self.api.retries or not self._upload_intact():
                     self._clean_after_failed_convert(now)
                     raise
                 # The server answered that it failed, and our upload is whole: nothing was converted, so again.
@@ -336,8 +333,8 @@ class FilePublish:
         if ours and ours[0].sha512 is None:
             run.version = ours[0]
             step.result = f'added version {ours[0].index} of {self.ref} (the cluster has no sha512 for it yet)'
-            self.pub.warnings.append(f'version {ours[0].index} of {self.ref} could not be verified: the cluster did '
-                                     'not report its sha512')
+            self.context.warnings.append(f'version {ours[0].index} of {self.ref} could not be verified: the cluster '
+                                         'did not report its sha512')
             return
         if ours and ours[0].sha512 == run.sha512:
             run.version = ours[0]
@@ -382,7 +379,7 @@ class FilePublish:
 
         def stored() -> Optional[bool]:
             with contextlib.suppress(SfError):
-                now = read_upload(self.api, self.request.target, self.request.name or '', refresh=True)
+                now = self.reread()
                 found = [v for v in now.versions if v.index not in before.indexes and v.sha512 == run.sha512]
                 if found:
                     self._forget_upload()
@@ -405,16 +402,17 @@ class FilePublish:
         if before.artifact is not None:
             return
         with contextlib.suppress(SfError):
-            now = read_upload(self.api, self.request.target, self.request.name or '', refresh=True)
+            now = self.reread()
             if now.artifact is not None and not now.versions:
                 self.api.delete_artifact(now.artifact.uuid)
 
     # Controller downloads
-    def plan_download(self, url: str) -> Plan:
-        """Download `url` here (hashing as it arrives), then publish the file like src."""
-        state_dir = self.pub.state.path if self.pub.state and os.path.isdir(self.pub.state.path) else None
-        fd, temp = tempfile.mkstemp(prefix='sf-download-', dir=state_dir)
-        self.pub.cleanup.append(lambda: os.unlink(temp))
+    def _download(self, url: str) -> None:
+        """Download `url` here (hashing as it arrives), to publish the file like src."""
+        state = self.context.state
+        folder = state.path if state and os.path.isdir(state.path) else None
+        fd, temp = tempfile.mkstemp(prefix='sf-download-', dir=folder)
+        self.context.cleanup.append(lambda: os.unlink(temp))
         digest = hashlib.sha512()
         try:
             with os.fdopen(fd, 'wb') as handle, self.api.open_url(url) as answer:
@@ -427,7 +425,4 @@ class FilePublish:
             raise SfInvalidInput(f'cannot store the download of {url} on this host: {exc.strerror}') from None
         if os.path.getsize(temp) == 0:
             raise SfInvalidInput(f'{url} is empty')
-        plan = self.plan_file(temp, sha512=digest.hexdigest())
-        plan.steps.insert(0, Step('download', f'downloaded {url} ({human(os.path.getsize(temp))}) on this host',
-                                  None, changed=False, status='unchanged'))
-        return plan
+        self.path, self.sha512 = temp, digest.hexdigest()

@@ -1,16 +1,19 @@
 # Copyright: Shaken Fist storage collection contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What publishing reads and remembers: the request, what a name or URL holds now, and what this run did."""
+"""What publishing reads and remembers: the request, what a name or URL holds now, what this run did, and what a
+source of content (a file, a URL) gets from the run that publishes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference
+from ._local_state import Locks, StateDir
 from ._metadata import user_metadata
 from ._models import Artifact, ArtifactVersion
+from ._plan import Plan
 
 
 @dataclass
@@ -102,6 +105,12 @@ def read_fetched(api: SfApi, namespace: str, url: str, refresh: bool = False) ->
     return current_of(api, only_one(found, f'fetched from {url} in namespace {namespace!r}'))
 
 
+def read_uuid(api: SfApi, uuid: str) -> Current:
+    """The artifact `uuid`, by one cheap read (a listing can take a second on a busy 0.7.2 cluster); none if deleted."""
+    artifact = api.find_artifact(uuid)
+    return current_of(api, None if artifact is None or artifact.state == 'deleted' else artifact)
+
+
 @dataclass
 class PublishRun:
     """What this run learned and did while its steps ran; the result is built from it."""
@@ -119,6 +128,7 @@ class PublishRun:
     version: Optional[ArtifactVersion] = None
     label: Optional[Dict[str, Any]] = None
     url_check: Optional[Dict[str, Any]] = None
+    pruned: Optional[List[Dict[str, Any]]] = None  # prune_unused's report, per version
 
     def result(self) -> Dict[str, Any]:
         result: Dict[str, Any] = {'uploaded_bytes': self.uploaded_bytes, 'resumed_bytes': self.resumed_bytes,
@@ -144,4 +154,33 @@ class PublishRun:
             result['label'] = self.label
         if self.url_check is not None:
             result['url_check'] = self.url_check
+        if self.pruned is not None:
+            result['pruned'] = self.pruned
         return result
+
+
+@dataclass
+class PublishContext:
+    """All a source of content (_publish_file.py, _publish_url.py) gets from the run that publishes it. The source
+    reads what its name or URL holds, then adds its steps to the plan the run starts over that."""
+
+    api: SfApi
+    request: PublishRequest
+    run: PublishRun
+    predict: bool  # the plan will be shown, not applied (check mode)
+    state: Optional[StateDir]
+    locks: Locks
+    log: Callable[[str], None]
+    # The steps every source shares, placed by the source: retention and sharing (`existing`: the artifact is there,
+    # so they go before a new version), and the label (pointing at (blob, sha512) when that is known already).
+    settings: Callable[[Plan, bool], None]
+    label: Callable[[Plan, Optional[Tuple[str, Optional[str]]]], None]
+    warnings: List[str] = field(default_factory=list)
+    cleanup: List[Callable[[], Any]] = field(default_factory=list)  # when the run ends, whether or not it failed
+
+    def lock_artifact(self) -> None:
+        """Serialise changes to one artifact among runs on this host, so each sees the version the one before it
+        added and retention (max_versions) is applied before the next run adds a version."""
+        name = self.request.name or self.request.url or ''
+        if self.locks.take(f'artifact:{self.api.url}:{self.request.target}:{name}'):
+            self.log(f'holding the local lock for artifact {name!r}')

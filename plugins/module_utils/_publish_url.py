@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import re
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
 from ._models import Artifact
 from ._plan import Plan, Step
-from ._publish_state import Current, current_of, read_fetched
-
-if TYPE_CHECKING:
-    from ._publish import Publisher
+from ._publish_state import Current, PublishContext, current_of, read_fetched
 
 OP_TYPE = 'artifact_fetch_op'
 TERMINAL_OPS = ('complete', 'error', 'abort', 'deleted')
@@ -38,27 +35,36 @@ SOURCE_GONE = re.compile(r'(?:\bHTTP|\bstatus code)\s*(?:404|410)\b')
 
 
 class UrlPublish:
-    def __init__(self, publisher: Publisher) -> None:
-        self.pub = publisher
-        self.api = publisher.api
-        self.request = publisher.request
-        self.run = publisher.run
-        self.url = self.request.url or ''
+    """The image the cluster fetches from the request's URL: `read()` what it holds, then `plan()` its steps."""
 
-    def plan(self) -> Plan:
+    def __init__(self, context: PublishContext) -> None:
+        self.context = context
+        self.api = context.api
+        self.request = context.request
+        self.run = context.run
+        self.url = self.request.url or ''
+        self.before = Current()
+
+    def read(self) -> Current:
+        return read_fetched(self.api, self.request.target, self.url)
+
+    def reread(self) -> Current:
+        return read_fetched(self.api, self.request.target, self.url, refresh=True)
+
+    def plan(self, plan: Plan, current: Current) -> None:
+        """Add the steps to `plan`, over what `read()` found."""
         request, url = self.request, self.url
-        current = read_fetched(self.api, request.target, url)
-        plan = self.pub.new_plan(current, self.pub.fetched_reader())
+        self.before = current
         artifact = current.artifact
         changes: Optional[bool] = True
         if artifact is not None:
-            self.pub.add_settings(plan, existing=True)  # retention first: a new version must not trim what is kept
+            self.context.settings(plan, True)  # retention first: a new version must not trim what is kept
         if artifact is None:
             plan.add('fetch', f'ask the cluster to fetch {url} into namespace {request.target!r}', self._fetch)
         elif artifact.state == 'error':
             plan.add('fetch', f'ask the cluster to fetch {url} again (the last fetch failed: '
                               f'{artifact.error_message or "no reason given"})', self._fetch)
-        elif self.pub.predict:
+        elif self.context.predict:
             check = self.run.url_check = self.check_url(current)
             changes = check['changed']
             if changes is False:
@@ -70,26 +76,16 @@ class UrlPublish:
         else:
             plan.add('fetch', f'ask the cluster to check {url} for new content', self._fetch)
         if artifact is None:
-            self.pub.add_settings(plan, existing=False)
-        self.pub.add_label(plan, (current.newest.uuid, current.newest.sha512) if current.newest and not changes
+            self.context.settings(plan, False)
+        self.context.label(plan, (current.newest.uuid, current.newest.sha512) if current.newest and not changes
                            else None)
-        self._predict(plan, current, changes)
-        return plan
-
-    def _predict(self, plan: Plan, current: Current, changes: Optional[bool]) -> None:
-        after = current.summary()
-        run = self.run
-        run.version = current.newest
+        # Check mode's view (Publisher.predict_artifact adds the settings asked for): a new version if it changed.
+        plan.after = current.summary()
+        self.run.version = current.newest if changes is False else None
         if changes is not False:
-            after.update({'exists': True, 'state': 'created', 'version': None,  # a new one if the content changed
-                          'sha512': self.request.checksum, 'size': None})
-            run.version = None
-        if self.request.max_versions is not None:
-            after['max_versions'] = self.request.max_versions
-        if self.request.shared is not None:
-            after['shared'] = self.request.shared
-        plan.after = after
-        plan.result = run.result()
+            plan.after.update({'exists': True, 'state': 'created', 'version': None, 'sha512': request.checksum,
+                               'size': None})
+        plan.result = self.run.result()
 
     # Check mode: ask the URL itself
     def check_url(self, current: Current) -> Dict[str, Any]:
@@ -144,8 +140,8 @@ class UrlPublish:
     # The fetch step
     def _fetch(self, step: Step) -> None:
         request, run = self.request, self.run
-        self.pub.lock_artifact()
-        before = self.pub.before
+        self.context.lock_artifact()
+        before = self.before
         previous_op = before.artifact.op_uuid if before.artifact else None
         mark = self._events_mark(before.artifact)
         answer = self.api.cache_url(self.url, namespace=request.target, shared=bool(request.shared))

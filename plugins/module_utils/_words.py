@@ -1,6 +1,6 @@
 # Copyright: Shaken Fist storage collection contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Words for messages: a count with its noun in the right number ("1 instance", "2 instances")."""
+"""Words for messages: a count with its noun in the right number ("1 instance", "2 instances"), a size."""
 
 from __future__ import annotations
 
@@ -20,3 +20,13 @@ def named(singular: str, items: Sequence[str], many: Optional[str] = None) -> st
 def verb(count: int, one: str, many: str) -> str:
     """The verb that agrees with `count` things ("points" for one, "point" for several)."""
     return one if count == 1 else many
+
+
+def human(size: int) -> str:
+    """A size in bytes for people: "1 byte", "512 bytes", "1.5 MiB", up to GiB."""
+    value = float(size)
+    for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
+        if value < 1024 or unit == 'GiB':
+            return plural(int(value), 'byte') if unit == 'bytes' else f'{value:.1f} {unit}'
+        value /= 1024
+    return f'{size} bytes'  # pragma: no cover
