@@ -25,6 +25,7 @@ from ._models import Artifact
 from ._options import Options, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
 from ._refs import validate_name
+from ._resolver import Resolver
 from ._words import plural
 
 RESOURCES = ('instances', 'networks', 'artifacts')
@@ -82,8 +83,10 @@ class Survey:
 
 
 class Cleaner:
-    def __init__(self, api: SfApi, request: CleanupRequest, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, api: SfApi, resolver: Resolver, request: CleanupRequest, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.api = api
+        self.resolver = resolver  # cleaning resolves no names; taken for the one shape of the domain objects
         self.request = request
         self.clock = clock
         self.older_than: Optional[float] = None

@@ -121,12 +121,11 @@ class _OffsetIgnored(Exception):
 
 
 class Downloader:
-    def __init__(self, api: SfApi, resolver: Resolver, request: DownloadRequest, retries: int = 5) -> None:
+    def __init__(self, api: SfApi, resolver: Resolver, request: DownloadRequest) -> None:
         self.api = api
         self.resolver = resolver
         self.request = request
         self.dest = os.path.abspath(request.dest)
-        self.retries = retries
         self.resolution: Optional[Resolution] = None
         self.downloaded = 0
         self.resumed_from = 0
@@ -284,7 +283,7 @@ class Downloader:
                 except (SfTransportError, SfTimeout) as exc:
                     failures += 1
                     have = os.fstat(fd).st_size
-                    if failures > self.retries:
+                    if failures > self.api.retries:
                         raise SfTransportError(
                             f'the download of {found.ref} stopped at {human(have)} of {human(size)}: {exc.message}; '
                             'the partial file is kept and the next run resumes it') from None

@@ -68,7 +68,7 @@ class Taken:
 
 
 class Snapshotter:
-    def __init__(self, api: SfApi, resolver: Resolver, request: SnapshotRequest,
+    def __init__(self, api: SfApi, resolver: Resolver, request: SnapshotRequest, *,
                  clock: Any = time.time, state_dir: Optional[str] = DEFAULT_STATE_DIR) -> None:
         self.api = api
         self.request = request

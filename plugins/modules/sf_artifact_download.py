@@ -309,7 +309,7 @@ class SfArtifactDownload(SfModule):
     def run(self) -> None:
         request = DownloadRequest.from_params(self.params)
         self.activity = f'download {request.ref!r} to {request.dest}'
-        downloader = Downloader(self.api, self.resolver, request, retries=self.api.retries)
+        downloader = Downloader(self.api, self.resolver, request)
         self.apply(downloader.plan())
         self.file_attributes(downloader.dest)
 

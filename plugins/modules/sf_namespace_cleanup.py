@@ -279,7 +279,7 @@ class SfNamespaceCleanup(SfModule):
     def run(self) -> None:
         request = CleanupRequest.from_params(self.params)
         self.activity = f'clean namespace {request.target!r}'
-        self.apply(Cleaner(self.api, request).plan())
+        self.apply(Cleaner(self.api, self.resolver, request).plan())
 
 
 def main() -> None:
