@@ -57,8 +57,8 @@ class DownloadRequest(Options):
     dest: str = option(type='path', required=True)
     version: VersionSpec = option('latest', type='raw')
     sha512: Optional[str] = option(type='str')
-    prefer: Optional[List[str]] = option(type='list', elements='str', choices=['namespace', 'system', 'trusted',
-                                                                             'upstream'])
+    prefer: Optional[List[str]] = option(type='list', elements='str',
+                                         choices=['namespace', 'system', 'trusted', 'upstream'])
     # Waits for the server to hash a version, which 0.7.2 does within minutes: less than the usual wait.
     wait_timeout: float = wait_timeout_option(600)
     block_size: int = BLOCK

@@ -31,6 +31,8 @@ def option(default: Any = MISSING, *, name: Optional[str] = None, within: Option
            unset: Any = MISSING, **spec: Any) -> Any:
     """A request field that is a module option. `default` is the option's default and the field's; `unset` is the
     field's default for an option without one. A required option's field has no default."""
+    # A dataclass body calls this, so the fields are made where pylint cannot see it.
+    # pylint: disable=invalid-field-call
     if default is not MISSING:
         spec['default'] = list(default) if isinstance(default, tuple) else default
     fallback = default if default is not MISSING else unset if unset is not MISSING else (
