@@ -22,8 +22,10 @@ from ._api import LISTING_POLL_CAP, SfApi
 from ._durations import parse_duration
 from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfTimeout, outcome_unknown
 from ._models import Artifact
+from ._options import Options, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
 from ._refs import validate_name
+from ._resolver import Resolver
 from ._words import plural
 
 RESOURCES = ('instances', 'networks', 'artifacts')
@@ -34,20 +36,23 @@ RETRY_EVERY = 3  # polling rounds between asking again for what the server refus
 
 
 @dataclass
-class CleanupRequest:
-    target: str
-    resources: Sequence[str] = RESOURCES
-    keep_names: Sequence[str] = ()
-    keep_types: Sequence[str] = ()
-    keep_labelled: bool = False
-    keep_metadata: Dict[str, Any] = field(default_factory=dict)
-    older_than: Any = None
-    delete_namespace: bool = False
-    allow_system: bool = False
-    missing_ok: bool = False
-    wait: bool = True
-    wait_timeout: float = 900
-    concurrency: int = 8
+class CleanupRequest(Options):
+    """What sf_namespace_cleanup was asked for; the fields are its options."""
+
+    target: str = option(type='str', required=True, name='target_namespace')
+    resources: Sequence[str] = option(RESOURCES, type='list', elements='str', choices=list(RESOURCES))
+    keep_names: Sequence[str] = option(type='list', elements='str', within='keep', name='names', unset=())
+    keep_types: Sequence[str] = option(type='list', elements='str', choices=['image', 'label', 'snapshot', 'other'],
+                                       within='keep', name='types', unset=())
+    keep_labelled: bool = option(False, type='bool', within='keep', name='labelled')
+    keep_metadata: Dict[str, Any] = option(type='dict', within='keep', name='metadata', unset={})
+    older_than: Any = option(type='str')
+    delete_namespace: bool = option(False, type='bool')
+    allow_system: bool = option(False, type='bool')
+    missing_ok: bool = option(False, type='bool')
+    wait: bool = wait_option()
+    wait_timeout: float = wait_timeout_option()
+    concurrency: int = option(8, type='int')
 
 
 @dataclass
@@ -78,8 +83,10 @@ class Survey:
 
 
 class Cleaner:
-    def __init__(self, api: SfApi, request: CleanupRequest, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, api: SfApi, resolver: Resolver, request: CleanupRequest, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.api = api
+        self.resolver = resolver  # cleaning resolves no names; taken for the one shape of the domain objects
         self.request = request
         self.clock = clock
         self.older_than: Optional[float] = None

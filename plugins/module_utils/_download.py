@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ._api import SfApi
 from ._checksum import READ_SIZE, sha512_of
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfNotReady, SfServerError, SfTimeout, SfTransportError
+from ._options import Options, option, wait_timeout_option
 from ._plan import Plan, Step
 from ._resolver import Resolution, Resolver, VersionSpec
 from ._words import human
@@ -49,14 +50,18 @@ def partial_path(dest: str, sha512: str) -> str:
 
 
 @dataclass
-class DownloadRequest:
-    ref: str
-    dest: str
-    version: VersionSpec = None
-    sha512: Optional[str] = None
-    prefer: Optional[List[str]] = None
+class DownloadRequest(Options):
+    """What sf_artifact_download was asked for; the fields are its options (but block_size)."""
+
+    ref: str = option(type='str', required=True)
+    dest: str = option(type='path', required=True)
+    version: VersionSpec = option('latest', type='raw')
+    sha512: Optional[str] = option(type='str')
+    prefer: Optional[List[str]] = option(type='list', elements='str',
+                                         choices=['namespace', 'system', 'trusted', 'upstream'])
+    # Waits for the server to hash a version, which 0.7.2 does within minutes: less than the usual wait.
+    wait_timeout: float = wait_timeout_option(600)
     block_size: int = BLOCK
-    wait_timeout: float = 600
 
 
 @dataclass
@@ -116,12 +121,11 @@ class _OffsetIgnored(Exception):
 
 
 class Downloader:
-    def __init__(self, api: SfApi, resolver: Resolver, request: DownloadRequest, retries: int = 5) -> None:
+    def __init__(self, api: SfApi, resolver: Resolver, request: DownloadRequest) -> None:
         self.api = api
         self.resolver = resolver
         self.request = request
         self.dest = os.path.abspath(request.dest)
-        self.retries = retries
         self.resolution: Optional[Resolution] = None
         self.downloaded = 0
         self.resumed_from = 0
@@ -279,7 +283,7 @@ class Downloader:
                 except (SfTransportError, SfTimeout) as exc:
                     failures += 1
                     have = os.fstat(fd).st_size
-                    if failures > self.retries:
+                    if failures > self.api.retries:
                         raise SfTransportError(
                             f'the download of {found.ref} stopped at {human(have)} of {human(size)}: {exc.message}; '
                             'the partial file is kept and the next run resumes it') from None

@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from ._api import SfApi
 from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfAmbiguousReference, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
 from ._labels import (
@@ -33,7 +34,7 @@ from ._labels import (
 from ._metadata import add_metadata_steps, check_metadata
 from ._plan import Plan, Step
 from ._refs import validate_count
-from ._resolver import Resolution
+from ._resolver import Resolution, Resolver
 
 
 @dataclass
@@ -47,18 +48,23 @@ class Written:
 
 
 class LabelPlanner:
-    def __init__(self, reader: LabelReader) -> None:
-        self.reader = reader
-        self.api = reader.api
-        self.resolver = reader.resolver
+    """The changes to one label (`request.name`): sf_label's task, and the label step of sf_snapshot and
+    sf_image_publish."""
+
+    def __init__(self, api: SfApi, resolver: Resolver, request: LabelRequest) -> None:
+        self.api = api
+        self.resolver = resolver
+        self.request = request
+        self.reader = LabelReader(api, resolver)
 
     @property
     def caller(self) -> str:
         return self.api.namespace
 
     # Targets
-    def resolve_target(self, label: LabelState, request: LabelRequest) -> Tuple[LabelVersion, List[str]]:
+    def resolve_target(self, label: LabelState) -> Tuple[LabelVersion, List[str]]:
         """The version the label should point at, and warnings from resolution."""
+        request = self.request
         if request.rollback is not None:
             if not label.exists:
                 raise SfNotFound(f'cannot roll back {label.ref}: it does not exist')
@@ -72,14 +78,15 @@ class LabelPlanner:
         if not request.target:
             raise SfInvalidInput(f'{label.ref} does not exist yet: give target (an image name or any reference) '
                                  'to create it')
-        found = self._resolve_excluding_self(label, request)
+        found = self._resolve_excluding_self(label)
         if not found.blob_uuid:
             raise SfNotReady(f'{request.target!r} means {found.ref}, which has not been fetched into the cluster '
                              'yet, so a label cannot point at it',
                              hint='publish or cache the image first (shakenfist.storage.sf_image_publish)')
         return self._from_resolution(found, request.target), list(found.warnings)
 
-    def _resolve_excluding_self(self, label: LabelState, request: LabelRequest) -> Resolution:
+    def _resolve_excluding_self(self, label: LabelState) -> Resolution:
+        request = self.request
         try:
             return self.resolver.resolve(request.target or '', version=request.target_version,
                                          sha512=request.target_sha512, prefer=request.prefer)
@@ -97,10 +104,11 @@ class LabelPlanner:
         return LabelVersion(0, found.blob_uuid or '', found.sha512, found.size, source)
 
     # Checks
-    def check(self, text: str, request: LabelRequest, sharing: bool = True) -> LabelState:
+    def check(self, sharing: bool = True) -> LabelState:
         """Read the label and refuse what must not happen (shadowing, typos and, unless told, the sharing rules)
         before any write."""
-        namespace, name, explicit = split_label_name(text, self.caller)
+        request = self.request
+        namespace, name, explicit = split_label_name(request.name, self.caller)
         request.metadata = check_metadata(request.metadata, request.metadata_mode)
         if request.max_versions is not None:
             validate_count(request.max_versions, 'max_versions', 1)
@@ -131,9 +139,23 @@ class LabelPlanner:
         return [names[n] for n in difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)]
 
     # Plans
-    def plan_present(self, text: str, request: LabelRequest, plan: Optional[Plan] = None) -> Plan:
+    def plan(self) -> Plan:
+        """sf_label's task: the request's state, after the rules that span several options."""
+        request = self.request
+        if request.state == 'absent':
+            if any(getattr(request, key) is not None
+                   for key in ('target', 'blob', 'rollback', 'max_versions', 'shared')):
+                raise SfInvalidInput('state absent takes only name and version')
+            return self.plan_absent()
+        if request.version is not None:
+            raise SfInvalidInput('version selects a version to delete; use it with state: absent '
+                                 '(to point at a version of the target, use target_version)')
+        return self.plan_present()
+
+    def plan_present(self, plan: Optional[Plan] = None) -> Plan:
         """Create or move a label, set its retention, sharing and metadata. Steps go into `plan` when given."""
-        before = self.check(text, request, sharing=False)
+        request = self.request
+        before = self.check(sharing=False)
         if request.rollback is not None:
             finished = self._interrupted_rollback(before, plan)
             if finished is not None:
@@ -141,18 +163,18 @@ class LabelPlanner:
         wanted: Optional[LabelVersion] = None
         warnings: List[str] = []
         if request.target or request.blob or request.rollback is not None or not before.exists:
-            wanted, warnings = self.resolve_target(before, request)
+            wanted, warnings = self.resolve_target(before)
         current = before.current
         if wanted is not None and current and (current.blob_uuid == wanted.blob_uuid or (
                 current.sha512 and current.sha512 == wanted.sha512)):
             wanted = None
-        changes = self.plan_change(before, wanted, request, Plan(), warnings)
+        changes = self.plan_change(before, wanted, Plan(), warnings)
         # The sharing rules guard changes: a label already as asked is no change, whoever may write it (a label a
         # namespace created in another that trusts it can be asked for again, though it may not be changed).
         if changes.changes:
             check_write(self.caller, before, creating=not before.exists, shared=request.shared,
                         trusts=self.api.namespace_trusts)
-        return self.plan_change(before, wanted, request, plan, warnings)
+        return self.plan_change(before, wanted, plan, warnings)
 
     def _interrupted_rollback(self, before: LabelState, plan: Optional[Plan]) -> Optional[Plan]:
         """A rollback is an action: repeated, it moves the label again. A run killed after its move reached the
@@ -181,9 +203,10 @@ class LabelPlanner:
         plan.finish = plan.finish or (lambda: self._finish(before))
         return plan
 
-    def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], request: LabelRequest,
-                    plan: Optional[Plan] = None, warnings: Optional[List[str]] = None) -> Plan:
+    def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], plan: Optional[Plan] = None,
+                    warnings: Optional[List[str]] = None) -> Plan:
         """The steps that take `before` to `wanted` (None: no move) with the request's settings."""
+        request = self.request
         own = plan is None
         plan = plan or Plan(before=before.diff_view())
         plan.warnings.extend(warnings or [])
@@ -306,8 +329,10 @@ class LabelPlanner:
         with contextlib.suppress(SfError):
             self.api.delete_metadata(uuid, resolved_from_key(version))
 
-    def plan_absent(self, text: str, version: Optional[int] = None) -> Plan:
-        namespace, name, explicit = split_label_name(text, self.caller)
+    def plan_absent(self) -> Plan:
+        """Delete the label, or only `request.version`."""
+        version = self.request.version
+        namespace, name, explicit = split_label_name(self.request.name, self.caller)
         before = self.reader.read(namespace, name)
         plan = Plan(before=before.diff_view(), after=before.diff_view(), result=before.result())
         if not before.exists:

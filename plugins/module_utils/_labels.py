@@ -21,6 +21,7 @@ from ._api import SfApi, newest_first
 from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound
 from ._metadata import RESERVED_PREFIX, user_metadata
 from ._models import Artifact, ArtifactVersion
+from ._options import Options, option
 from ._refs import is_uuid, label_url, validate_name
 from ._resolver import Resolver
 from ._words import plural
@@ -111,20 +112,33 @@ class LabelState:
 
 
 @dataclass
-class LabelRequest:
-    """What sf_label was asked for (state present)."""
+class LabelRequest(Options):
+    """What sf_label was asked for; the fields are its options."""
 
-    target: Optional[str] = None
-    target_version: Any = None
-    target_sha512: Optional[str] = None
-    blob: Optional[str] = None
-    rollback: Optional[int] = None
-    prefer: Optional[Sequence[str]] = None
-    max_versions: Optional[int] = None
-    shared: Optional[bool] = None
-    metadata: Optional[Dict[str, Any]] = None
-    metadata_mode: str = 'merge'
-    create: bool = True
+    name: str = option(type='str', required=True)
+    state: str = option('present', type='str', choices=['present', 'absent'])
+    target: Optional[str] = option(type='str')
+    target_version: Any = option(type='raw')
+    target_sha512: Optional[str] = option(type='str')
+    blob: Optional[str] = option(type='str')
+    rollback: Optional[int] = option(type='int')
+    prefer: Optional[Sequence[str]] = option(type='list', elements='str')
+    max_versions: Optional[int] = option(type='int')
+    shared: Optional[bool] = option(type='bool')
+    metadata: Optional[Dict[str, Any]] = option(type='dict')
+    metadata_mode: str = option('merge', type='str', choices=['merge', 'replace'])
+    create: bool = option(True, type='bool')
+    version: Optional[int] = option(type='int')  # with state absent: the one version to delete
+
+
+@dataclass
+class LabelQuery(Options):
+    """What sf_label_info was asked for; the fields are its options."""
+
+    name: Optional[str] = option(type='str')
+    owner: Optional[str] = option(type='str')
+    pattern: Optional[str] = option(type='str')
+    history: bool = option(False, type='bool')
 
 
 def validate_label_name(name: str) -> str:

@@ -20,7 +20,7 @@ from ._api import SfApi
 from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfForbidden, SfInvalidInput, SfNotFound
 from ._label_plan import LabelPlanner, Written
-from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelReader, LabelRequest, LabelState, LabelVersion, check_write
+from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelRequest, LabelState, LabelVersion, check_write
 from ._local_state import Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import Artifact
@@ -57,7 +57,7 @@ class Publisher:
         state = StateDir(request.state_dir) if request.state_dir else None
         self.context = PublishContext(api, request, self.run, predict, state, Locks(state),
                                       log or (lambda message: None), self.add_settings, self.add_label)
-        self.labels = LabelPlanner(LabelReader(api, resolver))
+        self.labels = LabelPlanner(api, resolver, LabelRequest(name=self.label_text(), create=request.label_create))
         self.before = Current()
         self.label_before: Optional[LabelState] = None
         self.label_moved: Optional[LabelVersion] = None
@@ -296,8 +296,7 @@ class Publisher:
         """Refuse a label this namespace may not write (or a typo, with label_create false) before any upload."""
         if not self.request.label:
             return
-        request = LabelRequest(create=self.request.label_create)
-        before = self.label_before = self.labels.check(self.label_text(), request, sharing=False)
+        before = self.label_before = self.labels.check(sharing=False)
         try:
             check_write(self.labels.caller, before, creating=not before.exists, shared=None,
                         trusts=self.api.namespace_trusts)

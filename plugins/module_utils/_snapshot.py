@@ -21,10 +21,11 @@ from ._durations import parse_duration
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, outcome_unknown
 from ._instances import disk_devices, find_instance, ready_instance
 from ._label_plan import LabelPlanner
-from ._labels import LabelReader, LabelRequest, LabelState, LabelVersion
+from ._labels import LabelRequest, LabelState, LabelVersion
 from ._local_state import DEFAULT_STATE_DIR, Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import Instance, SnapshotRef
+from ._options import Options, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
 from ._refs import validate_count, validate_name
 from ._resolver import Resolver
@@ -37,25 +38,25 @@ Kept = Tuple[SnapshotSet, str]  # a set retention would delete, and why it stays
 
 
 @dataclass
-class SnapshotRequest:
+class SnapshotRequest(Options):
     """sf_snapshot's options."""
 
-    instance: str
-    target: Optional[str] = None
-    devices: Union[None, str, Sequence[str]] = None
-    thin: bool = False
-    name: Optional[str] = None
-    min_age: Any = None
-    force: bool = False
-    wait: bool = True
-    wait_timeout: float = 900
-    label: Optional[str] = None
-    label_create: bool = True
-    keep: Optional[int] = None
-    older_than: Any = None
-    state: str = 'present'
-    metadata: Optional[Dict[str, Any]] = None
-    metadata_mode: str = 'merge'
+    instance: str = option(type='str', required=True)
+    target: Optional[str] = option(type='str', name='target_namespace')
+    devices: Union[None, str, Sequence[str]] = option(type='raw')
+    thin: bool = option(False, type='bool')
+    name: Optional[str] = option(type='str')
+    min_age: Any = option(type='str')
+    force: bool = option(False, type='bool')
+    wait: bool = wait_option()
+    wait_timeout: float = wait_timeout_option()
+    label: Optional[str] = option(type='str')
+    label_create: bool = option(True, type='bool')
+    keep: Optional[int] = option(type='int')
+    older_than: Any = option(type='str')
+    state: str = option('present', type='str', choices=['present', 'absent'])
+    metadata: Optional[Dict[str, Any]] = option(type='dict')
+    metadata_mode: str = option('merge', type='str', choices=['merge', 'replace'])
 
 
 @dataclass
@@ -67,13 +68,13 @@ class Taken:
 
 
 class Snapshotter:
-    def __init__(self, api: SfApi, resolver: Resolver, request: SnapshotRequest,
+    def __init__(self, api: SfApi, resolver: Resolver, request: SnapshotRequest, *,
                  clock: Any = time.time, state_dir: Optional[str] = DEFAULT_STATE_DIR) -> None:
         self.api = api
         self.request = request
         self.state = StateDir(state_dir) if state_dir else None
         self.locks = Locks(self.state)
-        self.labels = LabelPlanner(LabelReader(api, resolver))
+        self.labels = LabelPlanner(api, resolver, LabelRequest(name=request.label or '', create=request.label_create))
         self.clock = clock
         self.taken = Taken()
         self.metadata_after: Dict[str, Dict[str, Any]] = {}
@@ -329,7 +330,7 @@ class Snapshotter:
         if len(devices) != 1:
             raise SfInvalidInput(f'label points at one disk, and this snapshot has {len(devices)} '
                                  f'({", ".join(devices)})', hint='snapshot one device (devices: [vda]) to label it')
-        before = self.labels.check(request.label, LabelRequest(create=request.label_create))
+        before = self.labels.check()
         self.label_name = (before.namespace, before.name)
         self.label_ref = before.ref
         return before

@@ -285,14 +285,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._module import 
 
 class SfArtifactDownload(SfModule):
     activity = 'download'
-    argument_spec: Dict[str, Any] = {
-        'ref': {'type': 'str', 'required': True},
-        'version': {'type': 'raw', 'default': 'latest'},
-        'sha512': {'type': 'str'},
-        'prefer': {'type': 'list', 'elements': 'str', 'choices': ['namespace', 'system', 'trusted', 'upstream']},
-        'dest': {'type': 'path', 'required': True},
-        'wait_timeout': {'type': 'int', 'default': 600},
-    }
+    argument_spec = DownloadRequest.argument_spec()
     module_kwargs = {'add_file_common_args': True}
 
     def __init__(self) -> None:
@@ -314,12 +307,9 @@ class SfArtifactDownload(SfModule):
         self.module.add_path_info = path_info  # type: ignore[method-assign]
 
     def run(self) -> None:
-        params = self.params
-        self.activity = f'download {params["ref"]!r} to {params["dest"]}'
-        request = DownloadRequest(ref=params['ref'], dest=params['dest'], version=params['version'],
-                                  sha512=params['sha512'], prefer=params['prefer'],
-                                  wait_timeout=params['wait_timeout'])
-        downloader = Downloader(self.api, self.resolver, request, retries=self.api.retries)
+        request = DownloadRequest.from_params(self.params)
+        self.activity = f'download {request.ref!r} to {request.dest}'
+        downloader = Downloader(self.api, self.resolver, request)
         self.apply(downloader.plan())
         self.file_attributes(downloader.dest)
 

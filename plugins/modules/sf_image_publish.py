@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - shakenfist.storage.connection
   - shakenfist.storage.attributes
   - shakenfist.storage.attributes.action_group
+  - shakenfist.storage.wait
 attributes:
   check_mode:
     support: full
@@ -143,13 +144,9 @@ options:
       - With V(false) the task only asks for the fetch. It reports a change when that creates the artifact or
         retries a failed fetch; whether the content of a known URL changed is not known then. O(label) needs
         V(true).
-    type: bool
-    default: true
   wait_timeout:
     description:
       - Seconds to wait for a cluster fetch.
-    type: int
-    default: 900
   state:
     description:
       - V(present) publishes; V(absent) deletes the artifact, or only O(version).
@@ -421,6 +418,7 @@ from typing import Any, Dict  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._local_state import DEFAULT_STATE_DIR  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._options import Waiting  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish import MIB, Publisher  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish_state import (  # noqa: E402
     PublishRequest,
@@ -444,8 +442,7 @@ class ImagePublish(SfModule):
         'metadata': {'type': 'dict'},
         'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
         'checksum': {'type': 'str'},
-        'wait': {'type': 'bool', 'default': True},
-        'wait_timeout': {'type': 'int', 'default': 900},
+        **Waiting.argument_spec(),
         'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
         'version': {'type': 'int'},
         'chunk_size': {'type': 'int', 'default': 16},

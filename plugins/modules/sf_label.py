@@ -347,33 +347,14 @@ log:
 
 from typing import Any, Dict  # noqa: E402
 
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfInvalidInput  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._label_plan import LabelPlanner  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
-    LabelReader,
-    LabelRequest,
-)
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelRequest  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 
 
 class SfLabel(SfModule):
     activity = 'label'
-    argument_spec: Dict[str, Any] = {
-        'name': {'type': 'str', 'required': True},
-        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
-        'target': {'type': 'str'},
-        'target_version': {'type': 'raw'},
-        'target_sha512': {'type': 'str'},
-        'blob': {'type': 'str'},
-        'rollback': {'type': 'int'},
-        'prefer': {'type': 'list', 'elements': 'str'},
-        'max_versions': {'type': 'int'},
-        'shared': {'type': 'bool'},
-        'metadata': {'type': 'dict'},
-        'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
-        'create': {'type': 'bool', 'default': True},
-        'version': {'type': 'int'},
-    }
+    argument_spec = LabelRequest.argument_spec()
     module_kwargs: Dict[str, Any] = {
         'mutually_exclusive': [('target', 'blob', 'rollback'), ('target_version', 'rollback'),
                                ('target_version', 'blob')],
@@ -381,23 +362,9 @@ class SfLabel(SfModule):
     }
 
     def run(self) -> None:
-        params = self.params
-        self.activity = f'label {params["name"]!r}'
-        planner = LabelPlanner(LabelReader(self.api, self.resolver))
-        if params['state'] == 'absent':
-            if any(params[key] is not None for key in ('target', 'blob', 'rollback', 'max_versions', 'shared')):
-                raise SfInvalidInput('state absent takes only name and version')
-            self.apply(planner.plan_absent(params['name'], version=params['version']))
-            return
-        if params['version'] is not None:
-            raise SfInvalidInput('version selects a version to delete; use it with state: absent '
-                                 '(to point at a version of the target, use target_version)')
-        request = LabelRequest(
-            target=params['target'], target_version=params['target_version'], target_sha512=params['target_sha512'],
-            blob=params['blob'], rollback=params['rollback'], prefer=params['prefer'],
-            max_versions=params['max_versions'], shared=params['shared'], metadata=params['metadata'],
-            metadata_mode=params['metadata_mode'], create=params['create'])
-        self.apply(planner.plan_present(params['name'], request))
+        request = LabelRequest.from_params(self.params)
+        self.activity = f'label {request.name!r}'
+        self.apply(LabelPlanner(self.api, self.resolver, request).plan())
 
 
 def main() -> None:

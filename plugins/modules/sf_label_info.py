@@ -213,6 +213,7 @@ log:
 from typing import Any, Dict, List  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
+    LabelQuery,
     LabelReader,
     LabelState,
     split_label_name,
@@ -223,17 +224,13 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._module import 
 class SfLabelInfo(SfModule):
     changes_state = False
     activity = 'reading labels'
-    argument_spec: Dict[str, Any] = {
-        'name': {'type': 'str'},
-        'owner': {'type': 'str'},
-        'pattern': {'type': 'str'},
-        'history': {'type': 'bool', 'default': False},
-    }
+    argument_spec = LabelQuery.argument_spec()
     module_kwargs: Dict[str, Any] = {'mutually_exclusive': [('name', 'owner'), ('name', 'pattern')]}
 
     def run(self) -> None:
+        query = LabelQuery.from_params(self.params)
         manager = LabelReader(self.api, self.resolver)
-        name = self.params['name']
+        name = query.name
         if name:
             self.activity = f'reading label {name!r}'
             namespace, label_name, explicit = split_label_name(name, self.api.namespace)
@@ -246,10 +243,8 @@ class SfLabelInfo(SfModule):
             self.result['history'] = label.history_dicts()
             self.result['labels'] = [self.result['label']] if label.exists else []
             return
-        with_history = self.params['history']
-        labels = manager.listing(owner=self.params['owner'], pattern=self.params['pattern'],
-                                 with_versions=with_history)
-        self.result['labels'] = [self.entry(label, with_history) for label in labels]
+        labels = manager.listing(owner=query.owner, pattern=query.pattern, with_versions=query.history)
+        self.result['labels'] = [self.entry(label, query.history) for label in labels]
 
     @staticmethod
     def entry(label: LabelState, with_history: bool) -> Dict[str, Any]:

@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - shakenfist.storage.connection
   - shakenfist.storage.attributes
   - shakenfist.storage.attributes.action_group
+  - shakenfist.storage.wait
 attributes:
   check_mode:
     support: full
@@ -106,13 +107,9 @@ options:
   wait:
     description:
       - Wait until instances and networks are gone. Artifacts are deleted at once either way.
-    type: bool
-    default: true
   wait_timeout:
     description:
       - Seconds to wait for each kind of object, and for a network in use to become free.
-    type: int
-    default: 900
   concurrency:
     description:
       - How many single deletes run at once, when a kind cannot be deleted in one request.
@@ -268,10 +265,7 @@ log:
   elements: str
 '''
 
-from typing import Any, Dict  # noqa: E402
-
 from ansible_collections.shakenfist.storage.plugins.module_utils._cleanup import (  # noqa: E402
-    RESOURCES,
     Cleaner,
     CleanupRequest,
 )
@@ -280,36 +274,12 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._module import 
 
 class SfNamespaceCleanup(SfModule):
     activity = 'clean namespace'
-    argument_spec: Dict[str, Any] = {
-        'target_namespace': {'type': 'str', 'required': True},
-        'resources': {'type': 'list', 'elements': 'str', 'choices': list(RESOURCES), 'default': list(RESOURCES)},
-        'keep': {'type': 'dict', 'options': {
-            'names': {'type': 'list', 'elements': 'str'},
-            'types': {'type': 'list', 'elements': 'str', 'choices': ['image', 'label', 'snapshot', 'other']},
-            'labelled': {'type': 'bool', 'default': False},
-            'metadata': {'type': 'dict'},
-        }},
-        'older_than': {'type': 'str'},
-        'delete_namespace': {'type': 'bool', 'default': False},
-        'allow_system': {'type': 'bool', 'default': False},
-        'missing_ok': {'type': 'bool', 'default': False},
-        'wait': {'type': 'bool', 'default': True},
-        'wait_timeout': {'type': 'int', 'default': 900},
-        'concurrency': {'type': 'int', 'default': 8},
-    }
+    argument_spec = CleanupRequest.argument_spec()
 
     def run(self) -> None:
-        params = self.params
-        keep = params['keep'] or {}
-        self.activity = f'clean namespace {params["target_namespace"]!r}'
-        request = CleanupRequest(
-            target=params['target_namespace'], resources=params['resources'], keep_names=keep.get('names') or (),
-            keep_types=keep.get('types') or (), keep_labelled=bool(keep.get('labelled')),
-            keep_metadata=keep.get('metadata') or {}, older_than=params['older_than'],
-            delete_namespace=params['delete_namespace'], allow_system=params['allow_system'],
-            missing_ok=params['missing_ok'], wait=params['wait'], wait_timeout=params['wait_timeout'],
-            concurrency=params['concurrency'])
-        self.apply(Cleaner(self.api, request).plan())
+        request = CleanupRequest.from_params(self.params)
+        self.activity = f'clean namespace {request.target!r}'
+        self.apply(Cleaner(self.api, self.resolver, request).plan())
 
 
 def main() -> None:

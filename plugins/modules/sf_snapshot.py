@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - shakenfist.storage.connection
   - shakenfist.storage.attributes
   - shakenfist.storage.attributes.action_group
+  - shakenfist.storage.wait
 attributes:
   check_mode:
     support: full
@@ -83,15 +84,11 @@ options:
     description:
       - Wait until every disk's snapshot exists, and fail with the server's reason when one fails. With V(false)
         the set's handles come back at once (each disk's C(state) is then C(initial)).
-    type: bool
-    default: true
   wait_timeout:
     description:
       - Seconds to wait, first for an instance that is still booting (C(initial), C(preflight) or C(creating), when it
         has no disks to read yet), then for the snapshot. Check mode waits for a booting instance too (reads only).
       - An instance that failed or is being deleted is an error at once, not a wait.
-    type: int
-    default: 900
   label:
     description:
       - Point this label at the snapshot, through the same code as M(shakenfist.storage.sf_label) (sharing rules,
@@ -353,8 +350,6 @@ log:
   elements: str
 '''
 
-from typing import Any, Dict  # noqa: E402
-
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot import (  # noqa: E402
     SnapshotRequest,
@@ -364,35 +359,11 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot impor
 
 class SfSnapshot(SfModule):
     activity = 'snapshot'
-    argument_spec: Dict[str, Any] = {
-        'instance': {'type': 'str', 'required': True},
-        'target_namespace': {'type': 'str'},
-        'devices': {'type': 'raw'},
-        'thin': {'type': 'bool', 'default': False},
-        'name': {'type': 'str'},
-        'min_age': {'type': 'str'},
-        'force': {'type': 'bool', 'default': False},
-        'wait': {'type': 'bool', 'default': True},
-        'wait_timeout': {'type': 'int', 'default': 900},
-        'label': {'type': 'str'},
-        'label_create': {'type': 'bool', 'default': True},
-        'keep': {'type': 'int'},
-        'older_than': {'type': 'str'},
-        'metadata': {'type': 'dict'},
-        'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
-        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
-    }
+    argument_spec = SnapshotRequest.argument_spec()
 
     def run(self) -> None:
-        params = self.params
-        self.activity = f'snapshot instance {params["instance"]!r}'
-        request = SnapshotRequest(
-            instance=params['instance'], target=params['target_namespace'], devices=params['devices'],
-            thin=params['thin'], name=params['name'], min_age=params['min_age'], force=params['force'],
-            wait=params['wait'], wait_timeout=params['wait_timeout'], label=params['label'],
-            label_create=params['label_create'], keep=params['keep'], older_than=params['older_than'],
-            metadata=params['metadata'], metadata_mode=params['metadata_mode'],
-            state=params['state'])
+        request = SnapshotRequest.from_params(self.params)
+        self.activity = f'snapshot instance {request.instance!r}'
         with Snapshotter(self.api, self.resolver, request) as snapshotter:
             self.apply(snapshotter.plan())
 

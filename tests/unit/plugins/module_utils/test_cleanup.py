@@ -25,7 +25,7 @@ def clean(api: FakeTenancy, check_mode: bool = False, **options: Any) -> Outcome
     options.setdefault('target', NS)
     api.read_only = check_mode
     try:
-        return execute(Cleaner(api, CleanupRequest(**options)).plan(), check_mode)  # type: ignore[arg-type]
+        return execute(Cleaner(api, None, CleanupRequest(**options)).plan(), check_mode)  # type: ignore[arg-type]
     finally:
         api.read_only = False
 
@@ -143,7 +143,7 @@ def test_pending_objects_are_polled_together(cluster: FakeTenancy) -> None:
 def test_what_appears_after_the_plan_was_read_is_never_deleted(cluster: FakeTenancy) -> None:
     """A publish or a boot racing the cleanup: the plan is exactly what the run deletes (issue 18, point 3)."""
     request = CleanupRequest(target=NS)
-    plan = Cleaner(cluster, request).plan()  # type: ignore[arg-type]
+    plan = Cleaner(cluster, None, request).plan()  # type: ignore[arg-type]
     late_image = cluster.upload_named('late', [b'late'], namespace=NS)
     late_vm = cluster.add_instance('late-vm', NS)
     late_net = cluster.add_network('late-net', NS)

@@ -20,7 +20,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._config import 
 from ansible_collections.shakenfist.storage.plugins.module_utils._http import SfTransport, build_path
 from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
 from ansible_collections.shakenfist.storage.plugins.module_utils._label_plan import LabelPlanner
-from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelReader, LabelRequest
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelRequest
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact, ArtifactVersion, Blob
 from ansible_collections.shakenfist.storage.plugins.module_utils._refs import validate_metadata_key, validate_name
 from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
@@ -131,8 +131,8 @@ def test_row_25_label_max_versions_below_one_is_refused_before_any_request() -> 
     api = SimpleNamespace(namespace='ci')  # any API call would fail: nothing is sent
     for wanted in (0, -1):
         with pytest.raises(errors.SfInvalidInput, match='max_versions must be 1 or more'):
-            planner = LabelPlanner(LabelReader(api, None))  # type: ignore[arg-type]
-            planner.plan_present('web', LabelRequest(target='x', max_versions=wanted))
+            planner = LabelPlanner(api, None, LabelRequest(name='web', target='x', max_versions=wanted))  # type: ignore[arg-type]
+            planner.plan_present()
 
 
 def test_row_42_names_that_a_decoded_path_would_change_are_refused() -> None:
@@ -254,8 +254,7 @@ def test_row_42_label_metadata_keys_a_decoded_path_would_change_are_refused() ->
     api = SimpleNamespace(namespace='ci')  # any API call would fail: nothing is sent
     for bad in ('a/b', '..', ''):
         with pytest.raises(errors.SfInvalidInput):
-            LabelPlanner(LabelReader(api, None)).plan_present(  # type: ignore[arg-type]
-                'web', LabelRequest(target='x', metadata={bad: 1}))
+            LabelPlanner(api, None, LabelRequest(name='web', target='x', metadata={bad: 1})).plan_present()  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize('root, body', [

@@ -55,6 +55,7 @@ class FakeApi:
         self.cuts: List[int] = []  # bytes to send before breaking off, one per coming request
         self.offsets: List[int] = []
         self.pauses = 0
+        self.retries = 5
 
     def pause(self, attempt: int, reason: str, cap: float = 8.0) -> None:
         self.pauses += 1
@@ -78,7 +79,8 @@ class FakeResolver:
 
 def downloader(api: FakeApi, dest: Path, resolver: Optional[FakeResolver] = None, retries: int = 3) -> Downloader:
     request = DownloadRequest(ref='web', dest=str(dest), block_size=64 * 1024)
-    return Downloader(api, resolver or FakeResolver(), request, retries=retries)  # type: ignore[arg-type]
+    api.retries = retries
+    return Downloader(api, resolver or FakeResolver(), request)  # type: ignore[arg-type]
 
 
 def run(api: FakeApi, dest: Path, **kwargs: Any) -> Any:

@@ -167,11 +167,13 @@ def reader(api: FakeApi) -> LabelReader:
 
 
 def present(api: FakeApi, name: str, check_mode: bool = False, **request: Any) -> Outcome:
-    return execute(LabelPlanner(reader(api)).plan_present(name, LabelRequest(**request)), check_mode)
+    return execute(LabelPlanner(api, Resolver(api), LabelRequest(name=name, **request)).plan_present(),  # type: ignore[arg-type]
+                   check_mode)
 
 
 def absent(api: FakeApi, name: str, version: int | None = None, check_mode: bool = False) -> Outcome:
-    return execute(LabelPlanner(reader(api)).plan_absent(name, version), check_mode)
+    return execute(LabelPlanner(api, Resolver(api), LabelRequest(name=name, version=version)).plan_absent(),  # type: ignore[arg-type]
+                   check_mode)
 
 
 @pytest.fixture
