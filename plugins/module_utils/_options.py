@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Type, TypeVar
 
 T = TypeVar('T', bound='Options')
 MISSING: Any = dataclasses.MISSING
@@ -25,19 +25,22 @@ class Declared(NamedTuple):
     within: Optional[str]  # the dict option this one is a suboption of
     spec: Dict[str, Any]
     unset: bool  # whether an unset option (None) leaves the field at its default
+    convert: Optional[Callable[[Any], Any]]  # the field's value of a given option value (units, for one)
 
 
 def option(default: Any = MISSING, *, name: Optional[str] = None, within: Optional[str] = None,
-           unset: Any = MISSING, **spec: Any) -> Any:
-    """A request field that is a module option. `default` is the option's default and the field's; `unset` is the
-    field's default for an option without one. A required option's field has no default."""
+           unset: Any = MISSING, convert: Optional[Callable[[Any], Any]] = None, **spec: Any) -> Any:
+    """A request field that is a module option. `default` is the option's default and (through `convert`) the
+    field's; `unset` is the field's default for an option without one. A required option's field has no default."""
     # A dataclass body calls this, so the fields are made where pylint cannot see it.
     # pylint: disable=invalid-field-call
     if default is not MISSING:
         spec['default'] = list(default) if isinstance(default, tuple) else default
+        if convert is not None:
+            default = convert(default)
     fallback = default if default is not MISSING else unset if unset is not MISSING else (
         MISSING if spec.get('required') else None)
-    metadata = {'option': Declared(name, within, spec, unset is not MISSING)}
+    metadata = {'option': Declared(name, within, spec, unset is not MISSING, convert)}
     if isinstance(fallback, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: copy.copy(fallback), metadata=metadata)
     return dataclasses.field(default=fallback, metadata=metadata)
@@ -76,14 +79,8 @@ class Options:
             if declared is None or source is None:  # not an option, or in a dict option left unset
                 continue
             value = source.get(declared.name or found.name)
+            if value is not None and declared.convert is not None:
+                value = declared.convert(value)
             if value is not None or not declared.unset:
                 values[found.name] = value
         return cls(**values)
-
-
-@dataclasses.dataclass
-class Waiting(Options):
-    """wait and wait_timeout, for a module whose request does not declare its options yet."""
-
-    wait: bool = wait_option()
-    wait_timeout: float = wait_timeout_option()

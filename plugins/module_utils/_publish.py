@@ -12,6 +12,7 @@ The guarantees under concurrency are described in docs/publishing.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from functools import partial
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -27,12 +28,20 @@ from ._models import Artifact
 from ._plan import Plan, Step
 from ._prune import plan_prune
 from ._publish_file import FilePublish
-from ._publish_state import Current, PublishContext, PublishRequest, PublishRun, read_fetched, read_upload, read_uuid
+from ._publish_state import (
+    MIB,
+    Current,
+    PublishContext,
+    PublishRequest,
+    PublishRun,
+    read_fetched,
+    read_upload,
+    read_uuid,
+)
 from ._publish_url import UrlPublish
 from ._refs import artifact_name, is_uuid, upload_url, validate_count, validate_name, validate_sha512
 from ._resolver import Resolver
 
-MIB = 1024 * 1024
 Log = Callable[[str], None]
 
 
@@ -50,7 +59,8 @@ class Publisher:
     def __init__(self, api: SfApi, resolver: Resolver, request: PublishRequest, *, predict: bool = False,
                  log: Optional[Log] = None) -> None:
         self.api = api
-        self.request = request
+        # No target_namespace: the caller's own namespace (also for an empty one).
+        self.request = request = request if request.target else dataclasses.replace(request, target=api.namespace)
         # predict: the plan will be shown, not applied (check mode), so work out everything a prediction needs.
         self.predict = predict
         self.run = PublishRun()

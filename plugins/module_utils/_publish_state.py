@@ -10,38 +10,41 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference
-from ._local_state import Locks, StateDir
+from ._local_state import DEFAULT_STATE_DIR, Locks, StateDir
 from ._metadata import user_metadata
 from ._models import Artifact, ArtifactVersion
+from ._options import Options, option, wait_option, wait_timeout_option
 from ._plan import Plan
+
+MIB = 1024 * 1024
 
 
 @dataclass
-class PublishRequest:
-    """sf_image_publish's options, validated by the module's argument spec and by Publisher.validate()."""
+class PublishRequest(Options):
+    """What sf_image_publish was asked for; the fields are its options (Publisher.validate() checks the rest)."""
 
-    target: str
-    name: Optional[str] = None
-    src: Optional[str] = None
-    url: Optional[str] = None
-    fetch: str = 'cluster'
-    artifact_type: str = 'image'
-    shared: Optional[bool] = None
-    max_versions: Optional[int] = None
-    label: Optional[str] = None
-    label_create: bool = True
-    checksum: Optional[str] = None
-    wait: bool = True
-    wait_timeout: float = 900
-    state: str = 'present'
-    version: Optional[int] = None
-    chunk_size: int = 16 * 1024 * 1024
-    checksum_cache: bool = True
-    state_dir: Optional[str] = None
-    metadata: Optional[Dict[str, Any]] = None
-    metadata_mode: str = 'merge'
-    prune_unused: bool = False
-    keep_newest: int = 1
+    target: str = option(type='str', name='target_namespace', unset='')  # '': the caller's own namespace
+    name: Optional[str] = option(type='str')
+    src: Optional[str] = option(type='path')
+    url: Optional[str] = option(type='str')
+    fetch: str = option('cluster', type='str', choices=['cluster', 'controller'])
+    artifact_type: str = option('image', type='str', choices=['image', 'other'], name='type')
+    shared: Optional[bool] = option(type='bool')
+    max_versions: Optional[int] = option(type='int')
+    label: Optional[str] = option(type='str')
+    label_create: bool = option(True, type='bool')
+    prune_unused: bool = option(False, type='bool')
+    keep_newest: int = option(1, type='int')
+    metadata: Optional[Dict[str, Any]] = option(type='dict')
+    metadata_mode: str = option('merge', type='str', choices=['merge', 'replace'])
+    checksum: Optional[str] = option(type='str')
+    wait: bool = wait_option()
+    wait_timeout: float = wait_timeout_option()
+    state: str = option('present', type='str', choices=['present', 'absent'])
+    version: Optional[int] = option(type='int')
+    chunk_size: int = option(16, type='int', convert=lambda mib: mib * MIB)  # the option in MiB, the field in bytes
+    checksum_cache: bool = option(True, type='bool')
+    state_dir: Optional[str] = option(DEFAULT_STATE_DIR, type='path', name='checksum_cache_dir')
 
 
 @dataclass

@@ -416,39 +416,15 @@ log:
 
 from typing import Any, Dict  # noqa: E402
 
-from ansible_collections.shakenfist.storage.plugins.module_utils._local_state import DEFAULT_STATE_DIR  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._options import Waiting  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._publish import MIB, Publisher  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._publish import Publisher  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish_state import (  # noqa: E402
     PublishRequest,
 )
 
 
 class ImagePublish(SfModule):
-    argument_spec: Dict[str, Any] = {
-        'name': {'type': 'str'},
-        'target_namespace': {'type': 'str'},
-        'src': {'type': 'path'},
-        'url': {'type': 'str'},
-        'fetch': {'type': 'str', 'choices': ['cluster', 'controller'], 'default': 'cluster'},
-        'type': {'type': 'str', 'choices': ['image', 'other'], 'default': 'image'},
-        'shared': {'type': 'bool'},
-        'max_versions': {'type': 'int'},
-        'label': {'type': 'str'},
-        'label_create': {'type': 'bool', 'default': True},
-        'prune_unused': {'type': 'bool', 'default': False},
-        'keep_newest': {'type': 'int', 'default': 1},
-        'metadata': {'type': 'dict'},
-        'metadata_mode': {'type': 'str', 'choices': ['merge', 'replace'], 'default': 'merge'},
-        'checksum': {'type': 'str'},
-        **Waiting.argument_spec(),
-        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
-        'version': {'type': 'int'},
-        'chunk_size': {'type': 'int', 'default': 16},
-        'checksum_cache': {'type': 'bool', 'default': True},
-        'checksum_cache_dir': {'type': 'path', 'default': DEFAULT_STATE_DIR},
-    }
+    argument_spec = PublishRequest.argument_spec()
     module_kwargs: Dict[str, Any] = {
         'mutually_exclusive': [('src', 'url')],
         'required_if': [('state', 'absent', ('name', 'url'), True)],
@@ -456,16 +432,7 @@ class ImagePublish(SfModule):
     activity = 'publish image'
 
     def run(self) -> None:
-        params = self.params
-        request = PublishRequest(
-            target=params['target_namespace'] or self.api.namespace, name=params['name'], src=params['src'],
-            url=params['url'], fetch=params['fetch'], artifact_type=params['type'], shared=params['shared'],
-            max_versions=params['max_versions'], label=params['label'], label_create=params['label_create'],
-            checksum=params['checksum'], wait=params['wait'], wait_timeout=params['wait_timeout'],
-            state=params['state'], version=params['version'], chunk_size=params['chunk_size'] * MIB,
-            checksum_cache=params['checksum_cache'], state_dir=params['checksum_cache_dir'],
-            metadata=params['metadata'], metadata_mode=params['metadata_mode'],
-            prune_unused=params['prune_unused'], keep_newest=params['keep_newest'])
+        request = PublishRequest.from_params(self.params)
         verb = 'delete' if request.state == 'absent' else 'publish'
         self.activity = f'{verb} image {request.name or request.url!r}'
         with Publisher(self.api, self.resolver, request, predict=self.check_mode, log=self.log) as publisher:

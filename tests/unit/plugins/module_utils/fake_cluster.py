@@ -529,6 +529,7 @@ def publish(api: FakeCluster, *, check_mode: bool = False, between: Optional[Cal
             **options: Any) -> Outcome:
     """What sf_image_publish does: plan, then execute (check mode: a read-only transport). `between` runs after
     planning and before the steps: another run changing the cluster meanwhile."""
+    options.setdefault('state_dir', None)  # no local state unless a test asks for it
     request = PublishRequest(target=options.pop('target', api.namespace), **options)
     api.read_only = check_mode
     try:

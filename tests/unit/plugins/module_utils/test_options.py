@@ -11,10 +11,10 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._cleanup import
 from ansible_collections.shakenfist.storage.plugins.module_utils._options import (
     WAIT_TIMEOUT,
     Options,
-    Waiting,
     option,
     wait_timeout_option,
 )
+from ansible_collections.shakenfist.storage.plugins.module_utils._publish_state import MIB, PublishRequest
 
 
 @dataclasses.dataclass
@@ -39,8 +39,9 @@ def test_the_spec_comes_from_the_fields() -> None:
         'note': {'type': 'str', 'no_log': True},
         'wait_timeout': {'type': 'int', 'default': 60},
     }
-    assert Waiting.argument_spec() == {'wait': {'type': 'bool', 'default': True},
-                                       'wait_timeout': {'type': 'int', 'default': WAIT_TIMEOUT}}
+    spec = PublishRequest.argument_spec()
+    assert (spec['wait'], spec['wait_timeout']) == ({'type': 'bool', 'default': True},
+                                                    {'type': 'int', 'default': WAIT_TIMEOUT})
 
 
 def test_the_request_comes_from_the_params() -> None:
@@ -65,3 +66,11 @@ def test_cleanup_reads_its_keep_suboptions() -> None:
         'older_than': None, 'delete_namespace': False, 'allow_system': False, 'missing_ok': False, 'wait': True,
         'wait_timeout': 900, 'concurrency': 8})
     assert request == CleanupRequest(target='ci', resources=['instances'], keep_names=['base-*'], keep_labelled=True)
+
+
+def test_a_converted_option_keeps_its_unit_in_the_spec_and_the_field_in_its_own() -> None:
+    assert PublishRequest.argument_spec()['chunk_size'] == {'type': 'int', 'default': 16}
+    assert PublishRequest().chunk_size == 16 * MIB
+    params = {name: None for name in PublishRequest.argument_spec()}
+    found = PublishRequest.from_params({**params, 'chunk_size': 2, 'target_namespace': None, 'type': 'other'})
+    assert (found.chunk_size, found.target, found.artifact_type) == (2 * MIB, '', 'other')
