@@ -17,13 +17,12 @@ version is deleted only with the last set that holds it.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ._api import SfApi, newest_first
-from ._errors import SfError
 from ._models import Artifact, ArtifactVersion, Instance
+from ._object_metadata import artifact_metadata
 
 SET_PREFIX = 'shakenfist.storage.snapshot.'
 
@@ -90,14 +89,6 @@ def _device_of(artifact: Artifact) -> str:
     return artifact.source_url.rstrip('/').rsplit('/', 1)[-1]
 
 
-def _metadata(api: SfApi, artifact: Artifact) -> Dict[str, Any]:
-    metadata = dict(artifact.metadata)
-    if not any(str(k).startswith(SET_PREFIX) for k in metadata):
-        with contextlib.suppress(SfError):  # the metadata route needs ownership; views may leave metadata out
-            metadata.update(api.get_metadata(artifact.uuid))
-    return metadata
-
-
 def _entries(metadata: Dict[str, Any], blob_uuid: str) -> Iterator[Tuple[Dict[str, Any], bool]]:
     """The set records of one version: the set that made it, then the sets that hold it (True)."""
     made = metadata.get(set_key(blob_uuid))
@@ -119,7 +110,7 @@ def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = Non
         device = _device_of(artifact)
         if device == 'console':
             continue
-        metadata = _metadata(api, artifact)
+        metadata = artifact_metadata(api, artifact, SET_PREFIX, owned_only=False)
         versions: List[ArtifactVersion] = newest_first(api.artifact_versions(artifact.uuid, refresh=refresh))
         for version in versions:
             made = float(version.fetched_at or version.modified or 0)
