@@ -1,9 +1,7 @@
 # Copyright: Shaken Fist storage collection contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading artifacts as sf_artifact_info shows them: the listing (or what one reference means), filtered, each
-described with its versions and events when asked. No Ansible imports.
-
-Nothing matching is an empty answer, never an error; malformed and ambiguous references are errors.
+described with its versions and events when asked. Nothing matching is an empty answer, never an error.
 """
 
 from __future__ import annotations
@@ -33,9 +31,6 @@ class ArtifactReader:
     def __init__(self, api: SfApi, resolver: Resolver) -> None:
         self.api = api
         self.resolver = resolver
-
-    def listing(self) -> List[Artifact]:
-        return self.api.list_artifacts()
 
     def by_ref(self, listing: List[Artifact], ref: str) -> List[Artifact]:
         """The artifact `ref` means (none when nothing matches: a listing, not an error); for a blob reference, the
@@ -74,12 +69,10 @@ class ArtifactReader:
             'latest_version': artifact.index, 'metadata': user_metadata(metadata),
         }
         if versions:
-            rows: List[Dict[str, Any]] = []
-            if artifact.index:
-                for version in newest_first(self.api.artifact_versions(artifact.uuid)):
-                    rows.append({'index': version.index, 'blob_uuid': version.uuid, 'sha512': version.sha512,
-                                 'size': version.size, 'created': version.fetched_at or version.modified,
-                                 'instances': list(version.instances)})
+            rows: List[Dict[str, Any]] = [
+                {'index': v.index, 'blob_uuid': v.uuid, 'sha512': v.sha512, 'size': v.size,
+                 'created': v.fetched_at or v.modified, 'instances': list(v.instances)}
+                for v in newest_first(self.api.artifact_versions(artifact.uuid))] if artifact.index else []
             described['versions'] = rows
             # Instances whose disk came from a version older than the newest: the ones to rebuild.
             described['outdated_instances'] = sorted({uuid for row in rows[1:] for uuid in row['instances']}

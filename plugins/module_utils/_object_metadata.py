@@ -1,10 +1,7 @@
 # Copyright: Shaken Fist storage collection contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The metadata of listed objects: what the listing gave, completed from each object's own metadata route where the
-listing left it out (some servers' views carry no metadata, or not all of it). The one place for that rule.
-
-What a failed read means stays the caller's: readers show what they could read; the cleanup is told which objects
-are gone and which could not be read, and keeps the latter.
+"""The metadata of listed objects: the listing's, completed from each object's own metadata route where the listing
+left it out (some servers' views carry none, or not all). What a failed read means stays the caller's choice.
 """
 
 from __future__ import annotations
@@ -31,26 +28,23 @@ def read_metadata(api: SfApi, objects: List[Tuple[str, str]], concurrency: int =
     read = MetadataRead()
 
     def one(kind_uuid: Tuple[str, str]) -> None:
-        kind, uuid = kind_uuid
         try:
-            read.found[uuid] = api.object_metadata(kind, uuid)
+            read.found[kind_uuid[1]] = api.object_metadata(*kind_uuid)
         except SfNotFound:
-            read.gone.add(uuid)
+            read.gone.add(kind_uuid[1])
         except SfError as exc:
-            read.unreadable[uuid] = str(exc)
+            read.unreadable[kind_uuid[1]] = str(exc)
 
     if objects:
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(objects)),
-                                thread_name_prefix='sf-metadata') as pool:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(objects)), thread_name_prefix='sf-metadata') as pool:
             list(pool.map(one, objects))
     return read
 
 
 def artifact_metadata(api: SfApi, artifact: Artifact, marker: str = '', owned_only: bool = True) -> Dict[str, Any]:
-    """The artifact's metadata: its view's, updated from the metadata route when the view has no key starting with
-    `marker` (no key at all when ''). With `owned_only`, the route is read only where it can answer: the caller owns
-    the artifact (or is system) and the server has the route. A route that fails leaves the view's: a reader shows
-    what it can."""
+    """The view's metadata, updated from the metadata route when it has no key starting with `marker` (no key at
+    all, by default). `owned_only`: only where the route can answer, for the owner or system on a server that has
+    it. A failed read leaves the view's: a reader shows what it can."""
     metadata = dict(artifact.metadata)
     if any(str(key).startswith(marker) for key in metadata) or (
             owned_only and not (api.namespace in ('system', artifact.namespace) and api.features.artifact_metadata)):

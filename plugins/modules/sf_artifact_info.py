@@ -255,7 +255,7 @@ class ArtifactInfo(SfModule):
         params = self.params
         check_query(params['metadata'], params['event_limit'])
         reader = ArtifactReader(self.api, self.resolver)
-        listing = reader.listing()
+        listing = self.api.list_artifacts()
         if params['ref']:
             self.activity = f"show artifact {params['ref']!r}"
             listing = reader.by_ref(listing, params['ref'])
