@@ -12,7 +12,6 @@ See docs/cleanup.md.
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +20,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 from ._api import LISTING_POLL_CAP, SfApi
 from ._durations import parse_duration
 from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfTimeout, outcome_unknown
+from ._filters import first_pattern, metadata_matches
 from ._models import Artifact
+from ._object_metadata import read_metadata
 from ._options import Options, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
 from ._refs import validate_name
@@ -227,25 +228,12 @@ class Cleaner:
                        ) -> Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]]:
         """Fill in the metadata the listings left out from each object's metadata route, `concurrency` at once. An
         object gone meanwhile is dropped; one whose metadata cannot be read keeps None, so it is kept (fail closed)."""
-        missing = [thing for kind in RESOURCES for thing, metadata, _age in things[kind] if metadata is None]
-        if not missing:
-            return things
-        found: Dict[str, Optional[Dict[str, Any]]] = {}
-        gone: Set[str] = set()
-
-        def read(thing: Thing) -> None:
-            try:
-                found[thing.uuid] = self.api.object_metadata(thing.kind, thing.uuid)
-            except SfNotFound:
-                gone.add(thing.uuid)
-            except SfError as exc:
-                self.unreadable[thing.uuid] = str(exc)
-
-        with ThreadPoolExecutor(max_workers=min(self.request.concurrency, len(missing)),
-                                thread_name_prefix='sf-cleanup-metadata') as pool:
-            list(pool.map(read, missing))
-        return {kind: [(thing, metadata if metadata is not None else found.get(thing.uuid), age)
-                       for thing, metadata, age in things[kind] if thing.uuid not in gone] for kind in RESOURCES}
+        missing = [(thing.kind, thing.uuid) for kind in RESOURCES for thing, metadata, _age in things[kind]
+                   if metadata is None]
+        read = read_metadata(self.api, missing, self.request.concurrency)
+        self.unreadable.update(read.unreadable)
+        return {kind: [(thing, metadata if metadata is not None else read.found.get(thing.uuid), age)
+                       for thing, metadata, age in things[kind] if thing.uuid not in read.gone] for kind in RESOURCES}
 
     def _ages(self, artifacts: List[Artifact]) -> Dict[str, Optional[float]]:
         """Artifact UUID -> age, read only when older_than needs it (one blob read each, `concurrency` at once)."""
@@ -283,14 +271,14 @@ class Cleaner:
 
     def _keep_reason(self, thing: Thing, metadata: Optional[Dict[str, Any]], age: Optional[float]) -> Optional[str]:
         request = self.request
-        for pattern in request.keep_names:
-            if thing.name and fnmatch.fnmatchcase(thing.name, pattern):
-                return f'its name matches {pattern!r} (keep.names)'
+        pattern = first_pattern(thing.name, request.keep_names)
+        if pattern is not None:
+            return f'its name matches {pattern!r} (keep.names)'
         if request.keep_metadata:
             if metadata is None:
                 why = self.unreadable.get(thing.uuid, 'the server did not return it')
                 return f'its metadata could not be read ({why}), so keep.metadata may match it (kept to be safe)'
-            if all(metadata.get(k) == v for k, v in request.keep_metadata.items()):
+            if metadata_matches(metadata, request.keep_metadata):
                 return 'its metadata matches keep.metadata'
         if self.older_than is not None:
             if age is None:

@@ -6,8 +6,9 @@ artifact fetched from URL X" means, so the resolver, labels and publishing canno
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
+from ._filters import ArtifactFilter
 from ._models import Artifact
 
 UPLOAD_TYPES = ('image', 'other')
@@ -29,31 +30,32 @@ class ArtifactIndex:
     def get(self, uuid: str) -> Optional[Artifact]:
         return self._by_uuid.get(uuid)
 
+    def select(self, **criteria: Any) -> List[Artifact]:
+        """The artifacts that match an `ArtifactFilter` of these criteria."""
+        return ArtifactFilter(**criteria).select(self.artifacts)
+
     def labels(self, namespace: Optional[str], name: Optional[str] = None) -> List[Artifact]:
         """Labels owned by `namespace` (any visible one when None), called `name` (any when None)."""
-        return [a for a in self.artifacts if a.artifact_type == 'label' and a.source_url.startswith('sf://label/')
-                and (namespace is None or a.namespace == namespace)
-                and (name is None or a.name == name)]
+        return self.select(types=('label',), source_prefix='sf://label/', namespace=namespace, name=name)
 
     def uploads(self, namespace: Optional[str], name: str) -> List[Artifact]:
         """Uploaded artifacts (image or other) called `name`, owned by `namespace` or any visible one when None."""
-        return [a for a in self.artifacts if a.artifact_type in UPLOAD_TYPES and a.source_url.startswith('sf://upload/')
-                and a.name == name and (namespace is None or a.namespace == namespace)]
+        return self.select(types=UPLOAD_TYPES, source_prefix='sf://upload/', name=name, namespace=namespace)
 
     def fetched(self, namespace: Optional[str], url: str) -> List[Artifact]:
         """Images the cluster fetched from `url` (a URL or an upstream shorthand), owned by `namespace` or anyone."""
-        return [a for a in self.artifacts if a.artifact_type == 'image' and a.source_url == url
-                and (namespace is None or a.namespace == namespace)]
+        return self.select(types=('image',), source_url=url, namespace=namespace)
 
     def snapshots(self, name: str) -> List[Artifact]:
         """Snapshot artifacts called `<instance uuid>/<device>`."""
-        return [a for a in self.artifacts if a.artifact_type == 'snapshot' and a.name == name]
+        return self.select(types=('snapshot',), name=name)
 
-    def of_instance(self, instance_uuid: str) -> List[Artifact]:
-        """The snapshot artifacts of an instance's disks (`sf://instance/<uuid>/<device>`)."""
-        prefix = f'sf://instance/{instance_uuid}/'
-        return [a for a in self.artifacts if a.artifact_type == 'snapshot' and a.source_url.startswith(prefix)]
+    def of_instance(self, instance_uuid: Optional[str], namespace: Optional[str] = None) -> List[Artifact]:
+        """The snapshot artifacts of an instance's disks (`sf://instance/<uuid>/<device>`; any instance's when None),
+        owned by `namespace` or any visible one when None."""
+        prefix = f'sf://instance/{instance_uuid}/' if instance_uuid is not None else 'sf://instance/'
+        return self.select(types=('snapshot',), source_prefix=prefix, namespace=namespace)
 
     def named(self, namespace: str, name: str) -> List[Artifact]:
         """Anything owned by `namespace` whose name is `name`."""
-        return [a for a in self.artifacts if a.namespace == namespace and a.name == name]
+        return self.select(namespace=namespace, name=name)

@@ -12,15 +12,16 @@ and neither can lose the other's entry (a single map rewritten by every run coul
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._api import SfApi, newest_first
-from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound
+from ._errors import SfConflict, SfForbidden, SfInvalidInput, SfNotFound
+from ._filters import name_matches
 from ._metadata import RESERVED_PREFIX, user_metadata
 from ._models import Artifact, ArtifactVersion
+from ._object_metadata import artifact_metadata
 from ._options import Options, option
 from ._refs import is_uuid, label_url, validate_name
 from ._resolver import Resolver
@@ -245,10 +246,6 @@ def check_write(caller: str, label: LabelState, *, creating: bool, shared: Optio
                           hint=f'create it as system/{label.name} to share it with every namespace')
 
 
-def pattern_matches(name: str, pattern: Optional[str]) -> bool:
-    return not pattern or fnmatch.fnmatchcase(name, pattern)
-
-
 class LabelReader:
     """Reads labels through the domain client: one listing, versions and metadata only where needed."""
 
@@ -269,17 +266,8 @@ class LabelReader:
                              hint='delete the extra ones by UUID (DELETE /artifacts/<uuid> as their owner or system)')
         return created[0] if created else None
 
-    def _metadata(self, artifact: Artifact) -> Dict[str, Any]:
-        metadata = dict(artifact.metadata)
-        # Some servers leave metadata out of artifact views; the metadata route needs ownership.
-        if (not any(str(k).startswith(RESERVED_PREFIX) for k in metadata)
-                and self.caller in ('system', artifact.namespace) and self.api.features.artifact_metadata):
-            with contextlib.suppress(SfError):
-                metadata.update(self.api.get_metadata(artifact.uuid))
-        return metadata
-
     def state_of(self, artifact: Artifact, with_versions: bool = True) -> LabelState:
-        metadata = self._metadata(artifact) if with_versions else dict(artifact.metadata)
+        metadata = artifact_metadata(self.api, artifact, RESERVED_PREFIX) if with_versions else dict(artifact.metadata)
         versions = self.api.artifact_versions(artifact.uuid) if with_versions else None
         return LabelState(
             ref=artifact.source_url, namespace=artifact.namespace, name=artifact.name, uuid=artifact.uuid,
@@ -306,6 +294,6 @@ class LabelReader:
     def listing(self, owner: Optional[str] = None, pattern: Optional[str] = None,
                 with_versions: bool = False) -> List[LabelState]:
         """Every label the caller can see (one request), filtered locally; shared system labels included."""
-        labels = [a for a in self.api.index().labels(owner) if pattern_matches(a.name, pattern)]
+        labels = [a for a in self.api.index().labels(owner) if name_matches(a.name, pattern)]
         labels.sort(key=lambda a: (a.namespace, a.name))
         return [self.state_of(a, with_versions=with_versions) for a in labels]

@@ -17,13 +17,15 @@ version is deleted only with the last set that holds it.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ._api import SfApi, newest_first
-from ._errors import SfError
+from ._errors import SfNotFound
+from ._instances import GONE_STATES, find_instance
 from ._models import Artifact, ArtifactVersion, Instance
+from ._object_metadata import artifact_metadata
+from ._refs import is_uuid
 
 SET_PREFIX = 'shakenfist.storage.snapshot.'
 
@@ -90,12 +92,8 @@ def _device_of(artifact: Artifact) -> str:
     return artifact.source_url.rstrip('/').rsplit('/', 1)[-1]
 
 
-def _metadata(api: SfApi, artifact: Artifact) -> Dict[str, Any]:
-    metadata = dict(artifact.metadata)
-    if not any(str(k).startswith(SET_PREFIX) for k in metadata):
-        with contextlib.suppress(SfError):  # the metadata route needs ownership; views may leave metadata out
-            metadata.update(api.get_metadata(artifact.uuid))
-    return metadata
+def _instance_of(artifact: Artifact) -> str:
+    return artifact.source_url.split('/')[3]
 
 
 def _entries(metadata: Dict[str, Any], blob_uuid: str) -> Iterator[Tuple[Dict[str, Any], bool]]:
@@ -119,7 +117,7 @@ def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = Non
         device = _device_of(artifact)
         if device == 'console':
             continue
-        metadata = _metadata(api, artifact)
+        metadata = artifact_metadata(api, artifact, SET_PREFIX, owned_only=False)
         versions: List[ArtifactVersion] = newest_first(api.artifact_versions(artifact.uuid, refresh=refresh))
         for version in versions:
             made = float(version.fetched_at or version.modified or 0)
@@ -144,3 +142,39 @@ def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = Non
         snapshot_set.devices.sort(key=lambda d: d.device)
         snapshot_set.labels = sorted({ref for blob in snapshot_set.blobs() for ref in pointing.get(blob, [])})
     return sorted(sets.values(), key=lambda s: s.created, reverse=True)
+
+
+class SnapshotReader:
+    """sf_snapshot_info's view: per instance, its sets (only those called `name` when given), newest first."""
+
+    def __init__(self, api: SfApi, name: Optional[str] = None) -> None:
+        self.api = api
+        self.name = name
+
+    def instance(self, ref: str, namespace: Optional[str]) -> Optional[Dict[str, Any]]:
+        """The entry of one instance, or None when there is no such instance. A deleted instance's snapshots stay,
+        so its UUID still finds them. A malformed or ambiguous reference is an error."""
+        try:
+            instance = find_instance(self.api, ref, namespace)
+        except SfNotFound:
+            uuid = ref.strip().lower()
+            owner = self._snapshotted(namespace).get(uuid) if is_uuid(uuid) else None
+            return self._entry(uuid, None, owner) if owner else None
+        return self._entry(instance.uuid, instance.name, instance.namespace)
+
+    def instances(self, namespace: str) -> List[Dict[str, Any]]:
+        """The entries of every instance with snapshots in `namespace`, deleted ones included; with a set name,
+        only the instances that have such a set."""
+        names = {i.uuid: i.name for i in self.api.list_instances() if i.state not in GONE_STATES}
+        found = [self._entry(uuid, names.get(uuid), owner) for uuid, owner in self._snapshotted(namespace).items()]
+        found = [entry for entry in found if entry['sets'] or not self.name]
+        return sorted(found, key=lambda e: (e['instance']['namespace'], e['instance']['name'] or '',
+                                            e['instance']['uuid']))
+
+    def _snapshotted(self, namespace: Optional[str]) -> Dict[str, str]:
+        """The instances (UUID: owning namespace) with snapshot artifacts in `namespace` (None: any I can see)."""
+        return {_instance_of(a): a.namespace for a in self.api.index().of_instance(None, namespace)}
+
+    def _entry(self, uuid: str, name: Optional[str], namespace: str) -> Dict[str, Any]:
+        sets = [s.as_dict() for s in read_sets(self.api, uuid, name) if self.name in (None, s.name)]
+        return {'instance': {'uuid': uuid, 'name': name, 'namespace': namespace}, 'sets': sets}

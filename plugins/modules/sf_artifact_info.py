@@ -228,16 +228,12 @@ log:
   elements: str
 '''
 
-import contextlib  # noqa: E402
-import fnmatch  # noqa: E402
-from typing import Any, Dict, List  # noqa: E402
-
-from ansible_collections.shakenfist.storage.plugins.module_utils._api import newest_first  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfError, SfInvalidInput  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._metadata import user_metadata  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._artifact_reader import (  # noqa: E402
+    ArtifactReader,
+    check_query,
+)
+from ansible_collections.shakenfist.storage.plugins.module_utils._filters import ArtifactFilter  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._refs import parse_ref  # noqa: E402
 
 
 class ArtifactInfo(SfModule):
@@ -254,88 +250,20 @@ class ArtifactInfo(SfModule):
         'event_limit': {'type': 'int', 'default': 100},
     }
     activity = 'list artifacts'
-    _metadata: Dict[str, Dict[str, Any]] = {}
 
     def run(self) -> None:
         params = self.params
-        self._metadata = {}
-        if not 1 <= params['event_limit'] <= 1000:
-            raise SfInvalidInput(f"event_limit must be between 1 and 1000, got {params['event_limit']}")
-        for key, value in (params['metadata'] or {}).items():
-            if not isinstance(value, str):
-                raise SfInvalidInput(f'metadata filter {key!r}: values must be strings, got {type(value).__name__}')
+        check_query(params['metadata'], params['event_limit'])
+        reader = ArtifactReader(self.api, self.resolver)
         listing = self.api.list_artifacts()
         if params['ref']:
             self.activity = f"show artifact {params['ref']!r}"
-            listing = self.by_ref(listing, params['ref'])
-        matching = [a for a in listing if self.matches(a)]
-        matching.sort(key=lambda a: (a.namespace, a.artifact_type, a.name))
-        self.result['artifacts'] = [self.describe(a) for a in matching]
-
-    def by_ref(self, listing: List[Artifact], ref: str) -> List[Artifact]:
-        """The artifact `ref` means (none when nothing matches: a listing, not an error); for a blob reference, the
-        artifacts that hold that blob as a version. Malformed and ambiguous references are errors."""
-        parsed = parse_ref(ref, self.api.namespace)
-        if parsed.kind == 'blob':
-            return [a for a in listing if any(v.uuid == parsed.uuid for v in a.blobs.values())]
-        found = self.resolver.match(ref)
-        if found is None:
-            return []
-        return [a for a in listing if a.uuid == found.uuid] or [found]
-
-    def matches(self, artifact: Artifact) -> bool:
-        params = self.params
-        if params['name'] and not fnmatch.fnmatchcase(artifact.name, params['name']):
-            return False
-        if params['type'] and artifact.artifact_type not in params['type']:
-            return False
-        if params['owner'] and artifact.namespace != params['owner']:
-            return False
-        if params['shared'] is not None and artifact.shared != params['shared']:
-            return False
-        wanted = params['metadata'] or {}
-        return not wanted or all(self.metadata_of(artifact).get(k) == v for k, v in wanted.items())
-
-    def metadata_of(self, artifact: Artifact) -> Dict[str, Any]:
-        """The view's metadata; read from the metadata route when the view has none (some servers leave it out)
-        and the caller owns the artifact (the route needs ownership)."""
-        if artifact.uuid not in self._metadata:
-            found = dict(artifact.metadata)
-            if (not found and self.api.namespace in ('system', artifact.namespace)
-                    and self.api.features.artifact_metadata):
-                with contextlib.suppress(SfError):
-                    found = self.api.get_metadata(artifact.uuid)
-            self._metadata[artifact.uuid] = found
-        return self._metadata[artifact.uuid]
-
-    def describe(self, artifact: Artifact) -> Dict[str, Any]:
-        described: Dict[str, Any] = {
-            'uuid': artifact.uuid, 'name': artifact.name, 'ref': artifact.ref,
-            'namespace': artifact.namespace, 'type': artifact.artifact_type, 'state': artifact.state,
-            'shared': artifact.shared, 'source_url': artifact.source_url, 'max_versions': artifact.max_versions,
-            'error_message': artifact.error_message, 'instances': list(artifact.instances),
-            'latest_version': artifact.index,
-            'metadata': user_metadata(self.metadata_of(artifact) if self.params['metadata'] else artifact.metadata),
-        }
-        if self.params['versions']:
-            rows: List[Dict[str, Any]] = []
-            if artifact.index:
-                for version in newest_first(self.api.artifact_versions(artifact.uuid)):
-                    rows.append({'index': version.index, 'blob_uuid': version.uuid, 'sha512': version.sha512,
-                                 'size': version.size, 'created': version.fetched_at or version.modified,
-                                 'instances': list(version.instances)})
-            described['versions'] = rows
-            # Instances whose disk came from a version older than the newest: the ones to rebuild.
-            described['outdated_instances'] = sorted({uuid for row in rows[1:] for uuid in row['instances']}
-                                                     - set(rows[0]['instances'] if rows else []))
-        if self.params['events']:
-            try:
-                described['events'] = self.api.artifact_events(artifact.uuid, self.params['event_limit'],
-                                                               owner=artifact.namespace)
-            except SfError as exc:
-                described['events'] = []
-                described['events_note'] = f'the server could not return the events of {artifact.ref}: {exc}'
-        return described
+            listing = reader.by_ref(listing, params['ref'])
+        wanted = ArtifactFilter(pattern=params['name'], types=params['type'], namespace=params['owner'] or None,
+                                shared=params['shared'], metadata=params['metadata'])
+        event_limit = params['event_limit'] if params['events'] else None
+        self.result['artifacts'] = [reader.describe(artifact, metadata, params['versions'], event_limit)
+                                    for artifact, metadata in reader.matching(listing, wanted)]
 
 
 def main() -> None:

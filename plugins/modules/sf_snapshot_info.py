@@ -178,16 +178,11 @@ log:
   elements: str
 '''
 
-from typing import Any, Dict, List, Optional  # noqa: E402
+from typing import Any, Dict  # noqa: E402
 
-from ansible_collections.shakenfist.storage.plugins.module_utils._errors import SfNotFound  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._instances import (  # noqa: E402
-    GONE_STATES,
-    find_instance,
-)
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._refs import is_uuid, validate_name  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import read_sets  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._refs import validate_name  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import SnapshotReader  # noqa: E402
 
 
 class SfSnapshotInfo(SfModule):
@@ -203,44 +198,16 @@ class SfSnapshotInfo(SfModule):
         params = self.params
         if params['target_namespace'] is not None:
             validate_name(params['target_namespace'], 'target_namespace')
+        reader = SnapshotReader(self.api, params['name'])
         if params['instance'] is not None:
             self.activity = f'list snapshot sets of {params["instance"]!r}'
-            entry = self.one(params['instance'], params['target_namespace'])
+            entry = reader.instance(params['instance'], params['target_namespace'])
             # Nothing matches is an empty answer, as for every info module: the same keys, empty.
             self.result['instances'] = [entry] if entry else []
             self.result['instance'] = entry['instance'] if entry else None
             self.result['sets'] = entry['sets'] if entry else []
             return
-        found: List[Dict[str, Any]] = []
-        namespace = params['target_namespace'] or self.api.namespace
-        names = {i.uuid: i.name for i in self.api.list_instances() if i.state not in GONE_STATES}
-        for uuid, owner in self.snapshotted(namespace).items():
-            entry = self.entry(uuid, names.get(uuid), owner)
-            if entry['sets'] or not params['name']:
-                found.append(entry)
-        found.sort(key=lambda e: (e['instance']['namespace'], e['instance']['name'] or '', e['instance']['uuid']))
-        self.result['instances'] = found
-
-    def snapshotted(self, namespace: Optional[str]) -> Dict[str, str]:
-        """The instances (UUID: owning namespace) with snapshot artifacts in `namespace` (None: any I can see)."""
-        return {a.source_url.split('/')[3]: a.namespace for a in self.api.index()
-                if a.artifact_type == 'snapshot' and namespace in (None, a.namespace)
-                and a.source_url.startswith('sf://instance/')}
-
-    def one(self, ref: str, namespace: Optional[str]) -> Optional[Dict[str, Any]]:
-        """The entry of one instance, or None when there is no such instance. A deleted instance's snapshots stay,
-        so its UUID still finds them. A malformed or ambiguous reference is an error."""
-        try:
-            instance = find_instance(self.api, ref, namespace)
-        except SfNotFound:
-            uuid = ref.strip().lower()
-            owner = self.snapshotted(namespace).get(uuid) if is_uuid(uuid) else None
-            return self.entry(uuid, None, owner) if owner else None
-        return self.entry(instance.uuid, instance.name, instance.namespace)
-
-    def entry(self, uuid: str, name: Optional[str], namespace: str) -> Dict[str, Any]:
-        sets = [s.as_dict() for s in read_sets(self.api, uuid, name) if self.params['name'] in (None, s.name)]
-        return {'instance': {'uuid': uuid, 'name': name, 'namespace': namespace}, 'sets': sets}
+        self.result['instances'] = reader.instances(params['target_namespace'] or self.api.namespace)
 
 
 def main() -> None:
