@@ -6,7 +6,8 @@ described with its versions and events when asked. Nothing matching is an empty 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._api import SfApi, newest_first
 from ._errors import SfError, SfInvalidInput
@@ -14,23 +15,56 @@ from ._filters import ArtifactFilter
 from ._metadata import user_metadata
 from ._models import Artifact
 from ._object_metadata import artifact_metadata
+from ._options import Options, option
 from ._refs import parse_ref
 from ._resolver import Resolver
 
 
-def check_query(metadata: Optional[Mapping[str, Any]], event_limit: int) -> None:
-    """Refuse what cannot be asked, before anything is read."""
-    if not 1 <= event_limit <= 1000:
-        raise SfInvalidInput(f'event_limit must be between 1 and 1000, got {event_limit}')
-    for key, value in (metadata or {}).items():
-        if not isinstance(value, str):
-            raise SfInvalidInput(f'metadata filter {key!r}: values must be strings, got {type(value).__name__}')
+@dataclass
+class ArtifactQuery(Options):
+    """What sf_artifact_info was asked for; the fields are its options."""
+
+    name: Optional[str] = option(type='str')  # a shell-style pattern
+    ref: Optional[str] = option(type='str')
+    types: Optional[List[str]] = option(type='list', elements='str', choices=['image', 'label', 'snapshot', 'other'],
+                                        name='type')
+    owner: Optional[str] = option(type='str')
+    shared: Optional[bool] = option(type='bool')
+    metadata: Optional[Dict[str, Any]] = option(type='dict')
+    versions: bool = option(True, type='bool')
+    events: bool = option(False, type='bool')
+    event_limit: int = option(100, type='int')
+
+    def validate(self) -> None:
+        """Refuse what cannot be asked, before anything is read."""
+        if not 1 <= self.event_limit <= 1000:
+            raise SfInvalidInput(f'event_limit must be between 1 and 1000, got {self.event_limit}')
+        for key, value in (self.metadata or {}).items():
+            if not isinstance(value, str):
+                raise SfInvalidInput(f'metadata filter {key!r}: values must be strings, got {type(value).__name__}')
 
 
 class ArtifactReader:
-    def __init__(self, api: SfApi, resolver: Resolver) -> None:
+    def __init__(self, api: SfApi, resolver: Resolver, query: ArtifactQuery) -> None:
         self.api = api
         self.resolver = resolver
+        self.query = query
+
+    def listing(self) -> List[Artifact]:
+        """Every artifact the caller can see (the query checked first)."""
+        self.query.validate()
+        return self.api.list_artifacts()
+
+    def read(self, listing: List[Artifact]) -> List[Dict[str, Any]]:
+        """The entries the query selects from `listing`, described."""
+        query = self.query
+        if query.ref:
+            listing = self.by_ref(listing, query.ref)
+        wanted = ArtifactFilter(pattern=query.name, types=query.types, namespace=query.owner or None,
+                                shared=query.shared, metadata=query.metadata)
+        limit = query.event_limit if query.events else None
+        return [self.describe(artifact, metadata, query.versions, limit)
+                for artifact, metadata in self.matching(listing, wanted)]
 
     def by_ref(self, listing: List[Artifact], ref: str) -> List[Artifact]:
         """The artifact `ref` means (none when nothing matches: a listing, not an error); for a blob reference, the

@@ -25,7 +25,8 @@ from ._errors import SfNotFound
 from ._instances import GONE_STATES, find_instance
 from ._models import Artifact, ArtifactVersion, Instance
 from ._object_metadata import artifact_metadata
-from ._refs import is_uuid
+from ._options import Options, option
+from ._refs import is_uuid, validate_name
 
 SET_PREFIX = 'shakenfist.storage.snapshot.'
 
@@ -144,12 +145,36 @@ def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = Non
     return sorted(sets.values(), key=lambda s: s.created, reverse=True)
 
 
+@dataclass
+class SnapshotQuery(Options):
+    """What sf_snapshot_info was asked for; the fields are its options."""
+
+    instance: Optional[str] = option(type='str')
+    target: Optional[str] = option(type='str', name='target_namespace')
+    name: Optional[str] = option(type='str')
+
+    def validate(self) -> None:
+        if self.target is not None:
+            validate_name(self.target, 'target_namespace')
+
+
 class SnapshotReader:
     """sf_snapshot_info's view: per instance, its sets (only those called `name` when given), newest first."""
 
-    def __init__(self, api: SfApi, name: Optional[str] = None) -> None:
+    def __init__(self, api: SfApi, query: SnapshotQuery) -> None:
         self.api = api
-        self.name = name
+        self.query = query
+        self.name = query.name
+
+    def read(self) -> Dict[str, Any]:
+        """The result: `instances`, and with `instance` also that one's `instance` and `sets` (empty, not an error,
+        when there is no such instance)."""
+        query = self.query
+        if query.instance is None:
+            return {'instances': self.instances(query.target or self.api.namespace)}
+        entry = self.instance(query.instance, query.target)
+        return {'instances': [entry] if entry else [], 'instance': entry['instance'] if entry else None,
+                'sets': entry['sets'] if entry else []}
 
     def instance(self, ref: str, namespace: Optional[str]) -> Optional[Dict[str, Any]]:
         """The entry of one instance, or None when there is no such instance. A deleted instance's snapshots stay,

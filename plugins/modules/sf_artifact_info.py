@@ -229,41 +229,24 @@ log:
 '''
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._artifact_reader import (  # noqa: E402
+    ArtifactQuery,
     ArtifactReader,
-    check_query,
 )
-from ansible_collections.shakenfist.storage.plugins.module_utils._filters import ArtifactFilter  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 
 
 class ArtifactInfo(SfModule):
     changes_state = False
-    argument_spec = {
-        'name': {'type': 'str'},
-        'ref': {'type': 'str'},
-        'type': {'type': 'list', 'elements': 'str', 'choices': ['image', 'label', 'snapshot', 'other']},
-        'owner': {'type': 'str'},
-        'shared': {'type': 'bool'},
-        'metadata': {'type': 'dict'},
-        'versions': {'type': 'bool', 'default': True},
-        'events': {'type': 'bool', 'default': False},
-        'event_limit': {'type': 'int', 'default': 100},
-    }
+    argument_spec = ArtifactQuery.argument_spec()
     activity = 'list artifacts'
 
     def run(self) -> None:
-        params = self.params
-        check_query(params['metadata'], params['event_limit'])
-        reader = ArtifactReader(self.api, self.resolver)
-        listing = self.api.list_artifacts()
-        if params['ref']:
-            self.activity = f"show artifact {params['ref']!r}"
-            listing = reader.by_ref(listing, params['ref'])
-        wanted = ArtifactFilter(pattern=params['name'], types=params['type'], namespace=params['owner'] or None,
-                                shared=params['shared'], metadata=params['metadata'])
-        event_limit = params['event_limit'] if params['events'] else None
-        self.result['artifacts'] = [reader.describe(artifact, metadata, params['versions'], event_limit)
-                                    for artifact, metadata in reader.matching(listing, wanted)]
+        query = ArtifactQuery.from_params(self.params)
+        reader = ArtifactReader(self.api, self.resolver, query)
+        listing = reader.listing()
+        if query.ref:
+            self.activity = f'show artifact {query.ref!r}'
+        self.result['artifacts'] = reader.read(listing)
 
 
 def main() -> None:

@@ -178,36 +178,24 @@ log:
   elements: str
 '''
 
-from typing import Any, Dict  # noqa: E402
-
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._refs import validate_name  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import SnapshotReader  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._snapshot_sets import (  # noqa: E402
+    SnapshotQuery,
+    SnapshotReader,
+)
 
 
 class SfSnapshotInfo(SfModule):
     changes_state = False
     activity = 'list snapshot sets'
-    argument_spec: Dict[str, Any] = {
-        'instance': {'type': 'str'},
-        'target_namespace': {'type': 'str'},
-        'name': {'type': 'str'},
-    }
+    argument_spec = SnapshotQuery.argument_spec()
 
     def run(self) -> None:
-        params = self.params
-        if params['target_namespace'] is not None:
-            validate_name(params['target_namespace'], 'target_namespace')
-        reader = SnapshotReader(self.api, params['name'])
-        if params['instance'] is not None:
-            self.activity = f'list snapshot sets of {params["instance"]!r}'
-            entry = reader.instance(params['instance'], params['target_namespace'])
-            # Nothing matches is an empty answer, as for every info module: the same keys, empty.
-            self.result['instances'] = [entry] if entry else []
-            self.result['instance'] = entry['instance'] if entry else None
-            self.result['sets'] = entry['sets'] if entry else []
-            return
-        self.result['instances'] = reader.instances(params['target_namespace'] or self.api.namespace)
+        query = SnapshotQuery.from_params(self.params)
+        query.validate()
+        if query.instance is not None:
+            self.activity = f'list snapshot sets of {query.instance!r}'
+        self.result.update(SnapshotReader(self.api, query).read())
 
 
 def main() -> None:
