@@ -91,14 +91,11 @@ def set_entry(set_id: str, name: Optional[str], created: float, instance: Instan
 
 def _entries(metadata: Dict[str, Any], blob_uuid: str) -> Iterator[Tuple[Dict[str, Any], bool]]:
     """The set records of one version: the set that made it, then the sets that hold it (True)."""
-    made = metadata.get(set_key(blob_uuid))
-    if isinstance(made, dict) and made.get('set'):
-        yield made, False
-    prefix = set_key(blob_uuid) + '.'
-    for key in sorted(metadata):
-        entry = metadata[key]
-        if str(key).startswith(prefix) and isinstance(entry, dict) and entry.get('set'):
-            yield entry, True
+    made = set_key(blob_uuid)
+    for key in [made] + sorted(key for key in metadata if str(key).startswith(made + '.')):
+        entry = metadata.get(key)
+        if isinstance(entry, dict) and entry.get('set'):
+            yield entry, key != made
 
 
 def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = None,
