@@ -78,7 +78,7 @@ class Snapshotter:
         self.clock = clock
         self.taken = Taken()
         self.metadata_after: Dict[str, Dict[str, Any]] = {}
-        self.kept: List[Tuple[SnapshotSet, str]] = []
+        self.kept: List[Kept] = []
         self.doomed: List[SnapshotSet] = []
         self.label_name: Tuple[str, str] = ('', '')
         self.label_ref: Optional[str] = None
@@ -149,8 +149,6 @@ class Snapshotter:
         known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)
         self.recovery = Recovery(self.api, self.state, instance, known_blobs, request.wait_timeout)
-        if request.state == 'present':
-            sets = self.recovery.finish_killed_run(plan, sets)
         if request.state == 'absent':
             self.doomed = [s for s in sets if s.name == request.name]
             if not self.doomed:
@@ -159,6 +157,7 @@ class Snapshotter:
                 self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()}', sets, self.doomed)
             self._predict(plan, sets, None, None)
             return plan
+        sets = self.recovery.finish_killed_run(plan, sets)
         devices = [] if self.prune_only else self.devices(instance)
         label_before = self._check_label(devices)
         taking, existing = (False, None) if self.prune_only else self.decide(sets)
@@ -249,10 +248,9 @@ class Snapshotter:
     def _take(self, step: Step, instance: Instance, devices: List[str]) -> None:
         request = self.request
         set_id, created = str(uuidlib.uuid4()), self.clock()
-        name = request.name
         self._room_for(instance)
         answers: Dict[str, SnapshotRef] = {}
-        self.recovery.remember(set_id, name, created, devices)
+        self.recovery.remember(set_id, request.name, created, devices)
         if request.devices == 'all':
             # One operation for every disk; the server leaves out the ones it never snapshots (the config drive).
             answers = self._ask(instance, None, devices)
@@ -264,12 +262,12 @@ class Snapshotter:
                 raise SfServerError(f'the cluster took no snapshot of {device} (it answered {sorted(taken)})')
             answers[device] = taken[device]
         self.taken.answers = answers
-        entry = set_entry(set_id, name, created, instance, sorted(answers))
+        entry = set_entry(set_id, request.name, created, instance, sorted(answers))
         for ref in answers.values():
             # Recorded at once: the blob UUID is allocated before the snapshot exists, so even wait: false keeps it.
             self.api.set_metadata(ref.artifact_uuid, set_key(ref.blob_uuid), entry)
         self.recovery.forget()
-        snapshot_set = SnapshotSet(set_id, name, instance.uuid, instance.name, created, [
+        snapshot_set = SnapshotSet(set_id, request.name, instance.uuid, instance.name, created, [
             SetDevice(device, ref.artifact_uuid, ref.blob_uuid, state='initial') for device, ref in answers.items()])
         self.taken.snapshot_set = snapshot_set
         if not request.wait:
@@ -360,7 +358,7 @@ class Snapshotter:
             return [], []
         keep_newest = (request.keep or 0) - (1 if taking else 0)
         now = self.clock()
-        kept: List[Tuple[SnapshotSet, str]] = []
+        kept: List[Kept] = []
         doomed: List[SnapshotSet] = []
         for position, snapshot_set in enumerate(sets):
             beyond_keep = request.keep is None or position >= keep_newest
