@@ -119,13 +119,11 @@ def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = Non
                     float(entry.get('created') or made)))
                 found.devices.append(SetDevice(device, artifact.uuid, version.uuid, version.index, version.sha512,
                                                version.size, version.state, unchanged=held))
-    pointing: Dict[str, List[str]] = {}
-    for label in index.labels(None):
-        if label.blob_uuid:
-            pointing.setdefault(label.blob_uuid, []).append(label.ref)
+    labels = index.labels(None)
     for snapshot_set in sets.values():
         snapshot_set.devices.sort(key=lambda d: d.device)
-        snapshot_set.labels = sorted({ref for blob in snapshot_set.blobs() for ref in pointing.get(blob, [])})
+        blobs = snapshot_set.blobs()
+        snapshot_set.labels = sorted({label.ref for label in labels if label.blob_uuid in blobs})
     return sorted(sets.values(), key=lambda s: s.created, reverse=True)
 
 
