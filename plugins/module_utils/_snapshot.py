@@ -10,10 +10,11 @@ sets, oldest first, and keeps any set a label points at unless `force`. See docs
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._api import SfApi
 from ._confirm import version_gone
@@ -146,9 +147,8 @@ class Snapshotter:
             instance = ready_instance(self.api, instance, request.wait_timeout)
         self.instance = instance
         sets = read_sets(self.api, instance.uuid, instance.name)
-        known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)
-        self.recovery = Recovery(self.api, self.state, instance, known_blobs, request.wait_timeout)
+        self.recovery = Recovery(self.api, self.state, instance, sets, request.wait_timeout)
         if request.state == 'absent':
             self.doomed = [s for s in sets if s.name == request.name]
             if not self.doomed:
@@ -193,18 +193,16 @@ class Snapshotter:
             known = next((d.artifact_uuid for s in sets for d in s.devices if d.device == device), None)
             current = self.api.get_metadata(known) if known else {}
             self.metadata_after[device] = add_metadata_steps(
-                plan, self.api, self._artifact_of(device, known), f'the snapshot artifact of {device}', current,
-                request.metadata, request.metadata_mode)
+                plan, self.api, functools.partial(self._artifact_of, device, known),
+                f'the snapshot artifact of {device}', current, request.metadata, request.metadata_mode)
 
-    def _artifact_of(self, device: str, known: Optional[str]) -> Callable[[], str]:
-        def uuid() -> str:
-            answer = self.taken.answers.get(device)
-            found = answer.artifact_uuid if answer is not None else known
-            if not found:
-                raise SfNotFound(f'there is no snapshot artifact of {device} to set metadata on')
-            return found
-
-        return uuid
+    def _artifact_of(self, device: str, known: Optional[str]) -> str:
+        """Asked when the metadata steps run, after the snapshot step has the artifact of a disk new to it."""
+        answer = self.taken.answers.get(device)
+        found = answer.artifact_uuid if answer is not None else known
+        if not found:
+            raise SfNotFound(f'there is no snapshot artifact of {device} to set metadata on')
+        return found
 
     # What to take
     def devices(self, instance: Instance) -> List[str]:
@@ -413,7 +411,7 @@ class Snapshotter:
                 others = set(view['labels']) - {self.label_ref}
                 view['labels'] = sorted(others | {self.label_ref} if view is chosen else others)
         plan.after = {'sets': summaries}
-        plan.result = {'instance': self._instance_view(), **self._retained(), 'sets': predicted}
+        plan.result = self._result(predicted)
         if chosen is not None:
             plan.result['snapshot_set'] = chosen
 
@@ -428,17 +426,16 @@ class Snapshotter:
                 'instance': {'uuid': self.instance.uuid, 'name': self.instance.name}, 'created': None,
                 'devices': sorted(views, key=lambda view: view['device']), 'labels': []}
 
-    def _instance_view(self) -> Dict[str, Any]:
-        return {'uuid': self.instance.uuid, 'name': self.instance.name, 'namespace': self.instance.namespace}
-
-    def _retained(self) -> Dict[str, Any]:
-        return {'deleted': [s.as_dict() for s in self.doomed],
+    def _result(self, sets: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """What check mode predicts and a run returns alike: the instance, its sets, what retention did."""
+        instance = self.instance
+        return {'instance': {'uuid': instance.uuid, 'name': instance.name, 'namespace': instance.namespace},
+                'sets': sets, 'deleted': [s.as_dict() for s in self.doomed],
                 'kept': [{'id': s.id, 'name': s.name, 'reason': reason} for s, reason in self.kept]}
 
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         sets = read_sets(self.api, self.instance.uuid, self.instance.name, refresh=True)
-        result: Dict[str, Any] = {'instance': self._instance_view(), 'sets': [s.as_dict() for s in sets],
-                                  **self._retained()}
+        result = self._result([s.as_dict() for s in sets])
         if self.request.label:
             result['label'] = self.labels.reader.read(*self.label_name).as_dict()
         taken = self.taken.snapshot_set

@@ -26,12 +26,13 @@ INTENTS = 'snapshot-intents'  # state directory entries: a snapshot asked for, i
 
 
 class Recovery:
-    def __init__(self, api: SfApi, state: Optional[StateDir], instance: Instance, known_blobs: Set[str],
+    def __init__(self, api: SfApi, state: Optional[StateDir], instance: Instance, sets: List[SnapshotSet],
                  wait_timeout: float) -> None:
         self.api = api
         self.state = state
         self.instance = instance
-        self.known_blobs = known_blobs  # every version of the instance's disks when the run read its sets
+        # Every version of the instance's disks when the run read its sets.
+        self.known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         self.wait_timeout = wait_timeout
         self.key = f'{api.url}:{instance.uuid}'
 
