@@ -10,10 +10,11 @@ sets, oldest first, and keeps any set a label points at unless `force`. See docs
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._api import SfApi
 from ._confirm import version_gone
@@ -78,14 +79,13 @@ class Snapshotter:
         self.clock = clock
         self.taken = Taken()
         self.metadata_after: Dict[str, Dict[str, Any]] = {}
-        self.kept: List[Tuple[SnapshotSet, str]] = []
+        self.kept: List[Kept] = []
         self.doomed: List[SnapshotSet] = []
         self.label_name: Tuple[str, str] = ('', '')
         self.label_ref: Optional[str] = None
         self.min_age: Optional[float] = None
         self.older_than: Optional[float] = None
         self.prune_only = False
-        self.known_blobs: Set[str] = set()  # every version of the instance's disks when the sets were read
         self.adopted: List[str] = []  # devices whose snapshot came from a request whose answer was lost
 
     def __enter__(self) -> Snapshotter:
@@ -147,20 +147,17 @@ class Snapshotter:
             instance = ready_instance(self.api, instance, request.wait_timeout)
         self.instance = instance
         sets = read_sets(self.api, instance.uuid, instance.name)
-        self.known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         plan = Plan(before={'sets': [s.summary() for s in sets]}, finish=self.finish)
-        self.recovery = Recovery(self.api, self.state, instance, self.known_blobs, request.wait_timeout)
-        if request.state == 'present':
-            sets = self.recovery.finish_killed_run(plan, sets)
+        self.recovery = Recovery(self.api, self.state, instance, sets, request.wait_timeout)
         if request.state == 'absent':
-            doomed = [s for s in sets if s.name == request.name]
-            self.doomed = doomed
-            if not doomed:
+            self.doomed = [s for s in sets if s.name == request.name]
+            if not self.doomed:
                 plan.note(f'instance {instance.name} has no snapshot set {request.name!r}')
-            for snapshot_set in doomed:
-                self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()}', sets, doomed)
-            self._predict(plan, sets, None, doomed, None)
+            for snapshot_set in self.doomed:
+                self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()}', sets, self.doomed)
+            self._predict(plan, sets, None, None)
             return plan
+        sets = self.recovery.finish_killed_run(plan, sets)
         devices = [] if self.prune_only else self.devices(instance)
         label_before = self._check_label(devices)
         taking, existing = (False, None) if self.prune_only else self.decide(sets)
@@ -174,14 +171,13 @@ class Snapshotter:
             self._add_label(plan, label_before, None if taking else existing)
         targets = devices if taking else [d.device for d in existing.devices] if existing is not None else []
         self._add_metadata(plan, sets, targets)
-        kept, doomed = self.retention(sets, taking)
-        self.kept, self.doomed = kept, doomed
-        for snapshot_set, reason in kept:
+        self.kept, self.doomed = self.retention(sets, taking)
+        for snapshot_set, reason in self.kept:
             plan.note(f'keep snapshot set {snapshot_set.summary()}: {reason}', kind='keep')
-        for snapshot_set in doomed:
+        for snapshot_set in self.doomed:
             self._add_delete(plan, snapshot_set, f'delete snapshot set {snapshot_set.summary()} '
-                                                 f'(created {_when(snapshot_set.created)})', sets, doomed)
-        self._predict(plan, sets, devices if taking else None, doomed, existing)
+                                                 f'(created {_when(snapshot_set.created)})', sets, self.doomed)
+        self._predict(plan, sets, devices if taking else None, existing)
         if self.metadata_after:
             plan.result['metadata'] = dict(self.metadata_after)
         return plan
@@ -197,18 +193,16 @@ class Snapshotter:
             known = next((d.artifact_uuid for s in sets for d in s.devices if d.device == device), None)
             current = self.api.get_metadata(known) if known else {}
             self.metadata_after[device] = add_metadata_steps(
-                plan, self.api, self._artifact_of(device, known), f'the snapshot artifact of {device}', current,
-                request.metadata, request.metadata_mode)
+                plan, self.api, functools.partial(self._artifact_of, device, known),
+                f'the snapshot artifact of {device}', current, request.metadata, request.metadata_mode)
 
-    def _artifact_of(self, device: str, known: Optional[str]) -> Callable[[], str]:
-        def uuid() -> str:
-            answer = self.taken.answers.get(device)
-            found = answer.artifact_uuid if answer is not None else known
-            if not found:
-                raise SfNotFound(f'there is no snapshot artifact of {device} to set metadata on')
-            return found
-
-        return uuid
+    def _artifact_of(self, device: str, known: Optional[str]) -> str:
+        """Asked when the metadata steps run, after the snapshot step has the artifact of a disk new to it."""
+        answer = self.taken.answers.get(device)
+        found = answer.artifact_uuid if answer is not None else known
+        if not found:
+            raise SfNotFound(f'there is no snapshot artifact of {device} to set metadata on')
+        return found
 
     # What to take
     def devices(self, instance: Instance) -> List[str]:
@@ -252,10 +246,9 @@ class Snapshotter:
     def _take(self, step: Step, instance: Instance, devices: List[str]) -> None:
         request = self.request
         set_id, created = str(uuidlib.uuid4()), self.clock()
-        name = request.name
         self._room_for(instance)
         answers: Dict[str, SnapshotRef] = {}
-        self.recovery.remember(set_id, name, created, devices)
+        self.recovery.remember(set_id, request.name, created, devices)
         if request.devices == 'all':
             # One operation for every disk; the server leaves out the ones it never snapshots (the config drive).
             answers = self._ask(instance, None, devices)
@@ -267,18 +260,18 @@ class Snapshotter:
                 raise SfServerError(f'the cluster took no snapshot of {device} (it answered {sorted(taken)})')
             answers[device] = taken[device]
         self.taken.answers = answers
-        entry = set_entry(set_id, name, created, instance, sorted(answers))
+        entry = set_entry(set_id, request.name, created, instance, sorted(answers))
         for ref in answers.values():
             # Recorded at once: the blob UUID is allocated before the snapshot exists, so even wait: false keeps it.
             self.api.set_metadata(ref.artifact_uuid, set_key(ref.blob_uuid), entry)
         self.recovery.forget()
-        snapshot_set = SnapshotSet(set_id, name, instance.uuid, instance.name, created, [
+        snapshot_set = SnapshotSet(set_id, request.name, instance.uuid, instance.name, created, [
             SetDevice(device, ref.artifact_uuid, ref.blob_uuid, state='initial') for device, ref in answers.items()])
         self.taken.snapshot_set = snapshot_set
         if not request.wait:
             step.result = f'{step.text}: asked, not waiting ({", ".join(a.blob_uuid for a in answers.values())})'
             return
-        self._wait(instance, snapshot_set)
+        SetWaiter(self.api, request.wait_timeout).wait(instance, snapshot_set)
         for disk in snapshot_set.devices:
             if disk.unchanged:
                 # The set holds the newest version instead of a new one: record that, and drop the record of the
@@ -319,9 +312,6 @@ class Snapshotter:
             if artifact.max_versions < needed:
                 self.api.set_max_versions(artifact.uuid, needed)
 
-    def _wait(self, instance: Instance, snapshot_set: SnapshotSet) -> None:
-        SetWaiter(self.api, self.request.wait_timeout).wait(instance, snapshot_set)
-
     # The label
     def _check_label(self, devices: List[str]) -> Optional[LabelState]:
         request = self.request
@@ -336,12 +326,9 @@ class Snapshotter:
         return before
 
     def _add_label(self, plan: Plan, before: LabelState, existing: Optional[SnapshotSet]) -> None:
-        if existing is not None:
-            device = existing.devices[0]
-            current = before.current
-            if current and current.blob_uuid == device.blob_uuid:
-                plan.note(f'label {before.ref} already points at snapshot set {existing.summary()}')
-                return
+        if existing is not None and before.current and before.current.blob_uuid == existing.devices[0].blob_uuid:
+            plan.note(f'label {before.ref} already points at snapshot set {existing.summary()}')
+            return
         wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
                               existing.devices[0].blob_uuid if existing else '')
         step = self.labels.add_point(plan, before, wanted, pending='the snapshot this task takes')
@@ -369,7 +356,7 @@ class Snapshotter:
             return [], []
         keep_newest = (request.keep or 0) - (1 if taking else 0)
         now = self.clock()
-        kept: List[Tuple[SnapshotSet, str]] = []
+        kept: List[Kept] = []
         doomed: List[SnapshotSet] = []
         for position, snapshot_set in enumerate(sets):
             beyond_keep = request.keep is None or position >= keep_newest
@@ -406,32 +393,29 @@ class Snapshotter:
 
     # Views
     def _predict(self, plan: Plan, sets: List[SnapshotSet], taking: Optional[List[str]],
-                 doomed: List[SnapshotSet], existing: Optional[SnapshotSet]) -> None:
+                 existing: Optional[SnapshotSet]) -> None:
         """Check mode's result: the sets as a real run leaves them, in the shape it returns them (a set about to be
-        taken has no id, time, version or blob yet: those are null), and the diff's summaries."""
-        remaining = [s for s in sets if s not in doomed]
+        taken has no id, time, version or blob yet: those are null), and the diff's summaries. `existing` is the
+        set found instead of taking one."""
+        remaining = [s for s in sets if s not in self.doomed]
         summaries = [s.summary() for s in remaining]
         predicted = [s.as_dict() for s in remaining]
-        plan.result = {'instance': self._instance_view(), **self._retained()}
         if taking is not None:
             summaries.insert(0, f'{self.request.name or "(new set)"} ({", ".join(taking)})')
             predicted.insert(0, self._new_set(taking, sets))
-        if self.label_ref is not None and (taking is not None or existing is not None):
+        chosen = predicted[0] if taking is not None else None if existing is None else next(
+            (view for view in predicted if view['id'] == existing.id), existing.as_dict())
+        if self.label_ref is not None and chosen is not None:
             # The label moves to the set taken (or found): it no longer points at any other.
-            for position, view in enumerate(predicted):
-                labels = set(view['labels']) - {self.label_ref}
-                chosen = view['id'] == existing.id if taking is None and existing is not None else position == 0
-                view['labels'] = sorted(labels | ({self.label_ref} if chosen else set()))
+            for view in predicted:
+                others = set(view['labels']) - {self.label_ref}
+                view['labels'] = sorted(others | {self.label_ref} if view is chosen else others)
         plan.after = {'sets': summaries}
-        plan.result['sets'] = predicted
-        if taking is not None:
-            plan.result['snapshot_set'] = predicted[0]
-        elif existing is not None:
-            plan.result['snapshot_set'] = next((view for view in predicted if view['id'] == existing.id),
-                                               existing.as_dict())
+        plan.result = self._result(predicted)
+        if chosen is not None:
+            plan.result['snapshot_set'] = chosen
 
     def _new_set(self, devices: List[str], sets: List[SnapshotSet]) -> Dict[str, Any]:
-        """The set a real run would take, as it returns it; what only the server can say is null."""
         views = []
         for device in devices:
             known = next((d.artifact_uuid for s in sets for d in s.devices if d.device == device), None)
@@ -442,20 +426,18 @@ class Snapshotter:
                 'instance': {'uuid': self.instance.uuid, 'name': self.instance.name}, 'created': None,
                 'devices': sorted(views, key=lambda view: view['device']), 'labels': []}
 
-    def _instance_view(self) -> Dict[str, Any]:
-        return {'uuid': self.instance.uuid, 'name': self.instance.name, 'namespace': self.instance.namespace}
-
-    def _retained(self) -> Dict[str, Any]:
-        return {'deleted': [s.as_dict() for s in self.doomed],
+    def _result(self, sets: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """What check mode predicts and a run returns alike: the instance, its sets, what retention did."""
+        instance = self.instance
+        return {'instance': {'uuid': instance.uuid, 'name': instance.name, 'namespace': instance.namespace},
+                'sets': sets, 'deleted': [s.as_dict() for s in self.doomed],
                 'kept': [{'id': s.id, 'name': s.name, 'reason': reason} for s, reason in self.kept]}
 
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         sets = read_sets(self.api, self.instance.uuid, self.instance.name, refresh=True)
-        result: Dict[str, Any] = {'instance': self._instance_view(), 'sets': [s.as_dict() for s in sets],
-                                  **self._retained()}
+        result = self._result([s.as_dict() for s in sets])
         if self.request.label:
-            label = self.labels.reader.read(*self.label_name)
-            result['label'] = label.as_dict()
+            result['label'] = self.labels.reader.read(*self.label_name).as_dict()
         taken = self.taken.snapshot_set
         if taken is not None:
             stored = next((s for s in sets if s.id == taken.id), None)
@@ -465,15 +447,11 @@ class Snapshotter:
             if named is not None:
                 result['snapshot_set'] = named.as_dict()
         if self.request.metadata is not None:
-            result['metadata'] = self._metadata_now(result.get('snapshot_set'))
+            result['metadata'] = {}
+            for device in result.get('snapshot_set', {}).get('devices', []):
+                with contextlib.suppress(SfError):
+                    result['metadata'][device['device']] = user_metadata(self.api.get_metadata(device['artifact_uuid']))
         return {'sets': [s.summary() for s in sets]}, result
-
-    def _metadata_now(self, snapshot_set: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-        found: Dict[str, Any] = {}
-        for device in (snapshot_set or {}).get('devices', []):
-            with contextlib.suppress(SfError):
-                found[device['device']] = user_metadata(self.api.get_metadata(device['artifact_uuid']))
-        return found
 
 
 def _when(timestamp: float) -> str:

@@ -26,38 +26,37 @@ INTENTS = 'snapshot-intents'  # state directory entries: a snapshot asked for, i
 
 
 class Recovery:
-    def __init__(self, api: SfApi, state: Optional[StateDir], instance: Instance, known_blobs: Set[str],
+    def __init__(self, api: SfApi, state: Optional[StateDir], instance: Instance, sets: List[SnapshotSet],
                  wait_timeout: float) -> None:
         self.api = api
         self.state = state
         self.instance = instance
-        self.known_blobs = known_blobs  # every version of the instance's disks when the run read its sets
+        # Every version of the instance's disks when the run read its sets.
+        self.known_blobs = {blob for snapshot_set in sets for blob in snapshot_set.blobs()}
         self.wait_timeout = wait_timeout
         self.key = f'{api.url}:{instance.uuid}'
 
     def adopt(self, expected: List[str], lost: SfError) -> Dict[str, SnapshotRef]:
-        """The snapshot a request whose answer was lost made: for each expected disk, a version that was not
-        there when this run read the sets and that no set records (runs on this host take turns per instance, so
-        it is this run's). Waits for it like for any snapshot, up to wait_timeout."""
+        """The snapshot a request whose answer was lost made: the unrecorded new version of each expected disk.
+        Waits for it like for any snapshot, up to wait_timeout."""
         instance = self.instance
 
         def found() -> Optional[Dict[str, SnapshotRef]]:
-            orphans = unrecorded(read_sets(self.api, instance.uuid, instance.name, refresh=True), self.known_blobs)
-            if not all(device in orphans for device in expected):
+            orphans = unrecorded(self._reread(), self.known_blobs, expected)
+            if orphans is None:
                 return None
             return {device: SnapshotRef(source_url=f'sf://instance/{instance.uuid}/{device}',
                                         artifact_uuid=disk.artifact_uuid, blob_uuid=disk.blob_uuid)
                     for device, disk in ((d, orphans[d].devices[0]) for d in expected)}
 
         try:
-            adopted = self.api.wait_until(found, self.wait_timeout,
-                                          f'the snapshot of instance {instance.name} whose answer was lost appeared')
+            return self.api.wait_until(found, self.wait_timeout,
+                                       f'the snapshot of instance {instance.name} whose answer was lost appeared')
         except SfTimeout:
             raise SfServerError(f'the answer to the snapshot request for instance {instance.name} was lost ({lost}), '
                                 f'and no new snapshot of {", ".join(expected)} appeared within '
                                 f'{self.wait_timeout:.0f}s', status=lost.status,
                                 hint='the cluster took no snapshot: run the task again') from None
-        return {device: adopted[device] for device in expected}
 
     def finish_killed_run(self, plan: Plan, sets: List[SnapshotSet]) -> List[SnapshotSet]:
         """The sets with a killed run's snapshot recorded as its set (a step of `plan`), when it can be found."""
@@ -66,20 +65,15 @@ class Recovery:
         if not intent or not isinstance(intent.get('devices'), list):
             return sets
         before, devices = set(intent.get('before') or []), [str(d) for d in intent['devices']]
-
-        def orphans(found: List[SnapshotSet]) -> Optional[Dict[str, SnapshotSet]]:
-            mine = unrecorded(found, before)
-            return mine if all(device in mine for device in devices) else None
-
-        taken = orphans(sets)
+        taken = unrecorded(sets, before, devices)
         left = float(intent.get('wait_timeout') or 0) - (time.time() - float(intent.get('written') or 0))
         if taken is None and left > 0:
             # Asked moments ago: its snapshot may still be on its way. Wait for it (reads only) as its run would.
             with contextlib.suppress(SfTimeout):
-                self.api.wait_until(lambda: orphans(read_sets(self.api, instance.uuid, instance.name, refresh=True)),
-                                    left, 'the snapshot a stopped run asked for appeared')
-                sets = read_sets(self.api, instance.uuid, instance.name, refresh=True)
-                taken = orphans(sets)
+                self.api.wait_until(lambda: unrecorded(self._reread(), before, devices), left,
+                                    'the snapshot a stopped run asked for appeared')
+                sets = self._reread()
+                taken = unrecorded(sets, before, devices)
         if taken is None:
             return sets  # that request never made a snapshot: a new one is taken as usual
         recovered = SnapshotSet(str(intent['set']), intent.get('name'), instance.uuid, instance.name,
@@ -96,6 +90,9 @@ class Recovery:
         rest = [s for s in sets if s not in taken.values()]
         return sorted(rest + [recovered], key=lambda s: s.created, reverse=True)
 
+    def _reread(self) -> List[SnapshotSet]:
+        return read_sets(self.api, self.instance.uuid, self.instance.name, refresh=True)
+
     def remember(self, set_id: str, name: Optional[str], created: float, devices: List[str]) -> None:
         """Just before asking: what a later run needs to finish this one if it is killed before the record."""
         if self.state is not None:
@@ -109,12 +106,12 @@ class Recovery:
             self.state.remove(INTENTS, self.key)
 
 
-def unrecorded(sets: List[SnapshotSet], known: Set[str]) -> Dict[str, SnapshotSet]:
+def unrecorded(sets: List[SnapshotSet], known: Set[str], devices: List[str]) -> Optional[Dict[str, SnapshotSet]]:
     """device -> the newest version no set records and that was not among `known` (read_sets shows such a version
-    as a set of one disk, without a name, with an `<artifact>:<index>` id)."""
+    as a set of one disk, without a name, with an `<artifact>:<index>` id); None until each of `devices` has one."""
     found: Dict[str, SnapshotSet] = {}
     for snapshot_set in sets:  # newest first
         disk = snapshot_set.devices[0]
         if snapshot_set.name is None and ':' in snapshot_set.id and disk.blob_uuid not in known:
             found.setdefault(disk.device, snapshot_set)
-    return found
+    return found if all(device in found for device in devices) else None

@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ._api import SfApi, newest_first
 from ._errors import SfNotFound
 from ._instances import GONE_STATES, find_instance
-from ._models import Artifact, ArtifactVersion, Instance
+from ._models import Instance
 from ._object_metadata import artifact_metadata
 from ._options import Options, option
 from ._refs import is_uuid, validate_name
@@ -89,24 +89,13 @@ def set_entry(set_id: str, name: Optional[str], created: float, instance: Instan
             'instance_name': instance.name, 'devices': list(devices)}
 
 
-def _device_of(artifact: Artifact) -> str:
-    return artifact.source_url.rstrip('/').rsplit('/', 1)[-1]
-
-
-def _instance_of(artifact: Artifact) -> str:
-    return artifact.source_url.split('/')[3]
-
-
 def _entries(metadata: Dict[str, Any], blob_uuid: str) -> Iterator[Tuple[Dict[str, Any], bool]]:
     """The set records of one version: the set that made it, then the sets that hold it (True)."""
-    made = metadata.get(set_key(blob_uuid))
-    if isinstance(made, dict) and made.get('set'):
-        yield made, False
-    prefix = set_key(blob_uuid) + '.'
-    for key in sorted(metadata):
-        entry = metadata[key]
-        if str(key).startswith(prefix) and isinstance(entry, dict) and entry.get('set'):
-            yield entry, True
+    made = set_key(blob_uuid)
+    for key in [made] + sorted(key for key in metadata if str(key).startswith(made + '.')):
+        entry = metadata.get(key)
+        if isinstance(entry, dict) and entry.get('set'):
+            yield entry, key != made
 
 
 def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = None,
@@ -115,33 +104,26 @@ def read_sets(api: SfApi, instance_uuid: str, instance_name: Optional[str] = Non
     index = api.index(refresh)
     sets: Dict[str, SnapshotSet] = {}
     for artifact in index.of_instance(instance_uuid):
-        device = _device_of(artifact)
+        device = artifact.source_url.rstrip('/').rsplit('/', 1)[-1]  # sf://instance/<uuid>/<device>
         if device == 'console':
             continue
         metadata = artifact_metadata(api, artifact, SET_PREFIX, owned_only=False)
-        versions: List[ArtifactVersion] = newest_first(api.artifact_versions(artifact.uuid, refresh=refresh))
-        for version in versions:
+        for version in newest_first(api.artifact_versions(artifact.uuid, refresh=refresh)):
             made = float(version.fetched_at or version.modified or 0)
-            entries = list(_entries(metadata, version.uuid))
-            for entry, held in entries:
+            # A version no set records was taken by another tool: a set of one disk, without a name.
+            alone = {'set': f'{artifact.uuid}:{version.index}'}
+            for entry, held in list(_entries(metadata, version.uuid)) or [(alone, False)]:
                 set_id = str(entry['set'])
                 found = sets.setdefault(set_id, SnapshotSet(
                     set_id, entry.get('name'), instance_uuid, entry.get('instance_name') or instance_name,
                     float(entry.get('created') or made)))
                 found.devices.append(SetDevice(device, artifact.uuid, version.uuid, version.index, version.sha512,
                                                version.size, version.state, unchanged=held))
-            if not entries:
-                set_id = f'{artifact.uuid}:{version.index}'  # taken by another tool: a set of one disk
-                found = sets.setdefault(set_id, SnapshotSet(set_id, None, instance_uuid, instance_name, made))
-                found.devices.append(SetDevice(device, artifact.uuid, version.uuid, version.index, version.sha512,
-                                               version.size, version.state))
-    pointing: Dict[str, List[str]] = {}
-    for label in index.labels(None):
-        if label.blob_uuid:
-            pointing.setdefault(label.blob_uuid, []).append(label.ref)
+    labels = index.labels(None)
     for snapshot_set in sets.values():
         snapshot_set.devices.sort(key=lambda d: d.device)
-        snapshot_set.labels = sorted({ref for blob in snapshot_set.blobs() for ref in pointing.get(blob, [])})
+        blobs = snapshot_set.blobs()
+        snapshot_set.labels = sorted({label.ref for label in labels if label.blob_uuid in blobs})
     return sorted(sets.values(), key=lambda s: s.created, reverse=True)
 
 
@@ -164,7 +146,6 @@ class SnapshotReader:
     def __init__(self, api: SfApi, query: SnapshotQuery) -> None:
         self.api = api
         self.query = query
-        self.name = query.name
 
     def read(self) -> Dict[str, Any]:
         """The result: `instances`, and with `instance` also that one's `instance` and `sets` (empty, not an error,
@@ -192,14 +173,14 @@ class SnapshotReader:
         only the instances that have such a set."""
         names = {i.uuid: i.name for i in self.api.list_instances() if i.state not in GONE_STATES}
         found = [self._entry(uuid, names.get(uuid), owner) for uuid, owner in self._snapshotted(namespace).items()]
-        found = [entry for entry in found if entry['sets'] or not self.name]
+        found = [entry for entry in found if entry['sets'] or not self.query.name]
         return sorted(found, key=lambda e: (e['instance']['namespace'], e['instance']['name'] or '',
                                             e['instance']['uuid']))
 
     def _snapshotted(self, namespace: Optional[str]) -> Dict[str, str]:
         """The instances (UUID: owning namespace) with snapshot artifacts in `namespace` (None: any I can see)."""
-        return {_instance_of(a): a.namespace for a in self.api.index().of_instance(None, namespace)}
+        return {a.source_url.split('/')[3]: a.namespace for a in self.api.index().of_instance(None, namespace)}
 
     def _entry(self, uuid: str, name: Optional[str], namespace: str) -> Dict[str, Any]:
-        sets = [s.as_dict() for s in read_sets(self.api, uuid, name) if self.name in (None, s.name)]
+        sets = [s.as_dict() for s in read_sets(self.api, uuid, name) if self.query.name in (None, s.name)]
         return {'instance': {'uuid': uuid, 'name': name, 'namespace': namespace}, 'sets': sets}

@@ -29,8 +29,7 @@ class SetWaiter:
 
     def wait(self, instance: Instance, snapshot_set: SnapshotSet) -> None:
         """Until every disk of the set is a version of its artifact (or known unchanged), or the snapshot operation
-        failed (with the server's reason, where the server reports operations). Never relies on the server knowing a
-        sha512: 0.7.2 computes it minutes later, so there every snapshot of a disk adds a version."""
+        failed (with the server's reason, where the server reports operations)."""
         op = self._operation(instance)
         pending = {d.blob_uuid: d for d in snapshot_set.devices}
 
@@ -91,22 +90,20 @@ class SetWaiter:
         versions = self.api.artifact_versions(device.artifact_uuid, refresh=True)
         mine = next((v for v in versions if v.uuid == device.blob_uuid), None)
         newest = max(versions, key=lambda v: v.index, default=None)
-        if mine is not None:
-            device.version, device.sha512, device.size, device.state = mine.index, mine.sha512, mine.size, 'created'
-            return True
-        if blob.sha512 and newest is not None and newest.sha512 == blob.sha512:
-            self._hold(device, newest)
+        found = mine or (newest if blob.sha512 and newest is not None and newest.sha512 == blob.sha512 else None)
+        if found is not None:
+            self._settled(device, found, unchanged=mine is None)
             return True
         if blob.state == 'deleted':
             raise SfServerError(f'the snapshot of {device.device} failed (blob {device.blob_uuid} is deleted)')
         return False  # made but not added yet: the server adds the version right after
 
     @staticmethod
-    def _hold(device: SetDevice, version: ArtifactVersion) -> None:
-        """The set holds the artifact's newest version for this disk: it had not changed."""
+    def _settled(device: SetDevice, version: ArtifactVersion, unchanged: bool) -> None:
+        """The disk's snapshot is `version`: its own blob, or (unchanged) the newest version it had already."""
         device.blob_uuid, device.version, device.sha512, device.size = version.uuid, version.index, version.sha512, \
             version.size
-        device.state, device.unchanged = 'created', True
+        device.state, device.unchanged = 'created', unchanged
 
     def _operation(self, instance: Instance) -> Optional[Dict[str, Any]]:
         if not self.api.features.cluster_operations:
@@ -136,4 +133,4 @@ class SetWaiter:
             newest = max(versions, key=lambda v: v.index, default=None)
             if newest is None:
                 raise SfServerError(f'the snapshot of {device.device} made no version')
-            self._hold(device, newest)
+            self._settled(device, newest, unchanged=True)
