@@ -24,7 +24,6 @@ from ._label_plan import LabelPlanner, Written
 from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelRequest, LabelState, LabelVersion, check_write
 from ._local_state import Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
-from ._models import Artifact
 from ._plan import Plan, Step
 from ._prune import plan_prune
 from ._publish_file import FilePublish
@@ -76,8 +75,6 @@ class Publisher:
         self.label_refusal: Optional[SfForbidden] = None
         self.owner_refusal: Optional[SfForbidden] = None
         self.read_again: Callable[[], Current] = Current
-        self.metadata_before: Dict[str, Any] = {}
-        self.metadata_after: Optional[Dict[str, Any]] = None
 
     def __enter__(self) -> Publisher:
         return self
@@ -172,18 +169,13 @@ class Publisher:
             self.predict_label(plan, *content)
         if self.predict:
             self.predict_artifact(plan)
-        self.add_metadata(plan, self.before.artifact)
+        self.add_metadata(plan)
         if request.prune_unused and self.before.artifact is not None:
             # A fetch may add nothing (the URL is unchanged): only a certain add counts towards keep_newest.
             adding = any(step.kind == 'add_version' for step in plan.steps)
             report = plan_prune(plan, self.api, self.before.artifact, self.before.versions, request.keep_newest,
                                 adding)
             plan.result['pruned'] = self.run.pruned = report
-        if self.metadata_after is not None:
-            plan.before['metadata'] = user_metadata(self.metadata_before)
-            plan.after['metadata'] = self.metadata_after
-            if 'artifact' in plan.result:
-                plan.result['artifact']['metadata'] = self.metadata_after
         return plan
 
     def predict_artifact(self, plan: Plan) -> None:
@@ -256,20 +248,24 @@ class Publisher:
                 lambda a: a.shared == shared, self.api.share if shared else self.api.unshare),
                 artifact_is(self.api, self.artifact_uuid, lambda a: a.shared == shared))
 
-    def add_metadata(self, plan: Plan, artifact: Optional[Artifact]) -> None:
+    def add_metadata(self, plan: Plan) -> None:
         """The user's metadata keys, one write per key that differs (never the whole dict: a concurrent run's keys
         stay), after the version so a failed upload leaves the metadata as it was."""
-        request = self.request
+        request, artifact = self.request, self.before.artifact
         if request.metadata is None:
             return
+        before: Dict[str, Any] = {}
         if artifact is not None:
-            self.metadata_before = dict(artifact.metadata)
+            before = dict(artifact.metadata)
             if self.api.features.artifact_metadata:
                 # Some servers leave metadata out of artifact views; the metadata route has it all.
-                self.metadata_before.update(self.api.get_metadata(artifact.uuid))
+                before.update(self.api.get_metadata(artifact.uuid))
         what = artifact.ref if artifact is not None else 'the artifact'
-        self.metadata_after = add_metadata_steps(plan, self.api, partial(self._target, 'metadata could be set'), what,
-                                                 self.metadata_before, request.metadata, request.metadata_mode)
+        after = add_metadata_steps(plan, self.api, partial(self._target, 'metadata could be set'), what, before,
+                                   request.metadata, request.metadata_mode)
+        plan.before['metadata'], plan.after['metadata'] = user_metadata(before), after
+        if 'artifact' in plan.result:
+            plan.result['artifact']['metadata'] = after
 
     def _target(self, what: str) -> str:
         """The UUID of the artifact a step changes: this run's, or (created by an earlier step) read again."""
