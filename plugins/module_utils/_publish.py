@@ -52,6 +52,11 @@ def artifact_uuid_in(name: Optional[str]) -> Optional[str]:
     return text.lower() if is_uuid(text) else None
 
 
+def _holds(version: Optional[LabelVersion], blob_uuid: Optional[str], sha512: Optional[str]) -> bool:
+    """Whether a label version is this content: the same blob, or the same (known) sha512."""
+    return bool(version and (version.blob_uuid == blob_uuid or (version.sha512 and version.sha512 == sha512)))
+
+
 class Publisher:
     """One publish run: `plan()` reads the cluster and returns the steps; locks are held until `close()`."""
 
@@ -62,6 +67,9 @@ class Publisher:
         self.request = request = request if request.target else dataclasses.replace(request, target=api.namespace)
         # predict: the plan will be shown, not applied (check mode), so work out everything a prediction needs.
         self.predict = predict
+        # 0 asks for the cluster default; views show the value in effect, which for 0 is the default (3).
+        self.max_versions = None if request.max_versions is None else request.max_versions or \
+            SERVER_DEFAULT_MAX_VERSIONS
         self.run = PublishRun()
         state = StateDir(request.state_dir) if request.state_dir else None
         self.context = PublishContext(api, request, self.run, predict, state, Locks(state),
@@ -182,7 +190,6 @@ class Publisher:
         """Check mode's artifact, as the real run leaves it: the max_versions (in effect) and sharing asked for, and
         for an artifact this run would create, everything known before it exists (its UUID is null)."""
         request = self.request
-        in_effect = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS if request.max_versions is not None else None
         view = plan.result.get('artifact')
         if self.before.artifact is None or view is None:
             fetched = bool(request.url and request.fetch == 'cluster')
@@ -195,8 +202,8 @@ class Publisher:
             # An upload is named by its namespace and name; a fetched image only by its UUID, not known yet.
             plan.result['ref'] = None if fetched else source_url
             plan.after.update({'shared': False, 'max_versions': SERVER_DEFAULT_MAX_VERSIONS})
-        if in_effect is not None:
-            view['max_versions'] = plan.after['max_versions'] = in_effect
+        if self.max_versions is not None:
+            view['max_versions'] = plan.after['max_versions'] = self.max_versions
         if request.shared is not None:
             view['shared'] = plan.after['shared'] = request.shared
         plan.result['artifact'] = view
@@ -229,12 +236,9 @@ class Publisher:
         """max_versions and shared. For an existing artifact retention is set before a new version is added, so
         adding it never trims a version the user asked to keep; a new artifact gets it right after creation."""
         request = self.request
-        artifact = self.before.artifact
-        # 0 asks for the cluster default; views show the value in effect, which for 0 is the default (3).
-        in_effect = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS if request.max_versions is not None else None
-        if request.max_versions is not None and (not existing or artifact is None
-                                                 or artifact.max_versions != in_effect):
-            wanted = request.max_versions
+        artifact, in_effect = self.before.artifact, self.max_versions
+        wanted = request.max_versions
+        if wanted is not None and (not existing or artifact is None or artifact.max_versions != in_effect):
             # Views show the value in effect (a stored 0 reads as the server default), so an artifact this run
             # created gets the setting written even when the view already shows it: the user chose it explicitly.
             plan.add('set_max_versions', f'set max_versions to {wanted}', self._setting(
@@ -317,9 +321,7 @@ class Publisher:
         before = self.label_before
         if before is None:
             return
-        current = before.current
-        if pointing_at and current and (current.blob_uuid == pointing_at[0] or (
-                current.sha512 and current.sha512 == pointing_at[1])):
+        if pointing_at and _holds(before.current, *pointing_at):
             plan.note(f'label {before.ref} already points at this content')
             return
         if self.label_refusal is not None:
@@ -333,8 +335,7 @@ class Publisher:
             version, artifact = self.run.version, self.run.artifact
             if version is None or artifact is None:
                 raise SfNotFound('there is no version to point the label at')
-            now = before.current
-            if now and (now.blob_uuid == version.uuid or (now.sha512 and now.sha512 == version.sha512)):
+            if _holds(before.current, version.uuid, version.sha512):
                 step.changed = False
                 step.result = f'label {before.ref} already points at this content'
                 return
@@ -426,18 +427,14 @@ class Publisher:
         if before is None:
             return
         current = before.current
-        predicted: Dict[str, Any]
-        if current and (current.blob_uuid == blob_uuid or (sha512 and current.sha512 == sha512)):
-            predicted = {'ref': before.ref, 'uuid': before.uuid, 'version': current.version,
-                         'blob_uuid': current.blob_uuid}
-        else:
-            predicted = {'ref': before.ref, 'uuid': before.uuid, 'blob_uuid': blob_uuid,
-                         'version': max([v.version for v in before.history], default=0) + 1}
+        version, pointed = max([v.version for v in before.history], default=0) + 1, blob_uuid
+        if current and _holds(current, blob_uuid, sha512):
+            version, pointed = current.version, current.blob_uuid
         view = before.diff_view()
-        if predicted['version'] != view.get('version'):
+        if version != view.get('version'):
             artifact = self.before.artifact
-            view.update({'exists': True, 'version': predicted['version'], 'blob_uuid': blob_uuid, 'sha512': sha512,
+            view.update({'exists': True, 'version': version, 'blob_uuid': blob_uuid, 'sha512': sha512,
                          'target': artifact.ref if artifact else None,
-                         'versions': [predicted['version']] + list(view.get('versions') or [])})
+                         'versions': [version] + list(view.get('versions') or [])})
         plan.after['label'] = view
-        plan.result['label'] = predicted
+        plan.result['label'] = {'ref': before.ref, 'uuid': before.uuid, 'version': version, 'blob_uuid': pointed}
