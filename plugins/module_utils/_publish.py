@@ -74,7 +74,11 @@ class Publisher:
         state = StateDir(request.state_dir) if request.state_dir else None
         self.context = PublishContext(api, request, self.run, predict, state, Locks(state),
                                       log or (lambda message: None), self.add_settings, self.add_label)
-        self.labels = LabelPlanner(api, resolver, LabelRequest(name=self.label_text(), create=request.label_create))
+        label = request.label or ''
+        # A bare label name lives in the artifact's namespace, like the artifact itself.
+        if '/' not in label and request.target != api.namespace:
+            label = f'{request.target}/{label}'
+        self.labels = LabelPlanner(api, resolver, LabelRequest(name=label, create=request.label_create))
         self.before = Current()
         self.label_before: Optional[LabelState] = None
         self.label_moved: Optional[LabelVersion] = None
@@ -208,21 +212,18 @@ class Publisher:
             view['shared'] = plan.after['shared'] = request.shared
         plan.result['artifact'] = view
 
-    def check_owner(self, current: Current) -> None:
-        """Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
+    def new_plan(self, current: Current, read_again: Callable[[], Current]) -> Plan:
+        """A plan over `current`, whose finish re-reads with `read_again`.
+
+        Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
         because some servers (0.7.2) let a namespace that is trusted change what it does not own; `plan` refuses a
         plan that would change such an artifact."""
-        artifact = current.artifact
-        caller = self.api.namespace
+        artifact, caller = current.artifact, self.api.namespace
         if artifact is not None and caller not in ('system', artifact.namespace):
             # Refused only when the plan would change it: asking again for what is there is no change, whoever asks.
             self.owner_refusal = SfForbidden(
                 f'{artifact.ref} is owned by namespace {artifact.namespace!r}; namespace {caller!r} may read it but '
                 'only its owner or system may change or delete it', hint='run the task as that namespace or as system')
-
-    def new_plan(self, current: Current, read_again: Callable[[], Current]) -> Plan:
-        """A plan over `current`, whose finish re-reads with `read_again`. Refuses an artifact we may not change."""
-        self.check_owner(current)
         self.before = current
         self.read_again = read_again
         self.run.artifact = current.artifact
@@ -297,11 +298,6 @@ class Publisher:
         return run
 
     # The label
-    def label_text(self) -> str:
-        label = self.request.label or ''
-        # A bare label name lives in the artifact's namespace, like the artifact itself.
-        return label if '/' in label or self.request.target == self.api.namespace else f'{self.request.target}/{label}'
-
     def check_label(self) -> None:
         """Refuse a label this namespace may not write (or a typo, with label_create false) before any upload."""
         if not self.request.label:
@@ -362,6 +358,7 @@ class Publisher:
         current = reader()
         plan = self.new_plan(current, reader)
         artifact, version = current.artifact, request.version
+        after = current  # check mode's view
         if artifact is None:
             plan.note(f'no artifact {what} in namespace {request.target!r}')
         elif version is not None and version not in current.indexes:
@@ -370,36 +367,24 @@ class Publisher:
             plan.add('delete_version', f'delete version {version} of {what} ({artifact.uuid})',
                      lambda step: self.api.delete_version(artifact.uuid, version),
                      version_gone(self.api, artifact.uuid, version))
+            # Deleting its only version deletes the artifact.
+            after = Current() if [version] == sorted(current.indexes) else \
+                Current(artifact, [v for v in current.versions if v.index != version])
         else:
             plan.add('delete', f'delete artifact {what} ({artifact.uuid}, state {artifact.state})',
                      lambda step: self.api.delete_artifact(artifact.uuid), artifact_gone(self.api, artifact.uuid))
-        self.predict_absent(plan, current)
-        return plan
-
-    def predict_absent(self, plan: Plan, current: Current) -> None:
-        after = current.summary()
-        version = self.request.version
-        if current.artifact is not None and (version is None or [version] == sorted(current.indexes)):
-            after = Current().summary()
-        elif current.artifact is not None and version in current.indexes:
-            remaining = [v for v in current.versions if v.index != version]
-            after = Current(current.artifact, remaining).summary()
-        plan.after = after
+            after = Current()
+        plan.after = after.summary()
         self.run.version = current.newest
         plan.result = self.run.result()
+        return plan
 
     # After the steps ran
-    def reread(self) -> Current:
-        """What the artifact holds now. By UUID when this run knows it (one cheap read; a listing can take a
-        second on a busy 0.7.2 cluster), else through the listing (a deleted or not yet created artifact)."""
-        artifact = self.run.artifact
-        if artifact is None or self.request.state == 'absent':
-            return self.read_again()
-        return read_uuid(self.api, artifact.uuid)
-
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-        now = self.reread()
         made = self.run.artifact
+        # What the artifact holds now. By UUID when this run knows it (one cheap read; a listing can take a second
+        # on a busy 0.7.2 cluster), else through the listing (a deleted or not yet created artifact).
+        now = self.read_again() if made is None or self.request.state == 'absent' else read_uuid(self.api, made.uuid)
         if now.artifact is None and made is not None and self.request.state == 'present':
             # Deleted by someone else since this run wrote: say so, and still report what this run made.
             self.context.warnings.append(f'{made.ref} ({made.uuid}) was deleted by another client after this task '
