@@ -341,7 +341,7 @@ class FilePublish:
             step.result = f'added version {ours[0].index} of {self.ref}' + (
                 f' from blob {run.reuse_blob} (no upload)' if run.reuse_blob else '')
             return
-        same = after.with_sha512(run.sha512 or '')
+        same = [v for v in after.versions if v.sha512 == (run.sha512 or '')]
         if not ours and same:
             # The server skipped our add: its newest version already had these bytes (another run put them there).
             run.version = same[0]
