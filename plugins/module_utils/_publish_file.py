@@ -71,7 +71,6 @@ class FilePublish:
             self._download(self.download)
         path = self.path
         self.size, self.identity = os.path.getsize(path), file_identity(path)
-        self.run.size = self.size
         # Runs on this host publishing this same file go one at a time; the later ones find the content there.
         self.context.locks.take(f'file:{self.api.url}:{self.api.namespace}:{os.path.realpath(path)}:{self.identity}')
         return read_upload(self.api, self.request.target, self.request.name or '')

@@ -116,7 +116,6 @@ class PublishRun:
     """What this run learned and did while its steps ran; the result is built from it."""
 
     sha512: Optional[str] = None
-    size: Optional[int] = None
     upload_uuid: Optional[str] = None
     keep_upload: bool = False  # a conversion may still be using it: leave it, and its record, to the next run
     reuse_blob: Optional[str] = None
