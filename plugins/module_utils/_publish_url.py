@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from email.utils import parsedate_to_datetime
 from typing import Any, Dict, List, Optional, Tuple
@@ -100,19 +101,19 @@ class UrlPublish:
         length = headers.get('length')
         modified = headers.get('last_modified')
         found.update({'size': length, 'last_modified': modified, 'etag': headers.get('etag')})
+        changed: Optional[bool] = True
         if newest is None:
-            found.update({'changed': True, 'reason': 'nothing was fetched yet'})
+            reason = 'nothing was fetched yet'
         elif length is not None and newest.size is not None and length != newest.size:
-            found.update({'changed': True, 'reason': f'its size is {length} bytes, the newest version has '
-                                                     f'{newest.size}'})
+            reason = f'its size is {length} bytes, the newest version has {newest.size}'
         elif modified is not None and newest.fetched_at and modified > newest.fetched_at:
-            found.update({'changed': True, 'reason': 'it was modified after the newest version was fetched'})
+            reason = 'it was modified after the newest version was fetched'
         elif length is not None and modified is not None and newest.fetched_at and modified + 1 < newest.fetched_at:
-            found.update({'changed': False, 'reason': 'same size, and not modified since the newest version was '
-                                                      'fetched'})
+            changed, reason = False, 'same size, and not modified since the newest version was fetched'
         else:
-            found['reason'] = ('cannot tell: the server does not say when the content last changed, or it changed '
-                               'within a second of the fetch; a real run would fetch it')
+            changed, reason = None, ('cannot tell: the server does not say when the content last changed, or it '
+                                     'changed within a second of the fetch; a real run would fetch it')
+        found.update({'changed': changed, 'reason': reason})
         return found
 
     def _headers(self) -> Dict[str, Any]:
@@ -124,17 +125,12 @@ class UrlPublish:
             response = self.api.open_url(self.url, headers={'Range': 'bytes=0-0'})
         with response:
             headers = response.headers
-            length: Optional[int] = None
             text = headers.get('Content-Range', '').rpartition('/')[2] if response.status_code == 206 else \
                 headers.get('Content-Length')
-            if text and text.strip().isdigit():
-                length = int(text)
+            length = int(text) if text and text.strip().isdigit() else None
             modified: Optional[float] = None
-            if headers.get('Last-Modified'):
-                try:
-                    modified = parsedate_to_datetime(headers['Last-Modified']).timestamp()
-                except (TypeError, ValueError):
-                    modified = None
+            with contextlib.suppress(TypeError, ValueError):  # no date, or not one
+                modified = parsedate_to_datetime(headers.get('Last-Modified', '')).timestamp()
             return {'length': length, 'last_modified': modified, 'etag': headers.get('ETag')}
 
     # The fetch step
