@@ -52,12 +52,9 @@ class ChecksumCache:
         self.state = state
 
     def get(self, path: str) -> Optional[str]:
-        if self.state is None:
-            return None
-        entry = self.state.read('sha512', os.path.realpath(path))
-        if entry and entry.get('identity') == file_identity(path):
-            value = entry.get('sha512')
-            return value if isinstance(value, str) else None
+        entry = self.state.read('sha512', os.path.realpath(path)) if self.state else None
+        if entry and entry.get('identity') == file_identity(path) and isinstance(entry.get('sha512'), str):
+            return entry['sha512']
         return None
 
     def put(self, path: str, identity: str, sha512: str) -> None:
@@ -67,10 +64,9 @@ class ChecksumCache:
 
 def file_sha512(path: str, cache: Optional[ChecksumCache] = None) -> Tuple[str, bool]:
     """Returns (sha512, came_from_cache). The identity is read before hashing so a concurrent write is caught."""
-    if cache:
-        cached = cache.get(path)
-        if cached:
-            return cached, True
+    cached = cache.get(path) if cache else None
+    if cached:
+        return cached, True
     identity = file_identity(path)
     value = sha512_of(path)
     if cache and file_identity(path) == identity:

@@ -8,7 +8,7 @@ exists once an earlier step of the same plan created it.
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 from ._api import SfApi
 from ._models import Artifact
@@ -16,32 +16,24 @@ from ._models import Artifact
 Uuid = Union[str, Callable[[], str]]
 
 
-def _uuid(uuid: Uuid) -> str:
-    return uuid() if callable(uuid) else uuid
+def _reads(api: SfApi, uuid: Uuid, holds: Callable[[Optional[Artifact]], bool]) -> Callable[[], bool]:
+    """Whether the artifact, read afresh (None when it is gone or deleted), `holds`."""
+
+    def confirm() -> bool:
+        api.forget()
+        found = api.find_artifact(uuid() if callable(uuid) else uuid)
+        return holds(None if found is None or found.state == 'deleted' else found)
+
+    return confirm
 
 
 def artifact_is(api: SfApi, uuid: Uuid, predicate: Callable[[Artifact], bool]) -> Callable[[], bool]:
-    def confirm() -> bool:
-        api.forget()
-        found = api.find_artifact(_uuid(uuid))
-        return found is not None and found.state != 'deleted' and predicate(found)
-
-    return confirm
+    return _reads(api, uuid, lambda found: found is not None and predicate(found))
 
 
 def artifact_gone(api: SfApi, uuid: Uuid) -> Callable[[], bool]:
-    def confirm() -> bool:
-        api.forget()
-        found = api.find_artifact(_uuid(uuid))
-        return found is None or found.state == 'deleted'
-
-    return confirm
+    return _reads(api, uuid, lambda found: found is None)
 
 
 def version_gone(api: SfApi, uuid: Uuid, index: int) -> Callable[[], bool]:
-    def confirm() -> bool:
-        api.forget()
-        found = api.find_artifact(_uuid(uuid))
-        return found is None or found.state == 'deleted' or index not in found.blobs
-
-    return confirm
+    return _reads(api, uuid, lambda found: found is None or index not in found.blobs)

@@ -28,6 +28,16 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:40]
 
 
+def _load(path: str) -> Optional[Dict[str, Any]]:
+    """An entry's data; None for one that is missing, unreadable or not a JSON object."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class StateDir:
     def __init__(self, path: str) -> None:
         self.path = os.path.expanduser(path)
@@ -44,12 +54,7 @@ class StateDir:
         return directory
 
     def read(self, kind: str, key: str) -> Optional[Dict[str, Any]]:
-        try:
-            with open(self._file(kind, key), encoding='utf-8') as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return _load(self._file(kind, key))
 
     def write(self, kind: str, key: str, value: Dict[str, Any]) -> None:
         directory = self._ensure(kind)
@@ -70,16 +75,11 @@ class StateDir:
 
     def entries(self, kind: str) -> List[Dict[str, Any]]:
         directory = os.path.join(self.path, kind)
-        found = []
-        with contextlib.suppress(OSError):
-            for name in os.listdir(directory):
-                if name.endswith('.json'):
-                    with contextlib.suppress(OSError, ValueError):
-                        with open(os.path.join(directory, name), encoding='utf-8') as handle:
-                            data = json.load(handle)
-                        if isinstance(data, dict):
-                            found.append(data)
-        return found
+        try:
+            names = [name for name in os.listdir(directory) if name.endswith('.json')]
+        except OSError:
+            return []
+        return [data for data in (_load(os.path.join(directory, name)) for name in names) if data is not None]
 
     @staticmethod
     def _prune(directory: str) -> None:
@@ -104,15 +104,13 @@ class StateDir:
         if handle is None:
             yield False
             return
-        try:
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
             except OSError:
                 yield False
                 return
             yield True
-        finally:
-            handle.close()
 
 
 class Locks:

@@ -63,28 +63,19 @@ def add_metadata_steps(plan: Plan, api: SfApi, uuid: Callable[[], str], what: st
     when planning). Returns the user metadata the plan leads to."""
     sets, deletes, after = metadata_changes(current, wanted, mode)
     for key, value in sets:
-        plan.add('set_metadata', f'set metadata {key} on {what}', _setter(api, uuid, key, value),
+        plan.add('set_metadata', f'set metadata {key} on {what}', _write(api.set_metadata, uuid, key, value),
                  _holds(api, uuid, key, value))
     for key in deletes:
-        plan.add('delete_metadata', f'delete metadata {key} from {what}', _deleter(api, uuid, key),
+        plan.add('delete_metadata', f'delete metadata {key} from {what}', _write(api.delete_metadata, uuid, key),
                  _holds(api, uuid, key, None))
     return after
 
 
-def _setter(api: SfApi, uuid: Callable[[], str], key: str, value: str) -> Callable[[Any], None]:
-    def run(step: Any) -> None:
-        api.set_metadata(uuid(), key, value)
-
-    return run
+def _write(call: Callable[..., Any], uuid: Callable[[], str], *args: str) -> Callable[[Any], None]:
+    """A step that calls `call` on the artifact `uuid()` names when the step runs."""
+    return lambda step: call(uuid(), *args)
 
 
 def _holds(api: SfApi, uuid: Callable[[], str], key: str, value: Optional[str]) -> Callable[[], bool]:
     """Whether the key now has `value` (None: is absent), to confirm a write whose answer was lost."""
     return lambda: api.get_metadata(uuid()).get(key) == value
-
-
-def _deleter(api: SfApi, uuid: Callable[[], str], key: str) -> Callable[[Any], None]:
-    def run(step: Any) -> None:
-        api.delete_metadata(uuid(), key)
-
-    return run

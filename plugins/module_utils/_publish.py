@@ -24,7 +24,6 @@ from ._label_plan import LabelPlanner, Written
 from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelRequest, LabelState, LabelVersion, check_write
 from ._local_state import Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
-from ._models import Artifact
 from ._plan import Plan, Step
 from ._prune import plan_prune
 from ._publish_file import FilePublish
@@ -53,6 +52,11 @@ def artifact_uuid_in(name: Optional[str]) -> Optional[str]:
     return text.lower() if is_uuid(text) else None
 
 
+def _holds(version: Optional[LabelVersion], blob_uuid: Optional[str], sha512: Optional[str]) -> bool:
+    """Whether a label version is this content: the same blob, or the same (known) sha512."""
+    return bool(version and (version.blob_uuid == blob_uuid or (version.sha512 and version.sha512 == sha512)))
+
+
 class Publisher:
     """One publish run: `plan()` reads the cluster and returns the steps; locks are held until `close()`."""
 
@@ -63,11 +67,18 @@ class Publisher:
         self.request = request = request if request.target else dataclasses.replace(request, target=api.namespace)
         # predict: the plan will be shown, not applied (check mode), so work out everything a prediction needs.
         self.predict = predict
+        # 0 asks for the cluster default; views show the value in effect, which for 0 is the default (3).
+        self.max_versions = None if request.max_versions is None else request.max_versions or \
+            SERVER_DEFAULT_MAX_VERSIONS
         self.run = PublishRun()
         state = StateDir(request.state_dir) if request.state_dir else None
         self.context = PublishContext(api, request, self.run, predict, state, Locks(state),
                                       log or (lambda message: None), self.add_settings, self.add_label)
-        self.labels = LabelPlanner(api, resolver, LabelRequest(name=self.label_text(), create=request.label_create))
+        label = request.label or ''
+        # A bare label name lives in the artifact's namespace, like the artifact itself.
+        if '/' not in label and request.target != api.namespace:
+            label = f'{request.target}/{label}'
+        self.labels = LabelPlanner(api, resolver, LabelRequest(name=label, create=request.label_create))
         self.before = Current()
         self.label_before: Optional[LabelState] = None
         self.label_moved: Optional[LabelVersion] = None
@@ -76,8 +87,6 @@ class Publisher:
         self.label_refusal: Optional[SfForbidden] = None
         self.owner_refusal: Optional[SfForbidden] = None
         self.read_again: Callable[[], Current] = Current
-        self.metadata_before: Dict[str, Any] = {}
-        self.metadata_after: Optional[Dict[str, Any]] = None
 
     def __enter__(self) -> Publisher:
         return self
@@ -172,25 +181,19 @@ class Publisher:
             self.predict_label(plan, *content)
         if self.predict:
             self.predict_artifact(plan)
-        self.add_metadata(plan, self.before.artifact)
+        self.add_metadata(plan)
         if request.prune_unused and self.before.artifact is not None:
             # A fetch may add nothing (the URL is unchanged): only a certain add counts towards keep_newest.
             adding = any(step.kind == 'add_version' for step in plan.steps)
             report = plan_prune(plan, self.api, self.before.artifact, self.before.versions, request.keep_newest,
                                 adding)
             plan.result['pruned'] = self.run.pruned = report
-        if self.metadata_after is not None:
-            plan.before['metadata'] = user_metadata(self.metadata_before)
-            plan.after['metadata'] = self.metadata_after
-            if 'artifact' in plan.result:
-                plan.result['artifact']['metadata'] = self.metadata_after
         return plan
 
     def predict_artifact(self, plan: Plan) -> None:
         """Check mode's artifact, as the real run leaves it: the max_versions (in effect) and sharing asked for, and
         for an artifact this run would create, everything known before it exists (its UUID is null)."""
         request = self.request
-        in_effect = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS if request.max_versions is not None else None
         view = plan.result.get('artifact')
         if self.before.artifact is None or view is None:
             fetched = bool(request.url and request.fetch == 'cluster')
@@ -203,27 +206,24 @@ class Publisher:
             # An upload is named by its namespace and name; a fetched image only by its UUID, not known yet.
             plan.result['ref'] = None if fetched else source_url
             plan.after.update({'shared': False, 'max_versions': SERVER_DEFAULT_MAX_VERSIONS})
-        if in_effect is not None:
-            view['max_versions'] = plan.after['max_versions'] = in_effect
+        if self.max_versions is not None:
+            view['max_versions'] = plan.after['max_versions'] = self.max_versions
         if request.shared is not None:
             view['shared'] = plan.after['shared'] = request.shared
         plan.result['artifact'] = view
 
-    def check_owner(self, current: Current) -> None:
-        """Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
+    def new_plan(self, current: Current, read_again: Callable[[], Current]) -> Plan:
+        """A plan over `current`, whose finish re-reads with `read_again`.
+
+        Writes go by ownership, never by visibility: only the owner or system may change an artifact. Checked here
         because some servers (0.7.2) let a namespace that is trusted change what it does not own; `plan` refuses a
         plan that would change such an artifact."""
-        artifact = current.artifact
-        caller = self.api.namespace
+        artifact, caller = current.artifact, self.api.namespace
         if artifact is not None and caller not in ('system', artifact.namespace):
             # Refused only when the plan would change it: asking again for what is there is no change, whoever asks.
             self.owner_refusal = SfForbidden(
                 f'{artifact.ref} is owned by namespace {artifact.namespace!r}; namespace {caller!r} may read it but '
                 'only its owner or system may change or delete it', hint='run the task as that namespace or as system')
-
-    def new_plan(self, current: Current, read_again: Callable[[], Current]) -> Plan:
-        """A plan over `current`, whose finish re-reads with `read_again`. Refuses an artifact we may not change."""
-        self.check_owner(current)
         self.before = current
         self.read_again = read_again
         self.run.artifact = current.artifact
@@ -237,12 +237,9 @@ class Publisher:
         """max_versions and shared. For an existing artifact retention is set before a new version is added, so
         adding it never trims a version the user asked to keep; a new artifact gets it right after creation."""
         request = self.request
-        artifact = self.before.artifact
-        # 0 asks for the cluster default; views show the value in effect, which for 0 is the default (3).
-        in_effect = request.max_versions or SERVER_DEFAULT_MAX_VERSIONS if request.max_versions is not None else None
-        if request.max_versions is not None and (not existing or artifact is None
-                                                 or artifact.max_versions != in_effect):
-            wanted = request.max_versions
+        artifact, in_effect = self.before.artifact, self.max_versions
+        wanted = request.max_versions
+        if wanted is not None and (not existing or artifact is None or artifact.max_versions != in_effect):
             # Views show the value in effect (a stored 0 reads as the server default), so an artifact this run
             # created gets the setting written even when the view already shows it: the user chose it explicitly.
             plan.add('set_max_versions', f'set max_versions to {wanted}', self._setting(
@@ -256,20 +253,24 @@ class Publisher:
                 lambda a: a.shared == shared, self.api.share if shared else self.api.unshare),
                 artifact_is(self.api, self.artifact_uuid, lambda a: a.shared == shared))
 
-    def add_metadata(self, plan: Plan, artifact: Optional[Artifact]) -> None:
+    def add_metadata(self, plan: Plan) -> None:
         """The user's metadata keys, one write per key that differs (never the whole dict: a concurrent run's keys
         stay), after the version so a failed upload leaves the metadata as it was."""
-        request = self.request
+        request, artifact = self.request, self.before.artifact
         if request.metadata is None:
             return
+        before: Dict[str, Any] = {}
         if artifact is not None:
-            self.metadata_before = dict(artifact.metadata)
+            before = dict(artifact.metadata)
             if self.api.features.artifact_metadata:
                 # Some servers leave metadata out of artifact views; the metadata route has it all.
-                self.metadata_before.update(self.api.get_metadata(artifact.uuid))
+                before.update(self.api.get_metadata(artifact.uuid))
         what = artifact.ref if artifact is not None else 'the artifact'
-        self.metadata_after = add_metadata_steps(plan, self.api, partial(self._target, 'metadata could be set'), what,
-                                                 self.metadata_before, request.metadata, request.metadata_mode)
+        after = add_metadata_steps(plan, self.api, partial(self._target, 'metadata could be set'), what, before,
+                                   request.metadata, request.metadata_mode)
+        plan.before['metadata'], plan.after['metadata'] = user_metadata(before), after
+        if 'artifact' in plan.result:
+            plan.result['artifact']['metadata'] = after
 
     def _target(self, what: str) -> str:
         """The UUID of the artifact a step changes: this run's, or (created by an earlier step) read again."""
@@ -297,11 +298,6 @@ class Publisher:
         return run
 
     # The label
-    def label_text(self) -> str:
-        label = self.request.label or ''
-        # A bare label name lives in the artifact's namespace, like the artifact itself.
-        return label if '/' in label or self.request.target == self.api.namespace else f'{self.request.target}/{label}'
-
     def check_label(self) -> None:
         """Refuse a label this namespace may not write (or a typo, with label_create false) before any upload."""
         if not self.request.label:
@@ -321,9 +317,7 @@ class Publisher:
         before = self.label_before
         if before is None:
             return
-        current = before.current
-        if pointing_at and current and (current.blob_uuid == pointing_at[0] or (
-                current.sha512 and current.sha512 == pointing_at[1])):
+        if pointing_at and _holds(before.current, *pointing_at):
             plan.note(f'label {before.ref} already points at this content')
             return
         if self.label_refusal is not None:
@@ -337,8 +331,7 @@ class Publisher:
             version, artifact = self.run.version, self.run.artifact
             if version is None or artifact is None:
                 raise SfNotFound('there is no version to point the label at')
-            now = before.current
-            if now and (now.blob_uuid == version.uuid or (now.sha512 and now.sha512 == version.sha512)):
+            if _holds(before.current, version.uuid, version.sha512):
                 step.changed = False
                 step.result = f'label {before.ref} already points at this content'
                 return
@@ -365,6 +358,7 @@ class Publisher:
         current = reader()
         plan = self.new_plan(current, reader)
         artifact, version = current.artifact, request.version
+        after = current  # check mode's view
         if artifact is None:
             plan.note(f'no artifact {what} in namespace {request.target!r}')
         elif version is not None and version not in current.indexes:
@@ -373,36 +367,24 @@ class Publisher:
             plan.add('delete_version', f'delete version {version} of {what} ({artifact.uuid})',
                      lambda step: self.api.delete_version(artifact.uuid, version),
                      version_gone(self.api, artifact.uuid, version))
+            # Deleting its only version deletes the artifact.
+            after = Current() if [version] == sorted(current.indexes) else \
+                Current(artifact, [v for v in current.versions if v.index != version])
         else:
             plan.add('delete', f'delete artifact {what} ({artifact.uuid}, state {artifact.state})',
                      lambda step: self.api.delete_artifact(artifact.uuid), artifact_gone(self.api, artifact.uuid))
-        self.predict_absent(plan, current)
-        return plan
-
-    def predict_absent(self, plan: Plan, current: Current) -> None:
-        after = current.summary()
-        version = self.request.version
-        if current.artifact is not None and (version is None or [version] == sorted(current.indexes)):
-            after = Current().summary()
-        elif current.artifact is not None and version in current.indexes:
-            remaining = [v for v in current.versions if v.index != version]
-            after = Current(current.artifact, remaining).summary()
-        plan.after = after
+            after = Current()
+        plan.after = after.summary()
         self.run.version = current.newest
         plan.result = self.run.result()
+        return plan
 
     # After the steps ran
-    def reread(self) -> Current:
-        """What the artifact holds now. By UUID when this run knows it (one cheap read; a listing can take a
-        second on a busy 0.7.2 cluster), else through the listing (a deleted or not yet created artifact)."""
-        artifact = self.run.artifact
-        if artifact is None or self.request.state == 'absent':
-            return self.read_again()
-        return read_uuid(self.api, artifact.uuid)
-
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-        now = self.reread()
         made = self.run.artifact
+        # What the artifact holds now. By UUID when this run knows it (one cheap read; a listing can take a second
+        # on a busy 0.7.2 cluster), else through the listing (a deleted or not yet created artifact).
+        now = self.read_again() if made is None or self.request.state == 'absent' else read_uuid(self.api, made.uuid)
         if now.artifact is None and made is not None and self.request.state == 'present':
             # Deleted by someone else since this run wrote: say so, and still report what this run made.
             self.context.warnings.append(f'{made.ref} ({made.uuid}) was deleted by another client after this task '
@@ -430,18 +412,14 @@ class Publisher:
         if before is None:
             return
         current = before.current
-        predicted: Dict[str, Any]
-        if current and (current.blob_uuid == blob_uuid or (sha512 and current.sha512 == sha512)):
-            predicted = {'ref': before.ref, 'uuid': before.uuid, 'version': current.version,
-                         'blob_uuid': current.blob_uuid}
-        else:
-            predicted = {'ref': before.ref, 'uuid': before.uuid, 'blob_uuid': blob_uuid,
-                         'version': max([v.version for v in before.history], default=0) + 1}
+        version, pointed = max([v.version for v in before.history], default=0) + 1, blob_uuid
+        if current and _holds(current, blob_uuid, sha512):
+            version, pointed = current.version, current.blob_uuid
         view = before.diff_view()
-        if predicted['version'] != view.get('version'):
+        if version != view.get('version'):
             artifact = self.before.artifact
-            view.update({'exists': True, 'version': predicted['version'], 'blob_uuid': blob_uuid, 'sha512': sha512,
+            view.update({'exists': True, 'version': version, 'blob_uuid': blob_uuid, 'sha512': sha512,
                          'target': artifact.ref if artifact else None,
-                         'versions': [predicted['version']] + list(view.get('versions') or [])})
+                         'versions': [version] + list(view.get('versions') or [])})
         plan.after['label'] = view
-        plan.result['label'] = predicted
+        plan.result['label'] = {'ref': before.ref, 'uuid': before.uuid, 'version': version, 'blob_uuid': pointed}

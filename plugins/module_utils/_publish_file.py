@@ -71,7 +71,6 @@ class FilePublish:
             self._download(self.download)
         path = self.path
         self.size, self.identity = os.path.getsize(path), file_identity(path)
-        self.run.size = self.size
         # Runs on this host publishing this same file go one at a time; the later ones find the content there.
         self.context.locks.take(f'file:{self.api.url}:{self.api.namespace}:{os.path.realpath(path)}:{self.identity}')
         return read_upload(self.api, self.request.target, self.request.name or '')
@@ -341,7 +340,7 @@ class FilePublish:
             step.result = f'added version {ours[0].index} of {self.ref}' + (
                 f' from blob {run.reuse_blob} (no upload)' if run.reuse_blob else '')
             return
-        same = after.with_sha512(run.sha512 or '')
+        same = [v for v in after.versions if v.sha512 == (run.sha512 or '')]
         if not ours and same:
             # The server skipped our add: its newest version already had these bytes (another run put them there).
             run.version = same[0]

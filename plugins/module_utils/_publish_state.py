@@ -62,9 +62,6 @@ class Current:
     def indexes(self) -> Set[int]:
         return {v.index for v in self.versions} | set(self.artifact.blobs if self.artifact else ())
 
-    def with_sha512(self, sha512: str) -> List[ArtifactVersion]:
-        return [v for v in self.versions if v.sha512 == sha512]
-
     def summary(self) -> Dict[str, Any]:
         """What diff mode compares."""
         artifact, newest = self.artifact, self.newest
@@ -119,7 +116,6 @@ class PublishRun:
     """What this run learned and did while its steps ran; the result is built from it."""
 
     sha512: Optional[str] = None
-    size: Optional[int] = None
     upload_uuid: Optional[str] = None
     keep_upload: bool = False  # a conversion may still be using it: leave it, and its record, to the next run
     reuse_blob: Optional[str] = None
@@ -153,12 +149,9 @@ class PublishRun:
             result['version'] = {'index': version.index, 'blob_uuid': version.uuid, 'sha512': version.sha512,
                                  'size': version.size}
             result['disk_base'] = f'sf://blob/{version.uuid}'
-        if self.label is not None:
-            result['label'] = self.label
-        if self.url_check is not None:
-            result['url_check'] = self.url_check
-        if self.pruned is not None:
-            result['pruned'] = self.pruned
+        for key in ('label', 'url_check', 'pruned'):
+            if getattr(self, key) is not None:
+                result[key] = getattr(self, key)
         return result
 
 

@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout
 from ._models import Artifact
@@ -100,19 +101,19 @@ class UrlPublish:
         length = headers.get('length')
         modified = headers.get('last_modified')
         found.update({'size': length, 'last_modified': modified, 'etag': headers.get('etag')})
+        changed: Optional[bool] = True
         if newest is None:
-            found.update({'changed': True, 'reason': 'nothing was fetched yet'})
+            reason = 'nothing was fetched yet'
         elif length is not None and newest.size is not None and length != newest.size:
-            found.update({'changed': True, 'reason': f'its size is {length} bytes, the newest version has '
-                                                     f'{newest.size}'})
+            reason = f'its size is {length} bytes, the newest version has {newest.size}'
         elif modified is not None and newest.fetched_at and modified > newest.fetched_at:
-            found.update({'changed': True, 'reason': 'it was modified after the newest version was fetched'})
+            reason = 'it was modified after the newest version was fetched'
         elif length is not None and modified is not None and newest.fetched_at and modified + 1 < newest.fetched_at:
-            found.update({'changed': False, 'reason': 'same size, and not modified since the newest version was '
-                                                      'fetched'})
+            changed, reason = False, 'same size, and not modified since the newest version was fetched'
         else:
-            found['reason'] = ('cannot tell: the server does not say when the content last changed, or it changed '
-                               'within a second of the fetch; a real run would fetch it')
+            changed, reason = None, ('cannot tell: the server does not say when the content last changed, or it '
+                                     'changed within a second of the fetch; a real run would fetch it')
+        found.update({'changed': changed, 'reason': reason})
         return found
 
     def _headers(self) -> Dict[str, Any]:
@@ -124,17 +125,12 @@ class UrlPublish:
             response = self.api.open_url(self.url, headers={'Range': 'bytes=0-0'})
         with response:
             headers = response.headers
-            length: Optional[int] = None
             text = headers.get('Content-Range', '').rpartition('/')[2] if response.status_code == 206 else \
                 headers.get('Content-Length')
-            if text and text.strip().isdigit():
-                length = int(text)
+            length = int(text) if text and text.strip().isdigit() else None
             modified: Optional[float] = None
-            if headers.get('Last-Modified'):
-                try:
-                    modified = parsedate_to_datetime(headers['Last-Modified']).timestamp()
-                except (TypeError, ValueError):
-                    modified = None
+            with contextlib.suppress(TypeError, ValueError):  # no date, or not one
+                modified = parsedate_to_datetime(headers.get('Last-Modified', '')).timestamp()
             return {'length': length, 'last_modified': modified, 'etag': headers.get('ETag')}
 
     # The fetch step
@@ -200,7 +196,9 @@ class UrlPublish:
             artifact = self.api.get_artifact(answer.uuid)
             seen['now'] = f'artifact {artifact.state}'
             if mark is None:  # a new artifact, or a server with operations that gave none: its state tells
-                return _with_failure(artifact) if self._settled(artifact, previous) else None
+                # (a server that cannot report operations gives nothing better than leaving `initial`)
+                settled = artifact.state != 'initial' and not _same_error(artifact, previous)
+                return _with_failure(artifact) if settled else None
             return self._refetched(artifact, before, mark)
 
         try:
@@ -215,20 +213,22 @@ class UrlPublish:
         this run's fetch count (timestamps are the server's own, so clocks need not agree)."""
         if artifact is None or not artifact.blobs or self.api.features.cluster_operations:
             return None
-        try:
-            events = self.api.artifact_events(artifact.uuid, EVENTS_READ, owner=artifact.namespace)
-        except SfError:
-            return None  # events out of reach: the artifact's state is all there is to follow
-        return max((float(e.get('timestamp') or 0) for e in events), default=0.0)
+        events = self._events(artifact)
+        # Events out of reach: the artifact's state is all there is to follow.
+        return None if events is None else max((_stamp(e) for e in events), default=0.0)
 
-    def _reason_in_events(self, artifact: Artifact) -> Optional[str]:
-        """Why the newest fetch failed, from the artifact's events, for a server whose artifact view has no
-        error_message (0.7.2)."""
+    def _events(self, artifact: Artifact) -> Optional[List[Dict[str, Any]]]:
+        """The artifact's latest events, oldest first; None when they cannot be read."""
         try:
             events = self.api.artifact_events(artifact.uuid, EVENTS_READ, owner=artifact.namespace)
         except SfError:
             return None
-        for event in sorted(events, key=lambda e: float(e.get('timestamp') or 0), reverse=True):
+        return sorted(events, key=_stamp)
+
+    def _reason_in_events(self, artifact: Artifact) -> Optional[str]:
+        """Why the newest fetch failed, from the artifact's events, for a server whose artifact view has no
+        error_message (0.7.2)."""
+        for event in sorted(self._events(artifact) or [], key=_stamp, reverse=True):
             if str(event.get('message') or '') in FETCH_FAILED:
                 return _event_reason(event)
         return None
@@ -239,35 +239,28 @@ class UrlPublish:
         only says so in an event), or it turned to a new error."""
         if any(index not in before.indexes for index in artifact.blobs):
             return artifact, None
-        try:
-            events = self.api.artifact_events(artifact.uuid, EVENTS_READ, owner=artifact.namespace)
-        except SfError:
-            events = []  # unreadable now: the version and the state still tell, or the deadline does
-        for event in sorted(events, key=lambda e: float(e.get('timestamp') or 0)):
-            if float(event.get('timestamp') or 0) <= mark:
+        # Events unreadable now: the version and the state still tell, or the deadline does.
+        for event in self._events(artifact) or []:
+            if _stamp(event) <= mark:
                 continue
             message = str(event.get('message') or '')
             if message == FETCH_DONE:
                 return artifact, None
             if message in FETCH_FAILED:
                 return artifact, f'{_event_reason(event) or NO_REASON} (the cluster keeps the versions it had)'
-        previous = before.artifact
-        if artifact.state == 'error' and (previous is None or previous.state != 'error'
-                                          or artifact.error_message != previous.error_message):
+        if artifact.state == 'error' and not _same_error(artifact, before.artifact):
             return _with_failure(artifact)
         return None
 
-    @staticmethod
-    def _settled(artifact: Artifact, previous: Optional[Artifact]) -> bool:
-        """Without an operation to watch: done when the artifact left `initial`, and an error is not the same one
-        as before our request (a server that cannot report operations gives nothing better)."""
-        if artifact.state == 'initial':
-            return False
-        if previous is None:
-            return True
-        if previous.state == 'error':
-            return artifact.state != 'error' or artifact.error_message != previous.error_message
-        return True
+
+def _same_error(artifact: Artifact, previous: Optional[Artifact]) -> bool:
+    """Whether the artifact is in the error it was in before our request: not our fetch's outcome."""
+    return (previous is not None and previous.state == 'error' and artifact.state == 'error'
+            and artifact.error_message == previous.error_message)
+
+
+def _stamp(event: Dict[str, Any]) -> float:
+    return float(event.get('timestamp') or 0)
 
 
 def _with_failure(artifact: Artifact) -> Tuple[Artifact, Optional[str]]:

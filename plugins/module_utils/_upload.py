@@ -59,8 +59,8 @@ def upload_file(
     hash_content: bool = True,
     resume_uuid: Optional[str] = None,
     resume_from: int = 0,
-    on_created: Optional[Callable[[str], None]] = None,
-    log: Optional[Callable[[str], None]] = None,
+    on_created: Callable[[str], None] = lambda uuid: None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> UploadResult:
     """Send `path` into an upload and return its UUID (and the file's sha512 when `hash_content`).
 
@@ -75,8 +75,7 @@ def upload_file(
         upload_uuid, acknowledged = resume_uuid, resume_from
     else:
         upload_uuid, acknowledged = api.create_upload().uuid, 0
-        if on_created:
-            on_created(upload_uuid)
+        on_created(upload_uuid)
     started = time.monotonic()
     digest = hash_prefix(path, acknowledged) if hash_content else None
     sent = retried = 0
@@ -113,8 +112,7 @@ def upload_file(
                     if failures > retries:
                         raise
                     retried += 1
-                    if log:
-                        log(f'chunk at offset {acknowledged} failed ({exc}); resuming from there')
+                    log(f'chunk at offset {acknowledged} failed ({exc}); resuming from there')
                     api.pause(failures, f'upload {upload_uuid}: chunk at offset {acknowledged} failed')
                     try:
                         api.truncate_upload(upload_uuid, acknowledged)
@@ -125,12 +123,11 @@ def upload_file(
                         # start a new upload instead; the old one holds at most the failed chunk's bytes.
                         abandon(api, upload_uuid)
                         upload_uuid = api.create_upload().uuid
-                        if on_created:
-                            on_created(upload_uuid)
+                        on_created(upload_uuid)
             if hashing is not None:
                 hashing.result()
             acknowledged = end
-            if log and size and acknowledged / size >= next_report:
+            if size and acknowledged / size >= next_report:
                 elapsed = max(time.monotonic() - started, 1e-6)
                 log(f'uploaded {acknowledged}/{size} bytes ({100 * acknowledged // size}%, '
                     f'{acknowledged / elapsed / 1e6:.1f} MB/s)')

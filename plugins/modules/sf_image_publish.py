@@ -418,9 +418,7 @@ from typing import Any, Dict  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish import Publisher  # noqa: E402
-from ansible_collections.shakenfist.storage.plugins.module_utils._publish_state import (  # noqa: E402
-    PublishRequest,
-)
+from ansible_collections.shakenfist.storage.plugins.module_utils._publish_state import PublishRequest  # noqa: E402
 
 
 class ImagePublish(SfModule):
