@@ -272,7 +272,7 @@ class LabelReader:
         return LabelState(
             ref=artifact.source_url, namespace=artifact.namespace, name=artifact.name, uuid=artifact.uuid,
             state=artifact.state, shared=artifact.shared, max_versions=artifact.max_versions or None,
-            origin=self.resolver.origin_of(artifact), metadata=metadata,
+            origin=self.resolver.origin_in(artifact.namespace), metadata=metadata,
             history=history_from(artifact, versions, read_resolved_from(metadata)))
 
     def read(self, namespace: str, name: str) -> LabelState:

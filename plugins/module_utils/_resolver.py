@@ -102,20 +102,14 @@ class Resolver:
         return (caller in ('system', artifact.namespace) or artifact.shared
                 or self.api.namespace_trusts(artifact.namespace))
 
-    def origins_of(self, artifact: Artifact) -> Tuple[str, ...]:
-        """namespace (the caller's own), system, or trusted (another namespace that lets us see it)."""
-        if artifact.namespace == self.namespace:
-            return ('namespace', 'system') if artifact.namespace == 'system' else ('namespace',)
-        if artifact.namespace == 'system':
-            return ('system',)
-        return ('trusted',)
-
-    def origin_of(self, artifact: Artifact) -> str:
-        return self.origins_of(artifact)[0]
-
     def origin_in(self, namespace: str) -> str:
-        """The origin an artifact owned by `namespace` has for the caller (what a new one will have)."""
+        """namespace (the caller's own), system, or trusted (another namespace that lets us see it): the origin an
+        artifact owned by `namespace` has for the caller (what a new one will have)."""
         return 'namespace' if namespace == self.namespace else 'system' if namespace == 'system' else 'trusted'
+
+    def origins_of(self, artifact: Artifact) -> Tuple[str, ...]:
+        origin = self.origin_in(artifact.namespace)
+        return ('namespace', 'system') if origin == 'namespace' and artifact.namespace == 'system' else (origin,)
 
     def _candidate(self, artifact: Artifact) -> Candidate:
         return Candidate(self.origins_of(artifact), artifact.artifact_type, artifact.ref, artifact)
