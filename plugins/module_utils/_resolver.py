@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference, SfError, SfInvalidInput, SfNotFound, SfNotReady
-from ._index import ArtifactIndex
 from ._models import Artifact, ArtifactVersion
 from ._refs import (
     DEFAULT_IMAGE_BASE_URL,
@@ -114,9 +113,6 @@ class Resolver:
     def _candidate(self, artifact: Artifact) -> Candidate:
         return Candidate(self.origins_of(artifact), artifact.artifact_type, artifact.ref, artifact)
 
-    def _index(self) -> ArtifactIndex:
-        return self.api.index()
-
     def _by_uuid(self, uuid: str, want_type: Optional[str] = None) -> List[Candidate]:
         artifact = self.api.find_artifact(uuid)
         if artifact is None or artifact.state == 'deleted' or not self.visible(artifact):
@@ -130,7 +126,7 @@ class Resolver:
         kind = parsed.kind
         if kind in ('artifact', 'snapshot'):
             return self._by_uuid(parsed.uuid or '', 'snapshot' if kind == 'snapshot' else None)
-        index = self._index()
+        index = self.api.index()
         if kind == 'label':
             return [self._candidate(a) for a in index.labels(parsed.namespace, parsed.name or '')]
         if kind == 'upload':
@@ -150,7 +146,7 @@ class Resolver:
         caller could otherwise show it its own bytes as the upstream image. Copies of other namespaces are offered,
         with their true origin (trusted) and owner, only when prefer names `trusted`.
         """
-        cached = self._index().fetched(None, key)
+        cached = self.api.index().fetched(None, key)
         owned = [a for a in cached if a.namespace == self.namespace]
         by_system = [a for a in cached if a.namespace == 'system' and self.namespace != 'system']
         others = [a for a in cached if a not in owned and a not in by_system]
@@ -183,7 +179,7 @@ class Resolver:
                 seen.add(key)
                 found.append(candidate)
 
-        index = self._index()
+        index = self.api.index()
         for artifact in index.labels(self.namespace, name):
             add(self._candidate(artifact))
         for artifact in index.labels('system', name):
@@ -197,7 +193,7 @@ class Resolver:
 
     def near_names(self, name: str) -> List[str]:
         names: Dict[str, str] = {}
-        for artifact in self._index():
+        for artifact in self.api.index():
             names.setdefault(artifact.name, artifact.ref)
         close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)
         return [names[match] for match in close]
