@@ -150,16 +150,12 @@ class Resolver:
         owned = [a for a in cached if a.namespace == self.namespace]
         by_system = [a for a in cached if a.namespace == 'system' and self.namespace != 'system']
         others = [a for a in cached if a not in owned and a not in by_system]
-        found: List[Candidate] = []
         # The server's URL rule: the caller's own copy wins over visible ones; then system's.
         trusted_copy = owned[0] if len(owned) == 1 else (by_system[0] if len(by_system) == 1 and not owned else None)
         # A cached copy IS the upstream image: it counts as `upstream` only, so `prefer: [system]` or `[namespace]`
         # picks a label over the caller's (or system's) own copy of the image instead of finding both.
-        if trusted_copy is not None:
-            found.append(Candidate(('upstream',), 'upstream', trusted_copy.ref, trusted_copy, url=url))
-        else:
-            for artifact in owned + by_system:
-                found.append(Candidate(('upstream',), 'upstream', artifact.ref, artifact, url=url))
+        found = [Candidate(('upstream',), 'upstream', artifact.ref, artifact, url=url)
+                 for artifact in ([trusted_copy] if trusted_copy is not None else owned + by_system)]
         if not found:
             found.append(Candidate(('upstream',), 'upstream', url or key, url=url))
         if prefer and 'trusted' in prefer:
@@ -180,11 +176,7 @@ class Resolver:
                 found.append(candidate)
 
         index = self.api.index()
-        for artifact in index.labels(self.namespace, name):
-            add(self._candidate(artifact))
-        for artifact in index.labels('system', name):
-            add(self._candidate(artifact))
-        for artifact in index.uploads(None, name):
+        for artifact in index.labels(self.namespace, name) + index.labels('system', name) + index.uploads(None, name):
             add(self._candidate(artifact))
         if is_upstream_shorthand(name):
             for candidate in self._upstream(name, upstream_url(name, self.image_base_url), prefer):
