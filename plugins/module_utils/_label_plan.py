@@ -9,7 +9,6 @@ so a refused change writes nothing and check mode shows exactly what a real run 
 from __future__ import annotations
 
 import contextlib
-import difflib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -34,7 +33,7 @@ from ._labels import (
 from ._metadata import add_metadata_steps, check_metadata
 from ._plan import Plan, Step
 from ._refs import validate_count
-from ._resolver import Resolution, Resolver
+from ._resolver import Resolution, Resolver, near_refs
 
 
 @dataclass
@@ -117,7 +116,7 @@ class LabelPlanner:
             self._refuse_shadowing(before)
         if not before.exists and not request.create:
             raise SfNotFound(f'label {before.ref} does not exist and create is false, so nothing was created',
-                             detail={'near': self._near(namespace, name)},
+                             detail={'near': near_refs(name, self.api.index().labels(namespace))},
                              hint='check the spelling (near names are in error.detail.near), or set create: true')
         if sharing:
             check_write(self.caller, before, creating=not before.exists, shared=request.shared,
@@ -133,10 +132,6 @@ class LabelPlanner:
                 hint=f'ask an administrator to run this task with namespace: system; to create your own label of '
                      f'that name anyway (bare references to {label.name!r} then become ambiguous), set '
                      f'name: {self.caller}/{label.name}')
-
-    def _near(self, namespace: str, name: str) -> List[str]:
-        names = {s.name: s.ref for s in self.reader.listing(owner=namespace)}
-        return [names[n] for n in difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)]
 
     # Plans
     def plan(self) -> Plan:

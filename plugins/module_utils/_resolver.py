@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference, SfError, SfInvalidInput, SfNotFound, SfNotReady
@@ -183,13 +183,6 @@ class Resolver:
                 add(candidate)
         return found
 
-    def near_names(self, name: str) -> List[str]:
-        names: Dict[str, str] = {}
-        for artifact in self.api.index():
-            names.setdefault(artifact.name, artifact.ref)
-        close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)
-        return [names[match] for match in close]
-
     def choose(
         self, text: str, candidates: List[Candidate], prefer: Optional[Sequence[str]]
     ) -> Tuple[Candidate, List[Candidate]]:
@@ -261,7 +254,7 @@ class Resolver:
         return result
 
     def _not_found(self, text: str, parsed: ParsedRef) -> SfError:
-        near = self.near_names(parsed.name or text) if parsed.name else []
+        near = near_refs(parsed.name, self.api.index()) if parsed.name else []
         suffix = f'; did you mean {", ".join(near)}?' if near else ''
         where = f' visible to namespace {self.namespace!r}'
         return SfNotFound(f'no artifact matches {text!r}{where}{suffix}', detail={'near': near},
@@ -320,6 +313,14 @@ class Resolver:
                                  f'it has versions {available}')
             return matching[0]
         return versions[0]
+
+
+def near_refs(name: str, artifacts: Iterable[Artifact]) -> List[str]:
+    """The refs of up to five of `artifacts` whose names are close to `name`: what a misspelling likely meant."""
+    names: Dict[str, str] = {}
+    for artifact in artifacts:
+        names.setdefault(artifact.name, artifact.ref)
+    return [names[match] for match in difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)]
 
 
 def parse_version(version: VersionSpec) -> Optional[int]:
