@@ -17,7 +17,6 @@ from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfAmbiguousReference, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
 from ._labels import (
     PENDING_KEY,
-    RESERVED_PREFIX,
     RESOLVED_FROM_KEY,
     SERVER_DEFAULT_MAX_VERSIONS,
     LabelReader,
@@ -30,7 +29,7 @@ from ._labels import (
     rollback_target,
     split_label_name,
 )
-from ._metadata import add_metadata_steps, check_metadata
+from ._metadata import RESERVED_PREFIX, add_metadata_steps, check_metadata
 from ._plan import Plan, Step
 from ._refs import validate_count
 from ._resolver import Resolution, Resolver, near_refs
