@@ -79,9 +79,6 @@ class Survey:
     doomed: Dict[str, List[Thing]] = field(default_factory=lambda: {kind: [] for kind in RESOURCES})
     kept: List[Tuple[Thing, str]] = field(default_factory=list)
 
-    def kept_of(self, kind: str) -> List[Thing]:
-        return [thing for thing, _reason in self.kept if thing.kind + 's' == kind]
-
 
 class Cleaner:
     def __init__(self, api: SfApi, resolver: Resolver, request: CleanupRequest, *,
@@ -158,8 +155,8 @@ class Cleaner:
                 plan.note(f'keep namespace {request.target!r}: it still holds what the keep filters keep',
                           kind='keep')
             else:
-                plan.add('delete_namespace', f'delete namespace {request.target!r}', self._delete_namespace,
-                         lambda: not self._namespace_exists())
+                plan.add('delete_namespace', f'delete namespace {request.target!r}',
+                         lambda step: self.api.delete_namespace(request.target), lambda: not self._namespace_exists())
         plan.after = self._view(survey, before=False)
         plan.result = self._result(planned=True)
         return plan
@@ -192,7 +189,7 @@ class Cleaner:
                               and n.state not in NETWORK_GONE]
         if 'artifacts' in listed:
             index = listed['artifacts']
-            pointed = self._pointed_at(index)
+            pointed = {label.blob_uuid: label.ref for label in index.labels(None) if label.blob_uuid}
             candidates = []
             for artifact in index:
                 if artifact.namespace != target:
@@ -251,11 +248,6 @@ class Cleaner:
             if version.uuid in pointed:
                 return f'label {pointed[version.uuid]} points at it (keep.labelled)'
         return None
-
-    @staticmethod
-    def _pointed_at(index: Any) -> Dict[str, str]:
-        """blob UUID -> the ref of a label pointing at it (any label the caller can see)."""
-        return {label.blob_uuid: label.ref for label in index.labels(None) if label.blob_uuid}
 
     def _age(self, artifact: Artifact) -> Optional[float]:
         """Seconds since the artifact's newest version was made, when the server says."""
@@ -393,16 +385,12 @@ class Cleaner:
                 self.timed_out.add(uuid)
                 self.failed.append(thing.as_dict(why))
 
-    def _delete_namespace(self, step: Step) -> None:
-        self.api.delete_namespace(self.request.target)
-
     # Views
     def _view(self, survey: Survey, before: bool) -> Dict[str, Any]:
         view: Dict[str, Any] = {'exists': True}
         for kind in RESOURCES:
-            kept = sorted(t.name or t.uuid for t in survey.kept_of(kind))
-            doomed = sorted(t.name or t.uuid for t in survey.doomed[kind])
-            view[kind] = sorted(kept + doomed) if before else kept
+            shown = [t for t, _reason in survey.kept if t.kind + 's' == kind] + (survey.doomed[kind] if before else [])
+            view[kind] = sorted(t.name or t.uuid for t in shown)
         if not before and self.request.delete_namespace and not survey.kept:
             view['exists'] = False
         return view
