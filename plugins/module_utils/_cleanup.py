@@ -30,8 +30,8 @@ from ._resolver import Resolver
 from ._words import plural
 
 RESOURCES = ('instances', 'networks', 'artifacts')
-INSTANCE_GONE = ('deleted',)
-NETWORK_GONE = ('deleted', 'error')  # an errored network is dead: the server has nothing left to delete
+KEEP_TYPES = ('image', 'label', 'snapshot', 'other')
+GONE = {'instances': ('deleted',), 'networks': ('deleted', 'error')}  # an errored network is dead: nothing to delete
 LIVE = ('initial', 'created', 'error')  # states in which an object asked to go is not (yet) being deleted
 RETRY_EVERY = 3  # polling rounds between asking again for what the server refused or may not have done
 
@@ -43,8 +43,8 @@ class CleanupRequest(Options):
     target: str = option(type='str', required=True, name='target_namespace')
     resources: Sequence[str] = option(RESOURCES, type='list', elements='str', choices=list(RESOURCES))
     keep_names: Sequence[str] = option(type='list', elements='str', within='keep', name='names', unset=())
-    keep_types: Sequence[str] = option(type='list', elements='str', choices=['image', 'label', 'snapshot', 'other'],
-                                       within='keep', name='types', unset=())
+    keep_types: Sequence[str] = option(type='list', elements='str', choices=list(KEEP_TYPES), within='keep',
+                                       name='types', unset=())
     keep_labelled: bool = option(False, type='bool', within='keep', name='labelled')
     keep_metadata: Dict[str, Any] = option(type='dict', within='keep', name='metadata', unset={})
     older_than: Any = option(type='str')
@@ -107,10 +107,9 @@ class Cleaner:
         for pattern in request.keep_names:
             if not isinstance(pattern, str) or not pattern:
                 raise SfInvalidInput(f'keep.names must be non-empty shell-style patterns, got {pattern!r}')
-        kinds = ('image', 'label', 'snapshot', 'other')
-        bad_types = [t for t in request.keep_types if t not in kinds]
+        bad_types = [t for t in request.keep_types if t not in KEEP_TYPES]
         if bad_types:
-            raise SfInvalidInput(f'keep.types must be drawn from {", ".join(kinds)}; got {", ".join(bad_types)}')
+            raise SfInvalidInput(f'keep.types must be drawn from {", ".join(KEEP_TYPES)}; got {", ".join(bad_types)}')
         if request.older_than is not None:
             self.older_than = parse_duration(request.older_than, 'older_than')
         if not 1 <= request.concurrency <= 64:
@@ -181,12 +180,9 @@ class Cleaner:
         # Metadata is None where the listing left it out (0.7.2's network listing): read from its route below.
         things: Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]] = {
             kind: [] for kind in RESOURCES}
-        things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), _listed_metadata(i), None)
-                               for i in listed.get('instances', []) if i.namespace == target
-                               and i.state not in INSTANCE_GONE]
-        things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), _listed_metadata(n), None)
-                              for n in listed.get('networks', []) if n.namespace == target
-                              and n.state not in NETWORK_GONE]
+        for kind, gone in GONE.items():
+            things[kind] = [(Thing(kind[:-1], o.uuid, o.name, {'state': o.state}), _listed_metadata(o), None)
+                            for o in listed.get(kind, []) if o.namespace == target and o.state not in gone]
         if 'artifacts' in listed:
             index = listed['artifacts']
             pointed = {label.blob_uuid: label.ref for label in index.labels(None) if label.blob_uuid}
@@ -352,7 +348,6 @@ class Cleaner:
         timeout = self.request.wait_timeout
         deadline = time.monotonic() + timeout
         pending = {t.uuid: t for t in doomed}
-        gone_states = INSTANCE_GONE if kind == 'instances' else NETWORK_GONE
         states: Dict[str, Optional[str]] = {}
         looks = 0
 
@@ -364,7 +359,7 @@ class Cleaner:
             states.clear()
             states.update({item.uuid: item.state for item in listing})
             for uuid in list(pending):
-                if states.get(uuid, 'deleted') in gone_states:
+                if states.get(uuid, 'deleted') in GONE[kind]:
                     pending.pop(uuid)
                     self.unsure.pop(uuid, None)
             if not pending:
