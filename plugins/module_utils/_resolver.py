@@ -123,6 +123,7 @@ class Resolver:
 
     def candidates(self, parsed: ParsedRef, prefer: Optional[Sequence[str]] = None) -> List[Candidate]:
         """Every artifact the parsed reference could mean, in rule order."""
+        self._notes = []
         kind = parsed.kind
         if kind in ('artifact', 'snapshot'):
             return self._by_uuid(parsed.uuid or '', 'snapshot' if kind == 'snapshot' else None)
@@ -209,14 +210,8 @@ class Resolver:
         matches (or only an upstream image the cluster has not fetched). For listings, where nothing matching is an
         empty answer: a malformed or ambiguous reference is still an error. A blob reference names no artifact."""
         parsed = parse_ref(text, self.namespace)
-        if parsed.kind == 'blob':
-            return None
-        self._notes = []
-        candidates = self.candidates(parsed, prefer)
-        if not candidates:
-            return None
-        chosen, _shadowed = self.choose(text, candidates, prefer)
-        return chosen.artifact
+        candidates = [] if parsed.kind == 'blob' else self.candidates(parsed, prefer)
+        return self.choose(text, candidates, prefer)[0].artifact if candidates else None
 
     def resolve(
         self,
@@ -239,7 +234,6 @@ class Resolver:
         if parsed.kind == 'blob':
             result = self._resolve_blob(text, parsed.uuid or '', version, sha512)
         else:
-            self._notes = []
             candidates = self.candidates(parsed, prefer)
             if not candidates:
                 raise self._not_found(text, parsed)
