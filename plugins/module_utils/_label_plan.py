@@ -217,7 +217,7 @@ class LabelPlanner:
         if request.max_versions is not None and after.max_versions != request.max_versions:
             wanted_max = request.max_versions
             plan.add('set_max_versions', f'set max_versions of {before.ref} to {wanted_max}',
-                     lambda step: self.api.set_max_versions(written.uuid or '', wanted_max),
+                     lambda step: self.api.set_max_versions(written.id(), wanted_max),
                      artifact_is(self.api, written.id, lambda a: a.max_versions == wanted_max))
             after.max_versions = request.max_versions
         if request.max_versions is not None:
@@ -226,10 +226,10 @@ class LabelPlanner:
             verb = 'share' if request.shared else 'unshare'
             shared = request.shared
             plan.add(verb, f'{verb} {before.ref}',
-                     lambda step: (self.api.share if shared else self.api.unshare)(written.uuid or ''),
+                     lambda step: (self.api.share if shared else self.api.unshare)(written.id()),
                      artifact_is(self.api, written.id, lambda a: a.shared == shared))
             after.shared = request.shared
-        user_after = add_metadata_steps(plan, self.api, lambda: written.uuid or '', before.ref, before.metadata,
+        user_after = add_metadata_steps(plan, self.api, written.id, before.ref, before.metadata,
                                         request.metadata, request.metadata_mode)
         after.metadata = {**{k: v for k, v in after.metadata.items() if str(k).startswith(RESERVED_PREFIX)},
                           **user_after}
