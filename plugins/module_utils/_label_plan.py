@@ -338,19 +338,18 @@ class LabelPlanner:
             return plan
         check_write(self.caller, before, creating=False, shared=None, trusts=self.api.namespace_trusts)
         uuid = before.uuid or ''
-        if version is not None:
-            if version not in [v.version for v in before.history]:
-                plan.note(f'{before.ref} has no version {version}')
-                return plan
-            plan.add('delete_version', f'delete version {version} of {before.ref}',
-                     lambda step: self._delete_version(uuid, version), version_gone(self.api, uuid, version))
-            after = before.copy()
-            after.history = [v for v in before.history if v.version != version]
-            if not after.history:
-                after = LabelState(ref=before.ref, namespace=namespace, name=name)
-        else:
+        if version is None:
             plan.add('delete', f'delete {before.ref} (artifact {uuid})', lambda step: self.api.delete_artifact(uuid),
                      artifact_gone(self.api, uuid))
+        elif version in [v.version for v in before.history]:
+            plan.add('delete_version', f'delete version {version} of {before.ref}',
+                     lambda step: self._delete_version(uuid, version), version_gone(self.api, uuid, version))
+        else:
+            plan.note(f'{before.ref} has no version {version}')
+            return plan
+        after = before.copy()
+        after.history = [v for v in before.history if v.version != version] if version is not None else []
+        if not after.history:  # its last version deleted, or all of it: the label is gone
             after = LabelState(ref=before.ref, namespace=namespace, name=name)
         plan.after, plan.result = after.diff_view(), after.result()
         plan.finish = lambda: self._finish(before)
