@@ -146,12 +146,12 @@ class LabelPlanner:
                                  '(to point at a version of the target, use target_version)')
         return self.plan_present()
 
-    def plan_present(self, plan: Optional[Plan] = None) -> Plan:
-        """Create or move a label, set its retention, sharing and metadata. Steps go into `plan` when given."""
+    def plan_present(self) -> Plan:
+        """Create or move a label, set its retention, sharing and metadata."""
         request = self.request
         before = self.check(sharing=False)
         if request.rollback is not None:
-            finished = self._interrupted_rollback(before, plan)
+            finished = self._interrupted_rollback(before)
             if finished is not None:
                 return finished
         wanted: Optional[LabelVersion] = None
@@ -162,15 +162,15 @@ class LabelPlanner:
         if wanted is not None and current and (current.blob_uuid == wanted.blob_uuid or (
                 current.sha512 and current.sha512 == wanted.sha512)):
             wanted = None
-        changes = self.plan_change(before, wanted, Plan(), warnings)
+        plan = self.plan_change(before, wanted, warnings)
         # The sharing rules guard changes: a label already as asked is no change, whoever may write it (a label a
         # namespace created in another that trusts it can be asked for again, though it may not be changed).
-        if changes.changes:
+        if plan.changes:
             check_write(self.caller, before, creating=not before.exists, shared=request.shared,
                         trusts=self.api.namespace_trusts)
-        return self.plan_change(before, wanted, plan, warnings)
+        return plan
 
-    def _interrupted_rollback(self, before: LabelState, plan: Optional[Plan]) -> Optional[Plan]:
+    def _interrupted_rollback(self, before: LabelState) -> Optional[Plan]:
         """A rollback is an action: repeated, it moves the label again. A run killed after its move reached the
         server must not make the next run roll back twice, so each rollback records its intent first
         (PENDING_KEY: the version it started from and the blob it moves to). When the label has moved to that blob
@@ -181,7 +181,8 @@ class LabelPlanner:
             return None
         if not (current.version > int(pending.get('from') or 0) and current.blob_uuid == pending.get('blob')):
             return None  # the interrupted run never moved the label: this rollback goes ahead (and clears it)
-        plan = plan or Plan(before=before.diff_view(), after=before.diff_view(), result=before.result())
+        plan = Plan(before=before.diff_view(), after=before.diff_view(), result=before.result(),
+                    finish=lambda: self._finish(before))
         uuid = before.uuid
         source = pending.get('source') if isinstance(pending.get('source'), dict) else {}
 
@@ -194,16 +195,12 @@ class LabelPlanner:
         plan.note(f'the rollback of {before.ref} to blob {current.blob_uuid} was done by an interrupted run '
                   f'(version {current.version}): not rolling back again')
         plan.add('finish_rollback', f'finish the bookkeeping of that rollback on {before.ref}', finish)
-        plan.finish = plan.finish or (lambda: self._finish(before))
         return plan
 
-    def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], plan: Optional[Plan] = None,
-                    warnings: Optional[List[str]] = None) -> Plan:
+    def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], warnings: List[str]) -> Plan:
         """The steps that take `before` to `wanted` (None: no move) with the request's settings."""
         request = self.request
-        own = plan is None
-        plan = plan or Plan(before=before.diff_view())
-        plan.warnings.extend(warnings or [])
+        plan = Plan(before=before.diff_view(), warnings=list(warnings), finish=lambda: self._finish(before))
         after = before.copy()
         written = Written(before.uuid)
         if wanted is not None:
@@ -233,10 +230,7 @@ class LabelPlanner:
                                         request.metadata, request.metadata_mode)
         after.metadata = {**{k: v for k, v in after.metadata.items() if str(k).startswith(RESERVED_PREFIX)},
                           **user_after}
-        if own:
-            plan.after = after.diff_view()
-            plan.result = after.result()
-            plan.finish = lambda: self._finish(before)
+        plan.after, plan.result = after.diff_view(), after.result()
         return plan
 
     def _finish(self, before: LabelState) -> Tuple[Dict[str, Any], Dict[str, Any]]:
