@@ -30,8 +30,8 @@ from ._resolver import Resolver
 from ._words import plural
 
 RESOURCES = ('instances', 'networks', 'artifacts')
-INSTANCE_GONE = ('deleted',)
-NETWORK_GONE = ('deleted', 'error')  # an errored network is dead: the server has nothing left to delete
+KEEP_TYPES = ('image', 'label', 'snapshot', 'other')
+GONE = {'instances': ('deleted',), 'networks': ('deleted', 'error')}  # an errored network is dead: nothing to delete
 LIVE = ('initial', 'created', 'error')  # states in which an object asked to go is not (yet) being deleted
 RETRY_EVERY = 3  # polling rounds between asking again for what the server refused or may not have done
 
@@ -43,8 +43,8 @@ class CleanupRequest(Options):
     target: str = option(type='str', required=True, name='target_namespace')
     resources: Sequence[str] = option(RESOURCES, type='list', elements='str', choices=list(RESOURCES))
     keep_names: Sequence[str] = option(type='list', elements='str', within='keep', name='names', unset=())
-    keep_types: Sequence[str] = option(type='list', elements='str', choices=['image', 'label', 'snapshot', 'other'],
-                                       within='keep', name='types', unset=())
+    keep_types: Sequence[str] = option(type='list', elements='str', choices=list(KEEP_TYPES), within='keep',
+                                       name='types', unset=())
     keep_labelled: bool = option(False, type='bool', within='keep', name='labelled')
     keep_metadata: Dict[str, Any] = option(type='dict', within='keep', name='metadata', unset={})
     older_than: Any = option(type='str')
@@ -79,9 +79,6 @@ class Survey:
     doomed: Dict[str, List[Thing]] = field(default_factory=lambda: {kind: [] for kind in RESOURCES})
     kept: List[Tuple[Thing, str]] = field(default_factory=list)
 
-    def kept_of(self, kind: str) -> List[Thing]:
-        return [thing for thing, _reason in self.kept if thing.kind + 's' == kind]
-
 
 class Cleaner:
     def __init__(self, api: SfApi, resolver: Resolver, request: CleanupRequest, *,
@@ -110,10 +107,9 @@ class Cleaner:
         for pattern in request.keep_names:
             if not isinstance(pattern, str) or not pattern:
                 raise SfInvalidInput(f'keep.names must be non-empty shell-style patterns, got {pattern!r}')
-        kinds = ('image', 'label', 'snapshot', 'other')
-        bad_types = [t for t in request.keep_types if t not in kinds]
+        bad_types = [t for t in request.keep_types if t not in KEEP_TYPES]
         if bad_types:
-            raise SfInvalidInput(f'keep.types must be drawn from {", ".join(kinds)}; got {", ".join(bad_types)}')
+            raise SfInvalidInput(f'keep.types must be drawn from {", ".join(KEEP_TYPES)}; got {", ".join(bad_types)}')
         if request.older_than is not None:
             self.older_than = parse_duration(request.older_than, 'older_than')
         if not 1 <= request.concurrency <= 64:
@@ -158,8 +154,8 @@ class Cleaner:
                 plan.note(f'keep namespace {request.target!r}: it still holds what the keep filters keep',
                           kind='keep')
             else:
-                plan.add('delete_namespace', f'delete namespace {request.target!r}', self._delete_namespace,
-                         lambda: not self._namespace_exists())
+                plan.add('delete_namespace', f'delete namespace {request.target!r}',
+                         lambda step: self.api.delete_namespace(request.target), lambda: not self._namespace_exists())
         plan.after = self._view(survey, before=False)
         plan.result = self._result(planned=True)
         return plan
@@ -184,15 +180,12 @@ class Cleaner:
         # Metadata is None where the listing left it out (0.7.2's network listing): read from its route below.
         things: Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]] = {
             kind: [] for kind in RESOURCES}
-        things['instances'] = [(Thing('instance', i.uuid, i.name, {'state': i.state}), _listed_metadata(i), None)
-                               for i in listed.get('instances', []) if i.namespace == target
-                               and i.state not in INSTANCE_GONE]
-        things['networks'] = [(Thing('network', n.uuid, n.name, {'state': n.state}), _listed_metadata(n), None)
-                              for n in listed.get('networks', []) if n.namespace == target
-                              and n.state not in NETWORK_GONE]
+        for kind, gone in GONE.items():
+            things[kind] = [(Thing(kind[:-1], o.uuid, o.name, {'state': o.state}), _listed_metadata(o), None)
+                            for o in listed.get(kind, []) if o.namespace == target and o.state not in gone]
         if 'artifacts' in listed:
             index = listed['artifacts']
-            pointed = self._pointed_at(index)
+            pointed = {label.blob_uuid: label.ref for label in index.labels(None) if label.blob_uuid}
             candidates = []
             for artifact in index:
                 if artifact.namespace != target:
@@ -251,11 +244,6 @@ class Cleaner:
             if version.uuid in pointed:
                 return f'label {pointed[version.uuid]} points at it (keep.labelled)'
         return None
-
-    @staticmethod
-    def _pointed_at(index: Any) -> Dict[str, str]:
-        """blob UUID -> the ref of a label pointing at it (any label the caller can see)."""
-        return {label.blob_uuid: label.ref for label in index.labels(None) if label.blob_uuid}
 
     def _age(self, artifact: Artifact) -> Optional[float]:
         """Seconds since the artifact's newest version was made, when the server says."""
@@ -360,7 +348,6 @@ class Cleaner:
         timeout = self.request.wait_timeout
         deadline = time.monotonic() + timeout
         pending = {t.uuid: t for t in doomed}
-        gone_states = INSTANCE_GONE if kind == 'instances' else NETWORK_GONE
         states: Dict[str, Optional[str]] = {}
         looks = 0
 
@@ -372,7 +359,7 @@ class Cleaner:
             states.clear()
             states.update({item.uuid: item.state for item in listing})
             for uuid in list(pending):
-                if states.get(uuid, 'deleted') in gone_states:
+                if states.get(uuid, 'deleted') in GONE[kind]:
                     pending.pop(uuid)
                     self.unsure.pop(uuid, None)
             if not pending:
@@ -393,16 +380,12 @@ class Cleaner:
                 self.timed_out.add(uuid)
                 self.failed.append(thing.as_dict(why))
 
-    def _delete_namespace(self, step: Step) -> None:
-        self.api.delete_namespace(self.request.target)
-
     # Views
     def _view(self, survey: Survey, before: bool) -> Dict[str, Any]:
         view: Dict[str, Any] = {'exists': True}
         for kind in RESOURCES:
-            kept = sorted(t.name or t.uuid for t in survey.kept_of(kind))
-            doomed = sorted(t.name or t.uuid for t in survey.doomed[kind])
-            view[kind] = sorted(kept + doomed) if before else kept
+            shown = [t for t, _reason in survey.kept if t.kind + 's' == kind] + (survey.doomed[kind] if before else [])
+            view[kind] = sorted(t.name or t.uuid for t in shown)
         if not before and self.request.delete_namespace and not survey.kept:
             view['exists'] = False
         return view

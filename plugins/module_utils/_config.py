@@ -65,7 +65,7 @@ def resolve_settings(
     """Merge explicit options with the official client's sources, first found wins."""
     environ = os.environ if environ is None else environ
     files = [USER_CONFIG, SYSTEM_CONFIG] if config_files is None else config_files
-    loaded: List[tuple] = []
+    loaded: Dict[str, Dict[str, Any]] = {}  # path -> what it holds, each file read once
     values: Dict[str, Any] = {}
     sources: Dict[str, str] = {}
     for name in ('api_url', 'namespace', 'key'):
@@ -75,11 +75,10 @@ def resolve_settings(
             value, source = environ.get(ENV_VARS[name]), ENV_VARS[name]
         if value in (None, ''):
             for path in files:
-                if not any(seen == path for seen, _data in loaded):
-                    loaded.append((path, _read_config_file(path)))
-                data = dict(loaded)[path]
-                if data.get(FILE_KEYS[name]) not in (None, ''):
-                    value, source = data[FILE_KEYS[name]], path
+                if path not in loaded:
+                    loaded[path] = _read_config_file(path)
+                if loaded[path].get(FILE_KEYS[name]) not in (None, ''):
+                    value, source = loaded[path][FILE_KEYS[name]], path
                     break
         if value in (None, ''):
             places = ', '.join([f'option {name}', ENV_VARS[name]] + files)

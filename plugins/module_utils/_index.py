@@ -24,9 +24,6 @@ class ArtifactIndex:
     def __iter__(self) -> Iterator[Artifact]:
         return iter(self.artifacts)
 
-    def __len__(self) -> int:
-        return len(self.artifacts)
-
     def get(self, uuid: str) -> Optional[Artifact]:
         return self._by_uuid.get(uuid)
 

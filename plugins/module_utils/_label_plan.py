@@ -9,7 +9,6 @@ so a refused change writes nothing and check mode shows exactly what a real run 
 from __future__ import annotations
 
 import contextlib
-import difflib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -18,7 +17,6 @@ from ._confirm import artifact_gone, artifact_is, version_gone
 from ._errors import SfAmbiguousReference, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfNotReady
 from ._labels import (
     PENDING_KEY,
-    RESERVED_PREFIX,
     RESOLVED_FROM_KEY,
     SERVER_DEFAULT_MAX_VERSIONS,
     LabelReader,
@@ -31,10 +29,10 @@ from ._labels import (
     rollback_target,
     split_label_name,
 )
-from ._metadata import add_metadata_steps, check_metadata
+from ._metadata import RESERVED_PREFIX, add_metadata_steps, check_metadata
 from ._plan import Plan, Step
 from ._refs import validate_count
-from ._resolver import Resolution, Resolver
+from ._resolver import Resolution, Resolver, near_refs
 
 
 @dataclass
@@ -117,7 +115,7 @@ class LabelPlanner:
             self._refuse_shadowing(before)
         if not before.exists and not request.create:
             raise SfNotFound(f'label {before.ref} does not exist and create is false, so nothing was created',
-                             detail={'near': self._near(namespace, name)},
+                             detail={'near': near_refs(name, self.api.index().labels(namespace))},
                              hint='check the spelling (near names are in error.detail.near), or set create: true')
         if sharing:
             check_write(self.caller, before, creating=not before.exists, shared=request.shared,
@@ -134,10 +132,6 @@ class LabelPlanner:
                      f'that name anyway (bare references to {label.name!r} then become ambiguous), set '
                      f'name: {self.caller}/{label.name}')
 
-    def _near(self, namespace: str, name: str) -> List[str]:
-        names = {s.name: s.ref for s in self.reader.listing(owner=namespace)}
-        return [names[n] for n in difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)]
-
     # Plans
     def plan(self) -> Plan:
         """sf_label's task: the request's state, after the rules that span several options."""
@@ -152,12 +146,12 @@ class LabelPlanner:
                                  '(to point at a version of the target, use target_version)')
         return self.plan_present()
 
-    def plan_present(self, plan: Optional[Plan] = None) -> Plan:
-        """Create or move a label, set its retention, sharing and metadata. Steps go into `plan` when given."""
+    def plan_present(self) -> Plan:
+        """Create or move a label, set its retention, sharing and metadata."""
         request = self.request
         before = self.check(sharing=False)
         if request.rollback is not None:
-            finished = self._interrupted_rollback(before, plan)
+            finished = self._interrupted_rollback(before)
             if finished is not None:
                 return finished
         wanted: Optional[LabelVersion] = None
@@ -168,15 +162,15 @@ class LabelPlanner:
         if wanted is not None and current and (current.blob_uuid == wanted.blob_uuid or (
                 current.sha512 and current.sha512 == wanted.sha512)):
             wanted = None
-        changes = self.plan_change(before, wanted, Plan(), warnings)
+        plan = self.plan_change(before, wanted, warnings)
         # The sharing rules guard changes: a label already as asked is no change, whoever may write it (a label a
         # namespace created in another that trusts it can be asked for again, though it may not be changed).
-        if changes.changes:
+        if plan.changes:
             check_write(self.caller, before, creating=not before.exists, shared=request.shared,
                         trusts=self.api.namespace_trusts)
-        return self.plan_change(before, wanted, plan, warnings)
+        return plan
 
-    def _interrupted_rollback(self, before: LabelState, plan: Optional[Plan]) -> Optional[Plan]:
+    def _interrupted_rollback(self, before: LabelState) -> Optional[Plan]:
         """A rollback is an action: repeated, it moves the label again. A run killed after its move reached the
         server must not make the next run roll back twice, so each rollback records its intent first
         (PENDING_KEY: the version it started from and the blob it moves to). When the label has moved to that blob
@@ -187,7 +181,8 @@ class LabelPlanner:
             return None
         if not (current.version > int(pending.get('from') or 0) and current.blob_uuid == pending.get('blob')):
             return None  # the interrupted run never moved the label: this rollback goes ahead (and clears it)
-        plan = plan or Plan(before=before.diff_view(), after=before.diff_view(), result=before.result())
+        plan = Plan(before=before.diff_view(), after=before.diff_view(), result=before.result(),
+                    finish=lambda: self._finish(before))
         uuid = before.uuid
         source = pending.get('source') if isinstance(pending.get('source'), dict) else {}
 
@@ -200,16 +195,12 @@ class LabelPlanner:
         plan.note(f'the rollback of {before.ref} to blob {current.blob_uuid} was done by an interrupted run '
                   f'(version {current.version}): not rolling back again')
         plan.add('finish_rollback', f'finish the bookkeeping of that rollback on {before.ref}', finish)
-        plan.finish = plan.finish or (lambda: self._finish(before))
         return plan
 
-    def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], plan: Optional[Plan] = None,
-                    warnings: Optional[List[str]] = None) -> Plan:
+    def plan_change(self, before: LabelState, wanted: Optional[LabelVersion], warnings: List[str]) -> Plan:
         """The steps that take `before` to `wanted` (None: no move) with the request's settings."""
         request = self.request
-        own = plan is None
-        plan = plan or Plan(before=before.diff_view())
-        plan.warnings.extend(warnings or [])
+        plan = Plan(before=before.diff_view(), warnings=list(warnings), finish=lambda: self._finish(before))
         after = before.copy()
         written = Written(before.uuid)
         if wanted is not None:
@@ -223,7 +214,7 @@ class LabelPlanner:
         if request.max_versions is not None and after.max_versions != request.max_versions:
             wanted_max = request.max_versions
             plan.add('set_max_versions', f'set max_versions of {before.ref} to {wanted_max}',
-                     lambda step: self.api.set_max_versions(written.uuid or '', wanted_max),
+                     lambda step: self.api.set_max_versions(written.id(), wanted_max),
                      artifact_is(self.api, written.id, lambda a: a.max_versions == wanted_max))
             after.max_versions = request.max_versions
         if request.max_versions is not None:
@@ -232,17 +223,14 @@ class LabelPlanner:
             verb = 'share' if request.shared else 'unshare'
             shared = request.shared
             plan.add(verb, f'{verb} {before.ref}',
-                     lambda step: (self.api.share if shared else self.api.unshare)(written.uuid or ''),
+                     lambda step: (self.api.share if shared else self.api.unshare)(written.id()),
                      artifact_is(self.api, written.id, lambda a: a.shared == shared))
             after.shared = request.shared
-        user_after = add_metadata_steps(plan, self.api, lambda: written.uuid or '', before.ref, before.metadata,
+        user_after = add_metadata_steps(plan, self.api, written.id, before.ref, before.metadata,
                                         request.metadata, request.metadata_mode)
         after.metadata = {**{k: v for k, v in after.metadata.items() if str(k).startswith(RESERVED_PREFIX)},
                           **user_after}
-        if own:
-            plan.after = after.diff_view()
-            plan.result = after.result()
-            plan.finish = lambda: self._finish(before)
+        plan.after, plan.result = after.diff_view(), after.result()
         return plan
 
     def _finish(self, before: LabelState) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -344,19 +332,18 @@ class LabelPlanner:
             return plan
         check_write(self.caller, before, creating=False, shared=None, trusts=self.api.namespace_trusts)
         uuid = before.uuid or ''
-        if version is not None:
-            if version not in [v.version for v in before.history]:
-                plan.note(f'{before.ref} has no version {version}')
-                return plan
-            plan.add('delete_version', f'delete version {version} of {before.ref}',
-                     lambda step: self._delete_version(uuid, version), version_gone(self.api, uuid, version))
-            after = before.copy()
-            after.history = [v for v in before.history if v.version != version]
-            if not after.history:
-                after = LabelState(ref=before.ref, namespace=namespace, name=name)
-        else:
+        if version is None:
             plan.add('delete', f'delete {before.ref} (artifact {uuid})', lambda step: self.api.delete_artifact(uuid),
                      artifact_gone(self.api, uuid))
+        elif version in [v.version for v in before.history]:
+            plan.add('delete_version', f'delete version {version} of {before.ref}',
+                     lambda step: self._delete_version(uuid, version), version_gone(self.api, uuid, version))
+        else:
+            plan.note(f'{before.ref} has no version {version}')
+            return plan
+        after = before.copy()
+        after.history = [v for v in before.history if v.version != version] if version is not None else []
+        if not after.history:  # its last version deleted, or all of it: the label is gone
             after = LabelState(ref=before.ref, namespace=namespace, name=name)
         plan.after, plan.result = after.diff_view(), after.result()
         plan.finish = lambda: self._finish(before)

@@ -27,7 +27,6 @@ from ._refs import is_uuid, label_url, validate_name
 from ._resolver import Resolver
 from ._words import plural
 
-__all__ = ['RESERVED_PREFIX', 'user_metadata']  # re-exported: the one definition lives in _metadata
 # The layout before per-version keys: one key holding {version: source}. Still read, never written.
 RESOLVED_FROM_KEY = 'shakenfist.storage.resolved_from'
 RESOLVED_FROM_PREFIX = RESOLVED_FROM_KEY + '.'
@@ -253,10 +252,6 @@ class LabelReader:
         self.api = api
         self.resolver = resolver
 
-    @property
-    def caller(self) -> str:
-        return self.api.namespace
-
     def find(self, namespace: str, name: str) -> Optional[Artifact]:
         found = self.api.index().labels(namespace, name)
         created = [a for a in found if a.state == 'created'] or found
@@ -272,7 +267,7 @@ class LabelReader:
         return LabelState(
             ref=artifact.source_url, namespace=artifact.namespace, name=artifact.name, uuid=artifact.uuid,
             state=artifact.state, shared=artifact.shared, max_versions=artifact.max_versions or None,
-            origin=self.resolver.origin_of(artifact), metadata=metadata,
+            origin=self.resolver.origin_in(artifact.namespace), metadata=metadata,
             history=history_from(artifact, versions, read_resolved_from(metadata)))
 
     def read(self, namespace: str, name: str) -> LabelState:
@@ -287,7 +282,7 @@ class LabelReader:
         return self.read(namespace, name)
 
     def visible_system_label(self, name: str) -> Optional[Artifact]:
-        if self.caller == 'system':
+        if self.api.namespace == 'system':
             return None
         return self.find('system', name)
 

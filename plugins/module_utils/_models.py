@@ -35,9 +35,6 @@ except ImportError:  # pragma: no cover - exercised by ansible-test sanity's imp
         return lambda func: func
 
 
-ACTIVE_ARTIFACT_STATES = ('initial', 'created', 'error')
-
-
 class ApiModel(BaseModel):
     model_config = ConfigDict(extra='ignore', frozen=True, populate_by_name=True)
 

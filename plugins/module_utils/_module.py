@@ -112,10 +112,6 @@ class SfModule:
     def warn(self, text: str) -> None:
         self.module.warn(self._redact(text))
 
-    def set_diff(self, before: Dict[str, Any], after: Dict[str, Any]) -> None:
-        if self.module._diff:
-            self.result['diff'] = {'before': before, 'after': after}
-
     def apply(self, plan: Plan) -> None:
         """Check mode returns the plan; otherwise the plan runs. Either way the one report path sets the result."""
         self.report(execute(plan, self.check_mode))
@@ -128,7 +124,8 @@ class SfModule:
         self.result['actions'] = self.result.get('actions', []) + outcome.actions
         self.result['plan'] = outcome.plan
         self.result.update(outcome.result)
-        self.set_diff(outcome.before, outcome.after)
+        if self.module._diff:
+            self.result['diff'] = {'before': outcome.before, 'after': outcome.after}
 
     def run(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -108,15 +108,8 @@ class PlanFailed(SfError):
 
 
 def _actions(plan: Plan, check_mode: bool) -> List[str]:
-    actions = []
-    for step in plan.steps:
-        if step.status in (NOT_RUN, FAILED):
-            continue
-        if check_mode and not step.is_note:
-            actions.append(f'would {step.text}')
-        else:
-            actions.append(step.result or step.text)
-    return actions
+    return [f'would {step.text}' if check_mode and not step.is_note else step.result or step.text
+            for step in plan.steps if step.status not in (NOT_RUN, FAILED)]
 
 
 def _outcome(plan: Plan, check_mode: bool, after: Dict[str, Any], result: Dict[str, Any]) -> Outcome:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ._api import SfApi, newest_first
 from ._errors import SfAmbiguousReference, SfError, SfInvalidInput, SfNotFound, SfNotReady
-from ._index import ArtifactIndex
 from ._models import Artifact, ArtifactVersion
 from ._refs import (
     DEFAULT_IMAGE_BASE_URL,
@@ -102,26 +101,17 @@ class Resolver:
         return (caller in ('system', artifact.namespace) or artifact.shared
                 or self.api.namespace_trusts(artifact.namespace))
 
-    def origins_of(self, artifact: Artifact) -> Tuple[str, ...]:
-        """namespace (the caller's own), system, or trusted (another namespace that lets us see it)."""
-        if artifact.namespace == self.namespace:
-            return ('namespace', 'system') if artifact.namespace == 'system' else ('namespace',)
-        if artifact.namespace == 'system':
-            return ('system',)
-        return ('trusted',)
-
-    def origin_of(self, artifact: Artifact) -> str:
-        return self.origins_of(artifact)[0]
-
     def origin_in(self, namespace: str) -> str:
-        """The origin an artifact owned by `namespace` has for the caller (what a new one will have)."""
+        """namespace (the caller's own), system, or trusted (another namespace that lets us see it): the origin an
+        artifact owned by `namespace` has for the caller (what a new one will have)."""
         return 'namespace' if namespace == self.namespace else 'system' if namespace == 'system' else 'trusted'
+
+    def origins_of(self, artifact: Artifact) -> Tuple[str, ...]:
+        origin = self.origin_in(artifact.namespace)
+        return ('namespace', 'system') if origin == 'namespace' and artifact.namespace == 'system' else (origin,)
 
     def _candidate(self, artifact: Artifact) -> Candidate:
         return Candidate(self.origins_of(artifact), artifact.artifact_type, artifact.ref, artifact)
-
-    def _index(self) -> ArtifactIndex:
-        return self.api.index()
 
     def _by_uuid(self, uuid: str, want_type: Optional[str] = None) -> List[Candidate]:
         artifact = self.api.find_artifact(uuid)
@@ -133,10 +123,11 @@ class Resolver:
 
     def candidates(self, parsed: ParsedRef, prefer: Optional[Sequence[str]] = None) -> List[Candidate]:
         """Every artifact the parsed reference could mean, in rule order."""
+        self._notes = []
         kind = parsed.kind
         if kind in ('artifact', 'snapshot'):
             return self._by_uuid(parsed.uuid or '', 'snapshot' if kind == 'snapshot' else None)
-        index = self._index()
+        index = self.api.index()
         if kind == 'label':
             return [self._candidate(a) for a in index.labels(parsed.namespace, parsed.name or '')]
         if kind == 'upload':
@@ -156,20 +147,16 @@ class Resolver:
         caller could otherwise show it its own bytes as the upstream image. Copies of other namespaces are offered,
         with their true origin (trusted) and owner, only when prefer names `trusted`.
         """
-        cached = self._index().fetched(None, key)
+        cached = self.api.index().fetched(None, key)
         owned = [a for a in cached if a.namespace == self.namespace]
         by_system = [a for a in cached if a.namespace == 'system' and self.namespace != 'system']
         others = [a for a in cached if a not in owned and a not in by_system]
-        found: List[Candidate] = []
         # The server's URL rule: the caller's own copy wins over visible ones; then system's.
         trusted_copy = owned[0] if len(owned) == 1 else (by_system[0] if len(by_system) == 1 and not owned else None)
         # A cached copy IS the upstream image: it counts as `upstream` only, so `prefer: [system]` or `[namespace]`
         # picks a label over the caller's (or system's) own copy of the image instead of finding both.
-        if trusted_copy is not None:
-            found.append(Candidate(('upstream',), 'upstream', trusted_copy.ref, trusted_copy, url=url))
-        else:
-            for artifact in owned + by_system:
-                found.append(Candidate(('upstream',), 'upstream', artifact.ref, artifact, url=url))
+        found = [Candidate(('upstream',), 'upstream', artifact.ref, artifact, url=url)
+                 for artifact in ([trusted_copy] if trusted_copy is not None else owned + by_system)]
         if not found:
             found.append(Candidate(('upstream',), 'upstream', url or key, url=url))
         if prefer and 'trusted' in prefer:
@@ -189,24 +176,13 @@ class Resolver:
                 seen.add(key)
                 found.append(candidate)
 
-        index = self._index()
-        for artifact in index.labels(self.namespace, name):
-            add(self._candidate(artifact))
-        for artifact in index.labels('system', name):
-            add(self._candidate(artifact))
-        for artifact in index.uploads(None, name):
+        index = self.api.index()
+        for artifact in index.labels(self.namespace, name) + index.labels('system', name) + index.uploads(None, name):
             add(self._candidate(artifact))
         if is_upstream_shorthand(name):
             for candidate in self._upstream(name, upstream_url(name, self.image_base_url), prefer):
                 add(candidate)
         return found
-
-    def near_names(self, name: str) -> List[str]:
-        names: Dict[str, str] = {}
-        for artifact in self._index():
-            names.setdefault(artifact.name, artifact.ref)
-        close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)
-        return [names[match] for match in close]
 
     def choose(
         self, text: str, candidates: List[Candidate], prefer: Optional[Sequence[str]]
@@ -234,14 +210,8 @@ class Resolver:
         matches (or only an upstream image the cluster has not fetched). For listings, where nothing matching is an
         empty answer: a malformed or ambiguous reference is still an error. A blob reference names no artifact."""
         parsed = parse_ref(text, self.namespace)
-        if parsed.kind == 'blob':
-            return None
-        self._notes = []
-        candidates = self.candidates(parsed, prefer)
-        if not candidates:
-            return None
-        chosen, _shadowed = self.choose(text, candidates, prefer)
-        return chosen.artifact
+        candidates = [] if parsed.kind == 'blob' else self.candidates(parsed, prefer)
+        return self.choose(text, candidates, prefer)[0].artifact if candidates else None
 
     def resolve(
         self,
@@ -264,7 +234,6 @@ class Resolver:
         if parsed.kind == 'blob':
             result = self._resolve_blob(text, parsed.uuid or '', version, sha512)
         else:
-            self._notes = []
             candidates = self.candidates(parsed, prefer)
             if not candidates:
                 raise self._not_found(text, parsed)
@@ -279,7 +248,7 @@ class Resolver:
         return result
 
     def _not_found(self, text: str, parsed: ParsedRef) -> SfError:
-        near = self.near_names(parsed.name or text) if parsed.name else []
+        near = near_refs(parsed.name, self.api.index()) if parsed.name else []
         suffix = f'; did you mean {", ".join(near)}?' if near else ''
         where = f' visible to namespace {self.namespace!r}'
         return SfNotFound(f'no artifact matches {text!r}{where}{suffix}', detail={'near': near},
@@ -338,6 +307,14 @@ class Resolver:
                                  f'it has versions {available}')
             return matching[0]
         return versions[0]
+
+
+def near_refs(name: str, artifacts: Iterable[Artifact]) -> List[str]:
+    """The refs of up to five of `artifacts` whose names are close to `name`: what a misspelling likely meant."""
+    names: Dict[str, str] = {}
+    for artifact in artifacts:
+        names.setdefault(artifact.name, artifact.ref)
+    return [names[match] for match in difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)]
 
 
 def parse_version(version: VersionSpec) -> Optional[int]:

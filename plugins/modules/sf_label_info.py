@@ -210,7 +210,7 @@ log:
   elements: str
 '''
 
-from typing import Any, Dict, List  # noqa: E402
+from typing import Any, Dict  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
     LabelQuery,
@@ -230,10 +230,9 @@ class SfLabelInfo(SfModule):
     def run(self) -> None:
         query = LabelQuery.from_params(self.params)
         manager = LabelReader(self.api, self.resolver)
-        name = query.name
-        if name:
-            self.activity = f'reading label {name!r}'
-            namespace, label_name, explicit = split_label_name(name, self.api.namespace)
+        if query.name:
+            self.activity = f'reading label {query.name!r}'
+            namespace, label_name, explicit = split_label_name(query.name, self.api.namespace)
             label = manager.read(namespace, label_name)
             if not label.exists and not explicit:
                 shared = manager.visible_system_label(label_name)
@@ -250,8 +249,7 @@ class SfLabelInfo(SfModule):
     def entry(label: LabelState, with_history: bool) -> Dict[str, Any]:
         found = label.as_dict()
         if with_history:
-            history: List[Dict[str, Any]] = label.history_dicts()
-            found['history'] = history
+            found['history'] = label.history_dicts()
         return found
 
 
