@@ -47,15 +47,17 @@ def optional(model: Type[M]) -> Callable[[Any], Optional[M]]:
     return lambda raw: None if raw is None else model.model_validate(raw)
 
 
-def many(model: Type[M]) -> Callable[[Any], List[M]]:
-    def parse(raw: Any) -> List[M]:
-        if raw is None:
-            return []
-        if not isinstance(raw, list):
-            raise TypeError(f'expected a list, got {type(raw).__name__}')
-        return [model.model_validate(item) for item in raw]
+def items(raw: Any) -> List[Any]:
+    """A list answer (`null`: an empty one)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TypeError(f'expected a list, got {type(raw).__name__}')
+    return raw
 
-    return parse
+
+def many(model: Type[M]) -> Callable[[Any], List[M]]:
+    return lambda raw: [model.model_validate(item) for item in items(raw)]
 
 
 def integer(raw: Any) -> int:
@@ -78,19 +80,11 @@ def nothing(raw: Any) -> None:
 
 
 def strings(raw: Any) -> List[str]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise TypeError(f'expected a list, got {type(raw).__name__}')
-    return [str(item) for item in raw]
+    return [str(item) for item in items(raw)]
 
 
 def events_list(raw: Any) -> List[Dict[str, Any]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise TypeError(f'expected a list, got {type(raw).__name__}')
-    return [mapping(item) for item in raw]
+    return [mapping(item) for item in items(raw)]
 
 
 def snapshot_refs(raw: Any) -> Dict[str, SnapshotRef]:

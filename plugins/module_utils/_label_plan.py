@@ -204,7 +204,7 @@ class LabelPlanner:
         after = before.copy()
         written = Written(before.uuid)
         if wanted is not None:
-            wanted.version = max([v.version for v in before.history], default=0) + 1
+            wanted.version = before.newest_version + 1
             self.add_point(plan, before, wanted, written, request.max_versions)
             after.state = 'created'
             after.history.insert(0, wanted)
@@ -259,8 +259,7 @@ class LabelPlanner:
             if relative and before.uuid:
                 # Intent first, so a run killed after the move cannot make the next one roll back again.
                 self.api.set_metadata(before.uuid, PENDING_KEY, {
-                    'from': max([v.version for v in before.history], default=0), 'blob': wanted.blob_uuid,
-                    'source': wanted.resolved_from or {}})
+                    'from': before.newest_version, 'blob': wanted.blob_uuid, 'source': wanted.resolved_from or {}})
             result = self.api.update_label(before.namespace, before.name, wanted.blob_uuid,
                                            max_versions if not before.exists else None)
             written.uuid = result.uuid

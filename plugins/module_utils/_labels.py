@@ -76,6 +76,11 @@ class LabelState:
     def current(self) -> Optional[LabelVersion]:
         return self.history[0] if self.history else None
 
+    @property
+    def newest_version(self) -> int:
+        """The highest version number the label has had (0: none); the next move makes this plus one."""
+        return max([v.version for v in self.history], default=0)
+
     def copy(self) -> LabelState:
         return LabelState(**{**self.__dict__, 'history': list(self.history), 'metadata': dict(self.metadata)})
 

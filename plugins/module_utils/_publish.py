@@ -322,8 +322,7 @@ class Publisher:
             return
         if self.label_refusal is not None:
             raise self.label_refusal
-        wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
-                              pointing_at[0] if pointing_at else '')
+        wanted = LabelVersion(before.newest_version + 1, pointing_at[0] if pointing_at else '')
         step = self.labels.add_point(plan, before, wanted, Written(before.uuid), pending='the version this task adds')
         point = step.run
 
@@ -412,7 +411,7 @@ class Publisher:
         if before is None:
             return
         current = before.current
-        version, pointed = max([v.version for v in before.history], default=0) + 1, blob_uuid
+        version, pointed = before.newest_version + 1, blob_uuid
         if current and _holds(current, blob_uuid, sha512):
             version, pointed = current.version, current.blob_uuid
         view = before.diff_view()

@@ -329,8 +329,7 @@ class Snapshotter:
         if existing is not None and before.current and before.current.blob_uuid == existing.devices[0].blob_uuid:
             plan.note(f'label {before.ref} already points at snapshot set {existing.summary()}')
             return
-        wanted = LabelVersion(max([v.version for v in before.history], default=0) + 1,
-                              existing.devices[0].blob_uuid if existing else '')
+        wanted = LabelVersion(before.newest_version + 1, existing.devices[0].blob_uuid if existing else '')
         step = self.labels.add_point(plan, before, wanted, pending='the snapshot this task takes')
         point = step.run
 
