@@ -90,7 +90,7 @@ class _Hasher:
     def __init__(self, digest: Any, size: int) -> None:
         self._digest = digest
         self._free: queue.Queue = queue.Queue()
-        for _ in range(self.RING):
+        for _slot in range(self.RING):
             self._free.put(memoryview(bytearray(size)))
         self._filled: queue.Queue = queue.Queue()
         self.error: Optional[BaseException] = None
