@@ -4,7 +4,7 @@
 
 One freshly started emulator; one image of random bytes is published once, then every contender downloads it to a
 file that does not exist yet (the median of --rounds rounds is reported). The files land in one directory on the
-same filesystem, and are removed between rounds.
+same filesystem, and are removed between contenders; the order of the contenders rotates from round to round.
 
 Contenders:
   curl            one `curl -o FILE` of /blobs/<uuid>/data: the transfer alone (no verification, nothing else).
@@ -166,8 +166,10 @@ def main() -> int:
 
             contenders: List[Callable[[], Dict[str, Run]]] = [curl, sfclient, download, ansible]
             runs: Dict[str, List[Run]] = {}
-            for _ in range(options.rounds):
-                for contender in contenders:
+            for round_index in range(options.rounds):
+                # A rotating order: no contender always follows the same one (page cache, writeback, other load).
+                shift = round_index % len(contenders)
+                for contender in contenders[shift:] + contenders[:shift]:
                     dest.unlink(missing_ok=True)
                     for name, run in contender().items():
                         runs.setdefault(name, []).append(run)
