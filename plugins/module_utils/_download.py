@@ -40,7 +40,6 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 BLOCK = 1024 * 1024  # each read from the stream: what is written at once, and kept when the stream breaks off
 HASH_BUFFER = 4 * BLOCK  # what the hash thread takes at once
-HAS_FADVISE = hasattr(os, 'posix_fadvise') and hasattr(os, 'POSIX_FADV_DONTNEED')
 PARTIAL_SUFFIX = '.sfpart'
 
 
@@ -346,7 +345,6 @@ class Downloader:
                             break
                 finally:
                     hasher.add(buffer, filled)
-                _start_writeback(fd, have - filled, filled)
         finally:
             stream.close()
             hasher.finish()
@@ -400,16 +398,6 @@ def _write_all(fd: int, view: memoryview) -> None:
                 continue
             raise SfInvalidInput(f'cannot write the download on this host: {exc.strerror}') from None
         view = view[written:]
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    """Have the kernel start writing these bytes to disk now, without waiting, so the one fsync before the rename
-    finds little left to write: on dirty pages, Linux starts their writeback for POSIX_FADV_DONTNEED (and leaves
-    them cached, as they are not clean yet); PostgreSQL flushes its writes the same way where it has no
-    sync_file_range. A hint only: where it is missing or refused, the fsync does all the writing."""
-    if length and HAS_FADVISE:
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _sync_folder(folder: str) -> None:
