@@ -39,12 +39,15 @@ class NamedApi:
         self.rows.append((server_name or artifact_name(source_url), artifact))
         return artifact
 
+    def all(self) -> list[Artifact]:
+        return [row[1] for row in self.rows]
+
     def visible(self, artifact: Artifact) -> bool:
         return self.namespace in ('system', artifact.namespace) or artifact.shared
 
     def listing(self) -> list[Artifact]:
         self.calls.append('GET /artifacts')
-        return [a for _, a in self.rows if a.state in ACTIVE and self.visible(a)]
+        return [a for a in self.all() if a.state in ACTIVE and self.visible(a)]
 
     def find_named(self, name: str) -> Artifact | None:
         self.calls.append(f'GET /artifacts/{name}')
@@ -59,11 +62,11 @@ class NamedApi:
 
     def find_artifact(self, ref: str) -> Artifact | None:
         self.calls.append(f'GET /artifacts/{ref}')
-        return next((a for _, a in self.rows if a.uuid == ref), None)
+        return next((a for a in self.all() if a.uuid == ref), None)
 
     def artifact_versions(self, uuid: str) -> list[ArtifactVersion]:
         self.calls.append(f'GET /artifacts/{uuid}/versions')
-        artifact = next(a for _, a in self.rows if a.uuid == uuid)
+        artifact = next(a for a in self.all() if a.uuid == uuid)
         return [ArtifactVersion(uuid=ref.uuid, state='created', size=ref.size, index=i)
                 for i, ref in artifact.blobs.items()]
 
@@ -124,7 +127,7 @@ def test_several_of_that_name_are_found_ambiguous_by_the_listing() -> None:
     def build(api: NamedApi) -> None:
         api.add('label', 'sf://label/ci/web', 'ci')
         api.add('label', 'sf://label/ci/web', 'ci')
-    lazy, _ = twins('ci', build)
+    lazy = twins('ci', build)[0]
     with pytest.raises(errors.SfAmbiguousReference):
         Resolver(lazy).resolve('label:web')  # type: ignore[arg-type]
     assert same_as_the_listing('ci', build, 'label:web')[:2] == ['GET /artifacts/web', 'GET /artifacts']
