@@ -170,6 +170,12 @@ bench: venv collection-link sfclient-venv
 bench-cleanup: venv collection-link sfclient-venv
 	$(BIN)/python bench/cleanup.py --write-docs $(BENCH_CLEANUP_ARGS)
 
+# Resolution benchmark (not part of make test): three references resolved by the sf_artifact lookup in a namespace
+# of 10 and of 10,000 artifacts on a fresh emulator; writes the Resolution section of docs/performance.md.
+.PHONY: bench-resolve
+bench-resolve: venv collection-link
+	$(BIN)/python bench/resolve.py --write-docs --json .tmp/bench-resolve.json $(BENCH_RESOLVE_ARGS)
+
 # Soak benchmark (not part of make test): a thousand mixed tasks across 16 forks against one fresh emulator, faults
 # injected at a steady rate, then a consistency check; writes the soak section of docs/reliability.md and fails on
 # any inconsistency. SOAK_ARGS='--tasks 200 --seed 1' for a shorter or repeatable run.

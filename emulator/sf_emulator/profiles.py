@@ -71,6 +71,8 @@ class ServerProfile:
     event_limit_checked: bool  # limit coerced, 1 to 1000 (False: any number; 0 none, negative all; else 400)
     unknown_event_type_fails: bool  # an unknown event_type is a 500 once the object has events (False: [])
     shared_artifact_foreign_read_fails: bool  # another namespace reading a shared artifact: 500 by UUID
+    name_lookups_widen: bool  # a name not in the caller's namespace is looked for in what it can see; system's own
+    #   name wins (False: the caller's namespace only, system's every namespace at once)
     # --- blobs and artifacts -------------------------------------------------------------------------------------
     blob_data_streamed: bool  # chunked text/plain, no length, query offset only, limit ignored (False: ranged)
     convert_checks_qcow2_header: bool  # a broken qcow2 header fails the convert with qemu-img's 500
@@ -181,6 +183,7 @@ LATEST = ServerProfile(
     event_limit_checked=True,
     unknown_event_type_fails=False,
     shared_artifact_foreign_read_fails=False,
+    name_lookups_widen=True,
     blob_data_streamed=False,
     convert_checks_qcow2_header=False,
     max_versions_checked=True,
@@ -356,6 +359,7 @@ V0_7_2 = ServerProfile(
     event_limit_checked=False,
     unknown_event_type_fails=True,
     shared_artifact_foreign_read_fails=True,
+    name_lookups_widen=False,
     blob_data_streamed=True,
     convert_checks_qcow2_header=True,
     max_versions_checked=False,

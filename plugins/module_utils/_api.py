@@ -5,7 +5,7 @@
 Knows the API's shapes and quirks, nothing about Ansible. Every answer is read through a `parse` function that
 the transport applies, so a malformed answer (missing fields, wrong types, HTML, an empty body) is always a typed
 server_error naming the request, never a traceback. The artifact listing is read once per run and dropped
-whenever this client writes, so resolving many references costs one listing.
+whenever this client writes, so resolving many references costs one listing at most.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, SfUnsupported
 from ._features import ServerFeatures
 from ._http import MAX_BACKOFF, SfTransport
-from ._index import ArtifactIndex
+from ._index import ArtifactIndex, ListingIndex
 from ._models import (
     ApiModel,
     Artifact,
@@ -203,10 +203,16 @@ class SfApi:
 
     # Artifacts
     def index(self, refresh: bool = False) -> ArtifactIndex:
-        """Every artifact the caller can see, read once per run (or again with refresh)."""
-        if self._index is None or refresh:
-            self._index = ArtifactIndex(self._read('/artifacts', json={'node': None}, parse=many(Artifact)))
+        """Every artifact the caller can see, read once per run on first need (at once with refresh): a label asked
+        for by owner and name may be found by name without it (ListingIndex)."""
+        if refresh:
+            self._index = ArtifactIndex(self._listing())
+        elif self._index is None:
+            self._index = ListingIndex(self._listing, self.find_named)
         return self._index
+
+    def _listing(self) -> List[Artifact]:
+        return self._read('/artifacts', json={'node': None}, parse=many(Artifact))
 
     def list_artifacts(self, refresh: bool = False) -> List[Artifact]:
         return self.index(refresh).artifacts
@@ -219,6 +225,14 @@ class SfApi:
         try:
             return self.get_artifact(ref)
         except SfNotFound:
+            return None
+
+    def find_named(self, name: str) -> Optional[Artifact]:
+        """The one active artifact the server finds by this name, or None: none (404) or several (400). 0.7.2 looks
+        in the caller's namespace (system: in every namespace); newer servers then widen to what the caller can see."""
+        try:
+            return self.get_artifact(name)
+        except (SfNotFound, SfInvalidInput):
             return None
 
     def artifact_versions(self, uuid: str, refresh: bool = False) -> List[ArtifactVersion]:

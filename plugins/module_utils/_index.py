@@ -2,24 +2,33 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One index over an artifact listing: the only place that says what "the label X", "the upload X" or "the
 artifact fetched from URL X" means, so the resolver, labels and publishing cannot disagree.
+
+`ListingIndex` reads the listing only when a question needs it: a label asked for by owner and name is first
+looked for by name (docs/name-resolution.md, "Cost"), which costs the same however many artifacts exist.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._filters import ArtifactFilter
 from ._models import Artifact
+from ._refs import is_uuid, label_url
 
 UPLOAD_TYPES = ('image', 'other')
+ACTIVE_STATES = ('initial', 'created', 'error')  # what the listing and the server's name lookups hold
 
 
 class ArtifactIndex:
     """A read-only view of one `GET /artifacts` answer (what the caller can see, active states only)."""
 
     def __init__(self, artifacts: List[Artifact]) -> None:
-        self.artifacts = list(artifacts)
-        self._by_uuid: Dict[str, Artifact] = {a.uuid: a for a in self.artifacts}
+        self._artifacts = list(artifacts)
+        self._by_uuid: Dict[str, Artifact] = {a.uuid: a for a in self._artifacts}
+
+    @property
+    def artifacts(self) -> List[Artifact]:
+        return self._artifacts
 
     def __iter__(self) -> Iterator[Artifact]:
         return iter(self.artifacts)
@@ -56,3 +65,48 @@ class ArtifactIndex:
     def named(self, namespace: str, name: str) -> List[Artifact]:
         """Anything owned by `namespace` whose name is `name`."""
         return self.select(namespace=namespace, name=name)
+
+
+class ListingIndex(ArtifactIndex):
+    """An index whose listing is read on first need. `find_named(name)` is the server's by-name read (`GET
+    /artifacts/<name>`): the one artifact the server finds by that name, or None (not found, or several: 400).
+
+    Only a label asked for by owner and name is answered from it, and only by a label with exactly that URL: Shaken
+    Fist keeps at most one active label per URL (`POST /label` reuses the label of its URL, under a lock, and labels
+    never turn `error`), so that one answer is every candidate the listing would give. Anything else (a 404, a 400,
+    another artifact of that name, a label created as `<ns>/<name>`, whose server name has the slash) reads the
+    listing, as does every other question: an upload, a URL copy or a name may be held by artifacts whose server
+    name differs (an explicit `source_url`), or by namespaces the server's name lookup does not search.
+    """
+
+    def __init__(self, load: Callable[[], List[Artifact]],
+                 find_named: Callable[[str], Optional[Artifact]]) -> None:
+        super().__init__([])
+        self._load: Optional[Callable[[], List[Artifact]]] = load
+        self._find_named = find_named
+        self._named: Dict[str, Optional[Artifact]] = {}
+
+    @property
+    def loaded(self) -> bool:
+        return self._load is None
+
+    @property
+    def artifacts(self) -> List[Artifact]:
+        if self._load is not None:
+            self._artifacts = list(self._load())
+            self._by_uuid = {a.uuid: a for a in self._artifacts}
+            self._load = None
+        return self._artifacts
+
+    def get(self, uuid: str) -> Optional[Artifact]:
+        return super().get(uuid) if self.artifacts else None  # the listing read first
+
+    def labels(self, namespace: Optional[str], name: Optional[str] = None) -> List[Artifact]:
+        if not self.loaded and namespace and name and not is_uuid(name):
+            if name not in self._named:
+                self._named[name] = self._find_named(name)
+            found = self._named[name]
+            if (found is not None and found.artifact_type == 'label' and found.namespace == namespace
+                    and found.source_url == label_url(namespace, name) and found.state in ACTIVE_STATES):
+                return [found]
+        return super().labels(namespace, name)

@@ -177,7 +177,8 @@ class Resolver:
                 found.append(candidate)
 
         index = self.api.index()
-        for artifact in index.labels(self.namespace, name) + index.labels('system', name) + index.uploads(None, name):
+        uploads = index.uploads(None, name)  # reads the listing, which the labels then use (no by-name read)
+        for artifact in index.labels(self.namespace, name) + index.labels('system', name) + uploads:
             add(self._candidate(artifact))
         if is_upstream_shorthand(name):
             for candidate in self._upstream(name, upstream_url(name, self.image_base_url), prefer):

@@ -105,6 +105,7 @@ def test_resolution_by_name_uuid_and_namespace(system: Api) -> None:
         400, f'multiple artifacts have the name "{name}" in namespace "{a.namespace}"')
 
 
+@pytest.mark.server_profile('latest')  # 0.7.2 names never widen (conformance: test_server_profile_0_7_2)
 def test_read_routes_widen_write_routes_do_not(system: Api) -> None:
     a, b = make_namespace(system, 'wid-a'), make_namespace(system, 'wid-b')
     system.ok('POST', f'/auth/namespaces/{b.namespace}/trust', {'external_namespace': a.namespace})

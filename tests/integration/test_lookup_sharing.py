@@ -294,6 +294,10 @@ def test_one_task_costs_one_auth_one_listing_and_one_version_read_per_reference(
     uuids = {one['uuid'], two['uuid'], three['uuid']}
     assert len(uuids) == 3
     # Three lookups and a query of the same three references: one client, one resolution per reference.
+    # label:web resolved before the listing is read by name, GET /artifacts/web (issue 21); the other two need
+    # the listing, which answers label:web too once it is read.
+    assert first['GET /artifacts/web'] <= 1 and second['GET /artifacts/web'] <= 1
+    first, second = first - Counter({'GET /artifacts/web': 1}), second - Counter({'GET /artifacts/web': 1})
     assert first == Counter({'POST /auth': 1, 'GET /artifacts': 1, **{f'versions {u}': 1 for u in uuids}}), first
     assert saved['all_three'] == [one, two, three]
     assert one['ref'] == f'sf://label/{run.namespace}/web'
@@ -318,9 +322,10 @@ def test_run_once_resolves_once_for_every_host(run: Run) -> None:
     inventory.write_text('[many]\nh1\nh2\nh3\n\n[all:vars]\nansible_connection=local\n')
     saved = run.playbook(MULTI_HOST_PLAYBOOK, inventory=str(inventory))
     per_host, once = (summary(phase) for phase in saved['phases'][:2])
-    # Without run_once every host runs the lookup in its own worker process: one auth and listing each.
-    assert (per_host['POST /auth'], per_host['GET /artifacts']) == (3, 3), per_host
+    # Without run_once every host runs the lookup in its own worker process: one auth and label read each (the label
+    # is read by name, without the listing: issue 21).
+    assert (per_host['POST /auth'], per_host['GET /artifacts/web']) == (3, 3), per_host
     # With run_once the lookup runs once and set_fact gives its result to every host.
-    assert (once['POST /auth'], once['GET /artifacts']) == (1, 1), once
+    assert (once['POST /auth'], once['GET /artifacts/web']) == (1, 1), once
     assert sorted(saved['pinned']) == ['h1', 'h2', 'h3']
     assert all(value == saved['per_host']['h1'] for value in saved['pinned'].values())

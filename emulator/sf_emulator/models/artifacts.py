@@ -228,8 +228,10 @@ def _ambiguous_visible(name: str, caller: str) -> ApiError:
     return bad_request(f'multiple artifacts visible to "{caller}" have the name "{name}", use a UUID to choose one')
 
 
-def resolve(tx: Tx, caller: str, ref: str, namespace: Any = None, *, write: bool = False) -> Any:
-    """Find the artifact a route means (C.1): UUID or name; writes need ownership and never widen."""
+def resolve(tx: Tx, caller: str, ref: str, namespace: Any = None, *, write: bool = False, widen: bool = True) -> Any:
+    """Find the artifact a route means (C.1): UUID or name; writes need ownership and never widen. `widen` False
+    (0.7.2's `from_db_by_ref`): a name is looked up in the caller's namespace only, system's in every namespace at
+    once, so two namespaces' artifacts of one name are ambiguous for system even when it owns one of them."""
     if namespace is not None and (not isinstance(namespace, str) or caller not in (SYSTEM, namespace)):
         raise not_found('artifact not found')
     if is_uuid(ref):
@@ -243,6 +245,14 @@ def resolve(tx: Tx, caller: str, ref: str, namespace: Any = None, *, write: bool
     marks = ','.join('?' * len(ACTIVE))
     base = f'SELECT * FROM artifacts WHERE name = ? AND state IN ({marks})'  # noqa: S608
     home = namespace if namespace is not None else caller
+    if namespace is None and not widen:
+        matches = tx.all(base, (ref, *ACTIVE)) if caller == SYSTEM else tx.all(base + ' AND namespace = ?',
+                                                                                (ref, *ACTIVE, caller))
+        if len(matches) > 1:
+            raise _ambiguous_in(ref, caller)
+        if not matches:
+            raise not_found('artifact not found')
+        return matches[0]
     matches = tx.all(base + ' AND namespace = ?', (ref, *ACTIVE, home))
     if len(matches) > 1:
         raise _ambiguous_in(ref, home)

@@ -45,11 +45,15 @@ def _target_namespace(tx: Tx, caller: str, namespace: Any) -> str:
 SHARED_READ_FAILURE = 'server error: AttributeError("\'SyslogAdapter\' object has no attribute \'with_object\'")'
 
 
+def _widens(req: Request) -> bool:
+    return req.app.profile.name_lookups_widen
+
+
 def _readable(req: Request, ref: str, namespace: Any = None) -> Any:
     """The artifact a read route means. Where the profile's release fails another namespace's read of a shared
     artifact, that read is a 500 by UUID and a 404 by name (0.7.2 looks names up in the caller's namespace)."""
     with req.db.read() as tx:
-        art = model.resolve(tx, req.namespace, ref, namespace)
+        art = model.resolve(tx, req.namespace, ref, namespace, widen=_widens(req))
     if req.app.profile.shared_artifact_foreign_read_fails and art['shared'] and \
             req.namespace not in (SYSTEM, art['namespace']):
         if model.is_uuid(ref):
@@ -108,7 +112,7 @@ def get_one(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str,
 @route('DELETE', '/artifacts/<artifact_ref>')
 def delete_one(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str, Any] | None:
     with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
+        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True, widen=_widens(req))
         if art['state'] == 'deleted':
             return None
         model.delete_artifact(tx, art['uuid'])
@@ -155,7 +159,7 @@ def get_versions(req: Request, artifact_ref: str, namespace: Any = None) -> list
 def set_max_versions(req: Request, artifact_ref: str, max_versions: Any = None, namespace: Any = None) -> None:
     value = max_versions_rules.for_existing_artifact(req.app.profile, max_versions)
     with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
+        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True, widen=_widens(req))
         tx.execute('UPDATE artifacts SET max_versions = ? WHERE uuid = ?', (value, art['uuid']))
         add_event(tx, 'artifact', art['uuid'], 'max versions set', extra={'max_versions': value})
         model.trim_versions(tx, req.config, art['uuid'])
@@ -168,7 +172,7 @@ def delete_version(req: Request, artifact_ref: str, version_id: Any, namespace: 
     except (TypeError, ValueError):
         raise bad_request('version index is not an integer') from None
     with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
+        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True, widen=_widens(req))
         model.delete_version(tx, art['uuid'], index)
         return model.full_view(tx, model.get_artifact(tx, art['uuid']), req.app.profile)
 
@@ -177,7 +181,7 @@ def delete_version(req: Request, artifact_ref: str, version_id: Any, namespace: 
 @route('POST', '/artifacts/<artifact_ref>/share')
 def share(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str, Any]:
     with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
+        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True, widen=_widens(req))
         if art['namespace'] != SYSTEM:
             raise forbidden('only artifacts in the system namespace can be shared')
         if not art['shared']:
@@ -189,7 +193,7 @@ def share(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str, A
 @route('POST', '/artifacts/<artifact_ref>/unshare')
 def unshare(req: Request, artifact_ref: str, namespace: Any = None) -> dict[str, Any]:
     with req.db.write() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)
+        art = model.resolve(tx, req.namespace, artifact_ref, namespace, write=True, widen=_widens(req))
         if not art['shared']:
             raise forbidden('artifact not shared')
         tx.execute('UPDATE artifacts SET shared = 0 WHERE uuid = ?', (art['uuid'],))
@@ -213,13 +217,13 @@ def get_cluster_operations(
 ) -> list[dict[str, Any]]:
     include_all = _flag(all, 'all')
     with req.db.read() as tx:
-        art = model.resolve(tx, req.namespace, artifact_ref, namespace)
+        art = model.resolve(tx, req.namespace, artifact_ref, namespace, widen=_widens(req))
         return HOOKS.cluster_ops.list_for_target(tx, 'artifact', art['uuid'], include_all)
 
 
 def _owned_artifact(req: Request, tx: Tx, artifact_ref: str, namespace: Any = None) -> str:
     """Metadata routes need ownership, even to read (write=True)."""
-    return model.resolve(tx, req.namespace, artifact_ref, namespace, write=True)['uuid']
+    return model.resolve(tx, req.namespace, artifact_ref, namespace, write=True, widen=_widens(req))['uuid']
 
 
 metadata_routes('/artifacts/<artifact_ref>', 'artifacts', _owned_artifact, extra=('namespace',))

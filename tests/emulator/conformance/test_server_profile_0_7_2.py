@@ -403,6 +403,49 @@ def test_a_body_namespace_replaces_the_path_namespace(sf072: Client, tenant: Cli
     assert (view['name'], view['trust']) == ('system', {'full': ['system']})  # system lists itself as trusted
 
 
+NOT_FOUND = {'error': 'artifact not found', 'status': 404}
+
+
+def test_names_are_looked_up_in_the_callers_namespace_only(sf072: Client, tenant: Client,
+                                                           shared: dict[str, Any]) -> None:
+    # from_db_by_ref filters names by the caller's namespace: another namespace's artifact is a 404 by name even
+    # when it is shared, or its namespace trusts the caller; by UUID the same artifacts are found.
+    shared_name = shared['source_url'].rsplit('/', 1)[-1]
+    assert tenant.send('GET', f'/artifacts/{shared_name}').shown() == (404, NOT_FOUND)
+    trusting = sf072.new_namespace('p072-trusting')
+    sf072.ok('POST', f'/auth/namespaces/{trusting.namespace}/trust', {'external_namespace': tenant.namespace})
+    theirs = trusting.upload(unique('p072-theirs'), b'theirs ' + secrets.token_bytes(8))
+    their_name = theirs['source_url'].rsplit('/', 1)[-1]
+    assert tenant.send('GET', f'/artifacts/{their_name}').shown() == (404, NOT_FOUND)
+    assert tenant.send('GET', f'/artifacts/{their_name}/versions').shown() == (404, NOT_FOUND)
+    assert tenant.ok('GET', f'/artifacts/{theirs["uuid"]}')['uuid'] == theirs['uuid']
+
+
+def test_systems_name_lookup_covers_every_namespace_at_once(sf072: Client, tenant: Client) -> None:
+    # namespace_filter('system') passes every artifact: one of system's own and one of a tenant are ambiguous.
+    name = unique('p072-both')
+    own = sf072.upload(name, b'system ' + secrets.token_bytes(8))
+    theirs = tenant.upload(name, b'tenant ' + secrets.token_bytes(8))
+    assert sf072.send('GET', f'/artifacts/{name}').shown() == (
+        400, {'error': f'multiple artifacts have the name "{name}" in namespace "system"', 'status': 400})
+    assert tenant.ok('GET', f'/artifacts/{name}')['uuid'] == theirs['uuid']
+    assert sf072.ok('GET', f'/artifacts/{own["uuid"]}')['uuid'] == own['uuid']
+
+
+def test_a_label_is_found_by_the_name_it_was_posted_as(tenant: Client) -> None:
+    # POST /label names the label as written: `web` is found by name, `<ns>/web` is not (its name has the slash).
+    blob = tenant.upload(unique('p072-lbl'), b'label ' + secrets.token_bytes(8))['blob_uuid']
+    plain, prefixed = unique('p072-plain'), unique('p072-prefixed')
+    made = tenant.ok('POST', f'/label/{plain}', {'blob_uuid': blob})
+    assert made['source_url'] == f'sf://label/{tenant.namespace}/{plain}'
+    found = tenant.ok('GET', f'/artifacts/{plain}')
+    assert (found['uuid'], found['artifact_type']) == (made['uuid'], 'label')
+    other = tenant.ok('POST', f'/label/{tenant.namespace}/{prefixed}', {'blob_uuid': blob})
+    assert other['source_url'] == f'sf://label/{tenant.namespace}/{prefixed}'
+    assert tenant.send('GET', f'/artifacts/{prefixed}').shown() == (404, NOT_FOUND)
+    assert other['uuid'] in {a['uuid'] for a in tenant.ok('GET', '/artifacts')}
+
+
 def test_converting_a_broken_qcow2_upload_is_a_500_from_qemu_img(sf072: Client) -> None:
     # A qcow2 magic and version, then a header qemu-img cannot open (cluster bits 0).
     data = b'QFI\xfb' + struct.pack('>I', 3) + bytes(64) + secrets.token_bytes(8)

@@ -29,7 +29,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._errors import 
     SfNotFound,
 )
 from ansible_collections.shakenfist.storage.plugins.module_utils._features import ServerFeatures
-from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex
+from ansible_collections.shakenfist.storage.plugins.module_utils._index import ArtifactIndex, ListingIndex
 from ansible_collections.shakenfist.storage.plugins.module_utils._models import (
     Artifact,
     ArtifactVersion,
@@ -41,6 +41,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._models import 
 from ansible_collections.shakenfist.storage.plugins.module_utils._plan import Outcome, PlanFailed, execute
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish import Publisher
 from ansible_collections.shakenfist.storage.plugins.module_utils._publish_state import PublishRequest
+from ansible_collections.shakenfist.storage.plugins.module_utils._refs import artifact_name
 from ansible_collections.shakenfist.storage.plugins.module_utils._resolver import Resolver
 
 DEFAULT_MAX_VERSIONS = 3
@@ -79,6 +80,7 @@ class ArtifactRow:
     error_message: Optional[str] = None
     op_uuid: Optional[str] = None
     events: List[Dict[str, Any]] = field(default_factory=list)  # besides one per version
+    name: Optional[str] = None  # the server's name, when it differs from the one its source_url gives
 
 
 @dataclass
@@ -295,10 +297,22 @@ class FakeCluster:
         self._versions.clear()
 
     def index(self, refresh: bool = False) -> ArtifactIndex:
-        if self._index is None or refresh:
-            self._index = ArtifactIndex([self._view(a) for a in self.artifacts.values()
-                                         if a.state in ACTIVE and self._visible(a)])
+        if refresh:
+            self._index = ArtifactIndex(self._listing())
+        elif self._index is None:
+            self._index = ListingIndex(self._listing, self.find_named)
         return self._index
+
+    def _listing(self) -> List[Artifact]:
+        return [self._view(a) for a in self.artifacts.values() if a.state in ACTIVE and self._visible(a)]
+
+    def find_named(self, name: str) -> Optional[Artifact]:
+        """As 0.7.2's GET /artifacts/<name>: active artifacts of that server name in our namespace (system: in any);
+        none or several (a 400) are None."""
+        found = [row for row in self.artifacts.values()
+                 if row.state in ACTIVE and (row.name or artifact_name(row.source_url)) == name
+                 and (self.is_system or row.namespace == self.namespace)]
+        return self._view(found[0]) if len(found) == 1 else None
 
     def list_artifacts(self, refresh: bool = False) -> List[Artifact]:
         return self.index(refresh).artifacts
@@ -434,11 +448,12 @@ class FakeCluster:
         self._write('truncate_upload', uuid, offset, forget=False)
         del self._upload(uuid)[offset:]
 
-    def _owned_or_new(self, namespace: str, artifact_type: str, source_url: str, state: str) -> ArtifactRow:
+    def _owned_or_new(self, namespace: str, artifact_type: str, source_url: str, state: str,
+                      name: Optional[str] = None) -> ArtifactRow:
         found = self.find(source_url, namespace)
         if found is not None and found.artifact_type == artifact_type:
             return found
-        row = ArtifactRow(str(uuidlib.uuid4()), namespace, artifact_type, source_url, state)
+        row = ArtifactRow(str(uuidlib.uuid4()), namespace, artifact_type, source_url, state, name=name)
         self.artifacts[row.uuid] = row
         return row
 
@@ -454,7 +469,7 @@ class FakeCluster:
         fault, self.convert_fault = self.convert_fault, (self.convert_fault if self.convert_faults_stay else None)
         if fault and not fault.stored:
             if fault.creates_artifact:
-                self._owned_or_new(namespace, artifact_type, source_url, 'initial')
+                self._owned_or_new(namespace, artifact_type, source_url, 'initial', name)
             raise fault.error
         if blob_uuid:
             if blob_uuid not in self.blobs or self.blobs[blob_uuid].state != 'created':
@@ -465,7 +480,7 @@ class FakeCluster:
             del self.uploads[upload_uuid or '']
             # The sha512 is the server's own, of the bytes it stored.
             blob_uuid = new_blob = self.new_blob(self.store(data))
-        row = self._owned_or_new(namespace, artifact_type, source_url, 'created')
+        row = self._owned_or_new(namespace, artifact_type, source_url, 'created', name)
         added = self.add_version(row.uuid, blob_uuid)
         if new_blob and not added:
             del self.blobs[new_blob]  # the newest version has these bytes: nothing keeps this blob
@@ -479,7 +494,9 @@ class FakeCluster:
 
     def update_label(self, namespace: str, name: str, blob_uuid: str, max_versions: Optional[int] = None) -> Artifact:
         self._write('update_label', f'{namespace}/{name}', blob_uuid)
-        row = self._owned_or_new(namespace, 'label', f'sf://label/{namespace}/{name}', 'created')
+        # The server names a label as the request did: `web` in our namespace, `<ns>/web` elsewhere (SfApi).
+        row = self._owned_or_new(namespace, 'label', f'sf://label/{namespace}/{name}', 'created',
+                                 name if namespace == self.namespace else f'{namespace}/{name}')
         if not row.versions and max_versions:
             row.max_versions = max_versions
         self.add_version(row.uuid, blob_uuid)
