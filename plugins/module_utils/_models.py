@@ -146,6 +146,7 @@ class Instance(ApiModel):
     metadata: Dict[str, Any] = Field(default_factory=dict)
     disk_spec: List[Dict[str, Any]] = Field(default_factory=list)
     disks: List[Dict[str, Any]] = Field(default_factory=list)
+    interfaces: List[Dict[str, Any]] = Field(default_factory=list)  # each with the `network_uuid` it is on
     uefi: bool = False
     error_message: Optional[str] = None
     last_cluster_operation: Optional[Dict[str, Any]] = None
