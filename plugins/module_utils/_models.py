@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover - exercised by ansible-test sanity's imp
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(extra='ignore', frozen=True, populate_by_name=True)
+    # defer_build: a model's validator is built on its first use, so a run pays only for the models it reads.
+    model_config = ConfigDict(extra='ignore', frozen=True, populate_by_name=True, defer_build=True)
 
     def carries(self, name: str) -> bool:
         """Whether the server's answer had this field (a default stands in for one it left out: 0.7.2's network
