@@ -317,7 +317,7 @@ def section(records: list[dict[str, Any]], notes: str = '') -> str:
         '',
     ]
     for record in records:
-        lines += [render(record), '']
+        lines += [render(record)]
     if notes:
         lines += [notes.rstrip(), '']
     return '\n'.join(lines)
