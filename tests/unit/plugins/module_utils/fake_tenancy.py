@@ -97,6 +97,7 @@ class FakeTenancy(FakeCluster):
 
     def list_instances(self, all_states: bool = False) -> List[Instance]:
         self.listings += 1
+
         def links(t: Thing) -> Dict[str, Any]:
             if not self.instance_views_link:
                 return {}
