@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfServerError, SfTimeout, SfUnsupported
 from ._features import ServerFeatures
-from ._http import MAX_BACKOFF, SfTransport
+from ._http import BACKOFF_BASE, MAX_BACKOFF, SfTransport
 from ._index import ArtifactIndex, ListingIndex
 from ._models import (
     ApiModel,
@@ -37,6 +37,8 @@ T = TypeVar('T')
 # Polls wait at most this long between looks; LISTING_POLL_CAP for polls whose every look is one cheap listing.
 POLL_CAP = 2.0
 LISTING_POLL_CAP = 0.5
+# A listing poll starts this fast (a delete the server does at once is seen at once) and backs off to its cap.
+LISTING_POLL_BASE = 0.05
 
 
 def one(model: Type[M]) -> Callable[[Any], M]:
@@ -161,16 +163,16 @@ class SfApi:
         """Seconds one request may take (the `timeout` option)."""
         return self.transport.settings.timeout
 
-    def pause(self, attempt: int, reason: str, cap: float = MAX_BACKOFF) -> None:
+    def pause(self, attempt: int, reason: str, cap: float = MAX_BACKOFF, base: float = BACKOFF_BASE) -> None:
         """Sleep on the shared backoff schedule before retry `attempt` (logged with `reason`)."""
-        self.transport.pause(attempt, reason, cap=cap)
+        self.transport.pause(attempt, reason, cap=cap, base=base)
 
     def wait_until(self, check: Callable[[], Optional[T]], timeout: float, describe: str, cap: float = POLL_CAP,
-                   hint: Optional[str] = None) -> T:
-        """The one poller. Call `check` on the shared backoff schedule (at most `cap` seconds apart) until it returns
-        something other than None, and return that; a typed `timeout` naming `describe` once `timeout` seconds have
-        passed (`timeout` 0: one look). `check` raises to stop early (a failed operation is an error at once, not
-        after the deadline)."""
+                   hint: Optional[str] = None, base: float = BACKOFF_BASE) -> T:
+        """The one poller. Call `check` on the shared backoff schedule (from `base`, at most `cap` seconds apart)
+        until it returns something other than None, and return that; a typed `timeout` naming `describe` once
+        `timeout` seconds have passed (`timeout` 0: one look). `check` raises to stop early (a failed operation is an
+        error at once, not after the deadline)."""
         deadline = time.monotonic() + timeout
         attempt = 0
         while True:
@@ -181,7 +183,7 @@ class SfApi:
             if time.monotonic() >= deadline:
                 raise SfTimeout(f'{describe} did not happen within {timeout:.0f}s',
                                 hint=hint or 'raise wait_timeout, or look at the object with sf-client')
-            self.pause(attempt, f'waiting until {describe}', cap=cap)
+            self.pause(attempt, f'waiting until {describe}', cap=cap, base=base)
 
     # URLs outside the API (controller downloads, checking a source URL): the same TLS settings, timeouts and
     # redaction, never the API token; errors name that URL.

@@ -5,23 +5,27 @@
 Everything is read first and every keep filter applied, so the plan (check mode) is exactly what a real run
 deletes: objects are deleted by UUID, `concurrency` at a time, never through the server's bulk routes, which would
 also take what appeared after the plan was read (and, asked for system, every namespace's instances and
-networks). Pending objects are polled together, one listing per round, with the shared backoff. Shared artifacts
+networks). Pending objects are polled together, one listing per round, with the shared backoff. While the instances
+go, what waits for none of them goes too: a network once the instances on it are gone, an artifact no instance boots
+from and no label points at; anything a view does not account for waits for its step, as it did. Shared artifacts
 are never deleted, nor anything another namespace owns.
 See docs/cleanup.md.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ._api import LISTING_POLL_CAP, SfApi
+from ._api import LISTING_POLL_BASE, LISTING_POLL_CAP, SfApi
 from ._durations import parse_duration
 from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfTimeout, outcome_unknown
 from ._filters import first_pattern, metadata_matches
-from ._models import Artifact
+from ._index import ArtifactIndex
+from ._models import Artifact, Instance
 from ._object_metadata import read_metadata
 from ._options import Options, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
@@ -95,6 +99,13 @@ class Cleaner:
         self.timings: Dict[str, float] = {}
         self.unreadable: Dict[str, str] = {}  # uuid -> why its metadata could not be read
         self.survey = Survey()
+        # Sent while the instances go: network uuid -> the doomed instances it waits for; artifacts that wait for none.
+        self.blockers: Dict[str, Set[str]] = {}
+        self.early_artifacts: Set[str] = set()
+        self.sent: Set[str] = set()  # uuids whose delete went out early
+        self.early: List[Future] = []
+        self.early_pool: Optional[ThreadPoolExecutor] = None
+        self.slots = threading.BoundedSemaphore(request.concurrency if 1 <= request.concurrency <= 64 else 1)
 
     # Validation, before anything is read
     def validate(self) -> None:
@@ -215,7 +226,39 @@ class Cleaner:
                     survey.kept.append((thing, keep))
                 else:
                     survey.doomed[kind].append(thing)
+        if 'instances' in listed:
+            self._link(survey, listed['instances'], listed.get('artifacts'))
         return survey
+
+    def _link(self, survey: Survey, instances: List[Instance], index: Optional[ArtifactIndex]) -> None:
+        """What may go while the doomed instances are still going. A network waits for the doomed instances on it
+        (all of them when a view does not say which networks it is on); an artifact may go early only when no live
+        instance boots from it or names it, it is no label and no label points at it, and every live instance's
+        view says what it boots from."""
+        doomed = {t.uuid for t in survey.doomed['instances']}
+        live = [i for i in instances if i.state not in GONE['instances']]
+        on: Dict[str, Set[str]] = {}
+        unknown = {i.uuid for i in live if i.uuid in doomed and not i.carries('interfaces')}
+        for instance in live:
+            if instance.uuid in doomed:
+                for interface in instance.interfaces:
+                    on.setdefault(str(interface.get('network_uuid')), set()).add(instance.uuid)
+        self.blockers = {t.uuid: on.get(t.uuid, set()) | unknown for t in survey.doomed['networks']}
+        used: Set[str] = set()  # blobs a live instance boots from
+        for instance in live:
+            blobs = [str(d['blob_uuid']) for d in instance.disks if d.get('blob_uuid')]
+            if not instance.carries('disks') or len(blobs) < sum(1 for d in instance.disk_spec if d.get('base')):
+                return  # it boots from something its view does not name: every artifact waits for its step
+            used.update(blobs)
+        if index is None:
+            return
+        used.update(label.blob_uuid for label in index.labels(None) if label.blob_uuid)
+        names = {i.uuid for i in live}
+        for artifact in index:
+            versions = {v.uuid for v in artifact.blobs.values()} | {artifact.blob_uuid or ''}
+            if artifact.artifact_type != 'label' and not versions & used and not artifact.instances and not any(
+                    v.instances for v in artifact.blobs.values()) and not set(artifact.source_url.split('/')) & names:
+                self.early_artifacts.add(artifact.uuid)
 
     def _with_metadata(self, things: Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]]
                        ) -> Dict[str, List[Tuple[Thing, Optional[Dict[str, Any]], Optional[float]]]]:
@@ -285,13 +328,24 @@ class Cleaner:
 
     def _delete(self, step: Step, kind: str, doomed: List[Thing]) -> None:
         started = time.monotonic()
-        self._singles(kind, doomed)
+        if kind != 'instances':
+            self._settle_early()
+        self._singles(kind, [t for t in doomed if t.uuid not in self.sent])
+        if self.request.wait and kind == 'instances' and not self.failed:
+            # Every instance was asked: what waits for none of them (or only for those gone) goes during the wait.
+            self.early_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix='sf-cleanup-early')
         if self.request.wait and kind != 'artifacts':
-            self._wait_gone(kind, doomed)
+            try:
+                self._wait_gone(kind, doomed)
+            finally:
+                if kind == 'instances':
+                    self._settle_early()
         self.timings[kind] = round(time.monotonic() - started, 3)
         failed = [f for f in self.failed if f['kind'] + 's' == kind]
         gone = {t.uuid for t in doomed} - {f['uuid'] for f in failed}
         self.deleted[kind] = [t.as_dict() for t in doomed if t.uuid in gone]
+        if failed and kind == 'instances':
+            self._report_early()
         step.result = f'deleted {plural(len(gone), kind[:-1])} in {self.timings[kind]:.2f}s' + (
             '' if self.request.wait or kind == 'artifacts' else ' (asked; not waiting)')
         if failed:
@@ -302,6 +356,42 @@ class Cleaner:
                 f' and {len(failed) - 5} more' if len(failed) > 5 else ''),
                 detail={'failed': failed}, hint='see undeleted in the result; run the task again to retry them')
 
+    def _send_early(self, pending: Dict[str, Thing]) -> None:
+        """During the instance wait: send, in the background, the deletes that wait for no pending instance."""
+        if self.early_pool is None:
+            return
+        for kind, free in (('networks', [t for t in self.survey.doomed['networks']
+                                         if t.uuid not in self.sent and not self.blockers[t.uuid] & pending.keys()]),
+                           ('artifacts', [t for t in self.survey.doomed['artifacts']
+                                          if t.uuid not in self.sent and t.uuid in self.early_artifacts])):
+            if free:
+                self.sent.update(t.uuid for t in free)
+                self.early.append(self.early_pool.submit(self._singles, kind, free))
+
+    def _settle_early(self) -> None:
+        """Wait until the deletes sent early have been answered (their failures are in self.failed)."""
+        if self.early_pool is not None:
+            self.early_pool.shutdown(wait=True)
+            self.early_pool = None
+        for future in self.early:
+            future.result()
+        self.early = []
+
+    def _report_early(self) -> None:
+        """The instance step failed, so the later steps will not run: say what was deleted early all the same (an
+        artifact whose delete was answered, a network a listing shows gone)."""
+        failed = {f['uuid'] for f in self.failed}
+        self.deleted['artifacts'] = [t.as_dict() for t in self.survey.doomed['artifacts']
+                                     if t.uuid in self.sent and t.uuid not in failed]
+        networks = [t for t in self.survey.doomed['networks'] if t.uuid in self.sent and t.uuid not in failed]
+        if networks:
+            try:
+                states = {n.uuid: n.state for n in self.api.list_networks(all_states=True)}
+            except SfError:
+                return  # not known to be gone: not reported as deleted
+            self.deleted['networks'] = [t.as_dict() for t in networks
+                                        if states.get(t.uuid, 'deleted') in GONE['networks']]
+
     def _singles(self, kind: str, doomed: List[Thing]) -> None:
         if not doomed:
             return
@@ -310,7 +400,8 @@ class Cleaner:
 
         def one(thing: Thing) -> Optional[Dict[str, Any]]:
             try:
-                delete(thing.uuid)
+                with self.slots:  # `concurrency` deletes at once in all, early ones included
+                    delete(thing.uuid)
             except SfNotFound:
                 self.unsure.pop(thing.uuid, None)
                 return None  # gone already: fine
@@ -362,6 +453,8 @@ class Cleaner:
                 if states.get(uuid, 'deleted') in GONE[kind]:
                     pending.pop(uuid)
                     self.unsure.pop(uuid, None)
+            if kind == 'instances':
+                self._send_early(pending)
             if not pending:
                 return True
             if looks % RETRY_EVERY == 0 and time.monotonic() < deadline:
@@ -371,7 +464,7 @@ class Cleaner:
 
         try:
             self.api.wait_until(all_gone, timeout, f'{plural(len(pending), kind[:-1])} are deleted',
-                                cap=LISTING_POLL_CAP)
+                                cap=LISTING_POLL_CAP, base=LISTING_POLL_BASE)
         except SfTimeout:
             for uuid, thing in pending.items():
                 why = f'still {states.get(uuid)} after {timeout:g}s'

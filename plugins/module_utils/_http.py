@@ -51,6 +51,7 @@ USER_AGENT = f'shakenfist.storage/{COLLECTION_VERSION} (Ansible collection)'
 READ_METHODS = frozenset(('GET', 'HEAD'))
 RETRY_STATUSES = (502, 503, 504)
 MAX_BACKOFF = 8.0
+BACKOFF_BASE = 0.25  # the first delay of the backoff schedule (jittered down to half of it)
 NOT_READY_DEADLINE = 120.0
 # The CA bundles requests reads from the environment, in its order, when a request is verified with `True`.
 CA_BUNDLE_VARIABLES = ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE')
@@ -69,7 +70,7 @@ Logger = Callable[[str], None]
 T = TypeVar('T')
 
 
-def backoff_delay(attempt: int, cap: float = MAX_BACKOFF, base: float = 0.25) -> float:
+def backoff_delay(attempt: int, cap: float = MAX_BACKOFF, base: float = BACKOFF_BASE) -> float:
     """The collection's one backoff schedule: jittered exponential from `base`, doubling per attempt up to `cap`.
 
     Request retries, upload chunk retries and polling waits all use it, so a struggling server sees the same
@@ -401,9 +402,9 @@ class SfTransport:
         self.log(f'{reason}; retrying in {delay:.2f}s (attempt {attempt})')
         self._sleep(delay)
 
-    def pause(self, attempt: int, reason: str, cap: float = MAX_BACKOFF) -> None:
+    def pause(self, attempt: int, reason: str, cap: float = MAX_BACKOFF, base: float = BACKOFF_BASE) -> None:
         """Sleep on the shared backoff schedule: for callers that retry or poll at the domain level."""
-        delay = backoff_delay(attempt, cap)
+        delay = backoff_delay(attempt, cap, base)
         self.log(f'{reason}; next try in {delay:.2f}s')
         self._sleep(delay)
 

@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover - exercised by ansible-test sanity's imp
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(extra='ignore', frozen=True, populate_by_name=True)
+    # defer_build: a model's validator is built on its first use, so a run pays only for the models it reads.
+    model_config = ConfigDict(extra='ignore', frozen=True, populate_by_name=True, defer_build=True)
 
     def carries(self, name: str) -> bool:
         """Whether the server's answer had this field (a default stands in for one it left out: 0.7.2's network
@@ -146,6 +147,7 @@ class Instance(ApiModel):
     metadata: Dict[str, Any] = Field(default_factory=dict)
     disk_spec: List[Dict[str, Any]] = Field(default_factory=list)
     disks: List[Dict[str, Any]] = Field(default_factory=list)
+    interfaces: List[Dict[str, Any]] = Field(default_factory=list)  # each with the `network_uuid` it is on
     uefi: bool = False
     error_message: Optional[str] = None
     last_cluster_operation: Optional[Dict[str, Any]] = None

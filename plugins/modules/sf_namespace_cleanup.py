@@ -12,7 +12,8 @@ author:
 description:
   - Deletes what a namespace holds, in the order the server needs. Instances go first, waiting until they are
     gone, then networks (which refuse while instances use them), then the artifacts the namespace owns, and
-    optionally the namespace itself.
+    optionally the namespace itself. What depends on no instance still going (a network whose instances are gone,
+    an artifact no instance boots from and no label points at) goes while the others are deleted.
   - Everything is read first and the O(keep) filters applied, so check mode returns the exact plan. That is what
     would be deleted, in what order, and what is kept and why. A real run returns the same plan with what
     happened.

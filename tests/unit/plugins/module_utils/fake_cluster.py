@@ -183,7 +183,7 @@ class FakeCluster:
     def timeout(self) -> float:
         return self.settings.timeout
 
-    def pause(self, attempt: int, reason: str, cap: float = 8.0) -> None:
+    def pause(self, attempt: int, reason: str, cap: float = 8.0, base: float = 0.25) -> None:
         self.pauses += 1
         self.tick()
 

@@ -38,6 +38,7 @@ class Thing:
     state: str = 'created'
     metadata: Dict[str, Any] = field(default_factory=dict)
     network: Optional[str] = None  # instances: the network they are on
+    boots: Optional[str] = None  # instances: the blob their disk boots from
     countdown: Optional[int] = None  # pauses until an asked-for delete is done
 
 
@@ -57,6 +58,8 @@ class FakeTenancy(FakeCluster):
         self.busy_most = 0
         # 0.7.2: the network listing has no `metadata` (only GET /networks/<uuid>[/metadata] does).
         self.network_listing_metadata = True
+        # Newer views (and the emulator's) say which networks an instance is on and which blobs it boots from.
+        self.instance_views_link = False
         self.metadata_faults: Dict[str, Exception] = {}  # uuid -> what its metadata route answers instead
         self.metadata_reads: List[str] = []
         self._lock = threading.Lock()
@@ -71,8 +74,9 @@ class FakeTenancy(FakeCluster):
         self.networks[thing.uuid] = thing
         return thing.uuid
 
-    def add_instance(self, name: str, namespace: str, network: Optional[str] = None, **metadata: Any) -> str:
-        thing = Thing(str(uuidlib.uuid4()), name, namespace, metadata=dict(metadata), network=network)
+    def add_instance(self, name: str, namespace: str, network: Optional[str] = None, boots: Optional[str] = None,
+                     **metadata: Any) -> str:
+        thing = Thing(str(uuidlib.uuid4()), name, namespace, metadata=dict(metadata), network=network, boots=boots)
         self.instances[thing.uuid] = thing
         return thing.uuid
 
@@ -93,7 +97,15 @@ class FakeTenancy(FakeCluster):
 
     def list_instances(self, all_states: bool = False) -> List[Instance]:
         self.listings += 1
-        return [Instance(uuid=t.uuid, name=t.name, namespace=t.namespace, state=t.state, metadata=t.metadata)
+
+        def links(t: Thing) -> Dict[str, Any]:
+            if not self.instance_views_link:
+                return {}
+            return {'interfaces': [{'network_uuid': t.network}] if t.network else [],
+                    'disk_spec': [{'base': t.boots}] if t.boots else [],
+                    'disks': [{'blob_uuid': t.boots}] if t.boots else []}
+        return [Instance(uuid=t.uuid, name=t.name, namespace=t.namespace, state=t.state, metadata=t.metadata,
+                         **links(t))
                 for t in self.instances.values() if self._sees(t) and (all_states or t.state != 'deleted')]
 
     def list_networks(self, all_states: bool = False) -> List[Network]:

@@ -436,3 +436,74 @@ def test_single_deletes_run_concurrency_at_a_time() -> None:
     api.delete_pause = 0.05
     clean(api, keep_names=['keep'], concurrency=2)
     assert api.calls().count('delete_artifact') == 6 and api.busy_most == 2
+
+
+# What goes while the instances go (issue 21): only what waits for none of the instances still going
+
+@pytest.fixture
+def linked() -> FakeTenancy:
+    """Namespace ci, whose instance views say what they are on and boot from: a fast instance on net-fast, a slow one
+    on net-slow booting from image boot; a free image, a labelled image and its label."""
+    api = FakeTenancy('system')
+    api.add_namespace(NS)
+    api.instance_views_link = True
+    fast_net, slow_net = api.add_network('net-fast', NS), api.add_network('net-slow', NS)
+    boot = api.upload_named('boot', [b'boot'], namespace=NS)
+    api.add_instance('vm-fast', NS, fast_net)
+    slow = api.add_instance('vm-slow', NS, slow_net, boots=api.artifacts[boot].versions[1])
+    api.instances[slow].countdown = 50  # takes longer to delete than the other
+    tick = api.pause
+    # Each pause sleeps a little, as a real poll does, so what was sent in the background is sent in time.
+    api.pause = lambda *args, **kwargs: (time.sleep(0.002), tick(*args, **kwargs))  # type: ignore[method-assign]
+    api.upload_named('free', [b'free'], namespace=NS)
+    labelled = api.upload_named('labelled', [b'labelled'], namespace=NS)
+    api.update_label(NS, 'web', api.artifacts[labelled].versions[1])
+    api.writes.clear()
+    return api
+
+
+def sent_while(api: FakeTenancy) -> Dict[str, int]:
+    """Each deleted object's name -> live instances of ci when its delete was sent."""
+    found = {uuid: thing.name for uuid, thing in {**api.instances, **api.networks}.items()}
+    found.update({uuid: row.source_url.rsplit('/', 1)[-1] for uuid, row in api.artifacts.items()})
+    return {found[uuid]: vms for _call, uuid, vms, _nets in api.log}
+
+
+def test_a_network_goes_once_its_instances_are_gone_and_free_artifacts_during_the_wait(linked: FakeTenancy) -> None:
+    outcome = clean(linked)
+    sent = sent_while(linked)
+    assert sent['net-fast'] == 1 and sent['free'] == 2  # while vm-slow (and for free, both) still ran
+    # What an instance boots from, a label and what a label points at wait for the instances and networks.
+    assert sent['boot'] == sent['labelled'] == sent['web'] == sent['net-slow'] == 0
+    assert live_names(linked, NS) == {'instances': [], 'networks': [], 'artifacts': []}
+    assert [p['status'] for p in outcome.plan] == ['done', 'done', 'done'] and outcome.result['undeleted'] == []
+    assert names(outcome.result['deleted']['networks']) == ['net-fast', 'net-slow']
+    assert names(outcome.result['deleted']['artifacts']) == ['boot', 'free', 'labelled', 'web']
+    planned = clean(linked, check_mode=True)  # nothing left: the same plan as before, now empty
+    assert not planned.changed
+
+
+def test_views_that_do_not_say_keep_the_old_order(linked: FakeTenancy) -> None:
+    linked.instance_views_link = False
+    clean(linked)
+    assert set(sent_while(linked).values()) == {2, 0} and all(
+        vms == 0 for name, vms in sent_while(linked).items() if not name.startswith('vm-'))
+
+
+def test_an_instance_wait_that_runs_out_reports_what_went_early(linked: FakeTenancy) -> None:
+    linked.instances[next(u for u, t in linked.instances.items() if t.name == 'vm-slow')].countdown = 10 ** 6
+    failure = failing(linked, wait_timeout=0.3)
+    assert isinstance(failure.error, errors.SfTimeout)
+    assert [p['status'] for p in failure.outcome.plan] == ['failed', 'not run', 'not run']
+    deleted = failure.outcome.result['deleted']
+    assert names(deleted['artifacts']) == ['free'] and names(deleted['networks']) == ['net-fast']
+    assert names(failure.outcome.result['undeleted']) == ['vm-slow']
+    assert 'net-slow' not in sent_while(linked) and 'boot' not in sent_while(linked)
+
+
+def test_early_deletes_share_the_concurrency(linked: FakeTenancy) -> None:
+    for name in range(6):
+        linked.upload_named(f'scratch-{name}', [bytes([name])], namespace=NS)
+    linked.delete_pause = 0.05
+    clean(linked, concurrency=2)
+    assert linked.busy_most <= 2

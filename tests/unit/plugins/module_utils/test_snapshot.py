@@ -207,7 +207,7 @@ class BootingApi:
         self.pauses = 0
         self.wait_until = SfApi.wait_until.__get__(self)  # type: ignore[attr-defined]
 
-    def pause(self, attempt: int, reason: str, cap: float) -> None:
+    def pause(self, attempt: int, reason: str, cap: float, base: float = 0.25) -> None:
         self.pauses += 1
 
     def get_instance(self, uuid: str) -> Instance:
@@ -293,7 +293,7 @@ class SnapApi:
         self.metadata: dict[str, dict[str, Any]] = {}
         self.deleted_versions: list[tuple[str, int]] = []
         self.wait_until = SfApi.wait_until.__get__(self)  # type: ignore[attr-defined]
-        self.pause = lambda attempt, reason, cap: None
+        self.pause = lambda attempt, reason, cap, base=0.25: None
         self.features = ServerFeatures(artifact_metadata=True)  # 0.7.2: no cluster operations
         self.instance_state: str | None = 'created'  # None: deleted
 
