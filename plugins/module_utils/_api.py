@@ -113,10 +113,6 @@ class Stream:
     def blocks(self, size: int) -> Iterator[bytes]:
         return self._transport.blocks(self._response, size, url=self.url)
 
-    def readinto(self, buffer: memoryview) -> int:
-        """Fill `buffer` from the body (fewer bytes only at its end, 0 after it), without a copy when it can."""
-        return self._transport.read_into(self._response, buffer, url=self.url)
-
     def close(self) -> None:
         self._response.close()
 

@@ -21,7 +21,7 @@ import stat
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ._api import SfApi
 from ._checksum import READ_SIZE, sha512_of
@@ -38,8 +38,7 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX
     HAS_FCNTL = False
 
-BLOCK = 1024 * 1024  # each read from the stream: what is written at once, and kept when the stream breaks off
-HASH_BUFFER = 4 * BLOCK  # what the hash thread takes at once
+BLOCK = 1024 * 1024
 PARTIAL_SUFFIX = '.sfpart'
 
 
@@ -79,49 +78,37 @@ class LocalFile:
         return {'dest': dest, 'state': 'file', 'size': self.size, 'sha512': self.sha512}
 
 
-class _Hasher:
-    """Hashes, on its own thread, the buffers the receiving thread fills and writes: a ring of RING buffers of
-    `size` bytes allocated once, so memory stays flat and nothing is allocated or copied per block. sha512 releases
-    the GIL over a big buffer, so hashing overlaps receiving and writing."""
+class _Worker:
+    """Runs `handle(block)` for each block on its own thread, from a bounded queue (at most QUEUED blocks wait, so
+    memory stays flat). sha512 releases the GIL, so hashing overlaps receiving and writing."""
 
-    RING = 4
+    QUEUED = 4
 
-    def __init__(self, digest: Any, size: int) -> None:
-        self._digest = digest
-        self._free: queue.Queue = queue.Queue()
-        for _slot in range(self.RING):
-            self._free.put(memoryview(bytearray(size)))
-        self._filled: queue.Queue = queue.Queue()
+    def __init__(self, handle: Callable[[bytes], Any], name: str) -> None:
+        self._handle = handle
+        self._queue: queue.Queue = queue.Queue(self.QUEUED)
         self.error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name='sf-download-sha512', daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while True:
-            item = self._filled.get()
-            if item is None:
+            block = self._queue.get()
+            if block is None:
                 return
-            buffer, count = item
             if self.error is None:
                 try:
-                    self._digest.update(buffer[:count])
+                    self._handle(block)
                 except BaseException as exc:  # handed to the caller's thread by check()
                     self.error = exc
-            self._free.put(buffer)
 
-    def buffer(self) -> memoryview:
-        """An empty buffer: waits while all of them are being hashed or wait to be."""
+    def add(self, block: bytes) -> None:
         self.check()
-        buffer: memoryview = self._free.get()
-        return buffer
-
-    def add(self, buffer: memoryview, count: int) -> None:
-        """Hash the first `count` bytes of `buffer` (from buffer()), then take it back."""
-        self._filled.put((buffer, count))
+        self._queue.put(block)
 
     def finish(self) -> None:
-        """Wait until every buffer given was hashed."""
-        self._filled.put(None)
+        """Wait until every block given was handled."""
+        self._queue.put(None)
         self._thread.join()
 
     def check(self) -> None:
@@ -316,35 +303,23 @@ class Downloader:
                                 f'{self.dest} was left as it was')
 
     def _fetch(self, fd: int, found: Resolution, have: int, digest: Any) -> int:
-        """Append the blob's bytes from `have` to the partial file and the digest; returns the new size. Each read of
-        block_size bytes lands in a buffer of the hasher's ring and is written from there at once (what arrived is
-        on disk, for the next resume); a full buffer goes to the hash thread, which overlaps receiving and writing.
-        It has taken every written byte when this returns or raises, so the file size and the digest always agree."""
-        size, read = found.size or 0, self.request.block_size
+        """Append the blob's bytes from `have` to the partial file and the digest; returns the new size. Hashing runs
+        on a helper thread, overlapping receiving and writing; it has taken every written block when this returns or
+        raises, so the file size and the digest always agree."""
+        size = found.size or 0
         stream = self.api.blob_data(found.blob_uuid or '', have)
         os.lseek(fd, have, os.SEEK_SET)
-        hasher = _Hasher(digest, read * max(1, HASH_BUFFER // read))
+        hasher = _Worker(digest.update, 'sf-download-sha512')
         try:
             if have and stream.length == size:
                 raise _OffsetIgnored()
-            ended = False
-            while not ended:
-                buffer, filled = hasher.buffer(), 0
-                try:
-                    while filled < len(buffer):
-                        view = buffer[filled:filled + read]
-                        count = stream.readinto(view)
-                        if have + count > size:
-                            raise _OffsetIgnored()
-                        _write_all(fd, view[:count])
-                        filled += count
-                        have += count
-                        self.downloaded += count
-                        if count < len(view):  # the end of the body
-                            ended = True
-                            break
-                finally:
-                    hasher.add(buffer, filled)
+            for block in stream.blocks(self.request.block_size):
+                if have + len(block) > size:
+                    raise _OffsetIgnored()
+                _write_all(fd, block)
+                hasher.add(block)
+                have += len(block)
+                self.downloaded += len(block)
         finally:
             stream.close()
             hasher.finish()
@@ -389,7 +364,8 @@ def _hash_read(fd: int, length: int) -> Any:
     return digest
 
 
-def _write_all(fd: int, view: memoryview) -> None:
+def _write_all(fd: int, block: bytes) -> None:
+    view = memoryview(block)
     while view:
         try:
             written = os.write(fd, view)

@@ -8,11 +8,9 @@ timeouts, jittered exponential backoff, typed errors and secret redaction. No An
 
 from __future__ import annotations
 
-import http.client
 import os
 import random
 import re
-import socket
 import ssl
 import time
 import traceback
@@ -37,7 +35,6 @@ from ._redaction import redact as redact_secrets
 
 try:
     import requests
-    from urllib3 import exceptions as urllib3_exceptions
     from urllib3.exceptions import InsecureRequestWarning
 
     HAS_REQUESTS = True
@@ -412,68 +409,19 @@ class SfTransport:
         """The body of a streamed answer in blocks of at most `size` bytes; a connection lost or silent mid-body is
         a typed error (the caller knows how much arrived and can resume), never a requests exception. `url`: the
         answer is from that URL outside the API (see open_url), which the error names instead of api_url."""
+        source = url or self.base_url
+        hint = SOURCE_URL_HINT if url else None
+        detail = {'url': url} if url else None
         try:
             for block in response.iter_content(chunk_size=size):
                 if block:
                     yield block
         except requests.exceptions.Timeout:
-            raise self._stalled(url) from None
+            raise SfTimeout(f'the answer from {source} stopped for {self.settings.timeout}s mid-body', hint=hint,
+                            detail=detail) from None
         except requests.exceptions.RequestException as exc:
-            raise self._broken_off(url, str(exc)) from None
-
-    def read_into(self, response: Any, buffer: memoryview, url: Optional[str] = None) -> int:
-        """Fill `buffer` from the body of a streamed answer; returns the bytes read, fewer than it holds only at the
-        end of the body (0 after it). The same typed errors as blocks(). A body that is not content-encoded is read
-        by http.client straight into the buffer (no copy, no allocation); any other through urllib3's readinto."""
-        raw = response.raw
-        direct = getattr(raw, '_fp', None)  # the http.client response urllib3 reads from
-        if not isinstance(direct, http.client.HTTPResponse) or \
-                response.headers.get('Content-Encoding', 'identity').lower() != 'identity':
-            return self._read_into_urllib3(raw, buffer, url)
-        filled = 0
-        try:
-            while filled < len(buffer):
-                count = direct.readinto(buffer[filled:])
-                if not count:
-                    break
-                filled += count
-        # The reasons are urllib3's words for what it catches on its own path (as requests passes them on).
-        except socket.timeout:  # mid-body, urllib3 and requests report it as a broken connection, not a timeout
-            raise self._broken_off(url, 'Read timed out.') from None
-        except ssl.SSLError as exc:
-            raise self._broken_off(url, str(exc)) from None
-        except (http.client.HTTPException, OSError) as exc:
-            raise self._broken_off(url, str(urllib3_exceptions.ProtocolError(f'Connection broken: {exc!r}', exc))) \
-                from None
-        if filled < len(buffer) and direct.length:
-            # The body ended before its Content-Length: http.client leaves that unsaid, urllib3 raises it.
-            announced = response.headers.get('Content-Length', '')
-            cut = urllib3_exceptions.IncompleteRead(int(announced) - direct.length if announced.isdigit() else filled,
-                                                    direct.length)
-            raise self._broken_off(url, str(urllib3_exceptions.ProtocolError(f'Connection broken: {cut!r}', cut)))
-        return filled
-
-    def _read_into_urllib3(self, raw: Any, buffer: memoryview, url: Optional[str]) -> int:
-        filled = 0
-        try:
-            while filled < len(buffer):
-                data = raw.read(len(buffer) - filled, decode_content=True)
-                if not data:
-                    break
-                buffer[filled:filled + len(data)] = data
-                filled += len(data)
-        except (urllib3_exceptions.HTTPError, requests.exceptions.RequestException) as exc:
-            raise self._broken_off(url, str(exc)) from None
-        return filled
-
-    def _stalled(self, url: Optional[str]) -> SfTimeout:
-        return SfTimeout(f'the answer from {url or self.base_url} stopped for {self.settings.timeout}s mid-body',
-                         hint=SOURCE_URL_HINT if url else None, detail={'url': url} if url else None)
-
-    def _broken_off(self, url: Optional[str], reason: str) -> SfTransportError:
-        return SfTransportError(f'the answer from {url or self.base_url} broke off mid-body: '
-                                f'{self._short_reason(reason)}', hint=SOURCE_URL_HINT if url else None,
-                                detail={'url': url} if url else None)
+            raise SfTransportError(f'the answer from {source} broke off mid-body: '
+                                   f'{self._short_reason(str(exc))}', hint=hint, detail=detail) from None
 
     # URLs outside the API (controller downloads, checking a source URL): the same session, so the same TLS
     # settings, timeouts and redaction apply, but never the API token. Their errors name that URL, and hint at it

@@ -33,8 +33,6 @@ class FakeStream:
     def __init__(self, body: bytes, length: Optional[int], cut: Optional[int]) -> None:
         self.body, self.length, self.cut = body, length, cut
         self.closed = False
-        self._reader: Optional[Iterator[bytes]] = None
-        self._pending = b''
 
     def blocks(self, size: int) -> Iterator[bytes]:
         end = len(self.body) if self.cut is None else self.cut
@@ -42,20 +40,6 @@ class FakeStream:
             yield self.body[start:min(start + size, end)]
         if self.cut is not None:
             raise SfTransportError('the answer broke off mid-body: connection reset')
-
-    def readinto(self, buffer: memoryview) -> int:
-        """The blocks above, filling the buffer as the transport does: fewer bytes only at the end of the body."""
-        if self._reader is None:
-            self._reader = self.blocks(len(buffer))
-        filled = 0
-        while filled < len(buffer):
-            block = self._pending or next(self._reader, b'')
-            if not block:
-                break
-            taken = min(len(block), len(buffer) - filled)
-            buffer[filled:filled + taken], self._pending = block[:taken], block[taken:]
-            filled += taken
-        return filled
 
     def close(self) -> None:
         self.closed = True
