@@ -176,6 +176,12 @@ bench-cleanup: venv collection-link sfclient-venv
 bench-resolve: venv collection-link
 	$(BIN)/python bench/resolve.py --write-docs --json .tmp/bench-resolve.json $(BENCH_RESOLVE_ARGS)
 
+# Download benchmark (not part of make test): sf_artifact_download (alone and in ansible-playbook) against curl,
+# sha512sum, curl+sha512sum and sf-client 0.8.3 on a fresh emulator; prints the ratios against issue 21's goals.
+.PHONY: bench-download
+bench-download: venv collection-link sfclient-venv
+	$(BIN)/python bench/download.py --json .tmp/bench-download.json $(BENCH_DOWNLOAD_ARGS)
+
 # Soak benchmark (not part of make test): a thousand mixed tasks across 16 forks against one fresh emulator, faults
 # injected at a steady rate, then a consistency check; writes the soak section of docs/reliability.md and fails on
 # any inconsistency. SOAK_ARGS='--tasks 200 --seed 1' for a shorter or repeatable run.
