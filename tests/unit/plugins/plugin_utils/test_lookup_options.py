@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,10 @@ from ansible.template import Templar
 from ansible_collections.shakenfist.storage.plugins.plugin_utils import _lookup, _template_pass
 from ansible_collections.shakenfist.storage.plugins.plugin_utils._names import closest, unknown_names
 from ansible_collections.shakenfist.storage.tests.unit.plugins.ansible_compat import trust_as_template
+from ansible_collections.shakenfist.storage.tests.unit.plugins.plugin_utils.template_context import (
+    context_of,
+    private_module,
+)
 
 KEY = 'ci-correct-horse-battery'
 UUID = '11111111-1111-4111-8111-111111111111'
@@ -132,15 +135,7 @@ def test_names_helper() -> None:
 def test_with_the_private_context_present_a_pass_is_found_and_shared(server: Any, monkeypatch: pytest.MonkeyPatch,
                                                                      logged: list[str]) -> None:
     engine = object()
-
-    class TemplateContext:
-        @classmethod
-        def current(cls, optional: bool = False) -> Any:
-            return types.SimpleNamespace(templar=engine)
-
-    fake = types.ModuleType(_template_pass.TEMPLATE_CONTEXT_MODULE)
-    fake.TemplateContext = TemplateContext  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, _template_pass.TEMPLATE_CONTEXT_MODULE, fake)
+    private_module(monkeypatch, context_of(engine))
     assert _lookup.templating_pass() is engine
     shared = variables(server)
     plugin = lookup_loader.get('shakenfist.storage.sf_artifact')

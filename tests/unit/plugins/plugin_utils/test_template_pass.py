@@ -15,6 +15,10 @@ from ansible.template import Templar
 
 from ansible_collections.shakenfist.storage.plugins.plugin_utils import _template_pass
 from ansible_collections.shakenfist.storage.tests.unit.plugins.ansible_compat import trust_as_template
+from ansible_collections.shakenfist.storage.tests.unit.plugins.plugin_utils.template_context import (
+    context_of,
+    private_module,
+)
 
 
 @pytest.fixture
@@ -24,25 +28,12 @@ def logged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return lines
 
 
-def private_module(monkeypatch: pytest.MonkeyPatch, context_class: Any = None) -> None:
-    """Stands in for ansible-core's private module, with `context_class` as its TemplateContext (None: absent)."""
-    fake = types.ModuleType(_template_pass.TEMPLATE_CONTEXT_MODULE)
-    if context_class is not None:
-        fake.TemplateContext = context_class  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, _template_pass.TEMPLATE_CONTEXT_MODULE, fake)
-
-
 def test_with_the_private_context_present_the_pass_is_its_engine(monkeypatch: pytest.MonkeyPatch,
                                                                  logged: list[str]) -> None:
     engine = object()
-
-    class TemplateContext:
-        @classmethod
-        def current(cls, optional: bool = False) -> Any:
-            return types.SimpleNamespace(templar=engine)
-
-    private_module(monkeypatch, TemplateContext)
-    assert _template_pass.template_context_class() is TemplateContext
+    context_class = context_of(engine)
+    private_module(monkeypatch, context_class)
+    assert _template_pass.template_context_class() is context_class
     assert _template_pass.templating_pass() is engine
     assert logged == []
 
