@@ -344,16 +344,21 @@ class Cleaner:
         failed = [f for f in self.failed if f['kind'] + 's' == kind]
         gone = {t.uuid for t in doomed} - {f['uuid'] for f in failed}
         self.deleted[kind] = [t.as_dict() for t in doomed if t.uuid in gone]
-        if failed and kind == 'instances':
-            self._report_early()
         step.result = f'deleted {plural(len(gone), kind[:-1])} in {self.timings[kind]:.2f}s' + (
             '' if self.request.wait or kind == 'artifacts' else ' (asked; not waiting)')
+        meanwhile = ''
+        if failed and kind == 'instances':
+            # The later steps will not run, but what waited for none of these instances may be gone already.
+            self._report_early()
+            early = [plural(len(self.deleted[later]), later[:-1]) for later in ('networks', 'artifacts')
+                     if self.deleted.get(later)]
+            meanwhile = f' (meanwhile deleted {" and ".join(early)} that waited for none of them)' if early else ''
         if failed:
             # Only waits that ran out: a timeout; anything else (refused, failed) is a plain error.
             error = SfTimeout if all(f['uuid'] in self.timed_out for f in failed) else SfError
             raise error(f'{plural(len(failed), kind[:-1])} could not be deleted: ' + '; '.join(
                 f'{f["name"] or f["uuid"]}: {f["reason"]}' for f in failed[:5]) + (
-                f' and {len(failed) - 5} more' if len(failed) > 5 else ''),
+                f' and {len(failed) - 5} more' if len(failed) > 5 else '') + meanwhile,
                 detail={'failed': failed}, hint='see undeleted in the result; run the task again to retry them')
 
     def _send_early(self, pending: Dict[str, Thing]) -> None:

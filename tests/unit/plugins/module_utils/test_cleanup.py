@@ -495,6 +495,7 @@ def test_an_instance_wait_that_runs_out_reports_what_went_early(linked: FakeTena
     failure = failing(linked, wait_timeout=0.3)
     assert isinstance(failure.error, errors.SfTimeout)
     assert [p['status'] for p in failure.outcome.plan] == ['failed', 'not run', 'not run']
+    assert str(failure.error).endswith(' (meanwhile deleted 1 network and 1 artifact that waited for none of them)')
     deleted = failure.outcome.result['deleted']
     assert names(deleted['artifacts']) == ['free'] and names(deleted['networks']) == ['net-fast']
     assert names(failure.outcome.result['undeleted']) == ['vm-slow']
