@@ -291,9 +291,32 @@ class LabelReader:
             return None
         return self.find('system', name)
 
+    def info(self, query: LabelQuery) -> Dict[str, Any]:
+        """sf_label_info's result. With a name: that label (your own, else the system label you can see, unless
+        the name says its owner) with its history, and empty answers when it does not exist; else the listing."""
+        if not query.name:
+            return {'labels': [entry(label, query.history) for label in
+                               self.listing(owner=query.owner, pattern=query.pattern, with_versions=query.history)]}
+        namespace, name, explicit = split_label_name(query.name, self.api.namespace)
+        label = self.read(namespace, name)
+        if not label.exists and not explicit:
+            shared = self.visible_system_label(name)
+            label = self.state_of(shared) if shared is not None else label
+        found = entry(label, True) if label.exists else None
+        return {'exists': label.exists, 'label': found, 'history': label.history_dicts(),
+                'labels': [found] if found else []}
+
     def listing(self, owner: Optional[str] = None, pattern: Optional[str] = None,
                 with_versions: bool = False) -> List[LabelState]:
         """Every label the caller can see (one request), filtered locally; shared system labels included."""
         labels = [a for a in self.api.index().labels(owner) if name_matches(a.name, pattern)]
         labels.sort(key=lambda a: (a.namespace, a.name))
         return [self.state_of(a, with_versions=with_versions) for a in labels]
+
+
+def entry(label: LabelState, with_history: bool) -> Dict[str, Any]:
+    """A label as sf_label_info lists it, with its history when asked."""
+    found = label.as_dict()
+    if with_history:
+        found['history'] = label.history_dicts()
+    return found

@@ -212,12 +212,7 @@ log:
 
 from typing import Any, Dict  # noqa: E402
 
-from ansible_collections.shakenfist.storage.plugins.module_utils._labels import (  # noqa: E402
-    LabelQuery,
-    LabelReader,
-    LabelState,
-    split_label_name,
-)
+from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelQuery, LabelReader  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 
 
@@ -229,28 +224,9 @@ class SfLabelInfo(SfModule):
 
     def run(self) -> None:
         query = LabelQuery.from_params(self.params)
-        manager = LabelReader(self.api, self.resolver)
         if query.name:
             self.activity = f'reading label {query.name!r}'
-            namespace, label_name, explicit = split_label_name(query.name, self.api.namespace)
-            label = manager.read(namespace, label_name)
-            if not label.exists and not explicit:
-                shared = manager.visible_system_label(label_name)
-                label = manager.state_of(shared) if shared is not None else label
-            self.result['exists'] = label.exists
-            self.result['label'] = self.entry(label, True) if label.exists else None
-            self.result['history'] = label.history_dicts()
-            self.result['labels'] = [self.result['label']] if label.exists else []
-            return
-        labels = manager.listing(owner=query.owner, pattern=query.pattern, with_versions=query.history)
-        self.result['labels'] = [self.entry(label, query.history) for label in labels]
-
-    @staticmethod
-    def entry(label: LabelState, with_history: bool) -> Dict[str, Any]:
-        found = label.as_dict()
-        if with_history:
-            found['history'] = label.history_dicts()
-        return found
+        self.result.update(LabelReader(self.api, self.resolver).info(query))
 
 
 def main() -> None:
