@@ -27,7 +27,7 @@ from ._filters import first_pattern, metadata_matches
 from ._index import ArtifactIndex
 from ._models import Artifact, Instance
 from ._object_metadata import read_metadata
-from ._options import Options, option, wait_option, wait_timeout_option
+from ._options import Options, check_wait_timeout, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
 from ._refs import validate_name
 from ._resolver import Resolver
@@ -125,8 +125,7 @@ class Cleaner:
             self.older_than = parse_duration(request.older_than, 'older_than')
         if not 1 <= request.concurrency <= 64:
             raise SfInvalidInput('concurrency must be between 1 and 64')
-        if request.wait_timeout <= 0:
-            raise SfInvalidInput('wait_timeout must be a positive number of seconds')
+        check_wait_timeout(request.wait_timeout)
         caller = self.api.namespace
         if caller != 'system' and request.target != caller:
             raise SfForbidden(f'namespace {caller!r} may only clean itself, not {request.target!r}',

@@ -15,6 +15,8 @@ import copy
 import dataclasses
 from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Type, TypeVar
 
+from ._errors import SfInvalidInput
+
 T = TypeVar('T', bound='Options')
 MISSING: Any = dataclasses.MISSING
 WAIT_TIMEOUT = 900  # seconds; the doc fragment shakenfist.storage.wait documents it
@@ -48,6 +50,12 @@ def option(default: Any = MISSING, *, name: Optional[str] = None, within: Option
 
 def wait_option() -> Any:
     return option(True, type='bool')
+
+
+def check_wait_timeout(seconds: float) -> None:
+    """The one rule for a wait_timeout option: a positive number of seconds."""
+    if seconds <= 0:
+        raise SfInvalidInput('wait_timeout must be a positive number of seconds')
 
 
 def wait_timeout_option(default: int = WAIT_TIMEOUT) -> Any:

@@ -24,6 +24,7 @@ from ._label_plan import LabelPlanner, Written
 from ._labels import SERVER_DEFAULT_MAX_VERSIONS, LabelRequest, LabelState, LabelVersion, check_write
 from ._local_state import Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
+from ._options import check_wait_timeout
 from ._plan import Plan, Step
 from ._prune import plan_prune
 from ._publish_file import FilePublish
@@ -108,8 +109,7 @@ class Publisher:
             validate_count(request.max_versions, 'max_versions', 0, ' (0: the cluster default)')
         if request.chunk_size < MIB or request.chunk_size > 512 * MIB:
             raise SfInvalidInput('chunk_size must be between 1 and 512 MiB')
-        if request.wait_timeout <= 0:
-            raise SfInvalidInput('wait_timeout must be a positive number of seconds')
+        check_wait_timeout(request.wait_timeout)
         if request.shared and request.target != 'system':
             raise SfForbidden(f'only artifacts of the system namespace can be shared; this one would belong to '
                               f'{request.target!r}', hint='publish as system (namespace: system) to share an image')

@@ -26,7 +26,7 @@ from ._labels import LabelRequest, LabelState, LabelVersion
 from ._local_state import DEFAULT_STATE_DIR, Locks, StateDir
 from ._metadata import add_metadata_steps, check_metadata, user_metadata
 from ._models import Instance, SnapshotRef
-from ._options import Options, option, wait_option, wait_timeout_option
+from ._options import Options, check_wait_timeout, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
 from ._refs import validate_count, validate_name
 from ._resolver import Resolver
@@ -109,8 +109,7 @@ class Snapshotter:
             validate_count(request.keep, 'keep', 1, ' (the number of newest sets to keep)',
                            hint='to delete every set, use state: absent with each set name, or older_than with a '
                                 'short duration (labelled sets stay unless force)')
-        if request.wait_timeout <= 0:
-            raise SfInvalidInput('wait_timeout must be a positive number of seconds')
+        check_wait_timeout(request.wait_timeout)
         request.metadata = check_metadata(request.metadata, request.metadata_mode)
         devices = request.devices
         if devices is not None and devices != 'all' and not (
