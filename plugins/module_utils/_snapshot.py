@@ -116,8 +116,11 @@ class Snapshotter:
                 isinstance(devices, list) and devices and all(isinstance(d, str) and d for d in devices)):
             raise SfInvalidInput(f"devices must be 'all' or a non-empty list of device names, got {devices!r}")
         if request.state == 'absent':
-            if request.metadata is not None:
-                raise SfInvalidInput('metadata is only used with state: present')
+            extra = [option for option in ('metadata', 'label') if getattr(request, option) is not None]
+            if extra:
+                raise SfInvalidInput(f'{" and ".join(extra)} {verb(len(extra), "is", "are")} only used with state: '
+                                     'present', hint='state absent only deletes the named set; move or delete a '
+                                                     'label with shakenfist.storage.sf_label')
             if not request.name:
                 raise SfInvalidInput('state absent deletes a named snapshot set: give its name',
                                      hint='to delete sets by age or count, use state: present with keep or older_than')

@@ -94,6 +94,7 @@ options:
       - Point this label at the snapshot, through the same code as M(shakenfist.storage.sf_label) (sharing rules,
         history). Only for a single disk; with several devices this is an error before anything is written.
       - With O(name) and a set of that name already there, the label is pointed at that set.
+      - Only with O(state=present); with O(state=absent) it is an error before anything is read.
     type: str
   label_create:
     description:

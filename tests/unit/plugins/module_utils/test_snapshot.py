@@ -192,6 +192,9 @@ def test_metadata_goes_on_each_disks_artifact_and_replace_keeps_the_set_records(
     ({'force': True, 'metadata': {'shakenfist.storage.snapshot.x': 'y'}}, 'kept by this collection'),
     ({'force': True, 'metadata': {'team': 3}}, 'values must be strings'),
     ({'state': 'absent', 'name': 'x', 'metadata': {'team': 'db'}}, 'only used with state: present'),
+    ({'state': 'absent', 'name': 'x', 'label': 'golden'}, 'label is only used with state: present'),
+    ({'state': 'absent', 'name': 'x', 'label': 'golden', 'metadata': {'t': 'a'}},
+     'metadata and label are only used with state: present'),
 ])
 def test_bad_snapshot_metadata_is_refused_before_any_request(request_args: dict[str, Any], message: str) -> None:
     with pytest.raises(errors.SfInvalidInput, match=message):
