@@ -126,11 +126,13 @@ class SetWaiter:
         return view.state, view.error_message
 
     def _unchanged(self, pending: Dict[str, SetDevice]) -> None:
-        """The operation finished but these blobs never appeared: their disks had not changed, and the server kept
-        the newest version instead (its skip rule). The set then holds that version."""
+        """The operation finished but these blobs had not appeared at the last look: their disks had not changed, and
+        the server kept the newest version instead (its skip rule). The set then holds that version, unless the
+        disk's own version was added between that look and the operation's end: then it is the disk's own."""
         for device in pending.values():
             versions = self.api.artifact_versions(device.artifact_uuid, refresh=True)
-            newest = max(versions, key=lambda v: v.index, default=None)
+            mine = next((v for v in versions if v.uuid == device.blob_uuid), None)
+            newest = mine or max(versions, key=lambda v: v.index, default=None)
             if newest is None:
                 raise SfServerError(f'the snapshot of {device.device} made no version')
-            self._settled(device, newest, unchanged=True)
+            self._settled(device, newest, unchanged=mine is None)
