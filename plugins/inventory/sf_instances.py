@@ -5,7 +5,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: sf_instances
 short_description: Shaken Fist instances, grouped by the image, version and label their disks boot from
-version_added: 0.1.0
+version_added: 0.2.0
 author:
   - Shaken Fist storage collection contributors (@shakenfist)
 description:
@@ -53,10 +53,11 @@ notes:
 '''
 
 EXAMPLES = r'''
-# inventory/prod.sf_instances.yml: the instances of the namespace SHAKENFIST_NAMESPACE names
+# inventory/prod.sf_instances.yml: the instances of the namespace SHAKENFIST_NAMESPACE names, connection from the
+# SHAKENFIST_* variables (or an AWX credential of the Shaken Fist type)
 plugin: shakenfist.storage.sf_instances
-
-# Every namespace, as system; groups by state too; a short name for the address
+---
+# inventory/all.sf_instances.yml: every namespace, as system; groups by state too; a cache of five minutes
 plugin: shakenfist.storage.sf_instances
 namespace: system
 namespaces: [all]
