@@ -92,10 +92,10 @@ class InstanceImages:
 
     def label_suffix(self, disk: DiskImage) -> str:
         """A label of the instance's own namespace or of system goes by its name; any other by `<ns>_<name>`."""
-        assert disk.label is not None
+        name = disk.label or ''
         if disk.label_namespace in (self.namespace, SYSTEM):
-            return disk.label
-        return f'{disk.label_namespace}_{disk.label}'
+            return name
+        return f'{disk.label_namespace}_{name}'
 
     def as_dict(self) -> Dict[str, Any]:
         return {'uuid': self.uuid, 'name': self.name, 'namespace': self.namespace, 'state': self.state,

@@ -118,12 +118,23 @@ def inventory_file(tmp_path: Path, text: str = INVENTORY, name: str = 'cluster.s
     return path
 
 
-def ansible_inventory(env: dict[str, str], path: Path, check: bool = True) -> tuple[int, dict[str, Any], str]:
-    done = subprocess.run([str(VENV_BIN / 'ansible-inventory'), '-i', str(path), '--list'], env=env,
+def run_inventory(env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / 'ansible-inventory'), '-i', str(path), '--list'], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
-    if check:
-        assert done.returncode == 0, done.stdout + done.stderr
-    return done.returncode, plain(json.loads(done.stdout)) if done.returncode == 0 else {}, done.stdout + done.stderr
+
+
+def listing_of(env: dict[str, str], path: Path) -> dict[str, Any]:
+    """`ansible-inventory --list`, which must succeed."""
+    done = run_inventory(env, path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dict(plain(json.loads(done.stdout)))
+
+
+def refused(env: dict[str, str], path: Path) -> str:
+    """`ansible-inventory --list`, which must fail (ANSIBLE_INVENTORY_UNPARSED_FAILED); what it printed."""
+    done = run_inventory(env, path)
+    assert done.returncode != 0, done.stdout
+    return done.stdout + done.stderr
 
 
 def plain(value: Any) -> Any:
@@ -142,11 +153,11 @@ def hosts(listing: dict[str, Any], group: str) -> list[str]:
     return sorted(listing.get(group, {}).get('hosts', []))
 
 
-def test_groups_and_host_variables_follow_the_label_and_the_image(backend: Backend, cluster: Cluster,
-                                                                   tmp_path: Path) -> None:
+def test_groups_and_host_variables_follow_the_label_and_the_image(
+        backend: Backend, cluster: Cluster, tmp_path: Path) -> None:
     env = environment(backend, tmp_path, cluster.namespace, cluster.key)
     path = inventory_file(tmp_path)
-    _, listing, _ = ansible_inventory(env, path)
+    listing = listing_of(env, path)
 
     ns_group = 'sf_namespace_' + cluster.namespace.replace('-', '_')
     assert hosts(listing, ns_group) == ['db1', 'web1', 'web2']
@@ -164,7 +175,7 @@ def test_groups_and_host_variables_follow_the_label_and_the_image(backend: Backe
     # newer version); a play over sf_outdated_web reaches exactly web1 and web2, one at a time.
     blob = publish(backend, cluster, 'base')
     call(backend, cluster, 'POST', '/label/web', {'blob_uuid': blob})
-    _, listing, _ = ansible_inventory(env, path)
+    listing = listing_of(env, path)
     assert hosts(listing, 'sf_outdated_web') == ['web1', 'web2']
     assert hosts(listing, 'sf_outdated') == ['db1', 'web1', 'web2']
     web1 = listing['_meta']['hostvars']['web1']
@@ -183,41 +194,37 @@ def test_groups_and_host_variables_follow_the_label_and_the_image(backend: Backe
 
 def test_one_listing_of_each_kind_for_the_whole_inventory(backend: Backend, cluster: Cluster, tmp_path: Path) -> None:
     mark = backend.request_mark()
-    _, listing, _ = ansible_inventory(environment(backend, tmp_path, cluster.namespace, cluster.key),
-                                      inventory_file(tmp_path))
+    listing = listing_of(environment(backend, tmp_path, cluster.namespace, cluster.key), inventory_file(tmp_path))
     assert len(listing['_meta']['hostvars']) == 3
     reads = [(r['method'], r['path']) for r in backend.emulator.request_log(since=mark)
              if r['namespace'] == cluster.namespace and r['path'] != '/auth']
     assert sorted(reads) == [('GET', '/artifacts'), ('GET', '/instances')], reads
 
 
-def test_a_bad_key_or_url_is_a_clean_error_without_the_key(backend: Backend, cluster: Cluster,
-                                                          tmp_path: Path) -> None:
+def test_a_bad_key_or_url_is_a_clean_error_without_the_key(
+        backend: Backend, cluster: Cluster, tmp_path: Path) -> None:
     wrong = secrets.token_urlsafe(16)
-    rc, _, output = ansible_inventory(environment(backend, tmp_path, cluster.namespace, wrong),
-                                      inventory_file(tmp_path), check=False)
-    assert rc != 0 and 'shakenfist.storage.sf_instances:' in output and 'Traceback' not in output
+    output = refused(environment(backend, tmp_path, cluster.namespace, wrong), inventory_file(tmp_path))
+    assert 'shakenfist.storage.sf_instances: authentication as namespace' in output and 'Traceback' not in output
     assert wrong not in output
-    rc, _, output = ansible_inventory(
-        environment(backend, tmp_path, cluster.namespace, cluster.key, SHAKENFIST_API_URL='ftp://nowhere'),
-        inventory_file(tmp_path), check=False)
-    assert rc != 0 and 'api_url must start with http:// or https://' in output and cluster.key not in output
+    output = refused(environment(backend, tmp_path, cluster.namespace, cluster.key, SHAKENFIST_API_URL='ftp://x'),
+                     inventory_file(tmp_path))
+    assert 'api_url must start with http:// or https://' in output and cluster.key not in output
 
 
 def test_another_namespace_needs_system(backend: Backend, cluster: Cluster, tmp_path: Path) -> None:
     env = environment(backend, tmp_path, cluster.namespace, cluster.key)
-    rc, _, output = ansible_inventory(env, inventory_file(tmp_path, INVENTORY + 'namespaces: [system]\n'),
-                                      check=False)
-    assert rc != 0 and 'can list only its own instances' in output
+    assert 'can list only its own instances' in refused(
+        env, inventory_file(tmp_path, INVENTORY + 'namespaces: [system]\n'))
     system = environment(backend, tmp_path, 'system', backend.system_key)
-    _, listing, _ = ansible_inventory(system, inventory_file(
+    listing = listing_of(system, inventory_file(
         tmp_path, INVENTORY + f'namespaces: [{cluster.namespace}]\n', name='sys.sf_instances.yml'))
     assert sorted(listing['_meta']['hostvars']) == ['db1', 'web1', 'web2']
     assert hosts(listing, 'sf_label_web') == ['web1', 'web2']
 
 
-def test_an_awx_inventory_source_with_the_credential_type(backend: Backend, cluster: Cluster,
-                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_awx_inventory_source_with_the_credential_type(
+        backend: Backend, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """AWX runs `ansible-inventory` through ansible-runner with only what the credential injects; then a job uses
     the groups."""
     for name in list(os.environ):
@@ -241,8 +248,8 @@ def test_an_awx_inventory_source_with_the_credential_type(backend: Backend, clus
     assert cluster.key not in json.dumps(out) and cluster.key not in str(err)
 
     (tmp_path / 'job' / 'project').mkdir(parents=True, exist_ok=True)
-    (tmp_path / 'job' / 'project' / 'play.yml').write_text(REBUILD.replace('sf_outdated_web', 'sf_label_web')
-                                                            .replace("| selectattr('outdated') ", ''))
+    play = REBUILD.replace('sf_outdated_web', 'sf_label_web').replace("| selectattr('outdated') ", '')
+    (tmp_path / 'job' / 'project' / 'play.yml').write_text(play)
     runner = ansible_runner.run(private_data_dir=str(tmp_path / 'job'), playbook='play.yml', inventory=str(path),
                                 envvars=envvars, quiet=True, timeout=300)
     stdout = runner.stdout.read()

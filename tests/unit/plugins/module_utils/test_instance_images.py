@@ -172,10 +172,9 @@ def test_group_names_are_lower_case_letters_digits_and_underscores() -> None:
 
 
 def test_host_names_are_unique_and_gone_instances_left_out() -> None:
-    listing = [instance('web', [None], [B1], uuid='aaaaaaaa-1'), instance('web', [None], [B1], uuid='bbbbbbbb-2',
-                                                                         namespace='qa'),
-               instance('db', [None], [B1]), instance('old', [None], [B1], state='deleted'),
-               instance('going', [None], [B1], state='delete_wait')]
+    listing = [instance('web', [None], [B1], uuid='aaaaaaaa-1'),
+               instance('web', [None], [B1], uuid='bbbbbbbb-2', namespace='qa'), instance('db', [None], [B1]),
+               instance('old', [None], [B1], state='deleted'), instance('going', [None], [B1], state='delete_wait')]
     records = inventory_records(images_of(listing, [], None))
     assert [r['host'] for r in records] == ['db', 'web_aaaaaaaa', 'web_bbbbbbbb']
     assert [r['host'] for r in inventory_records(images_of(listing, [], ['qa']))] == ['web']
