@@ -105,9 +105,10 @@ OUTDATED = 'sf_outdated'
 
 
 def settings_digest(settings: ConnectionSettings, namespaces: Optional[List[str]]) -> str:
-    """What makes two inventories of one file differ (cluster, caller, key, namespaces), the key only inside a
-    one-way digest, so a cache file name never shows it."""
-    fields = [settings.api_url, settings.namespace, settings.key, sorted(namespaces or [])]
+    """What makes two inventories of one file differ: the cluster, the caller and the namespaces read. Not the key:
+    two keys of one namespace see the same instances, and an unsalted digest of a key would let anyone who can read
+    the cache's names test guesses of it."""
+    fields = [settings.api_url, settings.namespace, sorted(namespaces or [])]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
 
 
