@@ -183,11 +183,14 @@ def test_the_cache_is_used_when_allowed_and_never_holds_or_names_the_key(api: Fa
     assert api.calls == ['instances', 'artifacts'] * 2
 
 
-def test_another_key_or_namespace_set_is_another_cache_entry(api: FakeApi, tmp_path: Path) -> None:
+def test_a_rotated_key_keeps_the_cache_entry_and_another_namespace_set_is_another(api: FakeApi,
+                                                                                 tmp_path: Path) -> None:
     cache_dir = tmp_path / 'cache'
-    options = f'cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: {cache_dir}\n'
-    parse(source(tmp_path, options))
-    (tmp_path / 'prod.sf_instances.yml').write_text(
-        (tmp_path / 'prod.sf_instances.yml').read_text().replace(KEY, KEY + '-rotated'))
-    parse(str(tmp_path / 'prod.sf_instances.yml'))
+    path = tmp_path / 'prod.sf_instances.yml'
+    parse(source(tmp_path, f'cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: {cache_dir}\n'))
+    path.write_text(path.read_text().replace(KEY, KEY + '-rotated'))
+    parse(str(path))
+    assert api.calls == ['instances', 'artifacts'], 'the same cluster, caller and namespaces: the cached entry'
+    path.write_text(path.read_text() + 'namespaces: [ci]\n')
+    parse(str(path))
     assert api.calls == ['instances', 'artifacts'] * 2 and len(list(cache_dir.iterdir())) == 2
