@@ -165,3 +165,78 @@ requirements:
   - requests
   - pydantic >= 2
 '''
+
+    # The inventory plugin reads the same settings from its YAML file, ansible.cfg and the environment (variables do
+    # not exist yet when an inventory is parsed).
+    INVENTORY = r'''
+options:
+  api_url:
+    description:
+      - Base URL of the Shaken Fist API, for example V(https://sf.example.com/api).
+      - When not set, taken from E(SHAKENFIST_API_URL), then the C(apiurl) key of C(~/.shakenfist), then of
+        C(/etc/sf/shakenfist.json), the same sources as the modules and the official client.
+    type: str
+    env:
+      - name: SHAKENFIST_API_URL
+    ini:
+      - section: shakenfist_storage
+        key: api_url
+  namespace:
+    description:
+      - The namespace to authenticate as. Falls back to C(~/.shakenfist), then C(/etc/sf/shakenfist.json).
+    type: str
+    env:
+      - name: SHAKENFIST_NAMESPACE
+    ini:
+      - section: shakenfist_storage
+        key: namespace
+  key:
+    description:
+      - The key of O(namespace). Falls back to C(~/.shakenfist), then C(/etc/sf/shakenfist.json). Never logged,
+        never part of an error or of the cache key; prefer the environment (or an AWX credential) to the file.
+    type: str
+    env:
+      - name: SHAKENFIST_KEY
+  validate_certs:
+    description:
+      - Verify the API's TLS certificate. V(false) warns. Applied to every request, so CA bundles named in the
+        environment never override it or O(ca_path).
+    type: bool
+    default: true
+    env:
+      - name: SHAKENFIST_VALIDATE_CERTS
+    ini:
+      - section: shakenfist_storage
+        key: validate_certs
+  ca_path:
+    description:
+      - A CA bundle file (or directory) to verify the API's certificate with. A path that does not exist is an
+        error before anything is sent; an empty value means none.
+      - When not set, the bundle named by E(REQUESTS_CA_BUNDLE), else E(CURL_CA_BUNDLE), is used, else the one that
+        comes with C(requests).
+    type: path
+    env:
+      - name: SHAKENFIST_CA_PATH
+    ini:
+      - section: shakenfist_storage
+        key: ca_path
+  timeout:
+    description:
+      - Seconds to wait for any single HTTP answer.
+    type: float
+    default: 60
+    ini:
+      - section: shakenfist_storage
+        key: timeout
+  retries:
+    description:
+      - Retries of transient failures, with jittered exponential backoff.
+    type: int
+    default: 5
+    ini:
+      - section: shakenfist_storage
+        key: retries
+requirements:
+  - requests
+  - pydantic >= 2
+'''
