@@ -226,8 +226,9 @@ class ArtifactWatcher:
         for row in found[uuid]:
             if added_index(row) == event['to_version']:
                 extra = row.get('extra')
-                return {'request_id': extra.get('request-id') if isinstance(extra, dict) else None, 'node': row.get('fqdn'),
-                        'timestamp': row.get('timestamp'), 'message': row.get('message')}
+                request_id = extra.get('request-id') if isinstance(extra, dict) else None
+                return {'request_id': request_id, 'node': row.get('fqdn'), 'timestamp': row.get('timestamp'),
+                        'message': row.get('message')}
         return None
 
 
