@@ -133,7 +133,7 @@ def changes(before: Seen, after: Seen, owners: Optional[BlobOwners] = None) -> L
         elif new is not None:
             for event, version in _version_changes(old, new):
                 add(event, new, version)
-    return [event for _, event in sorted(found, key=lambda item: item[0])]
+    return [item[1] for item in sorted(found, key=lambda item: item[0])]
 
 
 def _base(artifact: SeenArtifact, kind: str) -> Dict[str, Any]:

@@ -70,7 +70,7 @@ class Running:
     async def next(self, timeout: float = WAIT) -> dict[str, Any]:
         """The next event; fails if the source died or nothing came in time."""
         getter = asyncio.ensure_future(self.queue.get())
-        done, _ = await asyncio.wait({getter, self.task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done = (await asyncio.wait({getter, self.task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED))[0]
         if getter in done:
             return dict(getter.result())
         getter.cancel()
@@ -179,7 +179,7 @@ def test_without_a_state_file_the_first_poll_is_a_baseline_and_changes_between_p
             new = await asyncio.to_thread(tenant.publish, 'new-image')
             await asyncio.to_thread(tenant.label, 'stable', new['blob_uuid'])
             await asyncio.to_thread(tenant.call, 'DELETE', f'/artifacts/{before["uuid"]}')
-            events = [await source.next() for _ in range(3)]
+            events = [await source.next(), await source.next(), await source.next()]
             assert [summary(e) for e in events] == [
                 ('version_added', 'new-image', 1), ('label_moved', 'stable', None, 1),
                 ('artifact_deleted', 'old-image', (1,))]
