@@ -4,11 +4,14 @@ with a clear error when the file sits in no collection at all."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 RELATIVE = Path('extensions') / 'eda' / 'plugins' / 'event_source' / 'sf_artifact_events.py'
@@ -57,3 +60,12 @@ def test_outside_any_collection_the_import_error_is_raised(tmp_path: Path) -> No
     done = load(alone)
     assert done.returncode != 0
     assert "No module named 'ansible_collections'" in done.stderr
+
+
+def test_the_event_source_ships_in_the_collection_and_its_test_runtime_does_not() -> None:
+    ignored = yaml.safe_load((ROOT / 'galaxy.yml').read_text())['build_ignore']
+    parts = RELATIVE.parts
+    for depth in range(1, len(parts) + 1):
+        path = '/'.join(parts[:depth])
+        assert not any(fnmatch.fnmatch(path, pattern) for pattern in ignored), f'{path} is left out of the build'
+    assert 'requirements-eda.txt' in ignored
