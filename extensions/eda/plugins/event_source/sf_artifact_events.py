@@ -99,11 +99,15 @@ async def main(queue: Any, args: Dict[str, Any]) -> None:
             failures = 0
         for event in events:
             await queue.put(event)
+        baseline = watcher.seen is None
         try:
             await asyncio.to_thread(watcher.commit)
         except OSError as exc:
             LOG.warning('state_file %s cannot be written, so a restart would emit these events again: %s',
                         options.state_file, redact(str(exc), secrets))
+        if baseline:
+            LOG.info('baseline taken: %d artifact(s) seen; every change from now on is emitted',
+                     len(watcher.seen or {}))
         await asyncio.sleep(options.interval)
 
 
