@@ -54,6 +54,13 @@ def test_loads_when_ansible_collections_is_importable(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout.strip()) == (0, 'True'), done.stderr
 
 
+def test_loads_when_another_ansible_collections_without_this_collection_is_importable(tmp_path: Path) -> None:
+    other = tmp_path / 'site' / 'ansible_collections' / 'community' / 'general'
+    other.mkdir(parents=True)
+    done = load(installed_copy(tmp_path), pythonpath=str(tmp_path / 'site'))
+    assert (done.returncode, done.stdout.strip()) == (0, 'True'), done.stderr
+
+
 def test_outside_any_collection_the_import_error_is_raised(tmp_path: Path) -> None:
     alone = tmp_path / 'sf_artifact_events.py'
     shutil.copy(ROOT / RELATIVE, alone)

@@ -46,9 +46,10 @@ try:
         backoff_delay,
     )
 except ModuleNotFoundError as missing:
-    # ansible-rulebook runs this file by path, outside Ansible's collection loader: the collections root is four
-    # levels above the collection (<root>/ansible_collections/shakenfist/storage/extensions/eda/plugins/
-    # event_source/<this file>). abspath, not realpath: a collection installed as a symlink keeps its place.
+    # ansible-rulebook runs this file by path, outside Ansible's collection loader: the collections root is seven
+    # directories up (<root>/ansible_collections/shakenfist/storage/extensions/eda/plugins/event_source/<this
+    # file>). abspath, not realpath: a collection reached through a symlink (a development checkout) keeps its place.
+    # ansible_collections is a namespace package, so one already imported from elsewhere sees the new path too.
     _HERE = os.path.dirname(os.path.abspath(__file__))
     _ROOT = os.path.abspath(os.path.join(_HERE, *['..'] * 7))
     if not (missing.name or '').startswith('ansible_collections') or \
