@@ -41,8 +41,20 @@ unit: venv collection-link sfclient-venv
 	$(BIN)/python tools/pytest_run.py tests/emulator -q -m "not slow"
 
 # Two workers: the targets are independent playbooks, each on its own namespace of a per-worker emulator.
-integration: venv collection-link
+integration: venv collection-link eda-venv
 	$(BIN)/python tools/pytest_run.py tests/integration -q -n 2
+
+# ansible-rulebook for the event source's end-to-end test (tests/integration/test_event_source_rulebook.py), in a venv of
+# its own; it runs on Java 17 or newer, installed from Debian when missing (as root, as the real-server tier does).
+EDA_VENV := .venv-eda
+.PHONY: eda-venv
+eda-venv: $(EDA_VENV)/.installed
+
+$(EDA_VENV)/.installed: requirements-eda.txt requirements-dev.txt
+	command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+	$(PYTHON) -m venv $(EDA_VENV)
+	PIP_DISABLE_PIP_VERSION_CHECK=1 $(EDA_VENV)/bin/pip install -q -r requirements-eda.txt -c requirements-dev.txt
+	touch $@
 
 # The emulator serves Shaken Fist 0.7.2 by default; the targets whose routes differ on the newest server
 # (docs/compatibility.md) run again on its `latest` profile.
@@ -83,7 +95,7 @@ ansible-lint: venv collection-link
 	$(BIN)/ansible-lint --profile production
 
 # The same integration targets against the real Shaken Fist 0.7.2 server (installed and started on demand).
-integration-real: venv collection-link sfclient-venv
+integration-real: venv collection-link sfclient-venv eda-venv
 	SF_TEST_BACKEND=real $(BIN)/python tools/pytest_run.py tests/integration tests/emulator/conformance -q; \
 		status=$$?; $(PYTHON) tests/real_server/harness.py stop; exit $$status
 
@@ -122,7 +134,7 @@ demo: venv collection-link
 	$(BIN)/python tools/demo.py
 
 clean: real-server-stop
-	rm -rf $(TMP) $(VENV) $(BUILD_VENV) $(SANITY_VENV) $(SFCLIENT_VENV) $(OLDEST_VENV)
+	rm -rf $(TMP) $(VENV) $(BUILD_VENV) $(SANITY_VENV) $(SFCLIENT_VENV) $(OLDEST_VENV) $(EDA_VENV)
 
 # The real Shaken Fist 0.7.2 server (etcd on 127.0.0.1:2379, API on a free port) for the real-server tier.
 # Standard library only: no venv needed. See tests/real_server/README.md.
