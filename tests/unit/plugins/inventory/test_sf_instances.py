@@ -183,8 +183,8 @@ def test_the_cache_is_used_when_allowed_and_never_holds_or_names_the_key(api: Fa
     assert api.calls == ['instances', 'artifacts'] * 2
 
 
-def test_a_rotated_key_keeps_the_cache_entry_and_another_namespace_set_is_another(api: FakeApi,
-                                                                                 tmp_path: Path) -> None:
+def test_a_rotated_key_keeps_the_cache_entry_and_another_namespace_set_is_another(
+        api: FakeApi, tmp_path: Path) -> None:
     cache_dir = tmp_path / 'cache'
     path = tmp_path / 'prod.sf_instances.yml'
     parse(source(tmp_path, f'cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: {cache_dir}\n'))
