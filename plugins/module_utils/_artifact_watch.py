@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional
 from ._api import SfApi
 from ._artifact_changes import ARTIFACT_TYPES, BlobOwners, Scope, Seen, SeenArtifact, changes, seen_in
 from ._errors import SfError, SfInvalidInput
+from ._http import backoff_delay as schedule
 from ._refs import validate_name
 
 CONNECTION_ARGS = ('api_url', 'namespace', 'key', 'validate_certs', 'ca_path', 'timeout', 'retries')
@@ -136,8 +137,9 @@ def state_path(value: Any) -> Optional[str]:
 
 
 def backoff_delay(interval: float, failures: int, cap: float) -> float:
-    """Seconds to wait after `failures` polls failed in a row: the interval, doubled per failure, at most `cap`."""
-    return min(cap, interval * 2 ** min(max(failures - 1, 0), 30))
+    """Seconds to wait after `failures` polls failed in a row: the collection's one backoff schedule, from the
+    interval, doubled per failure, at most `cap`, jittered down to half so sources that failed together spread."""
+    return schedule(min(failures, 64), cap=cap, base=interval)
 
 
 class ArtifactWatcher:

@@ -91,7 +91,7 @@ async def main(queue: Any, args: Dict[str, Any]) -> None:
             failures += 1
             delay = backoff_delay(options.interval, failures, options.max_backoff)
             hint = f' ({exc.hint})' if isinstance(exc, SfError) and exc.hint else ''
-            LOG.warning('polling %s failed (%d in a row), next poll in %gs: %s', client.settings.api_url, failures,
+            LOG.warning('polling %s failed (%d in a row), next poll in %.2fs: %s', client.settings.api_url, failures,
                         delay, redact(f'{exc.__class__.__name__}: {exc}{hint}', secrets))
             await asyncio.sleep(delay)
             continue

@@ -216,9 +216,11 @@ def test_wrong_options(args: dict[str, Any], message: str) -> None:
     assert message in str(raised.value)
 
 
-def test_backoff_doubles_from_the_interval_up_to_the_cap() -> None:
-    assert [backoff_delay(2, n, 30) for n in range(1, 7)] == [2, 4, 8, 16, 30, 30]
-    assert backoff_delay(2, 10_000, 30) == 30
+def test_backoff_doubles_from_the_interval_up_to_the_cap_jittered_down_to_half() -> None:
+    for _ in range(50):
+        for failures, nominal in zip(range(1, 7), [2, 4, 8, 16, 30, 30]):
+            assert nominal / 2 <= backoff_delay(2, failures, 30) <= nominal
+        assert 15 <= backoff_delay(2, 10_000, 30) <= 30
 
 
 def test_write_atomically_replaces_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
