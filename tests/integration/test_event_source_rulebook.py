@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_event_source import Tenant
+from tests.integration.test_inventory import Cluster, boot, publish, wait_created
 from tools.sfsupport.backend import Backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +127,71 @@ def test_moving_the_web_label_runs_the_rollout_playbook_once(backend: Backend, r
     output = log.read_text()
     assert "'label': 'db'" in output or '"label": "db"' in output, output[-4000:]  # the event came, no rule
     assert tenant.key not in output
+
+
+ROLLOUT_OUTDATED = '''---
+- name: Rebuild what runs an outdated web image (here, record it)
+  hosts: sf_outdated_web
+  serial: 1
+  gather_facts: false
+  connection: local
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: Record the host, the instance and the move that made it outdated
+      ansible.builtin.lineinfile:
+        path: "{{ out_file }}"
+        create: true
+        mode: "0644"
+        line: "{{ inventory_hostname }} {{ sf_uuid }} {{ ansible_eda.event.to_version }}"
+'''
+
+
+def test_the_documented_rollout_runs_once_over_the_instances_the_moved_label_left_behind(
+        backend: Backend, rulebook_tools: Path, tmp_path: Path) -> None:
+    """docs/events.md's rulebook with docs/inventory.md's inventory: the web label moves, and the rollout runs once,
+    over exactly the instances booted from the old version (sf_outdated_web), not the one booted from the image."""
+    tenant = Tenant(backend)
+    who = (tenant.namespace, tenant.key)
+    old = publish(backend, who, 'web-image')
+    tenant.label('web', old)
+    cluster = Cluster(tenant.namespace, tenant.key, '', {})
+    for name in ('web1', 'web2'):
+        cluster.instances[name] = boot(backend, cluster, name, 'label:web', network=False)
+    cluster.instances['db1'] = boot(backend, cluster, 'db1', f'sf://upload/{tenant.namespace}/web-image',
+                                    network=False)
+    wait_created(backend, cluster)
+    state, out, log = tmp_path / 'seen.json', tmp_path / 'rollouts.txt', tmp_path / 'rulebook.log'
+    (tmp_path / 'rulebook.yml').write_text(RULEBOOK)
+    (tmp_path / 'rollout.yml').write_text(ROLLOUT_OUTDATED)
+    (tmp_path / 'prod.sf_instances.yml').write_text('plugin: shakenfist.storage.sf_instances\n')
+    (tmp_path / 'vars.yml').write_text(f'state_file: {state}\nout_file: {out}\n')
+    env = {**os.environ, 'PATH': f'{rulebook_tools}{os.pathsep}{os.environ.get("PATH", "")}',
+           'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.tmp' / 'collections'), 'ANSIBLE_NOCOLOR': '1',
+           'ANSIBLE_INVENTORY_UNPARSED_FAILED': 'true', 'SHAKENFIST_API_URL': backend.url,
+           'SHAKENFIST_NAMESPACE': tenant.namespace, 'SHAKENFIST_KEY': tenant.key}
+    env.pop('PYTHONPATH', None)
+    env.pop('VIRTUAL_ENV', None)
+    with log.open('wb') as sink:
+        process = subprocess.Popen(
+            [str(rulebook_tools / 'ansible-rulebook'), '--rulebook', 'rulebook.yml', '-i', 'prod.sf_instances.yml',
+             '--vars', 'vars.yml'],
+            cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_for(state.exists, 'the baseline poll', process, log)
+        new = publish(backend, who, 'web-image')
+        tenant.label('web', new)
+        wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 2, 'the rollout over both web hosts',
+                 process, log)
+        time.sleep(3)  # several more polls: nothing runs twice
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+    assert sorted(out.read_text().splitlines()) == [f'web1 {cluster.instances["web1"]} 2',
+                                                    f'web2 {cluster.instances["web2"]} 2'], log.read_text()[-4000:]
+    assert tenant.key not in log.read_text()
