@@ -145,10 +145,12 @@ def _base(artifact: SeenArtifact, kind: str) -> Dict[str, Any]:
 
 
 def _version_changes(old: Optional[SeenArtifact], new: SeenArtifact) -> Iterable[Tuple[Dict[str, Any], int]]:
+    # New to the watcher is new when it had no version yet: a server lists an upload or a fetch before its first
+    # version exists (0.7.2 does), so a poll can see the artifact empty and its first version a poll later.
     known = dict(old.versions) if old else {}
     for index in sorted(set(new.versions) - set(known)):
         yield {**_base(new, 'version_added'), 'version': index, 'blob_uuid': new.versions[index],
-               'newest': index == new.newest, 'new_artifact': old is None}, index
+               'newest': index == new.newest, 'new_artifact': not known}, index
     for index in sorted(set(known) - set(new.versions)):
         yield {**_base(new, 'version_deleted'), 'version': index, 'blob_uuid': known[index]}, index
 

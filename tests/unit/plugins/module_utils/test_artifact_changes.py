@@ -56,6 +56,15 @@ def test_a_new_artifact_emits_each_of_its_versions_in_order() -> None:
     ]
 
 
+def test_the_first_version_of_an_artifact_seen_empty_is_a_new_artifact() -> None:
+    # 0.7.2 lists an upload artifact before its first version exists: one poll sees it empty, the next its version.
+    empty = art('a1', 'web-image', {})
+    assert changes({}, look(empty)) == []
+    [event] = changes(look(empty), look(art('a1', 'web-image', {1: 'b1'})))
+    assert (event['type'], event['version'], event['newest'], event['new_artifact']) == (
+        'version_added', 1, True, True)
+
+
 def test_a_version_added_to_a_known_artifact() -> None:
     after = art('a1', 'web-image', {1: 'b1', 2: 'b2', 3: 'b3'})
     [event] = changes(look(IMAGE), look(after))
