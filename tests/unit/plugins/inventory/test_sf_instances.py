@@ -110,7 +110,7 @@ def test_hosts_groups_and_variables(api: FakeApi, tmp_path: Path) -> None:
     assert members(inventory, 'sf_outdated') == [] and 'sf_outdated_web' in inventory.groups
     assert members(inventory, 'state_created') == ['web1', 'web2'] and members(inventory, 'first') == ['web1']
     web1 = inventory.get_host('web1').get_vars()
-    assert web1['ansible_host'] == '10.0.0.5' and web1['booted'] == 1 and web1['sf_outdated'] is False
+    assert web1['ansible_host'] == '10.0.0.5' and str(web1['booted']) == '1' and web1['sf_outdated'] is False
     assert web1['sf_disks'][0]['label'] == 'web' and web1['sf_uuid'].startswith('web1')
     assert 'ansible_host' not in inventory.get_host('web2').get_vars()
     assert api.calls == ['instances', 'artifacts']
