@@ -102,7 +102,8 @@ integration-real: venv collection-link sfclient-venv eda-venv
 test: lint unit integration integration-latest sanity ansible-lint integration-real
 
 # The oldest ansible-core we claim (requirements-oldest.txt) in a venv of its own: the unit tests, the integration
-# targets (on the emulator's default profile) and sanity run on it as well as on the pinned newest.
+# targets and the inventory plugin's tests (on the emulator's default profile) and sanity run on it as well as on the
+# pinned newest.
 OLDEST_VENV := .venv-oldest
 OLDEST_BIN := $(CURDIR)/$(OLDEST_VENV)/bin
 OLDEST_SANITY_ROOT := $(TMP)/sanity-oldest
@@ -118,7 +119,8 @@ unit-oldest: $(OLDEST_VENV)/.installed collection-link
 	PYTHONPATH=$(COLL_PATH):$(CURDIR)/emulator $(OLDEST_BIN)/python tools/pytest_run.py tests/unit -q -p no:cacheprovider
 integration-oldest: $(OLDEST_VENV)/.installed collection-link
 	VIRTUAL_ENV=$(CURDIR)/$(OLDEST_VENV) PYTHONPATH=$(COLL_PATH):$(CURDIR)/emulator \
-		$(OLDEST_BIN)/python tools/pytest_run.py tests/integration/test_targets.py -q -n 2 -p no:cacheprovider
+		$(OLDEST_BIN)/python tools/pytest_run.py tests/integration/test_targets.py tests/integration/test_inventory.py \
+		-q -n 2 -p no:cacheprovider
 sanity-oldest: build $(OLDEST_VENV)/.installed
 	@rm -rf $(OLDEST_SANITY_ROOT) && mkdir -p $(OLDEST_SANITY_ROOT)
 	$(OLDEST_BIN)/ansible-galaxy collection install --force -p $(OLDEST_SANITY_ROOT) $(TMP)/build/shakenfist-storage-*.tar.gz

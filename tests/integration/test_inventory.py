@@ -131,10 +131,11 @@ def listing_of(env: dict[str, str], path: Path) -> dict[str, Any]:
 
 
 def refused(env: dict[str, str], path: Path) -> str:
-    """`ansible-inventory --list`, which must fail (ANSIBLE_INVENTORY_UNPARSED_FAILED); what it printed."""
+    """`ansible-inventory --list`, which must fail (ANSIBLE_INVENTORY_UNPARSED_FAILED); what it printed, as one line
+    (ansible-core 2.18 wraps warnings at the terminal's width)."""
     done = run_inventory(env, path)
     assert done.returncode != 0, done.stdout
-    return done.stdout + done.stderr
+    return ' '.join((done.stdout + done.stderr).split())
 
 
 def plain(value: Any) -> Any:
