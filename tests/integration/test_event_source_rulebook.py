@@ -85,6 +85,17 @@ def wait_for(check: object, what: str, process: subprocess.Popen[bytes], log: Pa
         time.sleep(0.2)
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """ansible-rulebook stops on SIGINT; killed if it has not within 30 s. Only the process this test started."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
 def test_moving_the_web_label_runs_the_rollout_playbook_once(backend: Backend, rulebook_tools: Path,
                                                              tmp_path: Path) -> None:
     tenant = Tenant(backend)
@@ -117,13 +128,7 @@ def test_moving_the_web_label_runs_the_rollout_playbook_once(backend: Backend, r
         time.sleep(3)  # several more polls: nothing runs twice
         assert out.read_text().splitlines() == ['web 1 -> 2 web-image@2']
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+        stop(process)
     output = log.read_text()
     assert "'label': 'db'" in output or '"label": "db"' in output, output[-4000:]  # the event came, no rule
     assert tenant.key not in output
@@ -187,13 +192,7 @@ def test_the_documented_rollout_runs_once_over_the_instances_the_moved_label_lef
                  process, log)
         time.sleep(3)  # several more polls: nothing runs twice
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+        stop(process)
     assert sorted(out.read_text().splitlines()) == [f'web1 {cluster.instances["web1"]} 2',
                                                     f'web2 {cluster.instances["web2"]} 2'], log.read_text()[-4000:]
     assert tenant.key not in log.read_text()
