@@ -98,6 +98,7 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._instance_image
     inventory_records,
     read_instance_images,
 )
+from ansible_collections.shakenfist.storage.plugins.module_utils._redaction import redact  # noqa: E402
 
 NAMES = ('shakenfist.storage.sf_instances', 'sf_instances')
 SUFFIXES = ('sf_instances.yml', 'sf_instances.yaml')
@@ -201,7 +202,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if exc.hint:
             message += f' ({exc.hint})'
         if self._client is not None:
-            message = self._client.transport.redact(message)
-        if self._key:
-            message = message.replace(self._key, '********')
-        return AnsibleParserError(message)
+            message = self._client.transport.redact(message)  # the key and the session token
+        # The key alone when the client was never built (settings refused): the collection's one redaction, which
+        # also finds its quoted and encoded forms.
+        return AnsibleParserError(redact(message, [self._key or '']))
