@@ -113,6 +113,23 @@ class Client:
         finally:
             connection.close()
 
+    def chunk_sizes(self, target: str) -> tuple[list[int], bytes]:
+        """GET `target` over a raw socket: the size of every HTTP chunk of the answer, and the bytes they carry."""
+        with socket.create_connection((self.host, self.port), timeout=60) as sock:
+            sock.sendall(f'GET {target} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n'
+                         'Connection: close\r\n\r\n'.encode())
+            raw = b''.join(iter(lambda: sock.recv(1 << 20), b''))
+        head, _, rest = raw.partition(b'\r\n\r\n')
+        assert b'transfer-encoding: chunked' in head.lower(), head
+        sizes, data = [], b''
+        while True:
+            line, _, rest = rest.partition(b'\r\n')
+            size = int(line, 16)
+            sizes.append(size)
+            data, rest = data + rest[:size], rest[size + 2:]
+            if not size:
+                return sizes, data
+
     def ok(self, method: str, target: str, body: Any = None) -> Any:
         answer = self.send(method, target, body)
         assert answer.status == 200, (method, target, answer.status, answer.body)
@@ -323,6 +340,14 @@ def test_blob_data_is_streamed_as_text_without_content_length(sf072: Client, upl
     answer = sf072.send('GET', f'/blobs/{uploaded.blob}/data')
     assert (answer.status, answer.content_type, answer.body) == (200, 'text/plain; charset=utf-8', uploaded.data)
     assert (answer.headers.get('Content-Length'), answer.headers.get('Transfer-Encoding')) == (None, 'chunked')
+
+
+def test_blob_data_comes_in_8_kib_chunks_as_gunicorn_frames_each_read(sf072: Client) -> None:
+    # 0.7.2 reads the blob file 8 KiB at a time from the offset; gunicorn sends each read as one chunk.
+    data = secrets.token_bytes(20_000)
+    blob = sf072.upload(unique('p072-chunks'), data)['blob_uuid']
+    assert sf072.chunk_sizes(f'/blobs/{blob}/data') == ([8192, 8192, 3616, 0], data)
+    assert sf072.chunk_sizes(f'/blobs/{blob}/data?offset=100') == ([8192, 8192, 3516, 0], data[100:])
 
 
 def test_blob_data_offset_comes_from_the_query_and_limit_is_ignored(sf072: Client, uploaded: Uploaded) -> None:
