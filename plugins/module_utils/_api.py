@@ -109,9 +109,14 @@ class Stream:
         self.headers: Mapping[str, str] = response.headers
         length = response.headers.get('Content-Length')
         self.length: Optional[int] = int(length) if length and length.isdigit() else None
+        self._body = transport.body(response, url=url)
+
+    def fill(self, view: memoryview) -> int:
+        """Read into the start of `view` until it is full or the body ends; returns the byte count."""
+        return self._body.fill(view)
 
     def blocks(self, size: int) -> Iterator[bytes]:
-        return self._transport.blocks(self._response, size, url=self.url)
+        return self._body.blocks(size)
 
     def close(self) -> None:
         self._response.close()

@@ -16,12 +16,11 @@ import contextlib
 import errno
 import hashlib
 import os
-import queue
 import stat
-import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ._api import SfApi
 from ._checksum import READ_SIZE, sha512_of
@@ -38,7 +37,8 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX
     HAS_FCNTL = False
 
-BLOCK = 1024 * 1024
+BLOCK = 4 * 1024 * 1024  # two of them in memory, whatever the image size
+WRITE_STEP = 256 * 1024  # written as they arrive in pieces of this size
 PARTIAL_SUFFIX = '.sfpart'
 
 
@@ -76,44 +76,6 @@ class LocalFile:
         if not self.exists:
             return {'dest': dest, 'state': 'absent'}
         return {'dest': dest, 'state': 'file', 'size': self.size, 'sha512': self.sha512}
-
-
-class _Worker:
-    """Runs `handle(block)` for each block on its own thread, from a bounded queue (at most QUEUED blocks wait, so
-    memory stays flat). sha512 releases the GIL, so hashing overlaps receiving and writing."""
-
-    QUEUED = 4
-
-    def __init__(self, handle: Callable[[bytes], Any], name: str) -> None:
-        self._handle = handle
-        self._queue: queue.Queue = queue.Queue(self.QUEUED)
-        self.error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            block = self._queue.get()
-            if block is None:
-                return
-            if self.error is None:
-                try:
-                    self._handle(block)
-                except BaseException as exc:  # handed to the caller's thread by check()
-                    self.error = exc
-
-    def add(self, block: bytes) -> None:
-        self.check()
-        self._queue.put(block)
-
-    def finish(self) -> None:
-        """Wait until every block given was handled."""
-        self._queue.put(None)
-        self._thread.join()
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
 
 
 class _OffsetIgnored(Exception):
@@ -303,27 +265,48 @@ class Downloader:
                                 f'{self.dest} was left as it was')
 
     def _fetch(self, fd: int, found: Resolution, have: int, digest: Any) -> int:
-        """Append the blob's bytes from `have` to the partial file and the digest; returns the new size. Hashing runs
-        on a helper thread, overlapping receiving and writing; it has taken every written block when this returns or
-        raises, so the file size and the digest always agree."""
+        """Append the blob's bytes from `have` to the partial file and the digest; returns the new size.
+
+        Two buffers, reused: the bytes go from the socket into one, and on to the file WRITE_STEP bytes at a time (a
+        break or a kill loses at most that much), while the other is hashed on a helper thread (sha512 releases the
+        GIL), so receiving, writing and hashing overlap and memory stays at two blocks. Every written byte has been
+        hashed when this returns or raises, so the file size and the digest always agree."""
         size = found.size or 0
         stream = self.api.blob_data(found.blob_uuid or '', have)
         os.lseek(fd, have, os.SEEK_SET)
-        hasher = _Worker(digest.update, 'sf-download-sha512')
-        try:
-            if have and stream.length == size:
-                raise _OffsetIgnored()
-            for block in stream.blocks(self.request.block_size):
-                if have + len(block) > size:
+        buffers = [memoryview(bytearray(self.request.block_size)), memoryview(bytearray(self.request.block_size))]
+        step = min(WRITE_STEP, self.request.block_size)
+        hashing: Optional[Future] = None
+        turn, ended = 0, False
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix='sf-download-sha512') as hasher:
+            try:
+                if have and stream.length == size:
                     raise _OffsetIgnored()
-                _write_all(fd, block)
-                hasher.add(block)
-                have += len(block)
-                self.downloaded += len(block)
-        finally:
-            stream.close()
-            hasher.finish()
-        hasher.check()
+                while not ended:
+                    buffer, filled = buffers[turn], 0
+                    try:
+                        while filled < len(buffer):
+                            piece = buffer[filled:filled + step]
+                            count = stream.fill(piece)
+                            if have + filled + count > size:
+                                raise _OffsetIgnored()
+                            _write_all(fd, piece[:count])
+                            filled += count
+                            if count < len(piece):
+                                ended = True
+                                break
+                    finally:
+                        if filled:  # hashed even when the answer broke off: it was written
+                            if hashing is not None:
+                                hashing.result()
+                            hashing = hasher.submit(digest.update, buffer[:filled])
+                            have += filled
+                            self.downloaded += filled
+                    turn ^= 1
+            finally:
+                stream.close()
+                if hashing is not None:
+                    hashing.result()
         if have < size:
             raise SfTransportError(f'the server ended the blob data at {human(have)} of {human(size)}')
         return have

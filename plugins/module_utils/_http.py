@@ -18,6 +18,7 @@ import warnings
 from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
 from urllib.parse import quote, urlsplit
 
+from ._body import Body
 from ._config import ConnectionSettings
 from ._errors import (
     SfCertificateError,
@@ -405,23 +406,16 @@ class SfTransport:
         self.log(f'{reason}; next try in {delay:.2f}s')
         self._sleep(delay)
 
-    def blocks(self, response: Any, size: int, url: Optional[str] = None) -> Iterator[bytes]:
-        """The body of a streamed answer in blocks of at most `size` bytes; a connection lost or silent mid-body is
+    def body(self, response: Any, url: Optional[str] = None) -> Body:
+        """The body of a streamed answer, read into the caller's buffers; a connection lost or silent mid-body is
         a typed error (the caller knows how much arrived and can resume), never a requests exception. `url`: the
         answer is from that URL outside the API (see open_url), which the error names instead of api_url."""
-        source = url or self.base_url
-        hint = SOURCE_URL_HINT if url else None
-        detail = {'url': url} if url else None
-        try:
-            for block in response.iter_content(chunk_size=size):
-                if block:
-                    yield block
-        except requests.exceptions.Timeout:
-            raise SfTimeout(f'the answer from {source} stopped for {self.settings.timeout}s mid-body', hint=hint,
-                            detail=detail) from None
-        except requests.exceptions.RequestException as exc:
-            raise SfTransportError(f'the answer from {source} broke off mid-body: '
-                                   f'{self._short_reason(str(exc))}', hint=hint, detail=detail) from None
+        return Body(response, url or self.base_url, self.settings.timeout, hint=SOURCE_URL_HINT if url else None,
+                    detail={'url': url} if url else None, reason=self._short_reason)
+
+    def blocks(self, response: Any, size: int, url: Optional[str] = None) -> Iterator[bytes]:
+        """The body of a streamed answer in blocks of `size` bytes (see body())."""
+        return self.body(response, url).blocks(size)
 
     # URLs outside the API (controller downloads, checking a source URL): the same session, so the same TLS
     # settings, timeouts and redaction apply, but never the API token. Their errors name that URL, and hint at it
