@@ -5,8 +5,8 @@
 Shaken Fist 0.7.2 sends blob data in chunks of 8 KiB (its handler reads the file 8 KiB at a time and gunicorn
 frames each read as one HTTP chunk): 131,072 chunks per GiB. Iterating over them (requests' iter_content yields
 one block per chunk) costs a Python round per chunk and a block allocation each. Here the bytes go from the socket
-into a buffer the caller reuses, the chunk framing undone by http.client, so a block costs the same whatever size
-the server frames its answer in.
+into a buffer the caller reuses, the chunk framing undone with large reads (_chunked.py), so a block costs about
+the same whatever size the server frames its answer in.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import http.client
 import socket
 from typing import Any, Callable, Dict, Iterator, Optional
 
+from ._chunked import ChunkedReader
 from ._errors import SfError, SfTimeout, SfTransportError
 
 try:
@@ -37,12 +38,17 @@ class Body:
         self._ended = False
         encoding = response.headers.get('Content-Encoding', '').strip().lower()
         inner = getattr(getattr(response, 'raw', None), '_fp', None)
-        # http.client undoes the chunk framing itself; a coded body (gzip from a web server) or a response that is
-        # not an http.client one (tests, adapters) goes through requests' own decoding, one copy per block.
+        # A plain body is read from the socket: chunks undone by ChunkedReader, a body with a length by http.client
+        # (one large read each). A coded body (gzip from a web server) or a response that is not an http.client one
+        # (tests, adapters) goes through requests' own decoding, one copy per block.
         self._direct = encoding in ('', 'identity') and isinstance(inner, http.client.HTTPResponse)
         self._readinto: Callable[[memoryview], int] = self._from_blocks
         if isinstance(inner, http.client.HTTPResponse) and self._direct:
-            self._readinto = inner.readinto
+            stream = getattr(inner, 'fp', None)
+            if inner.chunked and hasattr(stream, 'readinto1'):
+                self._readinto = ChunkedReader(stream).readinto
+            else:
+                self._readinto = inner.readinto
         length = response.headers.get('Content-Length', '')
         self._expected = int(length) if self._direct and length.isdigit() else None
         self._blocks: Optional[Iterator[bytes]] = None
