@@ -1,10 +1,11 @@
 """Download benchmark: sf_artifact_download against the official client and curl + sha512sum, in one run.
 
-    .venv/bin/python bench/download.py [--size-mib 1024] [--rounds 3] [--json FILE]
+    .venv/bin/python bench/download.py [--size-mib 1024] [--rounds 3] [--json FILE] [--backend emulator|real]
 
-One freshly started emulator; one image of random bytes is published once, then every contender downloads it to a
-file that does not exist yet (the median of --rounds rounds is reported). The files land in one directory on the
-same filesystem, and are removed between contenders; the order of the contenders rotates from round to round.
+One freshly started emulator (or the real 0.7.2 server, --backend real); one image of random bytes is published
+once, then every contender downloads it to a file that does not exist yet (the median of --rounds rounds is
+reported). The files land in one directory on the same filesystem, and are removed between contenders; the order
+of the contenders rotates from round to round.
 
 Contenders:
   curl            one `curl -o FILE` of /blobs/<uuid>/data: the transfer alone (no verification, nothing else).
@@ -112,13 +113,15 @@ def main() -> int:
     parser.add_argument('--size-mib', type=int, default=1024)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--json', type=Path, help='write every figure (and the machine) to this file')
+    parser.add_argument('--backend', choices=('emulator', 'real'), default='emulator',
+                        help='a fresh emulator (0.7.2 profile; default) or the real 0.7.2 server (tests/real_server)')
     options = parser.parse_args()
     size = options.size_mib * MIB
     started_at = datetime.datetime.now(datetime.timezone.utc)
     load_before = load()
     with tempfile.TemporaryDirectory(prefix='sf-bench-dl-') as tmp:
         workdir = Path(tmp)
-        with running_backend(workdir / 'backend') as backend:
+        with running_backend(workdir / 'backend', options.backend) as backend:
             namespace, key = backend.new_namespace('bench')
             connection = {'api_url': backend.url, 'namespace': namespace, 'key': key}
             src = workdir / 'image.img'
@@ -193,7 +196,8 @@ def main() -> int:
     if options.json:
         options.json.write_text(json.dumps({
             'started_at': started_at.isoformat(timespec='seconds'), 'size_mib': options.size_mib,
-            'rounds': options.rounds, 'command': ' '.join([Path(sys.executable).name, *sys.argv]),
+            'rounds': options.rounds, 'backend': options.backend,
+            'command': ' '.join([Path(sys.executable).name, *sys.argv]),
             'machine': machine(), 'load_before': load_before, 'load_after': load_after,
             'medians': {name: asdict(run) for name, run in picked.items()},
             'runs': {name: [asdict(run) for run in found_runs] for name, found_runs in runs.items()},
