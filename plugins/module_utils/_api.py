@@ -206,11 +206,10 @@ class SfApi:
 
     # Artifacts
     def index(self, refresh: bool = False) -> ArtifactIndex:
-        """Every artifact the caller can see, read once per run on first need (at once with refresh): a label asked
-        for by owner and name may be found by name without it (ListingIndex)."""
-        if refresh:
-            self._index = ArtifactIndex(self._listing())
-        elif self._index is None:
+        """Every artifact the caller can see, read on first need and then kept until a write or a refresh (which
+        forgets what was read, so the next question sees the world as it is now): a label or an upload asked for
+        by owner and name may be found by name without the listing (ListingIndex)."""
+        if refresh or self._index is None:
             self._index = ListingIndex(self._listing, self.find_named)
         return self._index
 

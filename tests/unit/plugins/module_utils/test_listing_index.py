@@ -1,6 +1,6 @@
-"""Resolution without the listing (issue 21): a label asked for by owner and name is looked for by name first, and
-every other question, or a by-name answer that cannot decide, reads the listing; results and errors are those of
-the listing alone."""
+"""Resolution without the listing (issue 21): a label or an upload asked for by owner and name is looked for by name
+first, and every other question, or a by-name answer that cannot decide, reads the listing; results and errors are
+those of the listing alone."""
 
 from __future__ import annotations
 
@@ -165,8 +165,7 @@ def test_a_deleted_label_found_by_uuid_like_name_is_not_used() -> None:
     assert calls[0] == 'GET /artifacts'
 
 
-@pytest.mark.parametrize('ref', ['web', 'centos:7', 'https://example.com/x.qcow2', 'sf://upload/ci/web', 'ci/web',
-                                 'debian:12'])
+@pytest.mark.parametrize('ref', ['web', 'centos:7', 'https://example.com/x.qcow2', 'ci/web', 'debian:12'])
 def test_other_forms_read_the_listing_and_never_ask_by_name(ref: str) -> None:
     def build(api: NamedApi) -> None:
         api.add('label', 'sf://label/ci/web', 'ci')
@@ -194,3 +193,91 @@ def test_the_lazy_index_reads_the_listing_for_everything_else() -> None:
     assert index.labels('ci', 'web') == [label] and not index.loaded
     assert index.get(label.uuid) == label and index.loaded
     assert api.calls == ['GET /artifacts/web', 'GET /artifacts']
+
+
+def test_own_upload_is_found_by_name_without_the_listing() -> None:
+    def build(api: NamedApi) -> None:
+        api.add('image', 'sf://upload/ci/web', 'ci')
+        api.add('image', 'sf://upload/qa/web', 'qa')
+        api.add('label', 'sf://label/ci/db', 'ci')
+    calls = same_as_the_listing('ci', build, 'sf://upload/ci/web')
+    assert calls[0] == 'GET /artifacts/web' and 'GET /artifacts' not in calls
+
+
+def test_an_upload_system_made_in_a_namespace_is_found_by_name_there() -> None:
+    # Without a source_url, 0.7.2 names the URL after the caller: system's upload into ci is sf://upload/system/web.
+    def build(api: NamedApi) -> None:
+        api.add('image', 'sf://upload/system/web', 'ci')
+    for namespace in ('ci', 'system'):
+        assert 'GET /artifacts' not in same_as_the_listing(namespace, build, 'sf://upload/ci/web')
+
+
+def test_two_uploads_of_one_name_in_a_namespace_are_ambiguous_as_the_listing_says() -> None:
+    def build(api: NamedApi) -> None:
+        api.add('image', 'sf://upload/ci/web', 'ci')
+        api.add('image', 'sf://upload/system/web', 'ci')
+    lazy = twins('ci', build)[0]
+    with pytest.raises(errors.SfAmbiguousReference):
+        Resolver(lazy).resolve('sf://upload/ci/web')  # type: ignore[arg-type]
+    assert same_as_the_listing('ci', build, 'sf://upload/ci/web')[:2] == ['GET /artifacts/web', 'GET /artifacts']
+
+
+@pytest.mark.parametrize('other', [
+    ('label', 'sf://label/ci/web', 'ci'),  # the one artifact called web is a label
+    ('image', 'https://example.com/web', 'ci'),  # a fetched image
+    ('image', 'sf://upload/qa/web', 'qa'),  # another owner's (system sees every namespace)
+    ('image', 'sf://upload/ci/web', 'ci', 'deleted'),
+], ids=['label', 'fetched', 'other-owner', 'deleted'])
+def test_a_by_name_answer_that_is_not_an_upload_of_the_owner_reads_the_listing(other: tuple[str, ...]) -> None:
+    def build(api: NamedApi) -> None:
+        api.add(other[0], other[1], other[2], server_name='web', state=other[3] if len(other) > 3 else 'created')
+    for namespace in ('ci', 'system'):
+        assert 'GET /artifacts' in same_as_the_listing(namespace, build, 'sf://upload/ci/web')
+
+
+def test_publishings_state_read_asks_by_name_and_finds_nothing_by_the_listing() -> None:
+    api = NamedApi('ci')
+    api.add('image', 'sf://upload/ci/web', 'ci')
+    index = ListingIndex(api.listing, api.find_named)
+    assert [a.name for a in index.uploads('ci', 'web')] == ['web'] and not index.loaded
+    assert index.uploads('ci', 'db') == [] and index.loaded
+    assert api.calls == ['GET /artifacts/web', 'GET /artifacts/db', 'GET /artifacts']
+
+
+URL = 'https://images.example.com/debian/debian-12.qcow2'
+
+
+@pytest.mark.parametrize('extra', [
+    [],
+    [('image', 'https://mirror.example.com/debian-12.qcow2', 'ci', None)],  # the same last segment: a 400 by name
+    [('image', URL, 'qa', None)],  # another owner's copy
+    [('label', 'sf://label/ci/debian-12.qcow2', 'ci', None)],
+], ids=['alone', 'same-last-segment', 'other-owner', 'label-of-that-name'])
+def test_the_image_an_owner_fetched_is_what_the_listing_says(extra: list[tuple[Any, ...]]) -> None:
+    for namespace in ('ci', 'system'):
+        api = NamedApi(namespace)
+        mine = api.add('image', URL, 'ci')
+        for artifact_type, url, owner, server_name in extra:
+            api.add(artifact_type, url, owner, server_name=server_name)
+        lazy = ListingIndex(api.listing, api.find_named)
+        assert lazy.fetched('ci', URL) == ArtifactIndex(api.listing()).fetched('ci', URL) == [mine]
+        assert api.calls[0] == 'GET /artifacts/debian-12.qcow2'
+
+
+def test_a_fetched_image_found_by_name_needs_no_listing() -> None:
+    api = NamedApi('ci')
+    mine = api.add('image', URL, 'ci')
+    api.add('image', 'sf://upload/ci/web', 'ci')
+    index = ListingIndex(api.listing, api.find_named)
+    assert index.fetched('ci', URL) == [mine] and not index.loaded and api.calls == ['GET /artifacts/debian-12.qcow2']
+
+
+@pytest.mark.parametrize('url,server_name', [
+    (URL, 'mine'),  # uploaded with that source_url under another name: only the listing shows it
+    ('https://images.example.com/debian/', None),  # the server would name it '' : never asked by name
+])
+def test_a_fetched_image_the_server_names_otherwise_is_found_by_the_listing(url: str, server_name: Any) -> None:
+    api = NamedApi('ci')
+    mine = api.add('image', url, 'ci', server_name=server_name)
+    index = ListingIndex(api.listing, api.find_named)
+    assert index.fetched('ci', url) == [mine] and index.loaded
