@@ -12,6 +12,10 @@ authentication, as every task has); the requests are the client's own -vvvv log 
 
   explicit   label:web, label:db, sf://artifact/<uuid of img>: forms the server can answer by name or UUID
   mixed      label:web, img, debian:12: a bare name and an upstream shorthand, which the rule needs the listing for
+
+and one publish: `sf_image_publish` of `img` from a file with the bytes it already holds (so nothing changes), run
+as its own process as Ansible runs it (`python sf_image_publish.py args.json`, start-up included); its requests are
+read from the emulator's request log.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ COLLECTIONS = Path(sys.argv[sys.argv.index('--collections') + 1]).resolve() if '
     else ROOT / '.tmp' / 'collections'
 sys.path.insert(0, str(COLLECTIONS))
 
-from publish import machine  # noqa: E402
+from publish import PYTHON, machine, module_env, timed  # noqa: E402
 
 from tools.sfsupport.backend import Backend, running_backend  # noqa: E402
 
@@ -47,20 +51,22 @@ GOAL = 1.2  # large/small, in seconds and in requests
 REQUEST_LINE = re.compile(r'\b(GET|POST|PUT|DELETE) (/\S*) -> (\d{3}) in ')
 
 
-def seed(backend: Backend, size: int) -> dict[str, str]:
+def seed(backend: Backend, size: int, workdir: Path) -> dict[str, str]:
     """A tenant namespace with labels web and db, the image img and fillers: `size` artifacts in all."""
     namespace, key = backend.new_namespace('res')
+    img_file = workdir / f'img-{size}.raw'
+    img_file.write_bytes(os.urandom(4096))
 
-    def uploaded(name: str) -> dict[str, Any]:
+    def uploaded(name: str, data: bytes) -> dict[str, Any]:
         upload = backend.call('POST', '/upload', namespace=namespace, key=key)
-        backend.send_bytes(f'/upload/{upload["uuid"]}', os.urandom(4096), namespace=namespace, key=key)
+        backend.send_bytes(f'/upload/{upload["uuid"]}', data, namespace=namespace, key=key)
         return backend.call('POST', f'/artifacts/upload/{name}', {'upload_uuid': upload['uuid']},
                             namespace=namespace, key=key)
-    img = uploaded('img')
+    img = uploaded('img', img_file.read_bytes())
     for label in ('web', 'db'):
         backend.call('POST', f'/label/{label}', {'blob_uuid': img['blob_uuid']}, namespace=namespace, key=key)
     # The fillers share one blob of their own: the measured versions reads see a blob with three references.
-    spare = uploaded('filler-00000')['blob_uuid']
+    spare = uploaded('filler-00000', os.urandom(4096))['blob_uuid']
 
     def filler(index: int) -> None:
         backend.call('POST', f'/artifacts/upload/filler-{index:05d}', {'blob_uuid': spare}, namespace=namespace,
@@ -69,7 +75,7 @@ def seed(backend: Backend, size: int) -> dict[str, str]:
         list(pool.map(filler, range(1, size - 3)))
     listed = backend.call('GET', '/artifacts', namespace=namespace, key=key)
     assert len(listed) == size, (len(listed), size)
-    return {'namespace': namespace, 'key': key, 'img': img['uuid']}
+    return {'namespace': namespace, 'key': key, 'img': img['uuid'], 'img_file': str(img_file)}
 
 
 def resolve_once(url: str, tenant: dict[str, str], terms: list[str]) -> dict[str, Any]:
@@ -103,6 +109,31 @@ def measure(url: str, tenant: dict[str, str], terms: list[str], rounds: int) -> 
             'paths': runs[0]['paths'], 'refs': runs[0]['refs']}
 
 
+def republish_once(backend: Backend, tenant: dict[str, str], workdir: Path) -> dict[str, Any]:
+    args = {'api_url': backend.url, 'namespace': tenant['namespace'], 'key': tenant['key'], 'name': 'img',
+            'src': tenant['img_file'], 'checksum_cache': False}
+    args_file = workdir / 'republish.json'
+    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    backend.emulator.clear_request_log()
+    module = COLLECTIONS / 'ansible_collections/shakenfist/storage/plugins/modules/sf_image_publish.py'
+    run, output = timed('republish', [str(PYTHON), str(module), str(args_file)],
+                        env={**module_env(), 'PYTHONPATH': str(COLLECTIONS)})
+    result = json.loads(output[output.index('{'):])
+    if result.get('failed') or result.get('changed'):
+        raise SystemExit(f'the re-publish failed or changed something: {result.get("msg")}')
+    requests = [f'{r["method"]} {r["path"]}' for r in backend.emulator.request_log()]
+    return {'seconds': run.seconds, 'requests': len(requests), 'paths': requests, 'refs': [result['artifact']['uuid']]}
+
+
+def measure_republish(backend: Backend, tenant: dict[str, str], rounds: int, workdir: Path) -> dict[str, Any]:
+    republish_once(backend, tenant, workdir)  # warm-up, as for the lookups
+    runs = [republish_once(backend, tenant, workdir) for _ in range(rounds)]
+    return {'terms': ['sf_image_publish name=img (unchanged)'],
+            'seconds': statistics.median(r['seconds'] for r in runs),
+            'all_seconds': [round(r['seconds'], 4) for r in runs], 'requests': runs[0]['requests'],
+            'paths': runs[0]['paths'], 'refs': runs[0]['refs']}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--small', type=int, default=10)
@@ -121,11 +152,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix='sf-bench-resolve-') as workdir, \
             running_backend(Path(workdir), 'emulator') as backend:
         begun = time.monotonic()
-        tenants = {'small': seed(backend, options.small), 'large': seed(backend, options.large)}
+        tenants = {'small': seed(backend, options.small, Path(workdir)),
+                   'large': seed(backend, options.large, Path(workdir))}
         figures['seed_seconds'] = round(time.monotonic() - begun, 1)
-        for name in ('explicit', 'mixed'):
+        for name in ('explicit', 'mixed', 'publish'):
             row: dict[str, Any] = {}
             for size, tenant in tenants.items():
+                if name == 'publish':
+                    row[size] = measure_republish(backend, tenant, options.rounds, Path(workdir))
+                    continue
                 terms = (['label:web', 'label:db', f'sf://artifact/{tenant["img"]}'] if name == 'explicit'
                          else ['label:web', 'img', 'debian:12'])
                 row[size] = measure(backend.url, tenant, terms, options.rounds)
