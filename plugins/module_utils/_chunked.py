@@ -29,6 +29,7 @@ class ChunkedReader:
         self._start = self._end = 0  # the framed bytes read but not yet used: _stage[_start:_end]
         self._left = 0  # data bytes still to come in the current chunk
         self._state = 'size'  # size, data, crlf, trailer, done
+        self._drained = False
 
     def readinto(self, view: memoryview) -> int:
         filled, want = 0, len(view)
@@ -98,7 +99,17 @@ class ChunkedReader:
             kept = self._end - self._start
             self._stage[:kept] = self._stage[self._start:self._end]
             self._start, self._end = 0, kept
-        count = self._stream.readinto1(self._view[self._end:])
+        room = self._view[self._end:]
+        if not self._drained:
+            # A buffered reader's readinto1 copies what it holds, then reads the socket once more when asked for more
+            # than its buffer: with the whole answer already buffered (a small blob comes with the headers) that
+            # read waits for bytes that never come. Take exactly what it holds first; from then on it holds nothing
+            # and every read goes to the socket, which returns what has arrived.
+            self._drained = True
+            peek = getattr(self._stream, 'peek', None)
+            if peek is not None:
+                room = room[:max(1, len(peek(1)))]
+        count = self._stream.readinto1(room)
         if not count:
             raise ConnectionError('the connection closed before the last chunk')
         self._end += count

@@ -82,3 +82,21 @@ def test_a_connection_closed_before_the_last_chunk_is_an_error(cut: int) -> None
     framed = chunked(DATA[:16_384], 8192)
     with pytest.raises(ConnectionError):
         read_all(ChunkedReader(Trickle(framed[:cut], 4096)), 100_000)
+
+
+def test_a_small_answer_already_buffered_with_its_headers_is_read_without_waiting_for_more() -> None:
+    # The server keeps the connection open after the last chunk. http.client read the headers through a buffered
+    # reader, which then holds the whole body: asking it for a large read would wait for bytes that never come.
+    import socket
+
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.sendall(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n' + chunked(DATA[:28], 8192))
+        ours.settimeout(5)
+        stream = ours.makefile('rb')
+        while stream.readline() not in (b'\r\n', b''):
+            pass
+        assert b''.join(read_all(ChunkedReader(stream), 256 * 1024)) == DATA[:28]
+    finally:
+        ours.close()
+        theirs.close()
