@@ -172,7 +172,7 @@ def test_check_mode_on_a_known_url_predicts_the_settings_the_run_sets(api: FakeC
     (5, time.time() - 7200, True),  # another size
     (4, time.time(), True),  # modified after the fetch
     (4, None, None),  # the headers do not tell
-])
+], ids=['unchanged', 'another-size', 'modified-since', 'headers-do-not-tell'])
 def test_check_mode_on_a_known_url_reads_its_headers(api: FakeCluster, size: int, modified: float | None,
                                                      changed: bool | None) -> None:
     api.seed(URL, [b'same'])
