@@ -13,7 +13,6 @@ Concurrent runs on one host take turns through a lock on the partial file; the l
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import stat
@@ -24,6 +23,7 @@ from typing import Any, Dict, List, Optional
 
 from ._api import SfApi
 from ._checksum import READ_SIZE, sha512_of
+from ._direct_write import FileWriter, aligned_buffer
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfNotReady, SfServerError, SfTimeout, SfTransportError
 from ._options import Options, option, wait_timeout_option
 from ._plan import Plan, Step
@@ -268,17 +268,18 @@ class Downloader:
         """Append the blob's bytes from `have` to the partial file and the digest; returns the new size.
 
         Two buffers, reused: the bytes go from the socket into one, and on to the file WRITE_STEP bytes at a time (a
-        break or a kill loses at most that much), while the other is hashed on a helper thread (sha512 releases the
-        GIL), so receiving, writing and hashing overlap and memory stays at two blocks. Every written byte has been
+        break or a kill loses at most that much; straight to the disk where it can, _direct_write), while the other is
+        hashed on a helper thread (sha512 releases the GIL), so receiving, writing and hashing overlap and memory
+        stays at two blocks. Every written byte has been
         hashed when this returns or raises, so the file size and the digest always agree."""
         size = found.size or 0
         stream = self.api.blob_data(found.blob_uuid or '', have)
-        os.lseek(fd, have, os.SEEK_SET)
-        buffers = [memoryview(bytearray(self.request.block_size)), memoryview(bytearray(self.request.block_size))]
+        buffers = [aligned_buffer(self.request.block_size), aligned_buffer(self.request.block_size)]
         step = min(WRITE_STEP, self.request.block_size)
         hashing: Optional[Future] = None
         turn, ended = 0, False
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix='sf-download-sha512') as hasher:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix='sf-download-sha512') as hasher, \
+                FileWriter(partial_path(self.dest, found.sha512 or ''), fd) as writer:
             try:
                 if have and stream.length == size:
                     raise _OffsetIgnored()
@@ -290,7 +291,7 @@ class Downloader:
                             count = stream.fill(piece)
                             if have + filled + count > size:
                                 raise _OffsetIgnored()
-                            _write_all(fd, piece[:count])
+                            writer.write_at(piece[:count], have + filled)
                             filled += count
                             if count < len(piece):
                                 ended = True
@@ -345,18 +346,6 @@ def _hash_read(fd: int, length: int) -> Any:
         digest.update(block)
         position += len(block)
     return digest
-
-
-def _write_all(fd: int, block: bytes) -> None:
-    view = memoryview(block)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except OSError as exc:
-            if exc.errno == errno.EINTR:
-                continue
-            raise SfInvalidInput(f'cannot write the download on this host: {exc.strerror}') from None
-        view = view[written:]
 
 
 def _sync_folder(folder: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 MODULE_UTILS = Path(__file__).resolve().parents[2] / 'plugins' / 'module_utils'
 LAYERS = {
     'base': {'_errors', '_refs', '_words', '_durations', '_redaction', '_features', '_options', '_local_state',
-             '_checksum', '_plan'},
+             '_checksum', '_plan', '_direct_write'},
     'transport': {'_config', '_http', '_body', '_chunked'},
     'api': {'_models', '_filters', '_index', '_api', '_object_metadata'},
     'adapter': {'_client', '_module'},
