@@ -4,16 +4,21 @@
 
 Shaken Fist 0.7.2 frames blob data as 8 KiB chunks: 131,072 per GiB. http.client reads each chunk's size line and
 its data with separate calls (about 1 CPU second per GiB here); this reads up to STAGE bytes of the framed stream
-at a time and copies the data out, so the framing costs a few lookups per chunk (about 0.4 s per GiB).
+at a time and copies the data out, so the framing costs one regular expression match per chunk (about 0.2 s per GiB
+with the copies, from memory).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 STAGE = 1024 * 1024
 MAX_LINE = 4096  # a chunk size line or a trailer longer than this is not HTTP we can trust
 DIRECT = 64 * 1024  # data at least this large, with nothing staged, is read straight into the caller's buffer
+# The end of one chunk and the size line of the next, in one match: the common case, at a fraction of the cost of the
+# general path below (which still handles extensions, split reads and every error).
+NEXT_CHUNK = re.compile(rb'\r\n([0-9a-fA-F]{1,15})\r\n')
 
 
 class ChunkedReader:
@@ -37,7 +42,12 @@ class ChunkedReader:
             if self._state == 'data':
                 filled += self._data(view[filled:])
             elif self._state == 'crlf':
-                if self._need(2):
+                found = NEXT_CHUNK.match(self._stage, self._start, self._end)
+                if found:
+                    self._left = int(found.group(1), 16)
+                    self._start = found.end()
+                    self._state = 'data' if self._left else 'trailer'
+                elif self._need(2):
                     if self._stage[self._start:self._start + 2] != b'\r\n':
                         raise ValueError('no CRLF after a chunk')
                     self._start += 2

@@ -71,6 +71,11 @@ def test_buffers_are_filled_completely_until_the_end() -> None:
     b'\r\nabc\r\n0\r\n\r\n',  # no size
     b'3\r\nabcX\r\n0\r\n\r\n',  # no CRLF after the data
     b'1' * 5000,  # a size line that never ends
+    b'3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n',  # the same, after a good chunk (another path reads it)
+    b'3\r\nabc\r\n0x3\r\nabc\r\n0\r\n\r\n',
+    b'3\r\nabc\r\n-3\r\nabc\r\n0\r\n\r\n',
+    b'3\r\nabc\r\n\r\nabc\r\n0\r\n\r\n',
+    b'3\r\nabc\n3\r\nabc\r\n0\r\n\r\n',  # a bare LF after the data
 ])
 def test_malformed_framing_is_refused(framed: bytes) -> None:
     with pytest.raises(ValueError):
