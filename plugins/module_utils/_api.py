@@ -27,6 +27,7 @@ from ._models import (
     Instance,
     Namespace,
     Network,
+    NetworkInterface,
     SnapshotRef,
     Upload,
 )
@@ -425,6 +426,9 @@ class SfApi:
     # Networks
     def list_networks(self, all_states: bool = False) -> List[Network]:
         return self._read('/networks', json={'all': all_states}, parse=many(Network))
+
+    def network_interfaces(self, uuid: str) -> List[NetworkInterface]:
+        return self._read('/networks/{}/interfaces', uuid, parse=many(NetworkInterface))
 
     def delete_network(self, uuid: str) -> None:
         # 202 with an operation handle on newer servers, 200 with the view on older ones: either way it is queued.

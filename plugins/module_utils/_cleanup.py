@@ -26,6 +26,7 @@ from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFoun
 from ._filters import first_pattern, metadata_matches
 from ._index import ArtifactIndex
 from ._models import Artifact, Instance
+from ._network_users import why_network_stays
 from ._object_metadata import read_metadata
 from ._options import Options, check_wait_timeout, option, wait_option, wait_timeout_option
 from ._plan import Plan, Step
@@ -103,6 +104,8 @@ class Cleaner:
         self.blockers: Dict[str, Set[str]] = {}
         self.early_artifacts: Set[str] = set()
         self.sent: Set[str] = set()  # uuids whose delete went out early
+        # Networks found in use by an instance this cleanup leaves alone when about to be deleted: uuid -> why.
+        self.stays: Dict[str, Tuple[Thing, str]] = {}
         self.early: List[Future] = []
         self.early_pool: Optional[ThreadPoolExecutor] = None
         self.slots = threading.BoundedSemaphore(request.concurrency if 1 <= request.concurrency <= 64 else 1)
@@ -165,10 +168,18 @@ class Cleaner:
                           kind='keep')
             else:
                 plan.add('delete_namespace', f'delete namespace {request.target!r}',
-                         lambda step: self.api.delete_namespace(request.target), lambda: not self._namespace_exists())
+                         self._delete_namespace, lambda: not self._namespace_exists())
         plan.after = self._view(survey, before=False)
         plan.result = self._result(planned=True)
         return plan
+
+    def _delete_namespace(self, step: Step) -> None:
+        if self.stays:
+            step.changed = False
+            step.result = f'kept namespace {self.request.target!r}: ' + '; '.join(
+                f'network {thing.name or thing.uuid} stays, {why}' for thing, why in self.stays.values())
+            return
+        self.api.delete_namespace(self.request.target)
 
     def _namespace_exists(self) -> bool:
         try:
@@ -225,9 +236,30 @@ class Cleaner:
                     survey.kept.append((thing, keep))
                 else:
                     survey.doomed[kind].append(thing)
+        if survey.doomed['networks']:
+            self._networks_in_use(survey, listed['instances'] if 'instances' in listed else self.api.list_instances())
         if 'instances' in listed:
             self._link(survey, listed['instances'], listed.get('artifacts'))
         return survey
+
+    def _networks_in_use(self, survey: Survey, instances: List[Instance]) -> None:
+        """Keep each doomed network that an instance this cleanup leaves alone is on (_network_users); one read of
+        its interfaces each, `concurrency` at once. A network gone meanwhile is neither kept nor deleted."""
+        ours = {t.uuid for t in survey.doomed['instances']}
+        states, names = {i.uuid: i.state for i in instances}, {i.uuid: i.name for i in instances}
+        networks = survey.doomed['networks']
+
+        def check(thing: Thing) -> Optional[str]:
+            try:
+                return why_network_stays(self.api, thing.uuid, ours, states, names)
+            except SfNotFound:
+                return ''
+
+        with ThreadPoolExecutor(max_workers=min(self.request.concurrency, len(networks)),
+                                thread_name_prefix='sf-cleanup-interfaces') as pool:
+            reasons = list(pool.map(check, networks))
+        survey.doomed['networks'] = [thing for thing, why in zip(networks, reasons) if why is None]
+        survey.kept.extend((thing, why) for thing, why in zip(networks, reasons) if why)
 
     def _link(self, survey: Survey, instances: List[Instance], index: Optional[ArtifactIndex]) -> None:
         """What may go while the doomed instances are still going. A network waits for the doomed instances on it
@@ -333,6 +365,7 @@ class Cleaner:
         if self.request.wait and kind == 'instances' and not self.failed:
             # Every instance was asked: what waits for none of them (or only for those gone) goes during the wait.
             self.early_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix='sf-cleanup-early')
+        doomed = [t for t in doomed if t.uuid not in self.stays]
         if self.request.wait and kind != 'artifacts':
             try:
                 self._wait_gone(kind, doomed)
@@ -387,7 +420,8 @@ class Cleaner:
         failed = {f['uuid'] for f in self.failed}
         self.deleted['artifacts'] = [t.as_dict() for t in self.survey.doomed['artifacts']
                                      if t.uuid in self.sent and t.uuid not in failed]
-        networks = [t for t in self.survey.doomed['networks'] if t.uuid in self.sent and t.uuid not in failed]
+        networks = [t for t in self.survey.doomed['networks']
+                    if t.uuid in self.sent and t.uuid not in failed and t.uuid not in self.stays]
         if networks:
             try:
                 states = {n.uuid: n.state for n in self.api.list_networks(all_states=True)}
@@ -405,6 +439,8 @@ class Cleaner:
         def one(thing: Thing) -> Optional[Dict[str, Any]]:
             try:
                 with self.slots:  # `concurrency` deletes at once in all, early ones included
+                    if kind == 'networks' and self._in_use(thing):
+                        return None
                     delete(thing.uuid)
             except SfNotFound:
                 self.unsure.pop(thing.uuid, None)
@@ -427,6 +463,13 @@ class Cleaner:
             for problem in pool.map(one, doomed):
                 if problem is not None:
                     self.failed.append(problem)
+
+    def _in_use(self, thing: Thing) -> bool:
+        """Read again just before the delete: an instance booted on the network since the plan keeps it."""
+        why = why_network_stays(self.api, thing.uuid, {t.uuid for t in self.survey.doomed['instances']}, {}, {})
+        if why:
+            self.stays[thing.uuid] = (thing, f'{why}; found just before deleting it')
+        return bool(why)
 
     def _artifact_gone(self, uuid: str) -> bool:
         try:
@@ -481,7 +524,8 @@ class Cleaner:
     def _view(self, survey: Survey, before: bool) -> Dict[str, Any]:
         view: Dict[str, Any] = {'exists': True}
         for kind in RESOURCES:
-            shown = [t for t, _reason in survey.kept if t.kind + 's' == kind] + (survey.doomed[kind] if before else [])
+            shown = [t for t, _reason in survey.kept if t.kind + 's' == kind] + (
+                survey.doomed[kind] if before else [t for t, _why in self.stays.values() if t.kind + 's' == kind])
             view[kind] = sorted(t.name or t.uuid for t in shown)
         if not before and self.request.delete_namespace and not survey.kept:
             view['exists'] = False
@@ -492,7 +536,8 @@ class Cleaner:
         deleted = {kind: [t.as_dict() for t in survey.doomed[kind]] for kind in RESOURCES} if planned else \
             self.deleted
         return {'target_namespace': self.request.target, 'deleted': deleted,
-                'kept': [thing.as_dict(reason) for thing, reason in survey.kept], 'undeleted': list(self.failed),
+                'kept': [thing.as_dict(reason) for thing, reason in [*survey.kept, *self.stays.values()]],
+                'undeleted': list(self.failed),
                 'timings': dict(self.timings)}
 
     def finish(self) -> Tuple[Dict[str, Any], Dict[str, Any]]:

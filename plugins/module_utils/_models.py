@@ -162,6 +162,15 @@ class Network(ApiModel):
     last_cluster_operation: Optional[Dict[str, Any]] = None
 
 
+class NetworkInterface(ApiModel):
+    """One entry of GET /networks/<uuid>/interfaces: what a network delete waits for on 0.7.2."""
+
+    uuid: str
+    network_uuid: Optional[str] = None
+    instance_uuid: Optional[str] = None
+    state: Optional[str] = None
+
+
 class SnapshotRef(ApiModel):
     """One device of a POST /instances/<ref>/snapshot answer."""
 

@@ -11,7 +11,7 @@ author:
   - Shaken Fist storage collection contributors (@shakenfist)
 description:
   - Deletes what a namespace holds, in the order the server needs. Instances go first, waiting until they are
-    gone, then networks (which refuse while instances use them), then the artifacts the namespace owns, and
+    gone, then networks, then the artifacts the namespace owns, and
     optionally the namespace itself. What depends on no instance still going (a network whose instances are gone,
     an artifact no instance boots from and no label points at) goes while the others are deleted.
   - Everything is read first and the O(keep) filters applied, so check mode returns the exact plan. That is what
@@ -19,6 +19,10 @@ description:
     happened.
   - Never deletes another namespace's artifacts (shared ones it can see included), nor a shared artifact, even
     when cleaning C(system) with O(allow_system).
+  - Never deletes a network that an instance it does not delete is on (a kept one, or one booted on it after the
+    plan was read). Shaken Fist 0.7.2 accepts such a delete and destroys the network once those instances are
+    gone, so the network's interfaces are read in the plan and again just before its delete, and such a network
+    is kept, with the instance named in RV(kept).
   - Deletes exactly what the plan lists, by UUID, O(concurrency) at a time, never through the server's bulk
     routes (which would also take what appeared after the plan was read). Pending objects are polled together,
     one listing per round, with backoff.

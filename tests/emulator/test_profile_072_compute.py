@@ -78,6 +78,9 @@ def test_network_delete_answers_the_view_and_waits_in_delete_wait(compute: Emula
     net = network(admin)
     assert set(net) == NETWORK_VIEW_KEYS and (net['provide_dhcp'], net['provide_nat']) == (None, None)
     instance = boot(admin, network=on(net))
+    [interface] = admin.ok('GET', f'/networks/{net["uuid"]}/interfaces')  # what the delete waits for
+    assert (interface['instance_uuid'], interface['network_uuid'], interface['state']) == \
+        (instance['uuid'], net['uuid'], 'created')
     answer = admin.call('DELETE', f'/networks/{net["uuid"]}')
     assert answer.status_code == 200 and answer.json()['state'] == 'delete-wait'  # interfaces remain
     assert admin.ok('GET', f'/networks/{net["uuid"]}')['state'] == 'delete-wait'
@@ -88,6 +91,7 @@ def test_network_delete_answers_the_view_and_waits_in_delete_wait(compute: Emula
     assert gone['state'] == 'created'  # the view as it was: the delete is queued
     assert states_seen(admin, f'/instances/{instance["uuid"]}', 'deleted') == ['created', 'delete-wait', 'deleted']
     wait_state(admin, f'/networks/{net["uuid"]}', 'deleted')
+    assert admin.ok('GET', f'/networks/{net["uuid"]}/interfaces') == []  # they went with the instance
     again = admin.call('DELETE', f'/networks/{net["uuid"]}')
     assert (again.status_code, again.content) == (200, b'null\n')
     idle = network(admin, '10.1.0.0/24')

@@ -264,6 +264,12 @@ def test_network_view_has_metadata_and_vxid(sf072: Client, network: dict[str, An
     assert set(network) == NETWORK_VIEW_KEYS  # the create answer is the same view
 
 
+def test_network_interfaces_of_an_unused_network_is_an_empty_list(sf072: Client, network: dict[str, Any]) -> None:
+    # What sf_namespace_cleanup reads before a network delete (a 0.7.2 delete waits for these interfaces).
+    answer = sf072.send('GET', f'/networks/{network["uuid"]}/interfaces')
+    assert (answer.status, answer.json()) == (200, [])
+
+
 def test_network_create_with_metadata_is_refused(sf072: Client) -> None:
     name = unique('p072-md')
     answer = sf072.send('POST', '/networks', {'netblock': '10.250.0.0/24', 'provide_dhcp': True,

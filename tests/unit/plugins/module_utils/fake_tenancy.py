@@ -26,7 +26,13 @@ from ansible_collections.shakenfist.storage.plugins.module_utils._errors import 
     SfNotFound,
     SfServerError,
 )
-from ansible_collections.shakenfist.storage.plugins.module_utils._models import Artifact, Instance, Namespace, Network
+from ansible_collections.shakenfist.storage.plugins.module_utils._models import (
+    Artifact,
+    Instance,
+    Namespace,
+    Network,
+    NetworkInterface,
+)
 from ansible_collections.shakenfist.storage.tests.unit.plugins.module_utils.fake_cluster import FakeCluster
 
 
@@ -62,6 +68,8 @@ class FakeTenancy(FakeCluster):
         self.instance_views_link = False
         self.metadata_faults: Dict[str, Exception] = {}  # uuid -> what its metadata route answers instead
         self.metadata_reads: List[str] = []
+        self.interface_faults: Dict[str, Exception] = {}  # network uuid -> what its interfaces route answers instead
+        self.interface_reads = 0
         self._lock = threading.Lock()
 
     # Seeding (no request recorded)
@@ -113,6 +121,24 @@ class FakeTenancy(FakeCluster):
         return [Network.model_validate({'uuid': t.uuid, 'name': t.name, 'namespace': t.namespace, 'state': t.state,
                                         **({'metadata': t.metadata} if self.network_listing_metadata else {})})
                 for t in self.networks.values() if self._sees(t) and (all_states or t.state != 'deleted')]
+
+    def network_interfaces(self, uuid: str) -> List[NetworkInterface]:
+        """As 0.7.2: the interfaces of every instance on the network that is not deleted yet (what a delete waits
+        for)."""
+        self.interface_reads += 1
+        if uuid in self.interface_faults:
+            raise self.interface_faults[uuid]
+        network = self.networks.get(uuid)
+        if network is None or not self._sees(network) or network.state == 'deleted':
+            raise SfNotFound('network not found', status=404)
+        return [NetworkInterface(uuid=f'if-{i.uuid}', network_uuid=uuid, instance_uuid=i.uuid, state='created')
+                for i in self.live(self.instances) if i.network == uuid]
+
+    def get_instance(self, ref: str) -> Instance:
+        found = self.instances.get(ref)
+        if found is None or not self._sees(found):
+            raise SfNotFound('instance not found', status=404)
+        return Instance(uuid=found.uuid, name=found.name, namespace=found.namespace, state=found.state)
 
     def object_metadata(self, kind: str, uuid: str) -> Dict[str, Any]:
         with self._lock:

@@ -359,7 +359,8 @@ def test_a_network_refused_while_instances_exist_is_asked_again() -> None:
     api.add_namespace(NS)
     net = api.add_network('ci-net', NS)
     vm = api.add_instance('other-team-vm', NS, net)
-    api.instances[vm].countdown = 7  # someone else's delete of it finishes after a while
+    api.instances[vm].state = 'delete_wait'  # someone else's delete of it, which finishes after a while
+    api.instances[vm].countdown = 7
     api.refuse_busy = True
     outcome = clean(api, resources=['networks'], wait_timeout=2)
     assert outcome.result['undeleted'] == [] and names(outcome.result['deleted']['networks']) == ['ci-net']
@@ -372,13 +373,66 @@ def test_a_network_refused_until_the_deadline_fails_saying_why() -> None:
     api = FakeTenancy('system')
     api.add_namespace(NS)
     net = api.add_network('ci-net', NS)
-    api.add_instance('kept-vm', NS, net)
+    vm = api.add_instance('stuck-vm', NS, net)
+    api.instances[vm].state = 'delete_wait'  # being deleted by someone else, and never done
+    api.instances[vm].countdown = 10 ** 6
     api.refuse_busy = True
-    failure = failing(api, keep_names=['kept-*'], wait_timeout=0.05)
+    failure = failing(api, resources=['networks'], wait_timeout=0.05)
     assert isinstance(failure.error, errors.SfTimeout)
     [left] = failure.outcome.result['undeleted']
     assert left['name'] == 'ci-net' and left['reason'].startswith('still created after 0.05s')
     assert 'interfaces' in left['reason']
+
+
+# A network an instance the cleanup leaves alone is on (0.7.2 would take the delete and destroy it under that instance)
+
+@pytest.mark.parametrize('check_mode', [True, False])
+def test_a_network_a_kept_instance_is_on_is_kept_and_says_why(cluster: FakeTenancy, check_mode: bool) -> None:
+    outcome = clean(cluster, check_mode=check_mode, keep_names=['ci-vm2'])
+    kept = {item['name']: item['reason'] for item in outcome.result['kept']}
+    assert kept['ci-vm2'] == "its name matches 'ci-vm2' (keep.names)"
+    assert kept['ci-net'].startswith('instance ci-vm2 is on it and this cleanup does not delete it')
+    assert '0.7.2' in kept['ci-net']
+    assert outcome.result['deleted']['networks'] == [] and names(outcome.result['deleted']['instances']) == ['ci-vm1']
+    assert 'delete_network' not in cluster.calls()
+    if not check_mode:
+        assert live_names(cluster, NS)['networks'] == ['ci-net'] and live_names(cluster, NS)['instances'] == ['ci-vm2']
+        assert outcome.after['networks'] == ['ci-net']
+
+
+def test_an_instance_booted_on_the_network_after_the_plan_keeps_it(cluster: FakeTenancy) -> None:
+    cleaner = Cleaner(cluster, None, CleanupRequest(target=NS, delete_namespace=True))  # type: ignore[arg-type]
+    plan = cleaner.plan()
+    net = next(uuid for uuid, thing in cluster.networks.items() if thing.name == 'ci-net')
+    cluster.add_instance('booted-meanwhile', NS, net)
+    outcome = execute(plan, False)
+    [(name, why)] = [(k['name'], k['reason']) for k in outcome.result['kept'] if k['kind'] == 'network']
+    assert name == 'ci-net' and why.startswith('instance booted-meanwhile is on it')
+    assert why.endswith('found just before deleting it')
+    assert 'delete_network' not in cluster.calls() and cluster.networks[net].state == 'created'
+    assert outcome.result['deleted']['networks'] == [] and outcome.result['undeleted'] == []
+    assert 'delete_namespace' not in cluster.calls() and cluster.namespaces[NS] == 'created'
+    [step] = [p for p in outcome.plan if p['step'] == 'delete_namespace']
+    assert step['action'].startswith(f"kept namespace '{NS}': network ci-net stays, instance booted-meanwhile")
+
+
+def test_a_network_whose_interfaces_cannot_be_read_is_kept(cluster: FakeTenancy) -> None:
+    net = next(uuid for uuid, thing in cluster.networks.items() if thing.name == 'ci-net')
+    cluster.interface_faults[net] = errors.SfServerError('HTTP 500', status=500)
+    outcome = clean(cluster)
+    [kept] = [k for k in outcome.result['kept'] if k['kind'] == 'network']
+    assert kept['name'] == 'ci-net' and kept['reason'].startswith('its interfaces could not be read (HTTP 500)')
+    assert 'delete_network' not in cluster.calls()
+    assert names(outcome.result['deleted']['instances']) == ['ci-vm1', 'ci-vm2']
+
+
+def test_a_network_only_an_instance_already_going_is_on_goes(cluster: FakeTenancy) -> None:
+    net = next(uuid for uuid, thing in cluster.networks.items() if thing.name == 'ci-net')
+    going = cluster.add_instance('going-anyway', NS, net)
+    cluster.instances[going].state, cluster.instances[going].countdown = 'delete_wait', 1
+    outcome = clean(cluster, keep_names=['going-*'])
+    assert names(outcome.result['deleted']['networks']) == ['ci-net']
+    assert cluster.networks[net].state == 'deleted'
 
 
 def test_single_deletes_answered_500_after_they_worked_are_a_success(cluster: FakeTenancy) -> None:
