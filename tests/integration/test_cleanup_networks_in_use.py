@@ -92,13 +92,17 @@ def test_a_network_a_kept_instance_is_on_stays(backend: Backend, tmp_path: Path)
 def test_an_instance_booted_on_the_network_during_the_cleanup_keeps_it(backend: Backend, tmp_path: Path) -> None:
     tenant = Tenant(backend, 'netrace')
     doomed = tenant.boot('scratch')
-    backend.emulator.add_fault(method='DELETE', path=r'^/instances/', count=1, kind='latency', seconds=3)
+    # The cleanup's instance delete is held by the server: the plan has been read by then (the log shows a request
+    # once answered, so the plan's interface read is the signal), and the new instance lands well before the
+    # network's turn.
+    backend.emulator.add_fault(method='DELETE', path=r'^/instances/', count=1, kind='latency', seconds=5)
     cleanup = clean(backend, tenant, tmp_path)
     deadline = time.monotonic() + 60
-    while not any(r['method'] == 'DELETE' and doomed in r['path'] for r in backend.emulator.request_log()):
-        assert cleanup.poll() is None and time.monotonic() < deadline, 'the cleanup never deleted the instance'
+    planned = f'/networks/{tenant.network}/interfaces'
+    while not any(r['method'] == 'GET' and r['path'] == planned for r in backend.emulator.request_log()):
+        assert cleanup.poll() is None and time.monotonic() < deadline, 'the cleanup never read the network'
         time.sleep(0.05)
-    late = tenant.boot('late')  # while the cleanup's instance delete is held by the server
+    late = tenant.boot('late')
     outcome = outcome_of(cleanup, tmp_path)
     reason = kept_network(outcome)
     assert reason.startswith('instance late is on it') and reason.endswith('found just before deleting it')
