@@ -8,7 +8,8 @@ fsync at the end then waits for all of it at once, and a 10 GiB image pushes out
 
 A direct write needs its memory, length and file offset aligned to the device's block: `aligned_buffer()` gives
 page-aligned memory, and a write that is not aligned (the last piece of a file, a resume at an odd offset) goes through
-the page cache instead, as does everything on a filesystem that refuses O_DIRECT (tmpfs) or turns one direct write down.
+the page cache instead, as does everything on a filesystem that refuses O_DIRECT (tmpfs before Linux 6.6) or turns a
+write down.
 The bytes on disk are the same either way; the fsync of the ordinary descriptor makes them and the size durable.
 """
 
@@ -39,7 +40,7 @@ class FileWriter:
         self.direct_fd = -1
         self.direct_bytes = 0  # how much went straight to the disk (for the tests and the bench)
         if O_DIRECT:
-            with contextlib.suppress(OSError):  # tmpfs, some FUSE filesystems: the page cache it is
+            with contextlib.suppress(OSError):  # tmpfs before Linux 6.6, some FUSE: page cache
                 self.direct_fd = os.open(path, os.O_WRONLY | O_DIRECT | getattr(os, 'O_CLOEXEC', 0))
 
     def write_at(self, piece: memoryview, offset: int) -> None:
