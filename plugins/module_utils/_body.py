@@ -41,14 +41,15 @@ class Body:
         # A plain body is read from the socket: chunks undone by ChunkedReader, a body with a length by http.client
         # (one large read each). A coded body (gzip from a web server) or a response that is not an http.client one
         # (tests, adapters) goes through requests' own decoding, one copy per block.
-        self._direct = encoding in ('', 'identity') and isinstance(inner, http.client.HTTPResponse)
+        plain = inner if encoding in ('', 'identity') and isinstance(inner, http.client.HTTPResponse) else None
+        self._direct = plain is not None
         self._readinto: Callable[[memoryview], int] = self._from_blocks
-        if isinstance(inner, http.client.HTTPResponse) and self._direct:
-            stream = getattr(inner, 'fp', None)
-            if inner.chunked and hasattr(stream, 'readinto1'):
+        if plain is not None:
+            stream = getattr(plain, 'fp', None)
+            if plain.chunked and hasattr(stream, 'readinto1'):
                 self._readinto = ChunkedReader(stream).readinto
             else:
-                self._readinto = inner.readinto
+                self._readinto = plain.readinto
         length = response.headers.get('Content-Length', '')
         self._expected = int(length) if self._direct and length.isdigit() else None
         self._blocks: Optional[Iterator[bytes]] = None
