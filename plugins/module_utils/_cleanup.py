@@ -25,6 +25,7 @@ from ._durations import parse_duration
 from ._errors import SfConflict, SfError, SfForbidden, SfInvalidInput, SfNotFound, SfTimeout, outcome_unknown
 from ._filters import first_pattern, metadata_matches
 from ._index import ArtifactIndex
+from ._local_state import DEFAULT_STATE_DIR, Locks, StateDir
 from ._models import Artifact, Instance
 from ._network_users import why_network_stays
 from ._object_metadata import read_metadata
@@ -87,8 +88,9 @@ class Survey:
 
 class Cleaner:
     def __init__(self, api: SfApi, resolver: Resolver, request: CleanupRequest, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, state_dir: Optional[str] = DEFAULT_STATE_DIR) -> None:
         self.api = api
+        self.locks = Locks(StateDir(state_dir) if state_dir else None)
         self.resolver = resolver  # cleaning resolves no names; taken for the one shape of the domain objects
         self.request = request
         self.clock = clock
@@ -109,6 +111,12 @@ class Cleaner:
         self.early: List[Future] = []
         self.early_pool: Optional[ThreadPoolExecutor] = None
         self.slots = threading.BoundedSemaphore(request.concurrency if 1 <= request.concurrency <= 64 else 1)
+
+    def __enter__(self) -> Cleaner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.locks.release()
 
     # Validation, before anything is read
     def validate(self) -> None:
@@ -145,6 +153,9 @@ class Cleaner:
     def plan(self) -> Plan:
         self.validate()
         request = self.request
+        # Runs on this host take turns per namespace, from the first read to the last delete: a fork that waited
+        # reads what the one before left, so each deletes and reports only what it deleted itself.
+        self.locks.take(f'namespace:{self.api.url}:{request.target}')
         plan = Plan(finish=self.finish, partial=self._result)
         if not self._namespace_exists():
             if not request.missing_ok:

@@ -26,6 +26,8 @@ description:
   - Deletes exactly what the plan lists, by UUID, O(concurrency) at a time, never through the server's bulk
     routes (which would also take what appeared after the plan was read). Pending objects are polled together,
     one listing per round, with backoff.
+  - Runs on one host (many forks of one job) take turns per namespace, through a lock file in
+    C(~/.cache/shakenfist.storage). The first deletes and reports everything, the others find the namespace clean.
   - A delete answered with an error is checked by reading the state again (some servers answer 500 after
     deleting). A network still in use is asked again once its instances are gone. A partial failure says exactly
     what is left and why. See C(docs/cleanup.md).
@@ -284,7 +286,8 @@ class SfNamespaceCleanup(SfModule):
     def run(self) -> None:
         request = CleanupRequest.from_params(self.params)
         self.activity = f'clean namespace {request.target!r}'
-        self.apply(Cleaner(self.api, self.resolver, request).plan())
+        with Cleaner(self.api, self.resolver, request) as cleaner:
+            self.apply(cleaner.plan())
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ def clean(api: FakeTenancy, check_mode: bool = False, **options: Any) -> Outcome
     options.setdefault('target', NS)
     api.read_only = check_mode
     try:
-        return execute(Cleaner(api, None, CleanupRequest(**options)).plan(), check_mode)  # type: ignore[arg-type]
+        return execute(Cleaner(api, None, CleanupRequest(**options), state_dir=None).plan(),  # type: ignore[arg-type]
+                       check_mode)
     finally:
         api.read_only = False
 
@@ -143,7 +144,7 @@ def test_pending_objects_are_polled_together(cluster: FakeTenancy) -> None:
 def test_what_appears_after_the_plan_was_read_is_never_deleted(cluster: FakeTenancy) -> None:
     """A publish or a boot racing the cleanup: the plan is exactly what the run deletes (issue 18, point 3)."""
     request = CleanupRequest(target=NS)
-    plan = Cleaner(cluster, None, request).plan()  # type: ignore[arg-type]
+    plan = Cleaner(cluster, None, request, state_dir=None).plan()  # type: ignore[arg-type]
     late_image = cluster.upload_named('late', [b'late'], namespace=NS)
     late_vm = cluster.add_instance('late-vm', NS)
     late_net = cluster.add_network('late-net', NS)
@@ -401,7 +402,8 @@ def test_a_network_a_kept_instance_is_on_is_kept_and_says_why(cluster: FakeTenan
 
 
 def test_an_instance_booted_on_the_network_after_the_plan_keeps_it(cluster: FakeTenancy) -> None:
-    cleaner = Cleaner(cluster, None, CleanupRequest(target=NS, delete_namespace=True))  # type: ignore[arg-type]
+    cleaner = Cleaner(cluster, None, CleanupRequest(target=NS, delete_namespace=True),  # type: ignore[arg-type]
+                      state_dir=None)
     plan = cleaner.plan()
     net = next(uuid for uuid, thing in cluster.networks.items() if thing.name == 'ci-net')
     cluster.add_instance('booted-meanwhile', NS, net)
