@@ -29,6 +29,7 @@ from ._labels import (
     rollback_target,
     split_label_name,
 )
+from ._local_state import Locks
 from ._metadata import RESERVED_PREFIX, add_metadata_steps, check_metadata
 from ._plan import Plan, Step
 from ._refs import validate_count
@@ -49,11 +50,25 @@ class LabelPlanner:
     """The changes to one label (`request.name`): sf_label's task, and the label step of sf_snapshot and
     sf_image_publish."""
 
-    def __init__(self, api: SfApi, resolver: Resolver, request: LabelRequest) -> None:
+    def __init__(self, api: SfApi, resolver: Resolver, request: LabelRequest, locks: Optional[Locks] = None) -> None:
         self.api = api
         self.resolver = resolver
         self.request = request
         self.reader = LabelReader(api, resolver)
+        self.locks = locks
+
+    def __enter__(self) -> LabelPlanner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.locks is not None:
+            self.locks.release()
+
+    def _take_turn(self, namespace: str, name: str) -> None:
+        """Runs on this host take turns per label, from its first read to its last write: a run that waited reads
+        what the one before did, so it neither makes nor reports that change again."""
+        if self.locks is not None:
+            self.locks.take(f'label:{self.api.url}:{namespace}:{name}')
 
     @property
     def caller(self) -> str:
@@ -110,6 +125,7 @@ class LabelPlanner:
         request.metadata = check_metadata(request.metadata, request.metadata_mode)
         if request.max_versions is not None:
             validate_count(request.max_versions, 'max_versions', 1)
+        self._take_turn(namespace, name)
         before = self.reader.read(namespace, name)
         if not before.exists and not explicit:
             self._refuse_shadowing(before)
@@ -320,6 +336,7 @@ class LabelPlanner:
         """Delete the label, or only `request.version`."""
         version = self.request.version
         namespace, name, explicit = split_label_name(self.request.name, self.caller)
+        self._take_turn(namespace, name)
         before = self.reader.read(namespace, name)
         plan = Plan(before=before.diff_view(), after=before.diff_view(), result=before.result())
         if not before.exists:

@@ -79,7 +79,8 @@ class Publisher:
         # A bare label name lives in the artifact's namespace, like the artifact itself.
         if '/' not in label and request.target != api.namespace:
             label = f'{request.target}/{label}'
-        self.labels = LabelPlanner(api, resolver, LabelRequest(name=label, create=request.label_create))
+        self.labels = LabelPlanner(api, resolver, LabelRequest(name=label, create=request.label_create),
+                                   self.context.locks)
         self.before = Current()
         self.label_before: Optional[LabelState] = None
         self.label_moved: Optional[LabelVersion] = None

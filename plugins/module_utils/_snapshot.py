@@ -75,7 +75,8 @@ class Snapshotter:
         self.request = request
         self.state = StateDir(state_dir) if state_dir else None
         self.locks = Locks(self.state)
-        self.labels = LabelPlanner(api, resolver, LabelRequest(name=request.label or '', create=request.label_create))
+        self.labels = LabelPlanner(api, resolver, LabelRequest(name=request.label or '', create=request.label_create),
+                                   self.locks)
         self.clock = clock
         self.taken = Taken()
         self.metadata_after: Dict[str, Dict[str, Any]] = {}

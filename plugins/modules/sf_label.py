@@ -22,6 +22,9 @@ description:
   - The server does not record where each version came from. This module records it in the label's artifact
     metadata, one key per version (C(shakenfist.storage.resolved_from.<version>)), so concurrent moves of one
     label never lose each other's entries. It returns it as RV(label.current.resolved_from) and in RV(history).
+  - Runs on one host (many forks of one job) take turns per label, through a lock file in
+    C(~/.cache/shakenfist.storage). A run that waited reads what the one before did, and reports no change when
+    the label is already as asked.
 extends_documentation_fragment:
   - shakenfist.storage.connection
   - shakenfist.storage.attributes
@@ -349,6 +352,11 @@ from typing import Any, Dict  # noqa: E402
 
 from ansible_collections.shakenfist.storage.plugins.module_utils._label_plan import LabelPlanner  # noqa: E402
 from ansible_collections.shakenfist.storage.plugins.module_utils._labels import LabelRequest  # noqa: E402
+from ansible_collections.shakenfist.storage.plugins.module_utils._local_state import (  # noqa: E402
+    DEFAULT_STATE_DIR,
+    Locks,
+    StateDir,
+)
 from ansible_collections.shakenfist.storage.plugins.module_utils._module import SfModule  # noqa: E402
 
 
@@ -364,7 +372,9 @@ class SfLabel(SfModule):
     def run(self) -> None:
         request = LabelRequest.from_params(self.params)
         self.activity = f'label {request.name!r}'
-        self.apply(LabelPlanner(self.api, self.resolver, request).plan())
+        # Runs on this host take turns per label (the collection's state directory holds the lock files).
+        with LabelPlanner(self.api, self.resolver, request, Locks(StateDir(DEFAULT_STATE_DIR))) as planner:
+            self.apply(planner.plan())
 
 
 def main() -> None:

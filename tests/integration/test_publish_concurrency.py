@@ -1,6 +1,7 @@
 """Eight forks at once, the normal case under AWX: publishes of different files under one name, of one file, and
-label moves of one label. Every run must report its own content, nothing a run did not create may be deleted, and
-no history entry may be lost. Checked with the API afterwards, not with the code under test."""
+label moves of one label; and 8 and 16 forks pointing one label at one image. Every run must report its own content,
+nothing a run did not create may be deleted, and no history entry may be lost. Checked with the API afterwards, not
+with the code under test."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import hashlib
 import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.integration.forks import run_forks
 from tools.sfsupport.backend import Backend
@@ -130,3 +133,26 @@ def test_eight_moves_of_one_label_lose_no_history(backend: Backend, tmp_path: Pa
         image_of_blob[versions_of(backend, namespace, key, ref)[0]['uuid']] = ref
     for version in versions:
         assert recorded[version['index']]['ref'] == image_of_blob[version['uuid']], (version, recorded)
+
+
+@pytest.mark.parametrize('forks', [8, 16])
+def test_forks_pointing_one_label_at_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
+    namespace, key = backend.new_namespace('forks')
+    path = tmp_path / 'one.img'
+    path.write_bytes(os.urandom(4096))
+    run_forks(tmp_path / 'prepare', connection(backend, namespace, key), PUBLISH,
+              {'prepare': {'image_name': 'img', 'image_file': str(path), 'state_dir': str(tmp_path / 'state')}})
+    mark = backend.request_mark()
+    results = run_forks(tmp_path, connection(backend, namespace, key), LABEL,
+                        {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
+                        env={'HOME': str(tmp_path / 'home')})
+    assert all(not r.get('failed') for r in results.values()), [r.get('msg') for r in results.values()]
+    # Runs on one host take turns per label: the first creates it, the others find it pointing there already.
+    assert sum(1 for r in results.values() if r['changed']) == 1, [r['actions'] for r in results.values()]
+    assert len({r['label']['uuid'] for r in results.values()}) == 1
+    labels = [a for a in backend.call('GET', '/artifacts', namespace=namespace, key=key)
+              if a['source_url'] == f'sf://label/{namespace}/moving']
+    versions = backend.call('GET', f'/artifacts/{labels[0]["uuid"]}/versions', namespace=namespace, key=key)
+    [image] = versions_of(backend, namespace, key, f'sf://upload/{namespace}/img')
+    assert [v['uuid'] for v in versions] == [image['uuid']]
+    assert deletes_since(backend, mark) == []
