@@ -355,6 +355,8 @@ class Publisher:
             what, reader = repr(request.name), partial(read_upload, self.api, request.target, request.name, True)
         else:
             what, reader = request.url or '', partial(read_fetched, self.api, request.target, request.url or '', True)
+        # Runs on this host take turns per artifact: one deletes it and says so, the others find it gone.
+        self.context.lock_artifact()
         current = reader()
         plan = self.new_plan(current, reader)
         artifact, version = current.artifact, request.version

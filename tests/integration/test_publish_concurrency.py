@@ -156,3 +156,34 @@ def test_forks_pointing_one_label_at_one_image_take_turns(backend: Backend, tmp_
     [image] = versions_of(backend, namespace, key, f'sf://upload/{namespace}/img')
     assert [v['uuid'] for v in versions] == [image['uuid']]
     assert deletes_since(backend, mark) == []
+
+
+DELETE = '''
+    - name: Delete the image
+      shakenfist.storage.sf_image_publish:
+        name: "{{ image_name }}"
+        state: absent
+      register: outcome
+      ignore_errors: true
+'''
+
+
+@pytest.mark.parametrize('forks', [8, 16])
+def test_forks_deleting_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
+    namespace, key = backend.new_namespace('forks')
+    path = tmp_path / 'one.img'
+    path.write_bytes(os.urandom(4096))
+    run_forks(tmp_path / 'prepare', connection(backend, namespace, key), PUBLISH,
+              {'prepare': {'image_name': 'img', 'image_file': str(path), 'state_dir': str(tmp_path / 'state')}})
+    mark = backend.request_mark()
+    results = run_forks(tmp_path, connection(backend, namespace, key), DELETE,
+                        {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
+                        env={'HOME': str(tmp_path / 'home')})
+    assert all(not r.get('failed') for r in results.values()), [r.get('msg') for r in results.values()]
+    # Runs on one host take turns per artifact: the first deletes it, the others find it gone.
+    assert sum(1 for r in results.values() if r['changed']) == 1, [r['actions'] for r in results.values()]
+    if backend.is_emulator:
+        assert len(deletes_since(backend, mark)) == 1
+    left = [a for a in backend.call('GET', '/artifacts', namespace=namespace, key=key)
+            if a['source_url'] == f'sf://upload/{namespace}/img' and a['state'] != 'deleted']
+    assert left == []
