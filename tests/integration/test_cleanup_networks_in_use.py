@@ -10,24 +10,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
-import pytest
-
+from tests.integration.cleanup_play import cleanup_task, emulator_only
 from tests.integration.forks import saved_results, start_forks
 from tools.sfsupport.backend import Backend
 
-pytestmark = pytest.mark.skipif(os.environ.get('SF_TEST_BACKEND', 'emulator') == 'real',
-                                reason='instances and network deletes need the emulator (no hypervisor here)')
+pytestmark = emulator_only
 
-CLEANUP = '''
-    - name: Clean the namespace
-      shakenfist.storage.sf_namespace_cleanup:
-        namespace: system
-        key: "{{ system_key }}"
-        target_namespace: "{{ target }}"
-        keep:
-          names: ['keep-*']
-      register: outcome
-'''
+CLEANUP = cleanup_task(['keep-*'])
 
 
 class Tenant:

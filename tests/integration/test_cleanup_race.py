@@ -8,22 +8,13 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
+from tests.integration.cleanup_play import cleanup_task, emulator_only
 from tests.integration.forks import saved_results, start_forks
 from tools.sfsupport.backend import Backend
 
-pytestmark = pytest.mark.skipif(os.environ.get('SF_TEST_BACKEND', 'emulator') == 'real',
-                                reason='holds a request with the fault injection of the emulator')
+pytestmark = emulator_only
 
-CLEANUP = '''
-    - name: Clean the namespace
-      shakenfist.storage.sf_namespace_cleanup:
-        namespace: system
-        key: "{{ system_key }}"
-        target_namespace: "{{ target }}"
-      register: outcome
-'''
+CLEANUP = cleanup_task()
 
 
 def publish(backend: Backend, namespace: str, key: str, name: str) -> str:

@@ -135,13 +135,19 @@ def test_eight_moves_of_one_label_lose_no_history(backend: Backend, tmp_path: Pa
         assert recorded[version['index']]['ref'] == image_of_blob[version['uuid']], (version, recorded)
 
 
-@pytest.mark.parametrize('forks', [8, 16])
-def test_forks_pointing_one_label_at_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
+def one_image(backend: Backend, tmp_path: Path) -> tuple[str, str]:
+    """A new namespace holding one published image, `img`; its name and key."""
     namespace, key = backend.new_namespace('forks')
     path = tmp_path / 'one.img'
     path.write_bytes(os.urandom(4096))
     run_forks(tmp_path / 'prepare', connection(backend, namespace, key), PUBLISH,
               {'prepare': {'image_name': 'img', 'image_file': str(path), 'state_dir': str(tmp_path / 'state')}})
+    return namespace, key
+
+
+@pytest.mark.parametrize('forks', [8, 16])
+def test_forks_pointing_one_label_at_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
+    namespace, key = one_image(backend, tmp_path)
     mark = backend.request_mark()
     results = run_forks(tmp_path, connection(backend, namespace, key), LABEL,
                         {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
@@ -170,11 +176,7 @@ DELETE = '''
 
 @pytest.mark.parametrize('forks', [8, 16])
 def test_forks_deleting_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
-    namespace, key = backend.new_namespace('forks')
-    path = tmp_path / 'one.img'
-    path.write_bytes(os.urandom(4096))
-    run_forks(tmp_path / 'prepare', connection(backend, namespace, key), PUBLISH,
-              {'prepare': {'image_name': 'img', 'image_file': str(path), 'state_dir': str(tmp_path / 'state')}})
+    namespace, key = one_image(backend, tmp_path)
     mark = backend.request_mark()
     results = run_forks(tmp_path, connection(backend, namespace, key), DELETE,
                         {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
