@@ -145,14 +145,22 @@ def one_image(backend: Backend, tmp_path: Path) -> tuple[str, str]:
     return namespace, key
 
 
-@pytest.mark.parametrize('forks', [8, 16])
-def test_forks_pointing_one_label_at_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
+def forks_on_one_image(backend: Backend, tmp_path: Path, forks: int, task: str
+                       ) -> tuple[str, str, int, dict[str, dict[str, Any]]]:
+    """`task` on image `img` of a new namespace in `forks` forks at once, none failing; the namespace, its key, the
+    request mark before the forks, and each fork's result."""
     namespace, key = one_image(backend, tmp_path)
     mark = backend.request_mark()
-    results = run_forks(tmp_path, connection(backend, namespace, key), LABEL,
+    results = run_forks(tmp_path, connection(backend, namespace, key), task,
                         {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
                         env={'HOME': str(tmp_path / 'home')})
     assert all(not r.get('failed') for r in results.values()), [r.get('msg') for r in results.values()]
+    return namespace, key, mark, results
+
+
+@pytest.mark.parametrize('forks', [8, 16])
+def test_forks_pointing_one_label_at_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
+    namespace, key, mark, results = forks_on_one_image(backend, tmp_path, forks, LABEL)
     # Runs on one host take turns per label: the first creates it, the others find it pointing there already.
     assert sum(1 for r in results.values() if r['changed']) == 1, [r['actions'] for r in results.values()]
     assert len({r['label']['uuid'] for r in results.values()}) == 1
@@ -176,12 +184,7 @@ DELETE = '''
 
 @pytest.mark.parametrize('forks', [8, 16])
 def test_forks_deleting_one_image_take_turns(backend: Backend, tmp_path: Path, forks: int) -> None:
-    namespace, key = one_image(backend, tmp_path)
-    mark = backend.request_mark()
-    results = run_forks(tmp_path, connection(backend, namespace, key), DELETE,
-                        {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
-                        env={'HOME': str(tmp_path / 'home')})
-    assert all(not r.get('failed') for r in results.values()), [r.get('msg') for r in results.values()]
+    namespace, key, mark, results = forks_on_one_image(backend, tmp_path, forks, DELETE)
     # Runs on one host take turns per artifact: the first deletes it, the others find it gone.
     assert sum(1 for r in results.values() if r['changed']) == 1, [r['actions'] for r in results.values()]
     if backend.is_emulator:
