@@ -1,5 +1,6 @@
 """Run one play over many inventory hosts with many forks, as AWX runs a job: every host runs the same tasks at
-the same time on this machine (local connection), and each host's registered result is saved to a JSON file."""
+the same time on this machine (local connection), and each host's registered result is saved to a JSON file; and
+the fork tests' common start, one published image in a new namespace."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import ROOT, VENV_BIN
+from tools.sfsupport.backend import Backend
 
 PLAY = '''---
 - name: Many forks at once
@@ -74,3 +76,43 @@ def saved_results(workdir: Path, hosts: dict[str, dict[str, Any]], output: str) 
         assert path.exists(), f'host {name} saved no result:\n{output[-8000:]}'
         results[name] = json.loads(path.read_text())
     return results
+
+
+PUBLISH = '''
+    - name: Publish
+      shakenfist.storage.sf_image_publish:
+        name: "{{ image_name }}"
+        src: "{{ image_file }}"
+        max_versions: 10
+        chunk_size: 1
+        checksum_cache_dir: "{{ state_dir }}"
+      register: outcome
+      ignore_errors: true
+'''
+
+
+def connection(backend: Backend, namespace: str, key: str) -> dict[str, str]:
+    return {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key}
+
+
+def one_image(backend: Backend, tmp_path: Path, size: int = 4096) -> tuple[str, str]:
+    """A new namespace holding one published image, `img`, of `size` random bytes; its name and key."""
+    namespace, key = backend.new_namespace('forks')
+    path = tmp_path / 'one.img'
+    path.write_bytes(os.urandom(size))
+    run_forks(tmp_path / 'prepare', connection(backend, namespace, key), PUBLISH,
+              {'prepare': {'image_name': 'img', 'image_file': str(path), 'state_dir': str(tmp_path / 'state')}})
+    return namespace, key
+
+
+def forks_on_one_image(backend: Backend, tmp_path: Path, forks: int, task: str, size: int = 4096
+                       ) -> tuple[str, str, int, dict[str, dict[str, Any]]]:
+    """`task` on image `img` of a new namespace in `forks` forks at once, none failing; the namespace, its key, the
+    request mark before the forks, and each fork's result."""
+    namespace, key = one_image(backend, tmp_path, size)
+    mark = backend.request_mark()
+    results = run_forks(tmp_path, connection(backend, namespace, key), task,
+                        {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
+                        env={'HOME': str(tmp_path / 'home')})
+    assert all(not r.get('failed') for r in results.values()), [r.get('msg') for r in results.values()]
+    return namespace, key, mark, results

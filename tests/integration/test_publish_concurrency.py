@@ -1,7 +1,7 @@
-"""Eight forks at once, the normal case under AWX: publishes of different files under one name, of one file, and
-label moves of one label; and 8 and 16 forks pointing one label at one image. Every run must report its own content,
-nothing a run did not create may be deleted, and no history entry may be lost. Checked with the API afterwards, not
-with the code under test."""
+"""Many forks at once, the normal case under AWX: eight publishes of different files under one name, 8 and 16 of one
+file, eight label moves of one label; and 8 and 16 forks pointing one label at one image or deleting one image.
+Every run must report its own content, nothing a run did not create may be deleted, and no history entry may be
+lost. Checked with the API afterwards, not with the code under test."""
 
 from __future__ import annotations
 
@@ -12,31 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.forks import run_forks
+from tests.integration.forks import PUBLISH, connection, forks_on_one_image, run_forks
 from tools.sfsupport.backend import Backend
 
 FORKS = 8
 MIB = 1024 * 1024
 
-PUBLISH = '''
-    - name: Publish
-      shakenfist.storage.sf_image_publish:
-        name: "{{ image_name }}"
-        src: "{{ image_file }}"
-        max_versions: 10
-        chunk_size: 1
-        checksum_cache_dir: "{{ state_dir }}"
-      register: outcome
-      ignore_errors: true
-'''
-
 
 def sha512(path: Path) -> str:
     return hashlib.sha512(path.read_bytes()).hexdigest()
-
-
-def connection(backend: Backend, namespace: str, key: str) -> dict[str, str]:
-    return {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key}
 
 
 def versions_of(backend: Backend, namespace: str, key: str, source_url: str) -> list[dict[str, Any]]:
@@ -76,14 +60,16 @@ def test_eight_different_files_under_one_name(backend: Backend, tmp_path: Path) 
     assert deletes_since(backend, mark) == []
 
 
-def test_eight_runs_of_one_file_make_one_version_and_one_upload(backend: Backend, tmp_path: Path) -> None:
+@pytest.mark.parametrize('forks', [8, 16])
+def test_forks_publishing_one_file_make_one_version_and_one_upload(
+        backend: Backend, tmp_path: Path, forks: int) -> None:
     namespace, key = backend.new_namespace('forks')
     path = tmp_path / 'image.img'
     path.write_bytes(os.urandom(3 * MIB + 17))
     hosts = {f'fork{n}': {'image_name': 'same', 'image_file': str(path), 'state_dir': str(tmp_path / 'state')}
-             for n in range(FORKS)}
+             for n in range(forks)}
     mark = backend.request_mark()
-    results = run_forks(tmp_path, connection(backend, namespace, key), PUBLISH, hosts)
+    results = run_forks(tmp_path, connection(backend, namespace, key), PUBLISH, hosts, forks=forks)
     expected = sha512(path)
     assert all(not r.get('failed') and r['version']['sha512'] == expected for r in results.values()), results
     assert len({r['version']['index'] for r in results.values()}) == 1
@@ -133,29 +119,6 @@ def test_eight_moves_of_one_label_lose_no_history(backend: Backend, tmp_path: Pa
         image_of_blob[versions_of(backend, namespace, key, ref)[0]['uuid']] = ref
     for version in versions:
         assert recorded[version['index']]['ref'] == image_of_blob[version['uuid']], (version, recorded)
-
-
-def one_image(backend: Backend, tmp_path: Path) -> tuple[str, str]:
-    """A new namespace holding one published image, `img`; its name and key."""
-    namespace, key = backend.new_namespace('forks')
-    path = tmp_path / 'one.img'
-    path.write_bytes(os.urandom(4096))
-    run_forks(tmp_path / 'prepare', connection(backend, namespace, key), PUBLISH,
-              {'prepare': {'image_name': 'img', 'image_file': str(path), 'state_dir': str(tmp_path / 'state')}})
-    return namespace, key
-
-
-def forks_on_one_image(backend: Backend, tmp_path: Path, forks: int, task: str
-                       ) -> tuple[str, str, int, dict[str, dict[str, Any]]]:
-    """`task` on image `img` of a new namespace in `forks` forks at once, none failing; the namespace, its key, the
-    request mark before the forks, and each fork's result."""
-    namespace, key = one_image(backend, tmp_path)
-    mark = backend.request_mark()
-    results = run_forks(tmp_path, connection(backend, namespace, key), task,
-                        {f'fork{n}': {'image_name': 'img'} for n in range(forks)}, forks=forks,
-                        env={'HOME': str(tmp_path / 'home')})
-    assert all(not r.get('failed') for r in results.values()), [r.get('msg') for r in results.values()]
-    return namespace, key, mark, results
 
 
 @pytest.mark.parametrize('forks', [8, 16])
