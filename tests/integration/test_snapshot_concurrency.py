@@ -95,6 +95,27 @@ def test_a_named_set_is_taken_once_by_many_forks(backend: Backend, tmp_path: Pat
     assert all(o['snapshot_set']['devices'][0]['blob_uuid'] in held for o in outcomes)
 
 
+@pytest.mark.parametrize('forks', [8, 16])
+def test_a_named_set_is_deleted_once_by_many_forks(backend: Backend, tmp_path: Path, forks: int) -> None:
+    namespace, key = backend.new_namespace('snapforks')
+    uuid = booted_instance(backend, namespace, key)
+    connection = {'sf_api_url': backend.url, 'sf_namespace': namespace, 'sf_key': key}
+    taken = run_forks(tmp_path / 'take', connection, SNAPSHOT.replace('OPTIONS', 'name: pre-upgrade'),
+                      {'host': {'instance': 'vm1'}})
+    assert taken['host']['changed'] and len(versions(backend, uuid)) == 1, taken
+    mark = backend.request_mark()
+    results = run_forks(tmp_path, connection, SNAPSHOT.replace('OPTIONS', 'name: pre-upgrade\n        state: absent'),
+                        {f'host{n}': {'instance': 'vm1'} for n in range(forks)}, forks=forks)
+    outcomes = list(results.values())
+    assert all(not o.get('failed') for o in outcomes), [o.get('msg') for o in outcomes if o.get('failed')]
+    # Runs on one host take turns per instance: the first deletes the set, the others find no such set.
+    assert sum(bool(o['changed']) for o in outcomes) == 1, [o['actions'] for o in outcomes]
+    deletes = [r['path'] for r in backend.write_requests_since(mark) if r['method'] == 'DELETE']
+    # One run sent them: the set's one version, then the set's record in the artifact's metadata, each once.
+    assert [path.split('/')[3] for path in deletes] == ['versions', 'metadata'], deletes
+    assert versions(backend, uuid) == {}
+
+
 def test_min_age_takes_one_new_set_among_eight_forks(backend: Backend, tmp_path: Path) -> None:
     outcomes, snapshots, _uuid = run(backend, tmp_path, 8, 'min_age: 1h')
     assert all(not o.get('failed') for o in outcomes), [o.get('msg') for o in outcomes if o.get('failed')]
