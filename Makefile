@@ -31,8 +31,9 @@ collection-link:
 ruff: venv
 	$(BIN)/ruff check .
 
+# Every Python file of the repository: the plugins, the event source, the tests, the tools, the benches, the emulator.
 mypy: venv collection-link
-	$(BIN)/mypy plugins/module_utils plugins/plugin_utils
+	$(BIN)/mypy plugins extensions tests tools bench emulator
 
 lint: ruff mypy
 

@@ -88,7 +88,7 @@ def resolve_once(url: str, tenant: dict[str, str], terms: list[str]) -> dict[str
     from ansible_collections.shakenfist.storage.plugins.plugin_utils import _lookup
 
     lines: list[str] = []
-    _lookup.display.vvvv = lambda message, host=None: lines.append(message)  # type: ignore[method-assign]
+    _lookup.display.vvvv = lambda message, host=None: lines.append(message)
     _lookup.shared_clients.clear()
     plugin = lookup_loader.get('shakenfist.storage.sf_artifact')
     variables = {'shakenfist_api_url': url, 'shakenfist_namespace': tenant['namespace'],

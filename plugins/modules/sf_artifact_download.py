@@ -304,7 +304,7 @@ class SfArtifactDownload(SfModule):
                 kwargs['size'] = size
             return kwargs
 
-        self.module.add_path_info = path_info  # type: ignore[method-assign]
+        self.module.add_path_info = path_info
 
     def run(self) -> None:
         request = DownloadRequest.from_params(self.params)

@@ -6,6 +6,7 @@ import json
 import socket
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -86,7 +87,7 @@ def test_bad_token_is_401_for_api_clients_and_302_for_browsers(emulator: Emulato
     assert answer.status_code == 401
 
 
-def test_expired_token_is_refused(tmp_path) -> None:
+def test_expired_token_is_refused(tmp_path: Path) -> None:
     with EmulatorProcess(tmp_path / 'd', extra_args=['--token-duration', '1']) as sf:
         api = Api(sf.url, 'system', sf.system_key)
         api.login()
@@ -266,7 +267,7 @@ def test_emulator_info_and_fault_listing(emulator: EmulatorProcess) -> None:
     assert emulator._call('GET', '/_emulator/faults') == []
 
 
-def test_no_admin_routes_serves_without_the_emulator_routes(tmp_path) -> None:
+def test_no_admin_routes_serves_without_the_emulator_routes(tmp_path: Path) -> None:
     with EmulatorProcess(tmp_path / 'd', extra_args=['--no-admin-routes']) as sf:
         api = Api(sf.url, 'system', sf.system_key)
         unrouted = api.call('GET', '/no/such/thing')

@@ -34,7 +34,7 @@ def disk_bytes(compute: EmulatorProcess, instance: dict[str, Any], device: str =
 def test_create_from_an_upload_copies_the_bytes(compute: EmulatorProcess, admin: Api) -> None:
     data = secrets.token_bytes(300_000)
     art = admin.upload_bytes('base-image', data)
-    seen = []
+    seen: list[Any] = []
     created = admin.ok('POST', '/instances', instance_body('vm1', [disk('sf://upload/system/base-image'),
                                                                     disk(None, 2)]))
     path = f'/instances/{created["uuid"]}'

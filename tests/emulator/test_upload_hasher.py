@@ -47,7 +47,7 @@ class Body:
 def slow_hasher(delay: float) -> tuple[Hasher, SlowDigest]:
     hasher = Hasher()
     digest = SlowDigest(delay)
-    hasher.digest = digest  # type: ignore[assignment]
+    hasher.digest = digest
     return hasher, digest
 
 

@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,7 +157,7 @@ def test_reference_count_falls_to_zero_and_blob_is_deleted(system: Api) -> None:
     assert system.ok('GET', f'/blob_checksums/sha512/{view["sha512"]}') is None
 
 
-def test_uploads_expire(tmp_path) -> None:
+def test_uploads_expire(tmp_path: Path) -> None:
     with EmulatorProcess(tmp_path / 'd', extra_args=['--upload-max-age', '0.5', '--cleaner-interval', '0.1']) as sf:
         api = Api(sf.url, 'system', sf.system_key)
         upload = api.ok('POST', '/upload')['uuid']
@@ -255,7 +256,7 @@ def test_appends_racing_a_convert_never_corrupt_the_blob(emulator: EmulatorProce
     assert list((emulator.data_dir / 'uploads').iterdir()) == []  # no append re-created a converted upload
 
 
-def test_an_upload_is_not_expired_while_an_append_is_writing(tmp_path) -> None:
+def test_an_upload_is_not_expired_while_an_append_is_writing(tmp_path: Path) -> None:
     """The cleaner removed an upload whose append was still writing (last_write is set when an append ends): the
     append answered a size of 0 and its bytes were gone. An upload in use is not abandoned."""
     with EmulatorProcess(tmp_path / 'd', extra_args=['--upload-max-age', '0.5', '--cleaner-interval', '0.1']) as sf:

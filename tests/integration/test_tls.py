@@ -197,7 +197,7 @@ def https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Https]:
 @pytest.fixture(scope='module')
 def runs(https: Https) -> dict[str, Ran]:
     """The three playbooks, run at the same time (they share only the emulator), each with its CA variables."""
-    plans = {
+    plans: dict[str, tuple[Any, ...]] = {
         # No CA bundle variables at all: what the settings alone do.
         'clean': ({}, {'ca_path': {'ca_path': str(https.ca)}, 'insecure': {'validate_certs': False}},
                   {'default': {}, 'missing': {'ca_path': str(https.workdir / 'no-such-ca.pem')}}),

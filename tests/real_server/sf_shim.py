@@ -25,7 +25,7 @@ from typing import Any
 SYSTEM_KEY_NAME = 'deploy'
 
 
-class _StderrInsteadOfSyslog(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrInsteadOfSyslog(logging.StreamHandler):
     """Takes SysLogHandler's arguments and ignores them: records go to stderr."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

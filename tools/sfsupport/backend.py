@@ -133,7 +133,7 @@ def backend_kind() -> str:
 def real_harness() -> Any:
     """The real-server harness (tests/real_server/harness.py, a standard-library script the Makefile also runs)."""
     sys.path.insert(0, str(ROOT / 'tests' / 'real_server'))
-    import harness  # type: ignore[import-not-found]
+    import harness
 
     return harness
 

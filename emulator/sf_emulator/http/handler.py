@@ -59,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = 'sf-emulator'
     sys_version = ''
     timeout = 600  # seconds of silence between requests, or while an answer is written, before a connection closes
-    server: HandlerServer
+    server: HandlerServer  # type: ignore[assignment]  # narrower than BaseServer: always the server that made it
 
     # --- plumbing -----------------------------------------------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
@@ -80,7 +80,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = RequestStream(self.rfile)  # type: ignore[assignment]
+        self.rfile = RequestStream(self.rfile)
 
     def input_pending(self) -> bool:
         """Whether bytes of a next request were already read (pipelining, TLS records): checked without blocking,
@@ -99,7 +99,7 @@ class Handler(BaseHTTPRequestHandler):
             sock.settimeout(self.timeout)
 
     def handle_one_request(self) -> None:
-        stream: RequestStream = self.rfile  # type: ignore[assignment]
+        stream: RequestStream = self.rfile
         stream.head_left = MAX_HEAD_BYTES
         self.command, self.requestline, self.request_version = '', '', 'HTTP/1.1'  # none left from the last request
         self._reading()

@@ -81,12 +81,12 @@ def _preflight(app: Runtime, tx: Tx, row: Any, fetches: dict[str, str]) -> float
         if art['state'] != 'created' or not blob_uuid:
             return float(app.config['instance_poll'])
         spec[int(index)]['blob_uuid'] = blob_uuid
-    for index, d in enumerate(spec):
+    for position, d in enumerate(spec):
         if d.get('blob_uuid'):
             blob = get_blob(tx, d['blob_uuid'])
             if blob is None or blob['state'] != 'created':
-                return f'blob {d["blob_uuid"]} for disk {index} not found'
-            add_blob_ref(tx, d['blob_uuid'], 'disk', 'instance', row['uuid'], str(index))
+                return f'blob {d["blob_uuid"]} for disk {position} not found'
+            add_blob_ref(tx, d['blob_uuid'], 'disk', 'instance', row['uuid'], str(position))
     if row['nvram_template']:
         if get_blob(tx, row['nvram_template']) is None:
             return f'nvram template blob {row["nvram_template"]} not found'
@@ -119,6 +119,7 @@ def _write_disks(app: Runtime, row: Any) -> None:
 
 def run_create(app: Runtime, op: dict[str, Any]) -> float | None:
     instance_uuid = op['target_uuid']
+    failure: str | None = None
     with app.db.write() as tx:
         row = get_instance(tx, instance_uuid)
         if row is None or row['state'] not in ('initial', 'preflight', 'creating'):
@@ -130,8 +131,9 @@ def run_create(app: Runtime, op: dict[str, Any]) -> float | None:
             outcome = _preflight(app, tx, row, op['extra'].get('_fetch', {}))
             if not isinstance(outcome, str):
                 return outcome
-    if row['state'] == 'preflight':
-        _fail(app, instance_uuid, outcome)
+            failure = outcome
+    if failure is not None:
+        _fail(app, instance_uuid, failure)
     try:
         _write_disks(app, row)
     except OSError as exc:

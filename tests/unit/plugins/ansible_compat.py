@@ -15,7 +15,7 @@ try:
     from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19 and newer
 except ImportError:  # ansible-core 2.18: AnsibleModule reads its arguments from basic._ANSIBLE_ARGS when it is set
 
-    @contextlib.contextmanager  # type: ignore[no-redef]
+    @contextlib.contextmanager
     def patch_module_args(args: dict[str, Any] | None = None) -> Iterator[None]:
         from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
 
@@ -27,7 +27,7 @@ try:
     from ansible.template import trust_as_template  # ansible-core 2.19 and newer
 except ImportError:  # ansible-core 2.18 templates every string it is given
 
-    def trust_as_template(value: str) -> str:  # type: ignore[misc]
+    def trust_as_template(value: str) -> str:
         return value
 
 

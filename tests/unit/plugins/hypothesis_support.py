@@ -215,8 +215,8 @@ def run_module(module_class: type, args: Dict[str, Any], world: Optional[World] 
         # Read-only whenever the task is in check mode, whatever the module asked for: a write then fails loudly.
         cluster.settings, cluster.read_only = settings, read_only or check_mode
         cluster.forget()
-        return SfClient(settings, SecretTransport(cluster, settings), cluster,  # type: ignore[arg-type]
-                        Resolver(cluster, image_base_url or DEFAULT_IMAGE_BASE_URL))  # type: ignore[arg-type]
+        return SfClient(settings, SecretTransport(cluster, settings), cluster,
+                        Resolver(cluster, image_base_url or DEFAULT_IMAGE_BASE_URL))
 
     # A module process starts with no warnings; in this one process the previous run's are still held.
     ansible_warnings._global_warnings.clear()

@@ -80,7 +80,7 @@ BASES: Dict[str, List[Dict[str, Any]]] = {
         c(name='w*', type=['image', 'label'], owner='ci', shared=False), c('system', type=['snapshot']),
     ],
 }
-MODULES: Dict[str, type] = {
+MODULES: Dict[str, Any] = {
     'sf_image_publish': ImagePublish, 'sf_label': SfLabel, 'sf_label_info': SfLabelInfo,
     'sf_artifact_info': ArtifactInfo,
 }

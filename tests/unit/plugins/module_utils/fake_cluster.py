@@ -350,8 +350,9 @@ class FakeCluster:
     def artifact_events(self, uuid: str, limit: int, owner: Optional[str] = None) -> List[Dict[str, Any]]:
         """One event per version, and the fetch events, newest first, as the server lists them."""
         row = self._row(uuid)
-        versions = [{'timestamp': float(index), 'type': 'audit', 'message': f'version {index} added', 'fqdn': 'sf-1',
-                     'duration': None, 'extra': {}} for index in row.versions]
+        versions: List[Dict[str, Any]] = [
+            {'timestamp': float(index), 'type': 'audit', 'message': f'version {index} added', 'fqdn': 'sf-1',
+             'duration': None, 'extra': {}} for index in row.versions]
         return sorted(versions + row.events, key=lambda e: e['timestamp'], reverse=True)[:limit]
 
     def _event(self, row: ArtifactRow, text: str, **extra: Any) -> None:
@@ -550,7 +551,7 @@ def publish(api: FakeCluster, *, check_mode: bool = False, between: Optional[Cal
     request = PublishRequest(target=options.pop('target', api.namespace), **options)
     api.read_only = check_mode
     try:
-        with Publisher(api, Resolver(api), request, predict=check_mode) as publisher:  # type: ignore[arg-type]
+        with Publisher(api, Resolver(api), request, predict=check_mode) as publisher:
             plan = publisher.plan()
             if between is not None:
                 between()

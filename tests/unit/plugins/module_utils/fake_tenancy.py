@@ -211,7 +211,7 @@ class FakeTenancy(FakeCluster):
                 return None
             row.state, row.versions = 'deleted', {}
             return self._view(row)
-        return self._do('delete_artifact', uuid, work)  # type: ignore[no-any-return]
+        return self._do('delete_artifact', uuid, work)
 
     def delete_namespace(self, name: str) -> None:
         def work() -> None:

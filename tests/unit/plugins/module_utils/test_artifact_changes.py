@@ -26,7 +26,7 @@ def look(*artifacts: SeenArtifact) -> dict[str, SeenArtifact]:
 
 
 def brief(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    out = []
+    out: list[tuple[Any, ...]] = []
     for e in events:
         if e['type'] == 'label_moved':
             out.append((e['type'], e['name'], e['from_version'], e['to_version']))
@@ -156,7 +156,7 @@ def test_the_image_of_a_label_prefers_its_own_namespace_then_the_newest_version(
                          art('l9', 'other-label', {1: 'b'}, kind='label')])
     assert owners.image_of('b', 'ci') == {'namespace': 'ci', 'name': 'mine', 'artifact_uuid': 'c1',
                                           'artifact_type': 'image', 'version': 2}
-    assert owners.image_of('b', 'elsewhere')['namespace'] == 'system'  # type: ignore[index]
+    assert owners.image_of('b', 'elsewhere')['namespace'] == 'system'
     assert owners.image_of('unknown', 'ci') is None
     assert owners.image_of(None, 'ci') is None
 
@@ -194,6 +194,7 @@ def test_scope(scope: Scope, expected: set[str]) -> None:
 def test_seen_artifacts_round_trip_through_json() -> None:
     for item in (IMAGE, LABEL, art('e', 'empty', {})):
         assert SeenArtifact.from_json(item.uuid, item.to_json()) == item
+    bad: Any
     for bad in (None, [], {'versions': []}, {'versions': {}, 'namespace': 1, 'name': 'x', 'type': 'image'},
                 {'versions': {'x': 'b'}, 'namespace': 'ci', 'name': 'x', 'type': 'image'}):
         with pytest.raises((ValueError, KeyError, TypeError)):

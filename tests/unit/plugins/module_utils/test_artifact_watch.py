@@ -50,7 +50,7 @@ class FakeApi:
 
 
 def watcher(api: FakeApi, state: Path | None = None, **kwargs: Any) -> ArtifactWatcher:
-    return ArtifactWatcher(api, SCOPE, str(state) if state else None, **kwargs)  # type: ignore[arg-type]
+    return ArtifactWatcher(api, SCOPE, str(state) if state else None, **kwargs)
 
 
 def kinds(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -120,7 +120,7 @@ def test_a_state_file_of_another_cluster_login_or_scope_starts_a_new_baseline(tm
     first.commit()
     api.put('a1', 'web-image', {1: 'b1'})
     logged: list[str] = []
-    other = ArtifactWatcher(api, Scope(frozenset({'ci', 'qa'})), str(state), log=logged.append)  # type: ignore[arg-type]
+    other = ArtifactWatcher(api, Scope(frozenset({'ci', 'qa'})), str(state), log=logged.append)
     other.load()
     assert other.poll() == [] and 'new baseline' in logged[0]
 

@@ -73,7 +73,7 @@ def transport(timeout: float = 5) -> SfTransport:
     return SfTransport(settings, sleep=lambda _: None)
 
 
-def read_all(server: OneAnswerServer, size: int, client: SfTransport = None) -> List[bytes]:  # type: ignore[assignment]
+def read_all(server: OneAnswerServer, size: int, client: SfTransport = None) -> List[bytes]:
     client = client or transport()
     response = client.open_url(server.url)
     try:

@@ -33,7 +33,7 @@ def chunked(data: bytes, size: int, extension: bytes = b'') -> bytes:
 
 
 def read_all(reader: ChunkedReader, size: int) -> List[bytes]:
-    buffer, out = memoryview(bytearray(size)), []
+    buffer, out = memoryview(bytearray(size)), list[bytes]()
     while True:
         count = reader.readinto(buffer)
         if not count:

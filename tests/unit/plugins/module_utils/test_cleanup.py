@@ -25,7 +25,7 @@ def clean(api: FakeTenancy, check_mode: bool = False, **options: Any) -> Outcome
     options.setdefault('target', NS)
     api.read_only = check_mode
     try:
-        return execute(Cleaner(api, None, CleanupRequest(**options), state_dir=None).plan(),  # type: ignore[arg-type]
+        return execute(Cleaner(api, None, CleanupRequest(**options), state_dir=None).plan(),
                        check_mode)
     finally:
         api.read_only = False
@@ -144,7 +144,7 @@ def test_pending_objects_are_polled_together(cluster: FakeTenancy) -> None:
 def test_what_appears_after_the_plan_was_read_is_never_deleted(cluster: FakeTenancy) -> None:
     """A publish or a boot racing the cleanup: the plan is exactly what the run deletes (issue 18, point 3)."""
     request = CleanupRequest(target=NS)
-    plan = Cleaner(cluster, None, request, state_dir=None).plan()  # type: ignore[arg-type]
+    plan = Cleaner(cluster, None, request, state_dir=None).plan()
     late_image = cluster.upload_named('late', [b'late'], namespace=NS)
     late_vm = cluster.add_instance('late-vm', NS)
     late_net = cluster.add_network('late-net', NS)
@@ -402,7 +402,7 @@ def test_a_network_a_kept_instance_is_on_is_kept_and_says_why(cluster: FakeTenan
 
 
 def test_an_instance_booted_on_the_network_after_the_plan_keeps_it(cluster: FakeTenancy) -> None:
-    cleaner = Cleaner(cluster, None, CleanupRequest(target=NS, delete_namespace=True),  # type: ignore[arg-type]
+    cleaner = Cleaner(cluster, None, CleanupRequest(target=NS, delete_namespace=True),
                       state_dir=None)
     plan = cleaner.plan()
     net = next(uuid for uuid, thing in cluster.networks.items() if thing.name == 'ci-net')
@@ -509,8 +509,13 @@ def linked() -> FakeTenancy:
     slow = api.add_instance('vm-slow', NS, slow_net, boots=api.artifacts[boot].versions[1])
     api.instances[slow].countdown = 50  # takes longer to delete than the other
     tick = api.pause
+
     # Each pause sleeps a little, as a real poll does, so what was sent in the background is sent in time.
-    api.pause = lambda *args, **kwargs: (time.sleep(0.002), tick(*args, **kwargs))  # type: ignore[method-assign]
+    def pause(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.002)
+        return tick(*args, **kwargs)
+
+    api.pause = pause
     api.upload_named('free', [b'free'], namespace=NS)
     labelled = api.upload_named('labelled', [b'labelled'], namespace=NS)
     api.update_label(NS, 'web', api.artifacts[labelled].versions[1])

@@ -71,10 +71,10 @@ class CapabilityTransport:
 
 def test_row_1_sha512_search_only_with_the_capability() -> None:
     without = CapabilityTransport('<li>blobs: blob-metadata</li>')
-    assert SfApi(without).find_blob_by_sha512(SHA) is None  # type: ignore[arg-type]
+    assert SfApi(without).find_blob_by_sha512(SHA) is None
     assert without.requests == []
     with_it = CapabilityTransport('<li>blobs: blob-metadata, blob-search-by-hash</li>')
-    assert SfApi(with_it).find_blob_by_sha512(SHA) is None  # type: ignore[arg-type]  # 200 null: no such blob
+    assert SfApi(with_it).find_blob_by_sha512(SHA) is None  # 200 null: no such blob
     assert with_it.requests == [('GET', '/blob_checksums/sha512/{}')]
 
 
@@ -106,7 +106,7 @@ def test_row_12_an_empty_initial_artifact_is_not_ready_for_lookups() -> None:
                         source_url='sf://upload/ci/web', namespace='ci')
     api = SimpleNamespace(namespace='ci', index=lambda: ArtifactIndex([leftover]), artifact_versions=lambda uuid: [])
     with pytest.raises(errors.SfNotReady) as caught:
-        Resolver(api).resolve('web')  # type: ignore[arg-type]
+        Resolver(api).resolve('web')
     assert 'has no versions yet (state initial)' in caught.value.message
 
 
@@ -121,7 +121,7 @@ def test_row_16_uploads_name_their_target_namespace_in_source_url(tmp_path: Any)
         sent.append(kwargs)
         return convert(name, **kwargs)
 
-    api.convert_upload = spy  # type: ignore[method-assign]
+    api.convert_upload = spy
     outcome = publish(api, name='web', src=a_file(tmp_path, b'x' * 1000), target='ci', state_dir=str(tmp_path / 's'))
     assert outcome.changed and sent and all(c['namespace'] == 'ci' for c in sent)
     assert {c['source_url'] for c in sent} == {'sf://upload/ci/web'}
@@ -131,7 +131,7 @@ def test_row_25_label_max_versions_below_one_is_refused_before_any_request() -> 
     api = SimpleNamespace(namespace='ci')  # any API call would fail: nothing is sent
     for wanted in (0, -1):
         with pytest.raises(errors.SfInvalidInput, match='max_versions must be 1 or more'):
-            planner = LabelPlanner(api, None, LabelRequest(name='web', target='x', max_versions=wanted))  # type: ignore[arg-type]
+            planner = LabelPlanner(api, None, LabelRequest(name='web', target='x', max_versions=wanted))
             planner.plan_present()
 
 
@@ -208,7 +208,7 @@ def test_row_9_a_first_chunk_that_fails_starts_a_new_upload(tmp_path: Any) -> No
     path.write_bytes(b'x' * 200_000)
     api = NoDataNoTruncate()
     created: list[str] = []
-    result = upload_file(api, str(path), 200_000, chunk_size=64 * 1024, on_created=created.append)  # type: ignore[arg-type]
+    result = upload_file(api, str(path), 200_000, chunk_size=64 * 1024, on_created=created.append)
     assert result.upload_uuid == 'u-2' and created == ['u-1', 'u-2'] and bytes(api.uploads['u-2']) == b'x' * 200_000
 
 
@@ -220,7 +220,7 @@ def test_row_12_an_empty_artifact_left_by_a_refused_conversion_is_removed(tmp_pa
     with pytest.raises(errors.SfError) as caught:
         publish(api, name='web', src=a_file(tmp_path, b'z' * 500), state_dir=str(tmp_path / 's'))
     assert caught.value.kind == 'not_found'
-    assert api.find('sf://upload/ci/web') is None or api.find('sf://upload/ci/web').state == 'deleted'  # type: ignore[union-attr]
+    assert api.find('sf://upload/ci/web') is None or api.find('sf://upload/ci/web').state == 'deleted'
 
 
 def test_row_13_a_blob_that_is_not_created_is_refused_before_any_write() -> None:
@@ -228,7 +228,7 @@ def test_row_13_a_blob_that_is_not_created_is_refused_before_any_write() -> None
     deleted = Blob(uuid=blob, state='deleted', size=5, sha512=SHA)
     api = SimpleNamespace(namespace='ci', get_blob=lambda uuid: deleted)
     with pytest.raises(errors.SfNotReady, match='state deleted'):
-        Resolver(api).resolve(f'sf://blob/{blob}')  # type: ignore[arg-type]
+        Resolver(api).resolve(f'sf://blob/{blob}')
 
 
 def test_row_21_another_namespaces_unshared_artifact_is_not_found_by_uuid() -> None:
@@ -238,7 +238,7 @@ def test_row_21_another_namespaces_unshared_artifact_is_not_found_by_uuid() -> N
     api = SimpleNamespace(namespace='ci', find_artifact=lambda ref: hidden, namespace_trusts=lambda owner: False,
                           index=lambda: ArtifactIndex([]))
     with pytest.raises(errors.SfNotFound):
-        Resolver(api).resolve(hidden.uuid)  # type: ignore[arg-type]
+        Resolver(api).resolve(hidden.uuid)
 
 
 def test_row_32_a_deleted_namespace_trusts_nobody(scripted_server: Any) -> None:
@@ -254,7 +254,7 @@ def test_row_42_label_metadata_keys_a_decoded_path_would_change_are_refused() ->
     api = SimpleNamespace(namespace='ci')  # any API call would fail: nothing is sent
     for bad in ('a/b', '..', ''):
         with pytest.raises(errors.SfInvalidInput):
-            LabelPlanner(api, None, LabelRequest(name='web', target='x', metadata={bad: 1})).plan_present()  # type: ignore[arg-type]
+            LabelPlanner(api, None, LabelRequest(name='web', target='x', metadata={bad: 1})).plan_present()
 
 
 @pytest.mark.parametrize('root, body', [
@@ -280,7 +280,7 @@ def test_row_41_event_limit_sent_only_to_servers_that_take_it(scripted_server: A
 @pytest.mark.parametrize(('owner', 'kind'), [('system', errors.SfUnsupported), ('ci', errors.SfServerError),
                                              (None, errors.SfServerError)])
 def test_events_of_a_shared_artifact_another_namespace_owns_are_a_typed_error_on_0_7_2(
-        scripted_server: Any, owner: str | None, kind: type) -> None:
+        scripted_server: Any, owner: str | None, kind: type[errors.SfError]) -> None:
     """0.7.2 answers 500 (an AttributeError's text) when a tenant reads the events of a shared system artifact."""
     def answer(record: Any) -> tuple[int, Any, dict[str, str]]:
         if record.path == '/':

@@ -90,7 +90,7 @@ class FakeResolver:
 def downloader(api: FakeApi, dest: Path, resolver: Optional[FakeResolver] = None, retries: int = 3) -> Downloader:
     request = DownloadRequest(ref='web', dest=str(dest), block_size=64 * 1024)
     api.retries = retries
-    return Downloader(api, resolver or FakeResolver(), request)  # type: ignore[arg-type]
+    return Downloader(api, resolver or FakeResolver(), request)
 
 
 def run(api: FakeApi, dest: Path, **kwargs: Any) -> Any:
@@ -187,7 +187,7 @@ def test_with_the_default_blocks_what_arrived_before_a_break_is_written_in_steps
     resolver = FakeResolver(sha512=hashlib.sha512(data).hexdigest(), size=len(data))
     api, dest = FakeApi(data=data), tmp_path / 'web.img'
     api.cuts = [1024 * 1024 + 300 * 1024] * 3
-    plan = Downloader(api, resolver, DownloadRequest(ref='web', dest=str(dest))).plan()  # type: ignore[arg-type]
+    plan = Downloader(api, resolver, DownloadRequest(ref='web', dest=str(dest))).plan()
     outcome = execute(plan, False)
     step = 256 * 1024
     assert api.offsets == [0, 5 * step, 10 * step, 15 * step] and api.pauses == 3
@@ -229,7 +229,7 @@ def test_bad_dest_is_refused_before_anything_is_read_or_written(tmp_path: Path, 
     resolver = FakeResolver()
     request = DownloadRequest(ref='web', dest=str(tmp_path / where) if where else '')
     with pytest.raises(SfInvalidInput, match=message):
-        Downloader(FakeApi(), resolver, request).plan()  # type: ignore[arg-type]
+        Downloader(FakeApi(), resolver, request).plan()
     assert resolver.calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ['file']
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -77,7 +77,8 @@ def test_bad_key_is_unauthenticated_without_the_key_in_the_message(scripted_serv
 
 
 def test_retries_get_on_503_then_succeeds(scripted_server: Any) -> None:
-    answers = iter([(503, {'error': 'database unavailable, please retry', 'status': 503}, {})] * 2 + [(200, [1], {})])
+    answers: Iterator[Any] = iter(
+        [(503, {'error': 'database unavailable, please retry', 'status': 503}, {})] * 2 + [(200, [1], {})])
     server = scripted_server(lambda r: auth_ok(r) or next(answers))
     assert transport(server.url).request('GET', '/artifacts') == [1]
     assert server.paths().count('GET /artifacts') == 3
@@ -100,13 +101,14 @@ def test_non_idempotent_post_is_not_retried_blindly(scripted_server: Any) -> Non
 
 
 def test_idempotent_post_is_retried(scripted_server: Any) -> None:
-    answers = iter([(504, {'error': 'timeout', 'status': 504}, {}), (200, {'uuid': 'u'}, {})])
+    answers: Iterator[Any] = iter([(504, {'error': 'timeout', 'status': 504}, {}), (200, {'uuid': 'u'}, {})])
     server = scripted_server(lambda r: auth_ok(r) or next(answers))
     assert transport(server.url).request('POST', '/label/{}/{}', 'ns', 'l', idempotent=True) == {'uuid': 'u'}
 
 
 def test_406_is_retried_until_ready(scripted_server: Any) -> None:
-    answers = iter([(406, {'error': 'instance x is not ready (creating)', 'status': 406}, {})] * 3 + [(200, {}, {})])
+    answers: Iterator[Any] = iter(
+        [(406, {'error': 'instance x is not ready (creating)', 'status': 406}, {})] * 3 + [(200, {}, {})])
     server = scripted_server(lambda r: auth_ok(r) or next(answers))
     assert transport(server.url).request('POST', '/instances/{}/snapshot', 'x') == {}
     assert server.paths().count('POST /instances/x/snapshot') == 4
@@ -115,7 +117,7 @@ def test_406_is_retried_until_ready(scripted_server: Any) -> None:
 @pytest.mark.parametrize(('status', 'cls'), [(400, errors.SfInvalidInput), (403, errors.SfForbidden),
                                              (404, errors.SfNotFound), (409, errors.SfConflict),
                                              (500, errors.SfServerError)])
-def test_status_maps_to_typed_error_with_context(scripted_server: Any, status: int, cls: type) -> None:
+def test_status_maps_to_typed_error_with_context(scripted_server: Any, status: int, cls: type[errors.SfError]) -> None:
     body = {'error': 'artifact not found', 'status': status}
     server = scripted_server(lambda r: auth_ok(r) or (status, body, {'X-Request-ID': 'req-42'}))
     with pytest.raises(cls) as caught:
@@ -205,7 +207,7 @@ def test_a_write_that_times_out_is_not_repeated_blindly(scripted_server: Any) ->
 
 
 def test_auth_is_retried_after_a_503_and_a_reset(scripted_server: Any) -> None:
-    answers = iter([(503, {'error': 'database unavailable, please retry', 'status': 503}, {})])
+    answers: Iterator[Any] = iter([(503, {'error': 'database unavailable, please retry', 'status': 503}, {})])
 
     def handler(record: Any) -> Any:
         if record.path == '/auth':
@@ -228,7 +230,7 @@ def test_which_failures_leave_a_write_unknown() -> None:
 
 
 def test_an_idempotent_write_is_repeated_after_a_500_but_a_read_is_not(scripted_server: Any) -> None:
-    answers = iter([(500, {'error': 'server error: OSError()', 'status': 500}, {}), (200, None, {})])
+    answers: Iterator[Any] = iter([(500, {'error': 'server error: OSError()', 'status': 500}, {}), (200, None, {})])
     server = scripted_server(lambda r: auth_ok(r) or next(answers))
     transport(server.url).request('PUT', '/artifacts/{}/metadata/{}', 'a', 'k', json={'value': 1})
     assert server.paths().count('PUT /artifacts/a/metadata/k') == 2

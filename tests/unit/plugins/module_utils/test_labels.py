@@ -163,16 +163,16 @@ class FakeApi:
 
 
 def reader(api: FakeApi) -> LabelReader:
-    return LabelReader(api, Resolver(api))  # type: ignore[arg-type]
+    return LabelReader(api, Resolver(api))
 
 
 def present(api: FakeApi, name: str, check_mode: bool = False, **request: Any) -> Outcome:
-    return execute(LabelPlanner(api, Resolver(api), LabelRequest(name=name, **request)).plan_present(),  # type: ignore[arg-type]
+    return execute(LabelPlanner(api, Resolver(api), LabelRequest(name=name, **request)).plan_present(),
                    check_mode)
 
 
 def absent(api: FakeApi, name: str, version: int | None = None, check_mode: bool = False) -> Outcome:
-    return execute(LabelPlanner(api, Resolver(api), LabelRequest(name=name, version=version)).plan_absent(),  # type: ignore[arg-type]
+    return execute(LabelPlanner(api, Resolver(api), LabelRequest(name=name, version=version)).plan_absent(),
                    check_mode)
 
 
@@ -304,7 +304,7 @@ def test_check_mode_predicts_what_the_real_run_returns(ci: FakeApi, namespace: s
     assert {**predicted.result['label'], 'uuid': done.result['label']['uuid']} == done.result['label']
     assert predicted.result['history'] == done.result['history'] and predicted.after == done.after
     # Then a change of retention and sharing on the existing label: the same again.
-    changes = {'max_versions': 4, **({'shared': False} if namespace == 'system' else {})}
+    changes: dict[str, Any] = {'max_versions': 4, **({'shared': False} if namespace == 'system' else {})}
     predicted = present(ci, 'web', check_mode=True, **changes)
     assert predicted.changed and predicted.result == present(ci, 'web', **changes).result
 
@@ -413,11 +413,11 @@ def test_a_failing_step_reports_what_was_done() -> None:
     def refuse(uuid: str) -> None:
         raise errors.SfForbidden('no sharing today')
 
-    api.share = refuse  # type: ignore[assignment,method-assign]
+    api.share = refuse  # type: ignore[method-assign]
     with pytest.raises(errors.SfError) as caught:
         present(api, 'base', target='ci/img', shared=True, metadata={'team': 'web'})
     failed = caught.value
-    outcome = failed.outcome  # type: ignore[attr-defined]
+    outcome = failed.outcome
     assert failed.kind == 'forbidden' and outcome.changed
     assert [(s['step'], s['status']) for s in outcome.plan] == [
         ('point_label', 'done'), ('share', 'failed'), ('set_metadata', 'not run')]

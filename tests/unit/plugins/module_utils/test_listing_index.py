@@ -84,7 +84,7 @@ def twins(namespace: str, build: Any) -> tuple[NamedApi, NamedApi]:
 
 def outcome(api: NamedApi, ref: str, **kwargs: Any) -> Any:
     try:
-        return Resolver(api).resolve(ref, **kwargs).as_dict()  # type: ignore[arg-type]
+        return Resolver(api).resolve(ref, **kwargs).as_dict()
     except errors.SfError as exc:
         return type(exc).__name__, str(exc), exc.detail
 
@@ -129,7 +129,7 @@ def test_several_of_that_name_are_found_ambiguous_by_the_listing() -> None:
         api.add('label', 'sf://label/ci/web', 'ci')
     lazy = twins('ci', build)[0]
     with pytest.raises(errors.SfAmbiguousReference):
-        Resolver(lazy).resolve('label:web')  # type: ignore[arg-type]
+        Resolver(lazy).resolve('label:web')
     assert same_as_the_listing('ci', build, 'label:web')[:2] == ['GET /artifacts/web', 'GET /artifacts']
 
 
@@ -180,7 +180,7 @@ def test_a_listing_already_read_answers_labels_too() -> None:
     api = NamedApi('ci')
     api.add('label', 'sf://label/ci/web', 'ci')
     api.add('image', 'sf://upload/ci/db', 'ci')
-    resolver = Resolver(api)  # type: ignore[arg-type]
+    resolver = Resolver(api)
     resolver.resolve('db')
     resolver.resolve('label:web')
     assert [c for c in api.calls if not c.endswith('/versions')] == ['GET /artifacts']
@@ -218,7 +218,7 @@ def test_two_uploads_of_one_name_in_a_namespace_are_ambiguous_as_the_listing_say
         api.add('image', 'sf://upload/system/web', 'ci')
     lazy = twins('ci', build)[0]
     with pytest.raises(errors.SfAmbiguousReference):
-        Resolver(lazy).resolve('sf://upload/ci/web')  # type: ignore[arg-type]
+        Resolver(lazy).resolve('sf://upload/ci/web')
     assert same_as_the_listing('ci', build, 'sf://upload/ci/web')[:2] == ['GET /artifacts/web', 'GET /artifacts']
 
 

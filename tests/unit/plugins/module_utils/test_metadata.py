@@ -102,12 +102,12 @@ class RecordingTransport:
 def test_every_falsy_value_is_refused_before_it_is_sent(value: object) -> None:
     transport = RecordingTransport()
     with pytest.raises(SfInvalidInput, match=r"metadata key 'k': an empty value .* 0\.7\.2 refuses it"):
-        SfApi(transport).set_metadata('a-1', 'k', value)  # type: ignore[arg-type]
+        SfApi(transport).set_metadata('a-1', 'k', value)
     assert transport.sent == []
 
 
 @pytest.mark.parametrize('missing', [False, True])
 def test_deleting_a_key_that_is_not_there_is_no_change_on_either_server(missing: bool) -> None:
     transport = RecordingTransport(missing=missing)  # 0.7.2 answers 200 null, newer servers 404
-    SfApi(transport).delete_metadata('a-1', 'gone')  # type: ignore[arg-type]
+    SfApi(transport).delete_metadata('a-1', 'gone')
     assert transport.sent == [('DELETE', '/artifacts/a-1/metadata/gone')]

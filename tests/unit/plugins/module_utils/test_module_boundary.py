@@ -44,7 +44,7 @@ class HalfDone(SfModule):
     def run(self) -> None:
         plan = Plan()
         plan.add('first', 'do the first thing', lambda step: None)
-        plan.add('second', 'do the second thing', lambda step: {}['missing'])
+        plan.add('second', 'do the second thing', lambda step: dict[str, None]()['missing'])
         plan.add('third', 'do the third thing', lambda step: None)
         self.apply(plan)
 
@@ -81,7 +81,7 @@ class Echoes(SfModule):
     activity = 'echo'
 
     def run(self) -> None:
-        self.client.transport._token = 'a-bearer-token-0123456789'  # type: ignore[union-attr]
+        self.client.transport._token = 'a-bearer-token-0123456789'
         plan = Plan()
 
         def step(taken: Any) -> None:

@@ -55,7 +55,7 @@ def test_the_request_comes_from_the_params() -> None:
 
 def test_a_required_option_has_no_field_default_and_mutable_defaults_are_not_shared() -> None:
     with pytest.raises(TypeError):
-        Example()  # type: ignore[call-arg]
+        Example()
     assert Example(ref='a').data is not Example(ref='a').data
 
 

@@ -218,12 +218,12 @@ def test_resolve_answers_consistently_with_a_resolution_or_a_typed_error(data: s
     sha512 = data.draw(sha512s, label='sha512')
     prefer = data.draw(prefers, label='prefer')
     cluster = listing.cluster
-    resolver = Resolver(cluster)  # type: ignore[arg-type]
+    resolver = Resolver(cluster)
 
     outcome = attempt(resolver, text, version, sha512, prefer)
     assert cluster.writes == []
     assert same(outcome, attempt(resolver, text, version, sha512, prefer)), 'the cached answer differs'
-    fresh = Resolver(cluster)  # type: ignore[arg-type]
+    fresh = Resolver(cluster)
     assert same(outcome, attempt(fresh, text, version, sha512, prefer)), 'a fresh resolver answers differently'
     if isinstance(outcome, SfError):
         return
@@ -235,7 +235,7 @@ def test_resolve_answers_consistently_with_a_resolution_or_a_typed_error(data: s
     check_explicit_form(text, outcome, listing)
     if outcome.uuid is not None and outcome.kind != 'upstream':
         # The canonical form leads back to the same artifact, or is itself ambiguous and lists it.
-        back = attempt(Resolver(cluster), outcome.ref, outcome.version, None, None)  # type: ignore[arg-type]
+        back = attempt(Resolver(cluster), outcome.ref, outcome.version, None, None)
         if isinstance(back, SfAmbiguousReference):
             assert outcome.uuid in [c['uuid'] for c in back.candidates]
         else:
@@ -248,8 +248,8 @@ def test_prefer_decides_only_by_the_documented_rule(data: st.DataObject) -> None
     listing = data.draw(listings(), label='listing')
     text = data.draw(references(listing), label='reference')
     prefer = data.draw(origin_lists, label='prefer')
-    without = attempt(Resolver(listing.cluster), text, None, None, None)  # type: ignore[arg-type]
-    chosen = attempt(Resolver(listing.cluster), text, None, None, prefer)  # type: ignore[arg-type]
+    without = attempt(Resolver(listing.cluster), text, None, None, None)
+    chosen = attempt(Resolver(listing.cluster), text, None, None, prefer)
     widened = widened_candidates(listing, text, prefer)
     if widened is None:
         if not isinstance(without, SfAmbiguousReference):
@@ -287,7 +287,7 @@ def widened_candidates(listing: Listing, text: str, prefer: List[str]) -> Option
         return None
     try:
         parsed = parse_ref(text, listing.caller)
-        resolver = Resolver(listing.cluster)  # type: ignore[arg-type]
+        resolver = Resolver(listing.cluster)
         base = [c.describe() for c in resolver.candidates(parsed, None)]
         wide = [c.describe() for c in resolver.candidates(parsed, prefer)]
     except SfError:
@@ -318,7 +318,7 @@ def test_explicit_forms_find_exactly_what_they_name(data: st.DataObject) -> None
                                names.map('label:{}'.format), uuids.map('sf://artifact/{}'.format),
                                uuids.map('sf://snapshot/{}'.format), uuids), label='reference')
     expected = named_by(listing, parse_ref(text, listing.caller))
-    outcome = attempt(Resolver(listing.cluster), text, None, None, None)  # type: ignore[arg-type]
+    outcome = attempt(Resolver(listing.cluster), text, None, None, None)
     if not expected:
         assert isinstance(outcome, (SfNotFound, SfInvalidInput)), outcome
     elif len(expected) == 1:

@@ -106,7 +106,7 @@ def test_a_reused_blob_added_meanwhile_by_another_run_is_no_change(api: FakeClus
     data = os.urandom(500)
     api.upload_named('other', [data])
     web = api.upload_named('web', [b'one'])
-    blob = api.artifacts[api.find('sf://upload/ci/other').uuid].versions[1]  # type: ignore[union-attr]
+    blob = api.artifacts[api.find('sf://upload/ci/other').uuid].versions[1]
     api.before_convert.append(lambda: api.add_version(web, blob))
     outcome = publish(api, name='web', src=a_file(tmp_path, data), checksum=sha512(data))
     assert outcome.result['reused_blob'] and outcome.result['version']['index'] == 2
@@ -117,7 +117,7 @@ def test_the_skip_is_seen_at_planning_when_the_content_was_there_first(api: Fake
     data = os.urandom(500)
     api.upload_named('other', [data])
     web = api.upload_named('web', [b'one'])
-    blob = api.artifacts[api.find('sf://upload/ci/other').uuid].versions[1]  # type: ignore[union-attr]
+    blob = api.artifacts[api.find('sf://upload/ci/other').uuid].versions[1]
     outcome = publish(api, name='web', src=a_file(tmp_path, data), checksum=sha512(data),
                       between=lambda: api.add_version(web, blob))
     assert not outcome.changed and steps(outcome) == [('add_version', 'unchanged')]

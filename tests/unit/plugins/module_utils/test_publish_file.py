@@ -170,7 +170,7 @@ def test_content_known_to_exist_is_added_without_an_upload(api: FakeCluster, tmp
     data = os.urandom(100 * 1024)
     src, state = a_file(tmp_path, data), str(tmp_path / 'state')
     publish(api, name='first', src=src, state_dir=state)
-    blob = api.blobs[api.find('sf://upload/ci/first').versions[1]].uuid  # type: ignore[union-attr]
+    blob = api.blobs[api.find('sf://upload/ci/first').versions[1]].uuid
     api.writes.clear()
     outcome = publish(api, name='second', src=src, state_dir=state)
     assert api.writes == [('convert_upload', 'second', None, blob)]
@@ -274,7 +274,7 @@ def test_a_missing_label_with_label_create_false_is_refused_before_any_write(api
 def test_a_label_already_on_the_content_is_no_step(api: FakeCluster, tmp_path: Path) -> None:
     web = api.upload_named('web', [b'one'])
     api.seed('sf://label/ci/stable', [], artifact_type='label')
-    api.add_version(api.find('sf://label/ci/stable').uuid, api.artifacts[web].versions[1])  # type: ignore[union-attr]
+    api.add_version(api.find('sf://label/ci/stable').uuid, api.artifacts[web].versions[1])
     outcome = publish(api, name='web', src=a_file(tmp_path, b'one'), label='stable')
     assert not outcome.changed and api.writes == []
     assert [a for a in outcome.actions if 'already points at this content' in a]

@@ -37,7 +37,7 @@ HOUR = 3600.0
 
 def snapshotter(**request: Any) -> Snapshotter:
     api = SimpleNamespace(namespace='ci')  # any API call fails: these decisions must not need one
-    found = Snapshotter(api, None, SnapshotRequest(instance='web-1', **request), clock=lambda: NOW)  # type: ignore[arg-type]
+    found = Snapshotter(api, None, SnapshotRequest(instance='web-1', **request), clock=lambda: NOW)
     found.validate()
     return found
 
@@ -172,7 +172,7 @@ def test_metadata_goes_on_each_disks_artifact_and_replace_keeps_the_set_records(
 
     api = MetadataApi()
     request = SnapshotRequest(instance='web-1', force=True, metadata={'team': 'db'}, metadata_mode='replace')
-    found = Snapshotter(api, None, request, clock=lambda: NOW)  # type: ignore[arg-type]
+    found = Snapshotter(api, None, request, clock=lambda: NOW)
     found.validate()
     plan = Plan()
     found._add_metadata(plan, [a_set('x', 1)], ['vda', 'vdb'])  # vda was snapshotted before; vdb is new
@@ -208,7 +208,7 @@ class BootingApi:
         self.states = list(states)
         self.reads = 0
         self.pauses = 0
-        self.wait_until = SfApi.wait_until.__get__(self)  # type: ignore[attr-defined]
+        self.wait_until = SfApi.wait_until.__get__(self)
 
     def pause(self, attempt: int, reason: str, cap: float, base: float = 0.25) -> None:
         self.pauses += 1
@@ -229,7 +229,7 @@ def booting(state: str) -> Instance:
 
 def test_a_booting_instance_is_waited_for_until_it_has_disks() -> None:
     api = BootingApi(['preflight', 'creating', 'created'])
-    ready = ready_instance(api, booting('initial'), 60)  # type: ignore[arg-type]
+    ready = ready_instance(api, booting('initial'), 60)
     assert ready.state == 'created' and [d['device'] for d in ready.disks] == ['vda']
     assert api.reads == 3 and api.pauses == 2
 
@@ -237,7 +237,7 @@ def test_a_booting_instance_is_waited_for_until_it_has_disks() -> None:
 def test_a_ready_instance_is_not_read_again() -> None:
     api = BootingApi(['created'])
     created = instance(['vda'])
-    assert ready_instance(api, created, 60) is created  # type: ignore[arg-type]
+    assert ready_instance(api, created, 60) is created
     assert api.reads == 0
 
 
@@ -251,14 +251,14 @@ def test_a_ready_instance_is_not_read_again() -> None:
 def test_an_instance_that_will_never_be_ready_fails_at_once(states: list[str], kind: type, message: str) -> None:
     api = BootingApi(states)
     with pytest.raises(kind, match=message):
-        ready_instance(api, booting('initial'), 3600)  # type: ignore[arg-type]
+        ready_instance(api, booting('initial'), 3600)
     assert api.pauses == len(states) - 1
 
 
 def test_an_instance_still_booting_at_the_deadline_is_a_timeout_naming_it() -> None:
     api = BootingApi(['creating'])
     with pytest.raises(errors.SfTimeout, match=r'instance web-1 \(i-1\) is ready .* within 0s') as raised:
-        ready_instance(api, booting('initial'), 0.0001)  # type: ignore[arg-type]
+        ready_instance(api, booting('initial'), 0.0001)
     assert 'wait_timeout' in (raised.value.hint or '')
 
 
@@ -295,7 +295,7 @@ class SnapApi:
         self.versions: dict[str, list[ArtifactVersion]] = {}
         self.metadata: dict[str, dict[str, Any]] = {}
         self.deleted_versions: list[tuple[str, int]] = []
-        self.wait_until = SfApi.wait_until.__get__(self)  # type: ignore[attr-defined]
+        self.wait_until = SfApi.wait_until.__get__(self)
         self.pause = lambda attempt, reason, cap, base=0.25: None
         self.features = ServerFeatures(artifact_metadata=True)  # 0.7.2: no cluster operations
         self.instance_state: str | None = 'created'  # None: deleted
@@ -341,7 +341,7 @@ class SnapApi:
 
 
 def waiting(api: SnapApi, timeout: float = 60) -> SetWaiter:
-    return SetWaiter(api, timeout)  # type: ignore[arg-type]
+    return SetWaiter(api, timeout)
 
 
 def test_a_disk_snapshot_without_a_known_sha512_is_done_when_its_version_appears() -> None:
@@ -418,10 +418,10 @@ def test_a_held_version_belongs_to_both_sets_and_goes_only_with_the_last() -> No
     second = {**first, 'set': 's-2', 'name': 'second', 'created': NOW - HOUR}
     api.version('a-nvram', 'b-1', 'e' * 128)
     api.metadata['a-nvram'] = {set_key('b-1'): first, hold_key('b-1', 's-2'): second}
-    sets = read_sets(api, 'i-1', 'web-1')  # type: ignore[arg-type]
+    sets = read_sets(api, 'i-1', 'web-1')
     assert [(s.name, [(d.blob_uuid, d.unchanged) for d in s.devices]) for s in sets] == [
         ('second', [('b-1', True)]), ('first', [('b-1', False)])]
-    pruner = Snapshotter(api, None, SnapshotRequest(instance='web-1', keep=1), clock=lambda: NOW)  # type: ignore[arg-type]
+    pruner = Snapshotter(api, None, SnapshotRequest(instance='web-1', keep=1), clock=lambda: NOW)
     pruner.validate()
     pruner.instance = instance(['vda'])
     kept, doomed = pruner.retention(sets, taking=False)
@@ -431,4 +431,4 @@ def test_a_held_version_belongs_to_both_sets_and_goes_only_with_the_last() -> No
     plan.steps[0].run(plan.steps[0])
     assert api.deleted_versions == []  # the set that holds it stays, so the version stays
     assert set(api.metadata['a-nvram']) == {hold_key('b-1', 's-2')}
-    assert [s.name for s in read_sets(api, 'i-1', 'web-1')] == ['second']  # type: ignore[arg-type]
+    assert [s.name for s in read_sets(api, 'i-1', 'web-1')] == ['second']

@@ -62,7 +62,7 @@ def sha512(path: Path) -> str:
 def test_dropped_and_refused_chunks_resume_without_corruption(tmp_path: Path) -> None:
     path = make_file(tmp_path, 300 * 1024)
     api = FlakyUploads({2: 'drop', 4: '503'})
-    result = _upload.upload_file(api, str(path), 300 * 1024, chunk_size=64 * 1024, retries=3)  # type: ignore[arg-type]
+    result = _upload.upload_file(api, str(path), 300 * 1024, chunk_size=64 * 1024, retries=3)
     assert bytes(api.data) == path.read_bytes()
     assert result.retried_chunks == 2 and api.pauses == [1, 1]
     assert api.truncates == [64 * 1024, 128 * 1024]
@@ -74,9 +74,9 @@ def test_giving_up_raises_and_leaves_the_upload_to_the_caller(tmp_path: Path) ->
     path = make_file(tmp_path, 200 * 1024)
     api = FlakyUploads({n: '503' for n in range(2, 20)})
     with pytest.raises(SfServerError):
-        _upload.upload_file(api, str(path), 200 * 1024, chunk_size=64 * 1024, retries=2)  # type: ignore[arg-type]
+        _upload.upload_file(api, str(path), 200 * 1024, chunk_size=64 * 1024, retries=2)
     assert api.pauses == [1, 2] and 0 not in api.truncates
-    _upload.abandon(api, 'u-1')  # type: ignore[arg-type]
+    _upload.abandon(api, 'u-1')
     assert not api.data
 
 
@@ -84,7 +84,7 @@ def test_resume_sends_only_the_rest_and_hashes_the_whole_file(tmp_path: Path) ->
     path = make_file(tmp_path, 200 * 1024)
     api = FlakyUploads({})
     api.data.extend(path.read_bytes()[:70 * 1024])
-    result = _upload.upload_file(api, str(path), 200 * 1024, chunk_size=64 * 1024,  # type: ignore[arg-type]
+    result = _upload.upload_file(api, str(path), 200 * 1024, chunk_size=64 * 1024,
                                  resume_uuid='u-1', resume_from=70 * 1024)
     assert bytes(api.data) == path.read_bytes() and result.sent_bytes == 130 * 1024
     assert result.resumed_bytes == 70 * 1024 and result.sha512 == sha512(path)
@@ -92,7 +92,7 @@ def test_resume_sends_only_the_rest_and_hashes_the_whole_file(tmp_path: Path) ->
 
 def test_known_hash_is_not_computed_again(tmp_path: Path) -> None:
     path = make_file(tmp_path, 100 * 1024)
-    result = _upload.upload_file(FlakyUploads({}), str(path), 100 * 1024, chunk_size=64 * 1024,  # type: ignore[arg-type]
+    result = _upload.upload_file(FlakyUploads({}), str(path), 100 * 1024, chunk_size=64 * 1024,
                                  hash_content=False)
     assert result.sha512 is None
 
@@ -108,7 +108,7 @@ def test_a_file_changed_during_the_upload_is_refused(tmp_path: Path) -> None:
             return super().append_upload(uuid, chunk)
 
     with pytest.raises(SfInvalidInput, match='changed while it was being uploaded'):
-        _upload.upload_file(Writer({}), str(path), 128 * 1024, chunk_size=64 * 1024)  # type: ignore[arg-type]
+        _upload.upload_file(Writer({}), str(path), 128 * 1024, chunk_size=64 * 1024)
 
 
 def test_checksum_cache_reuses_only_unchanged_files(tmp_path: Path) -> None:

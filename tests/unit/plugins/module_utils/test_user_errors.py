@@ -190,7 +190,7 @@ def test_a_controller_download_that_breaks_off_names_the_source() -> None:
 
 def real_source_requests(api: FakeCluster) -> FakeCluster:
     """The fake cluster, with URLs outside the API reached by the real transport (as a module reaches them)."""
-    api.open_url = SfApi(transport('https://sf.example.com/api')).open_url  # type: ignore[method-assign]
+    api.open_url = SfApi(transport('https://sf.example.com/api')).open_url
     return api
 
 

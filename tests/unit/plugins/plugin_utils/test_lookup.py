@@ -200,7 +200,7 @@ def test_cache_drops_entries_after_the_ttl_and_in_forked_children() -> None:
         built.append(object())
         return built[-1]
 
-    owners = (object(), {})
+    owners: tuple[object, dict[str, Any]] = (object(), {})
     assert cache.get('k', owners, build) == (built[0], False)
     clock.now += 9.9
     assert cache.get('k', owners, build) == (built[0], True)
