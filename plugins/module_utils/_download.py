@@ -19,7 +19,7 @@ import stat
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._api import SfApi
 from ._checksum import READ_SIZE, sha512_of
@@ -89,6 +89,7 @@ class Downloader:
         self.request = request
         self.dest = os.path.abspath(request.dest)
         self.resolution: Optional[Resolution] = None
+        self.dest_seen: Optional[Tuple[int, ...]] = None  # dest as the plan found it (None: absent)
         self.downloaded = 0
         self.resumed_from = 0
         self.restarted = False
@@ -160,6 +161,7 @@ class Downloader:
         self.check_dest()
         found = self.resolve()
         sha512, size = found.sha512 or '', found.size or 0
+        self.dest_seen = _identity(self.dest)
         current = self.local(size)
         what = f'{found.ref} version {found.version}' if found.version else found.ref
         plan = Plan(before=current.view(self.dest), warnings=list(found.warnings))
@@ -194,13 +196,18 @@ class Downloader:
             try:
                 if HAS_FCNTL:
                     fcntl.flock(fd, fcntl.LOCK_EX)
-                if not _same_file(fd, partial):
-                    # Another run finished (renamed it) while we waited for its lock: look at dest again.
+                gone = not _same_file(fd, partial)
+                if gone or _identity(self.dest) != self.dest_seen:
+                    # Another run renamed its download into place, while we waited for its lock (our partial file
+                    # is gone) or after our plan and before our turn (the partial file is one we just made).
                     if self.local(found.size or 0).sha512 == found.sha512:
+                        if not gone:
+                            os.unlink(partial)
                         step.changed = False
                         step.result = f'{self.dest} was downloaded by a concurrent run meanwhile'
                         return
-                    continue
+                    if gone:
+                        continue
                 self._fill(fd, found)
                 os.fsync(fd)
                 self._keep_attributes(partial)
@@ -320,6 +327,15 @@ class Downloader:
             os.chmod(partial, stat.S_IMODE(info.st_mode))
             with contextlib.suppress(OSError):
                 os.chown(partial, info.st_uid, info.st_gid)
+
+
+def _identity(path: str) -> Optional[Tuple[int, ...]]:
+    """What tells a replaced or rewritten file from the one seen before; None when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _same_file(fd: int, path: str) -> bool:

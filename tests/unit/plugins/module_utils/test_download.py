@@ -283,3 +283,25 @@ def test_two_runs_at_once_take_turns_and_the_second_finds_dest_done(tmp_path: Pa
     assert dest.read_bytes() == DATA and leftovers(tmp_path) == []
     assert outcomes['first'].changed and not outcomes['second'].changed and second_api.offsets == []
     assert 'downloaded by a concurrent run meanwhile' in outcomes['second'].actions[0]
+
+
+def test_a_run_planned_before_another_finished_finds_dest_done_when_its_turn_comes(tmp_path: Path) -> None:
+    # The second run planned while dest was absent, and its turn came after the first run had renamed its download
+    # into place (so no partial file was left to wait on): it downloads nothing and leaves nothing beside dest.
+    dest = tmp_path / 'web.img'
+    first_api, second_api = FakeApi(), FakeApi()
+    first_plan, second_plan = downloader(first_api, dest).plan(), downloader(second_api, dest).plan()
+    assert execute(first_plan, False).changed
+    second = execute(second_plan, False)
+    assert not second.changed and second_api.offsets == [] and second.result['downloaded_bytes'] == 0
+    assert 'downloaded by a concurrent run meanwhile' in second.actions[0]
+    assert dest.read_bytes() == DATA and leftovers(tmp_path) == []
+
+
+def test_a_dest_changed_after_the_plan_to_other_bytes_is_still_replaced(tmp_path: Path) -> None:
+    dest = tmp_path / 'web.img'
+    api = FakeApi()
+    planned = downloader(api, dest).plan()
+    dest.write_bytes(b'x' * len(DATA))  # something else wrote dest meanwhile, with the size but not the bytes
+    outcome = execute(planned, False)
+    assert outcome.changed and api.offsets == [0] and dest.read_bytes() == DATA and leftovers(tmp_path) == []
