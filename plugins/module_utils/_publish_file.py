@@ -71,8 +71,10 @@ class FilePublish:
             self._download(self.download)
         path = self.path
         self.size, self.identity = os.path.getsize(path), file_identity(path)
-        # Runs on this host publishing this same file go one at a time; the later ones find the content there.
-        self.context.locks.take(f'file:{self.api.url}:{self.api.namespace}:{os.path.realpath(path)}:{self.identity}')
+        # Runs on this host publishing this same file go one at a time; the later ones find the content there. Each
+        # run downloads to a file of its own, so downloads take turns by the content they brought.
+        what = f'content:{self.sha512}' if self.download else f'file:{os.path.realpath(path)}:{self.identity}'
+        self.context.locks.take(f'{what}:{self.api.url}:{self.api.namespace}')
         return read_upload(self.api, self.request.target, self.request.name or '')
 
     def plan(self, plan: Plan, current: Current, refusable: bool) -> Tuple[Optional[str], Optional[str]]:
