@@ -47,6 +47,9 @@ class UrlPublish:
         self.before = Current()
 
     def read(self) -> Current:
+        # Runs on this host take turns per artifact from this first read to the last write, so a later run plans
+        # over what the one before it fetched (and finds an unchanged URL unchanged).
+        self.context.lock_artifact()
         return read_fetched(self.api, self.request.target, self.url)
 
     def reread(self) -> Current:
