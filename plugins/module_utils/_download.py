@@ -19,10 +19,10 @@ import stat
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from ._api import SfApi
-from ._checksum import READ_SIZE, sha512_of
+from ._checksum import READ_SIZE, file_identity, sha512_of
 from ._direct_write import FileWriter, aligned_buffer
 from ._errors import SfError, SfInvalidInput, SfNotFound, SfNotReady, SfServerError, SfTimeout, SfTransportError
 from ._options import Options, option, wait_timeout_option
@@ -89,7 +89,7 @@ class Downloader:
         self.request = request
         self.dest = os.path.abspath(request.dest)
         self.resolution: Optional[Resolution] = None
-        self.dest_seen: Optional[Tuple[int, ...]] = None  # dest as the plan found it (None: absent)
+        self.dest_seen: Optional[str] = None  # dest as the plan found it (None: absent)
         self.downloaded = 0
         self.resumed_from = 0
         self.restarted = False
@@ -329,13 +329,12 @@ class Downloader:
                 os.chown(partial, info.st_uid, info.st_gid)
 
 
-def _identity(path: str) -> Optional[Tuple[int, ...]]:
+def _identity(path: str) -> Optional[str]:
     """What tells a replaced or rewritten file from the one seen before; None when there is none."""
     try:
-        found = os.stat(path)
+        return file_identity(path)
     except FileNotFoundError:
         return None
-    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _same_file(fd: int, path: str) -> bool:
